@@ -1,0 +1,1 @@
+//! sigcap: catch capability-mode violations and fall back to a broker.
