@@ -1,1 +1,67 @@
-//! sigcap: catch capability-mode violations and fall back to a broker.
+//! # sigcap
+//!
+//! Keep ordinary code working inside a capability sandbox.
+//!
+//! In FreeBSD's capability mode (`cap_enter(2)`) every call that reaches a
+//! global namespace — opening a path, connect, bind — fails. `sigcap`
+//! turns each such failure into a signal (SIGCAP on kernels with the
+//! project's patch series, SIGTRAP/TRAP_CAP on stock FreeBSD, SIGSYS from a
+//! seccomp filter on Linux), decodes the call in the handler, and asks a
+//! broker process that kept its authority to perform it under an explicit
+//! deny-by-default [`Policy`]. The interrupted call then returns the
+//! broker's result — a descriptor, a value, or the original error — and
+//! the program never notices.
+//!
+//! ```no_run
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let sandbox = sigcap::Sandbox::builder()
+//!     .read_beneath("/etc/ssl")
+//!     .write_beneath("/var/tmp/app")
+//!     .connect("127.0.0.1:8080")
+//!     .mode(sigcap::Mode::Fallback)
+//!     .enter()?; // starts the broker, installs the handler, enters capability mode
+//! let pem = std::fs::read("/etc/ssl/cert.pem")?; // works: brokered
+//! let err = std::fs::read("/etc/passwd"); // fails with the original error
+//! assert!(err.is_err());
+//! for v in sandbox.take_violations() {
+//!     eprintln!("{v}");
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! ## Layers
+//! - [`policy`]: what is allowed (pure data, TOML form).
+//! - `backend`: per-OS signal, frame decoding and confinement.
+//! - `handler`: the async-signal-safe violation handler.
+//! - `client` / `proto`: the fixed-size request to the broker and back.
+//! - `broker`: the privileged process that checks and performs requests.
+//! - [`record`]: structured violation records and their JSON form.
+//!
+//! ## Across fork and exec
+//! A forked child inherits the handler, the confinement and the control
+//! socket; each request carries its own reply socket, so parent and child
+//! share the broker safely, and the broker lives until the last of them
+//! exits. Records are per process. After exec the handler is gone while
+//! confinement stays: on Linux exec itself is trapped and refused; on
+//! FreeBSD capability mode refuses exec by path.
+#![warn(missing_docs)]
+
+mod backend;
+mod broker;
+mod client;
+pub mod error;
+mod handler;
+pub mod policy;
+#[allow(missing_docs)]
+mod proto;
+pub mod record;
+mod sandbox;
+#[allow(missing_docs)]
+mod syscall;
+#[allow(missing_docs)]
+mod sys;
+
+pub use error::{Error, Result};
+pub use policy::{Access, NetTarget, Policy};
+pub use record::{BackendKind, Class, Decision, DenyReason, Violation};
+pub use sandbox::{Action, Builder, Mode, Sandbox, Stats};

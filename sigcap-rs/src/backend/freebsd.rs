@@ -1,0 +1,183 @@
+//! FreeBSD: real capability mode (cap_enter) with violations delivered as a
+//! signal instead of a silent error.
+//!
+//! - Patched kernels (kernel-patches/): `procctl(PROC_TRAPCAP_CTL,
+//!   PROC_TRAPCAP_CTL_ENABLE_SIGCAP)` makes violations raise SIGCAP with
+//!   the violation class in si_code and the real system call number in
+//!   si_syscall (si_origsyscall tells syscall(2)/__syscall(2) apart).
+//! - Stock kernels refuse that value with EINVAL; then PROC_TRAPCAP_CTL_ENABLE
+//!   gives SIGTRAP with si_code TRAP_CAP, whose si_syscall is the code
+//!   as trapped (0 or 198 for an indirect call). Any other SIGTRAP (a
+//!   breakpoint) is passed on untouched.
+//!
+//! The call has already run and failed when the signal arrives: the frame
+//! holds the error (rax = errno, carry set), and the handler overwrites it.
+use super::Trap;
+use crate::error::{Error, Result};
+use crate::record::{BackendKind, Class};
+use crate::sys::freebsd_abi::*;
+use crate::syscall::{SYS_SYSCALL, SYS___SYSCALL};
+
+/// The errno reported when a call is refused (the kernel's own is used
+/// whenever one is known; this is for calls that never reached it).
+pub(crate) const CAPMODE_ERRNO: i32 = libc::ECAPMODE;
+const PSL_C: i64 = 0x1;
+// Offsets in FreeBSD's siginfo_t of _reason._capsicum._syscall and the
+// patch series' _reason._capsicum._origsyscall.
+const SI_SYSCALL_OFF: usize = 40;
+const SI_ORIGSYSCALL_OFF: usize = 44;
+
+pub(crate) fn signal_for(kind: BackendKind) -> libc::c_int {
+    match kind {
+        BackendKind::FreeBsdSigcap => SIGCAP,
+        _ => libc::SIGTRAP,
+    }
+}
+
+pub(crate) struct Prepared;
+
+fn trapcap(arg: libc::c_int) -> std::result::Result<(), i32> {
+    let mut a = arg;
+    // SAFETY: procctl on our own pid with an int argument.
+    let r = unsafe { libc::procctl(libc::P_PID, libc::getpid() as libc::id_t, PROC_TRAPCAP_CTL, (&mut a as *mut libc::c_int).cast()) };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error().raw_os_error().unwrap_or(0))
+    }
+}
+
+fn trapcap_status() -> Option<libc::c_int> {
+    let mut s: libc::c_int = 0;
+    // SAFETY: as above.
+    let r = unsafe { libc::procctl(libc::P_PID, libc::getpid() as libc::id_t, PROC_TRAPCAP_STATUS, (&mut s as *mut libc::c_int).cast()) };
+    (r == 0).then_some(s)
+}
+
+/// Enables trapping and reports which signal the kernel will send.
+/// Trapping only acts in capability mode, which starts in [`confine`].
+pub(crate) fn prepare(requested: Option<BackendKind>) -> Result<(BackendKind, Prepared)> {
+    match requested {
+        Some(BackendKind::LinuxSeccomp) => return Err(Error::Unsupported("linux-seccomp is not available on FreeBSD".into())),
+        Some(BackendKind::FreeBsdSigtrap) => {
+            trapcap(PROC_TRAPCAP_CTL_ENABLE).map_err(|e| sys_err("procctl(PROC_TRAPCAP_CTL)", e))?;
+            if trapcap_status() == Some(PROC_TRAPCAP_CTL_ENABLE_SIGCAP) {
+                return Err(Error::Unsupported("kern.trap_enotcap_signal selects SIGCAP; the SIGTRAP backend cannot be used".into()));
+            }
+            return Ok((BackendKind::FreeBsdSigtrap, Prepared));
+        }
+        _ => {}
+    }
+    match trapcap(PROC_TRAPCAP_CTL_ENABLE_SIGCAP) {
+        Ok(()) => Ok((BackendKind::FreeBsdSigcap, Prepared)),
+        Err(libc::EINVAL) if requested.is_none() => {
+            trapcap(PROC_TRAPCAP_CTL_ENABLE).map_err(|e| sys_err("procctl(PROC_TRAPCAP_CTL)", e))?;
+            Ok((BackendKind::FreeBsdSigtrap, Prepared))
+        }
+        Err(libc::EINVAL) => Err(Error::Unsupported("this kernel has no SIGCAP (PROC_TRAPCAP_CTL_ENABLE_SIGCAP refused)".into())),
+        Err(e) => Err(sys_err("procctl(PROC_TRAPCAP_CTL)", e)),
+    }
+}
+
+fn sys_err(what: &'static str, e: i32) -> Error {
+    Error::Sys {
+        what,
+        source: std::io::Error::from_raw_os_error(e),
+    }
+}
+
+/// Enters capability mode.
+pub(crate) fn confine(_kind: BackendKind, _p: Prepared) -> Result<()> {
+    // SAFETY: no arguments.
+    if unsafe { libc::cap_enter() } != 0 {
+        return Err(Error::last_os("cap_enter"));
+    }
+    Ok(())
+}
+
+fn class_of_code(code: i32, errno: i32) -> Class {
+    match code {
+        CAPV_NOTCAPABLE => Class::NotCapable,
+        CAPV_INCREASE => Class::Increase,
+        CAPV_SYSCALL => Class::Syscall,
+        CAPV_SIGNAL => Class::Signal,
+        CAPV_PROTO => Class::Proto,
+        CAPV_SOCKADDR => Class::Sockaddr,
+        CAPV_NAMEI => Class::Namei,
+        CAPV_CPUSET => Class::Cpuset,
+        _ => class_of_errno(errno),
+    }
+}
+
+fn class_of_errno(errno: i32) -> Class {
+    match errno {
+        libc::ENOTCAPABLE => Class::NotCapable,
+        libc::ECAPMODE => Class::Syscall,
+        _ => Class::Unknown,
+    }
+}
+
+/// Reads the violation from the frame, or None when the signal is not a
+/// capability violation (a breakpoint SIGTRAP, a SIGCAP sent by kill(2)).
+///
+/// # Safety
+/// `info` and `uc` are the handler's arguments.
+pub(crate) unsafe fn classify(kind: BackendKind, info: *const libc::siginfo_t, uc: *mut libc::c_void) -> Option<Trap> {
+    let si = &*info;
+    let raw = info as *const u8;
+    let si_syscall = std::ptr::read_unaligned(raw.add(SI_SYSCALL_OFF) as *const i32) as i64;
+    let m = &(*(uc as *const libc::ucontext_t)).uc_mcontext;
+    let regs = [m.mc_rdi, m.mc_rsi, m.mc_rdx, m.mc_r10, m.mc_r8, m.mc_r9].map(|r| r as u64);
+    let (syscall, indirect, class) = match kind {
+        BackendKind::FreeBsdSigcap => {
+            if si.si_code < CAPV_NOTCAPABLE || si.si_code > CAPV_CPUSET {
+                return None;
+            }
+            let orig = std::ptr::read_unaligned(raw.add(SI_ORIGSYSCALL_OFF) as *const i32) as i64;
+            (si_syscall, orig == SYS_SYSCALL || orig == SYS___SYSCALL, class_of_code(si.si_code, si.si_errno))
+        }
+        _ => {
+            if si.si_code != TRAP_CAP {
+                return None;
+            }
+            let indirect = si_syscall == SYS_SYSCALL || si_syscall == SYS___SYSCALL;
+            let nr = if indirect { regs[0] as i64 } else { si_syscall };
+            (nr, indirect, class_of_errno(si.si_errno))
+        }
+    };
+    // An indirect call's arguments start one register later; the sixth
+    // would be on the stack and is not needed by any brokered call.
+    let args = if indirect { [regs[1], regs[2], regs[3], regs[4], regs[5], 0] } else { regs };
+    Some(Trap {
+        syscall,
+        args,
+        errno: si.si_errno,
+        class,
+        ip: si.si_addr as u64,
+    })
+}
+
+/// Makes the interrupted call return `result` (a value or `-errno`),
+/// following the amd64 convention: errno in rax with the carry flag set.
+///
+/// # Safety
+/// `uc` is the handler's context argument.
+pub(crate) unsafe fn set_result(uc: *mut libc::c_void, result: i64) {
+    let m = &mut (*(uc as *mut libc::ucontext_t)).uc_mcontext;
+    if result < 0 {
+        m.mc_rax = -result;
+        m.mc_rflags |= PSL_C;
+    } else {
+        m.mc_rax = result;
+        m.mc_rdx = 0;
+        m.mc_rflags &= !PSL_C;
+    }
+}
+
+/// The calling thread's kernel id.
+pub(crate) fn gettid() -> i64 {
+    let mut id: libc::c_long = 0;
+    // SAFETY: thr_self writes one long.
+    unsafe { libc::thr_self(&mut id) };
+    id as i64
+}

@@ -1,0 +1,162 @@
+//! Linux: capability mode emulated with a seccomp-bpf filter.
+//!
+//! Calls that reach a global namespace (paths from the working directory or
+//! the root, connect, bind, sendto with an address, exec) return
+//! SECCOMP_RET_TRAP: the kernel does not run them and sends SIGSYS with the
+//! call number and the registers. The handler then answers through the
+//! broker, so the program sees an ordinary return. Because the call never
+//! ran, "the original error" is EPERM, the nearest Linux has to ECAPMODE.
+//!
+//! Known differences from FreeBSD capability mode (Linux has none): lookups
+//! relative to a real directory descriptor are brokered but a descriptor
+//! handed out is not confined by the kernel (`openat(dirfd, "..")` from
+//! code that bypasses libc is not caught when combined with AT_EMPTY_PATH);
+//! sendmsg(2) with an address and signals to other processes are not
+//! trapped. The emulation catches what std and libc do; it is a fallback
+//! and debugging aid, not a hardened sandbox by itself.
+use super::Trap;
+use crate::error::{Error, Result};
+use crate::record::{BackendKind, Class};
+use seccompiler::{SeccompAction, SeccompCmpArgLen as Len, SeccompCmpOp as Cmp, SeccompCondition as Cond, SeccompFilter, SeccompRule};
+use std::collections::BTreeMap;
+
+/// The errno a trapped call returns when it is not brokered.
+pub(crate) const CAPMODE_ERRNO: i32 = libc::EPERM;
+const SYS_SECCOMP: i32 = 1;
+
+/// The backends this OS can offer, best first.
+pub(crate) fn signal_for(_kind: BackendKind) -> libc::c_int {
+    libc::SIGSYS
+}
+
+/// Prepared confinement, built before the handler is installed so that
+/// nothing allocates after.
+pub(crate) struct Prepared {
+    prog: seccompiler::BpfProgram,
+}
+
+pub(crate) fn prepare(requested: Option<BackendKind>) -> Result<(BackendKind, Prepared)> {
+    if let Some(k) = requested {
+        if k != BackendKind::LinuxSeccomp {
+            return Err(Error::Unsupported(format!("{} is not available on Linux", k.name())));
+        }
+    }
+    let filter = SeccompFilter::new(rules()?, SeccompAction::Allow, SeccompAction::Trap, std::env::consts::ARCH.try_into().map_err(|e| Error::Unsupported(format!("seccomp arch: {e:?}")))?)
+        .map_err(|e| Error::Unsupported(format!("seccomp filter: {e}")))?;
+    let prog: seccompiler::BpfProgram = filter
+        .try_into()
+        .map_err(|e| Error::Unsupported(format!("seccomp compile: {e:?}")))?;
+    Ok((BackendKind::LinuxSeccomp, Prepared { prog }))
+}
+
+/// Turns confinement on for every thread of the process.
+pub(crate) fn confine(_kind: BackendKind, p: Prepared) -> Result<()> {
+    // SAFETY: prctl with integer arguments.
+    if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
+        return Err(Error::last_os("prctl(PR_SET_NO_NEW_PRIVS)"));
+    }
+    seccompiler::apply_filter_all_threads(&p.prog).map_err(|e| Error::Unsupported(format!("seccomp install: {e}")))
+}
+
+fn cond(arg: u8, len: Len, op: Cmp, v: u64) -> Result<Cond> {
+    Cond::new(arg, len, op, v).map_err(|e| Error::Unsupported(format!("seccomp rule: {e}")))
+}
+
+fn rule(c: Vec<Cond>) -> Result<SeccompRule> {
+    SeccompRule::new(c).map_err(|e| Error::Unsupported(format!("seccomp rule: {e}")))
+}
+
+/// The trapped calls. An empty rule list traps unconditionally.
+fn rules() -> Result<BTreeMap<i64, Vec<SeccompRule>>> {
+    use libc::*;
+    let mut m: BTreeMap<i64, Vec<SeccompRule>> = BTreeMap::new();
+    for nr in [
+        SYS_open, SYS_creat, SYS_openat, SYS_openat2, SYS_stat, SYS_lstat, SYS_statfs, SYS_access, SYS_faccessat,
+        SYS_faccessat2, SYS_readlink, SYS_readlinkat, SYS_mkdir, SYS_mkdirat, SYS_mknod, SYS_mknodat, SYS_unlink,
+        SYS_unlinkat, SYS_rmdir, SYS_rename, SYS_renameat, SYS_renameat2, SYS_link, SYS_linkat, SYS_symlink,
+        SYS_symlinkat, SYS_chmod, SYS_fchmodat, SYS_chown, SYS_lchown, SYS_fchownat, SYS_truncate, SYS_utime,
+        SYS_utimes, SYS_futimesat, SYS_chdir, SYS_chroot, SYS_execve, SYS_execveat, SYS_connect, SYS_bind,
+        SYS_getxattr, SYS_lgetxattr, SYS_setxattr, SYS_lsetxattr, SYS_listxattr, SYS_llistxattr, SYS_removexattr,
+        SYS_lremovexattr, SYS_inotify_add_watch, SYS_fanotify_mark, SYS_mount, SYS_umount2, SYS_pivot_root,
+        SYS_acct, SYS_swapon, SYS_swapoff, SYS_name_to_handle_at, SYS_open_by_handle_at, SYS_uselib,
+    ] {
+        m.insert(nr, vec![]);
+    }
+    let at_fdcwd = AT_FDCWD as u32 as u64;
+    let empty = AT_EMPTY_PATH as u64;
+    // fstat() is fstatat(fd, "", AT_EMPTY_PATH) in glibc: let that through,
+    // trap lookups from the working directory and every other lookup.
+    for (nr, flags_arg) in [(SYS_newfstatat, 3u8), (SYS_statx, 2u8)] {
+        m.insert(
+            nr,
+            vec![
+                rule(vec![cond(0, Len::Dword, Cmp::Eq, at_fdcwd)?])?,
+                rule(vec![cond(flags_arg, Len::Dword, Cmp::MaskedEq(empty), 0)?])?,
+            ],
+        );
+    }
+    // futimens() is utimensat(fd, NULL, ...): no lookup.
+    m.insert(SYS_utimensat, vec![rule(vec![cond(1, Len::Qword, Cmp::Ne, 0)?])?]);
+    // sendto() without an address uses the connected peer.
+    m.insert(SYS_sendto, vec![rule(vec![cond(4, Len::Qword, Cmp::Ne, 0)?])?]);
+    Ok(m)
+}
+
+#[repr(C)]
+struct SigsysInfo {
+    signo: i32,
+    errno: i32,
+    code: i32,
+    _pad: i32,
+    call_addr: *mut libc::c_void,
+    syscall: i32,
+    arch: u32,
+}
+
+/// Reads the violation from a SIGSYS frame, or None if this SIGSYS was not
+/// raised by seccomp.
+///
+/// # Safety
+/// `info` and `uc` are the handler's arguments.
+pub(crate) unsafe fn classify(_kind: BackendKind, info: *const libc::siginfo_t, uc: *mut libc::c_void) -> Option<Trap> {
+    let si = &*(info as *const SigsysInfo);
+    if si.code != SYS_SECCOMP {
+        return None;
+    }
+    let g = &(*(uc as *const libc::ucontext_t)).uc_mcontext.gregs;
+    let args = [
+        g[libc::REG_RDI as usize] as u64,
+        g[libc::REG_RSI as usize] as u64,
+        g[libc::REG_RDX as usize] as u64,
+        g[libc::REG_R10 as usize] as u64,
+        g[libc::REG_R8 as usize] as u64,
+        g[libc::REG_R9 as usize] as u64,
+    ];
+    let syscall = si.syscall as i64;
+    let class = match crate::syscall::decode(syscall, args).map(|c| c.op) {
+        Some(op) if op.has_socket() => Class::Sockaddr,
+        Some(_) => Class::Namei,
+        None => Class::Syscall,
+    };
+    Some(Trap {
+        syscall,
+        args,
+        errno: CAPMODE_ERRNO,
+        class,
+        ip: si.call_addr as u64,
+    })
+}
+
+/// Makes the interrupted call return `result` (a value or `-errno`).
+///
+/// # Safety
+/// `uc` is the handler's context argument.
+pub(crate) unsafe fn set_result(uc: *mut libc::c_void, result: i64) {
+    (*(uc as *mut libc::ucontext_t)).uc_mcontext.gregs[libc::REG_RAX as usize] = result;
+}
+
+/// The calling thread's kernel id.
+pub(crate) fn gettid() -> i64 {
+    // SAFETY: no arguments.
+    unsafe { libc::syscall(libc::SYS_gettid) }
+}

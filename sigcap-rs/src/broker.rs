@@ -1,0 +1,803 @@
+//! The broker: a process forked before confinement that keeps ambient
+//! authority and performs allowed requests for the sandboxed program.
+//!
+//! It trusts nothing it receives. Every request is validated
+//! ([`Request::validate`]), every path is matched against the policy and
+//! then resolved strictly beneath the matching root's descriptor
+//! (`openat2(RESOLVE_BENEATH)` on Linux, `O_RESOLVE_BENEATH` and
+//! `AT_RESOLVE_BENEATH` on FreeBSD), and every socket operation checks that
+//! the descriptor is a socket and the address is in the policy. It serves
+//! until the last holder of the control socket is gone, then exits.
+use crate::error::{Error, Result};
+use crate::policy::{Access, NetTarget, Policy};
+use crate::proto::{Op, Reply, Request, WireDecision, DATA_MAX, FD_DIR, FD_DIR2, MAGIC, OUT_MAX};
+use crate::sys;
+use std::ffi::{CString, OsStr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+/// A policy root, opened once at start.
+enum RootFd {
+    /// A directory: requests resolve beneath it.
+    Dir(OwnedFd),
+    /// A single file: only the file itself, through its parent directory.
+    File { parent: OwnedFd, name: CString },
+}
+
+struct State {
+    policy: Policy,
+    roots: Vec<RootFd>,
+    cwd: PathBuf,
+    workers: AtomicUsize,
+}
+
+/// The client's view of a running broker.
+#[derive(Debug)]
+pub(crate) struct BrokerHandle {
+    pub pid: libc::pid_t,
+    pub ctl: RawFd,
+}
+
+/// Most blocking network operations in flight at once.
+const MAX_WORKERS: usize = 64;
+
+/// Opens the policy's roots and forks the broker. Returns the control
+/// socket's client end.
+pub(crate) fn spawn(policy: &Policy) -> Result<BrokerHandle> {
+    let mut roots = Vec::new();
+    for rule in policy.fs_rules() {
+        roots.push(open_root(&rule.root)?);
+    }
+    let cwd = std::env::current_dir().map_err(|source| Error::Sys { what: "getcwd", source })?;
+    let [client, server] = sys::seqpacket_pair().map_err(|e| Error::Sys {
+        what: "socketpair",
+        source: std::io::Error::from_raw_os_error(e),
+    })?;
+    let state = State {
+        policy: policy.clone(),
+        roots,
+        cwd,
+        workers: AtomicUsize::new(0),
+    };
+    // SAFETY: fork. The child only uses the state built above, libc calls
+    // and the allocator, which glibc and FreeBSD's libc make fork-safe; it
+    // never touches std's global locks (stdio, env).
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        sys::close(client);
+        sys::close(server);
+        return Err(Error::last_os("fork broker"));
+    }
+    if pid == 0 {
+        sys::close(client);
+        let mut keep = vec![server, 2];
+        for r in &state.roots {
+            match r {
+                RootFd::Dir(fd) => keep.push(fd.as_raw_fd()),
+                RootFd::File { parent, .. } => keep.push(parent.as_raw_fd()),
+            }
+        }
+        sys::close_fds_except(&keep);
+        // SAFETY: plain libc calls in the new process.
+        unsafe {
+            let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
+            if null >= 0 {
+                libc::dup2(null, 0);
+                libc::dup2(null, 1);
+                if null > 2 {
+                    libc::close(null);
+                }
+            }
+            libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+            let mut all: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut all);
+            libc::sigprocmask(libc::SIG_SETMASK, &all, std::ptr::null_mut());
+        }
+        let state = Arc::new(state);
+        serve(&state, server);
+        // SAFETY: leave without running the program's atexit handlers.
+        unsafe { libc::_exit(0) };
+    }
+    sys::close(server);
+    drop(state);
+    Ok(BrokerHandle { pid, ctl: client })
+}
+
+fn open_root(root: &Path) -> Result<RootFd> {
+    let err = |source| Error::Root {
+        path: root.to_owned(),
+        source,
+    };
+    let real = std::fs::canonicalize(root).map_err(err)?;
+    let meta = std::fs::metadata(&real).map_err(err)?;
+    if meta.is_dir() {
+        return Ok(RootFd::Dir(open_path(&real, libc::O_DIRECTORY).map_err(err)?));
+    }
+    let parent = real.parent().unwrap_or(Path::new("/"));
+    let name = real.file_name().map(|n| n.as_bytes()).unwrap_or(b".");
+    Ok(RootFd::File {
+        parent: open_path(parent, libc::O_DIRECTORY).map_err(err)?,
+        name: CString::new(name).expect("path component has no NUL"),
+    })
+}
+
+fn open_path(p: &Path, extra: i32) -> std::io::Result<OwnedFd> {
+    let c = CString::new(p.as_os_str().as_bytes())?;
+    // SAFETY: valid C string; we own the returned descriptor.
+    let fd = unsafe { libc::open(c.as_ptr(), libc::O_PATH | libc::O_CLOEXEC | extra) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: fresh descriptor.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+fn serve(state: &Arc<State>, ctl: RawFd) {
+    let mut req = Box::new(Request::new(Op::Open));
+    let mut data = vec![0u8; DATA_MAX];
+    loop {
+        let mut iov = [
+            libc::iovec {
+                iov_base: (&mut *req as *mut Request).cast(),
+                iov_len: std::mem::size_of::<Request>(),
+            },
+            libc::iovec {
+                iov_base: data.as_mut_ptr().cast(),
+                iov_len: data.len(),
+            },
+        ];
+        let r = match sys::recv_with_fds(ctl, &mut iov) {
+            Ok(r) => r,
+            Err(_) => return,
+        };
+        if r.len == 0 && r.nfds == 0 && peer_gone(ctl) {
+            return;
+        }
+        if r.nfds == 0 {
+            // No reply socket: nobody to answer. Drop it.
+            continue;
+        }
+        let reply_fd = r.fds[0];
+        let header_len = r.len.min(std::mem::size_of::<Request>());
+        let data_len = r.len - header_len;
+        let op = if r.truncated {
+            Err("truncated message")
+        } else {
+            req.validate(header_len, data_len, r.nfds - 1)
+        };
+        let rest: Vec<RawFd> = r.fds[1..r.nfds].to_vec();
+        match op {
+            Ok(op @ (Op::Connect | Op::Sendto)) => {
+                // May block for a long time: run beside the loop.
+                if state.workers.fetch_add(1, Ordering::AcqRel) >= MAX_WORKERS {
+                    state.workers.fetch_sub(1, Ordering::AcqRel);
+                    reply(reply_fd, Outcome::allowed_err(0, libc::EAGAIN));
+                    close_all(reply_fd, &rest);
+                    continue;
+                }
+                let st = Arc::clone(state);
+                let rq = *req;
+                let payload = data[..data_len].to_vec();
+                let spawned = std::thread::Builder::new().spawn(move || {
+                    let out = st.net(op, &rq, rest[0], &payload);
+                    reply(reply_fd, out);
+                    close_all(reply_fd, &rest);
+                    st.workers.fetch_sub(1, Ordering::AcqRel);
+                });
+                if spawned.is_err() {
+                    state.workers.fetch_sub(1, Ordering::AcqRel);
+                    reply(reply_fd, Outcome::allowed_err(0, libc::EAGAIN));
+                    close_all(reply_fd, &r.fds[1..r.nfds]);
+                }
+            }
+            Ok(op) => {
+                let out = state.handle(op, &req, &rest, &data[..data_len]);
+                reply(reply_fd, out);
+                close_all(reply_fd, &rest);
+            }
+            Err(_why) => {
+                reply(reply_fd, Outcome::deny(WireDecision::DeniedBadRequest));
+                close_all(reply_fd, &rest);
+            }
+        }
+    }
+}
+
+fn peer_gone(fd: RawFd) -> bool {
+    let mut p = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd.
+    unsafe { libc::poll(&mut p, 1, 0) };
+    p.revents & (libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0
+}
+
+fn close_all(reply_fd: RawFd, rest: &[RawFd]) {
+    sys::close(reply_fd);
+    rest.iter().for_each(|&fd| sys::close(fd));
+}
+
+/// What goes back to the handler.
+struct Outcome {
+    decision: WireDecision,
+    rule: u32,
+    status: i32,
+    value: i64,
+    data: Vec<u8>,
+    fd: Option<OwnedFd>,
+}
+
+impl Outcome {
+    fn deny(decision: WireDecision) -> Outcome {
+        Outcome {
+            decision,
+            rule: 0,
+            status: 0,
+            value: 0,
+            data: Vec::new(),
+            fd: None,
+        }
+    }
+    fn allowed(rule: Grant) -> Outcome {
+        let (decision, rule) = match rule {
+            Grant::Rule(i) => (WireDecision::Allowed, i as u32),
+            Grant::Descriptor => (WireDecision::AllowedByDescriptor, 0),
+        };
+        Outcome {
+            decision,
+            rule,
+            status: 0,
+            value: 0,
+            data: Vec::new(),
+            fd: None,
+        }
+    }
+    fn allowed_err(rule: u32, errno: i32) -> Outcome {
+        Outcome {
+            status: errno,
+            ..Outcome::allowed(Grant::Rule(rule as usize))
+        }
+    }
+    fn with_result(mut self, r: std::result::Result<i64, i32>) -> Outcome {
+        match r {
+            Ok(v) => self.value = v,
+            Err(e) => self.status = e,
+        }
+        self
+    }
+}
+
+fn reply(fd: RawFd, out: Outcome) {
+    let hdr = Reply {
+        magic: MAGIC,
+        decision: out.decision as u32,
+        rule: out.rule,
+        status: out.status,
+        value: out.value,
+        data_len: out.data.len() as u32,
+        has_fd: out.fd.is_some() as u32,
+    };
+    let iov = [
+        libc::iovec {
+            iov_base: hdr.as_bytes().as_ptr() as *mut _,
+            iov_len: hdr.as_bytes().len(),
+        },
+        libc::iovec {
+            iov_base: out.data.as_ptr() as *mut _,
+            iov_len: out.data.len(),
+        },
+    ];
+    let fds: Vec<RawFd> = out.fd.iter().map(|f| f.as_raw_fd()).collect();
+    // A vanished client is not our problem.
+    let _ = sys::send_with_fds(fd, &iov, &fds);
+}
+
+/// Why an operation was permitted.
+#[derive(Clone, Copy)]
+enum Grant {
+    Rule(usize),
+    Descriptor,
+}
+
+/// A resolved place to operate: a base directory and a path beneath it.
+struct Place<'a> {
+    base: RawFd,
+    rel: CString,
+    granted: Access,
+    grant: Grant,
+    _root: Option<&'a RootFd>,
+}
+
+fn errno() -> i32 {
+    std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO)
+}
+
+fn cvt(r: libc::c_int) -> std::result::Result<i64, i32> {
+    if r < 0 {
+        Err(errno())
+    } else {
+        Ok(r as i64)
+    }
+}
+
+/// Errno values that mean "resolution tried to leave the base".
+fn is_escape(e: i32) -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        e == libc::EXDEV
+    }
+    #[cfg(target_os = "freebsd")]
+    {
+        e == libc::ENOTCAPABLE
+    }
+}
+
+impl State {
+    /// Finds where `path` (relative to `dir`, or the start-up working
+    /// directory when `dir` is None) falls under the policy.
+    fn locate(&self, dir: Option<RawFd>, path: &[u8]) -> std::result::Result<Place<'_>, Outcome> {
+        if path.is_empty() {
+            return Err(Outcome::allowed_err(0, libc::ENOENT));
+        }
+        let p = Path::new(OsStr::from_bytes(path));
+        let abs = if p.is_absolute() {
+            p.to_owned()
+        } else {
+            match dir {
+                None => self.cwd.join(p),
+                Some(fd) => match fd_path(fd) {
+                    Some(d) if self.policy.match_path(&d.join(p)).is_some() => d.join(p),
+                    // A directory the program holds outside every root:
+                    // the descriptor itself is the authority, as in
+                    // capability mode, and resolution stays beneath it.
+                    _ => {
+                        return Ok(Place {
+                            base: fd,
+                            rel: CString::new(path).map_err(|_| Outcome::deny(WireDecision::DeniedBadRequest))?,
+                            granted: Access::ALL,
+                            grant: Grant::Descriptor,
+                            _root: None,
+                        })
+                    }
+                },
+            }
+        };
+        let m = self
+            .policy
+            .match_path(&abs)
+            .ok_or_else(|| Outcome::deny(WireDecision::DeniedNoRule))?;
+        let granted = self.policy.fs_rules()[m.rule].access;
+        let root = &self.roots[m.rule];
+        let (base, rel) = match root {
+            RootFd::Dir(fd) => (fd.as_raw_fd(), m.rel.as_os_str().as_bytes().to_vec()),
+            RootFd::File { parent, name } => {
+                if m.rel != Path::new(".") {
+                    return Err(Outcome::allowed_err(m.rule as u32, libc::ENOTDIR));
+                }
+                (parent.as_raw_fd(), name.as_bytes().to_vec())
+            }
+        };
+        Ok(Place {
+            base,
+            rel: CString::new(rel).map_err(|_| Outcome::deny(WireDecision::DeniedBadRequest))?,
+            granted,
+            grant: Grant::Rule(m.rule),
+            _root: Some(root),
+        })
+    }
+
+    fn handle(&self, op: Op, req: &Request, fds: &[RawFd], _data: &[u8]) -> Outcome {
+        let mut fds = fds.iter().copied();
+        let dir = if req.fd_roles & FD_DIR != 0 { fds.next() } else { None };
+        let dir2 = if req.fd_roles & FD_DIR2 != 0 { fds.next() } else { None };
+        match self.path_op(op, req, dir, dir2) {
+            Ok(o) | Err(o) => o,
+        }
+    }
+
+    fn path_op(&self, op: Op, req: &Request, dir: Option<RawFd>, dir2: Option<RawFd>) -> std::result::Result<Outcome, Outcome> {
+        // stat/statx of the directory descriptor itself (AT_EMPTY_PATH):
+        // no name is looked up, so no policy applies.
+        if matches!(op, Op::Stat | Op::Statx) && req.path_len == 0 && req.flags & libc::AT_EMPTY_PATH != 0 {
+            let fd = dir.ok_or_else(|| Outcome::deny(WireDecision::DeniedBadRequest))?;
+            return Ok(Outcome::allowed(Grant::Descriptor).with_stat(op, fd, req));
+        }
+        let place = self.locate(dir, req.path())?;
+        let need = required_access(op, req.flags);
+        if !place.granted.contains(need) {
+            return Err(Outcome::deny(WireDecision::DeniedAccess));
+        }
+        let out = Outcome::allowed(place.grant);
+        Ok(match op {
+            Op::Open => {
+                let flags = check_open_flags(req.flags).map_err(|e| Outcome::allowed_err(0, e))?;
+                match open_beneath(place.base, &place.rel, flags, req.mode) {
+                    Ok(fd) => Outcome { fd: Some(fd), ..out },
+                    Err(e) if is_escape(e) => return Err(Outcome::deny(WireDecision::DeniedEscape)),
+                    Err(e) => out.with_result(Err(e)),
+                }
+            }
+            Op::Stat | Op::Statx => {
+                let nofollow = if req.flags & libc::AT_SYMLINK_NOFOLLOW != 0 { libc::O_NOFOLLOW } else { 0 };
+                match open_beneath(place.base, &place.rel, libc::O_PATH | nofollow, 0) {
+                    Ok(fd) => out.with_stat(op, fd.as_raw_fd(), req),
+                    Err(e) if is_escape(e) => return Err(Outcome::deny(WireDecision::DeniedEscape)),
+                    Err(e) => out.with_result(Err(e)),
+                }
+            }
+            Op::Access => {
+                let nofollow = if req.flags & libc::AT_SYMLINK_NOFOLLOW != 0 { libc::O_NOFOLLOW } else { 0 };
+                match open_beneath(place.base, &place.rel, libc::O_PATH | nofollow, 0) {
+                    Ok(fd) => out.with_result(access_fd(fd.as_raw_fd(), req.mode as i32, req.flags)),
+                    Err(e) if is_escape(e) => return Err(Outcome::deny(WireDecision::DeniedEscape)),
+                    Err(e) => out.with_result(Err(e)),
+                }
+            }
+            Op::Readlink | Op::Mkdir | Op::Unlink => {
+                let (parent, name) = match parent_of(&place) {
+                    Ok(x) => x,
+                    Err(e) if is_escape(e) => return Err(Outcome::deny(WireDecision::DeniedEscape)),
+                    Err(e) => return Ok(out.with_result(Err(e))),
+                };
+                let p = parent.as_raw_fd();
+                match op {
+                    Op::Readlink => {
+                        let mut buf = vec![0u8; OUT_MAX];
+                        let cap = (req.out_len as usize).min(OUT_MAX);
+                        // SAFETY: buf has cap bytes.
+                        let n = unsafe { libc::readlinkat(p, name.as_ptr(), buf.as_mut_ptr().cast(), cap) };
+                        if n < 0 {
+                            out.with_result(Err(errno()))
+                        } else {
+                            buf.truncate(n as usize);
+                            Outcome { data: buf, ..out }.with_result(Ok(n as i64))
+                        }
+                    }
+                    // SAFETY: valid descriptor and C string.
+                    Op::Mkdir => out.with_result(cvt(unsafe { libc::mkdirat(p, name.as_ptr(), req.mode as libc::mode_t) })),
+                    _ => {
+                        if req.flags & !libc::AT_REMOVEDIR != 0 {
+                            return Ok(out.with_result(Err(libc::EINVAL)));
+                        }
+                        // SAFETY: as above.
+                        out.with_result(cvt(unsafe { libc::unlinkat(p, name.as_ptr(), req.flags & libc::AT_REMOVEDIR) }))
+                    }
+                }
+            }
+            Op::Rename => {
+                let to = self.locate(dir2, req.path2())?;
+                if !to.granted.contains(Access::CREATE) {
+                    return Err(Outcome::deny(WireDecision::DeniedAccess));
+                }
+                let from_parent = parent_of(&place);
+                let to_parent = parent_of(&to);
+                match (from_parent, to_parent) {
+                    (Ok((fp, fname)), Ok((tp, tname))) => out.with_result(cvt(
+                        // SAFETY: valid descriptors and C strings.
+                        unsafe { libc::renameat(fp.as_raw_fd(), fname.as_ptr(), tp.as_raw_fd(), tname.as_ptr()) },
+                    )),
+                    (Err(e), _) | (_, Err(e)) if is_escape(e) => return Err(Outcome::deny(WireDecision::DeniedEscape)),
+                    (Err(e), _) | (_, Err(e)) => out.with_result(Err(e)),
+                }
+            }
+            Op::Connect | Op::Bind | Op::Sendto => unreachable!("socket ops are not path ops"),
+        })
+    }
+
+    /// connect, bind, sendto on the program's socket.
+    fn net(&self, op: Op, req: &Request, sock: RawFd, data: &[u8]) -> Outcome {
+        if !is_socket(sock) {
+            return Outcome::deny(WireDecision::DeniedBadRequest);
+        }
+        let addr = req.addr();
+        let Some(target) = parse_sockaddr(addr) else {
+            return Outcome::deny(WireDecision::DeniedBadRequest);
+        };
+        let rule = match op {
+            Op::Bind => self.policy.match_bind(&target),
+            _ => self.policy.match_connect(&target),
+        };
+        let Some(rule) = rule else {
+            return Outcome::deny(WireDecision::DeniedNoRule);
+        };
+        let out = Outcome::allowed(Grant::Rule(rule));
+        let sa = addr.as_ptr().cast::<libc::sockaddr>();
+        let len = addr.len() as libc::socklen_t;
+        // SAFETY: sa/len describe the validated address bytes; sock is a socket we hold.
+        let r = unsafe {
+            match op {
+                Op::Connect => libc::connect(sock, sa, len) as isize,
+                Op::Bind => libc::bind(sock, sa, len) as isize,
+                _ => {
+                    let allowed = libc::MSG_DONTWAIT | libc::MSG_EOR | libc::MSG_OOB | libc::MSG_DONTROUTE;
+                    let flags = (req.flags & allowed) | libc::MSG_NOSIGNAL;
+                    libc::sendto(sock, data.as_ptr().cast(), data.len(), flags, sa, len)
+                }
+            }
+        };
+        out.with_result(if r < 0 { Err(errno()) } else { Ok(r as i64) })
+    }
+}
+
+impl Outcome {
+    /// Fills in a stat or statx buffer for `fd`, exactly as the kernel
+    /// lays it out for the system call the program made.
+    fn with_stat(self, op: Op, fd: RawFd, req: &Request) -> Outcome {
+        let size = if op == Op::Statx { sys::STATX_SIZE } else { sys::STAT_SIZE };
+        let mut buf = vec![0u8; size];
+        let r = raw_stat(op, fd, req, &mut buf);
+        match r {
+            Ok(()) => Outcome { data: buf, ..self },
+            Err(e) => self.with_result(Err(e)),
+        }
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn raw_stat(op: Op, fd: RawFd, req: &Request, buf: &mut [u8]) -> std::result::Result<(), i32> {
+    // SAFETY: buf is large enough for the kernel structure.
+    let r = unsafe {
+        if op == Op::Statx {
+            let sync = req.flags & libc::AT_STATX_SYNC_TYPE;
+            libc::syscall(libc::SYS_statx, fd, c"".as_ptr(), libc::AT_EMPTY_PATH | sync, req.aux as u32, buf.as_mut_ptr())
+        } else {
+            libc::syscall(libc::SYS_newfstatat, fd, c"".as_ptr(), buf.as_mut_ptr(), libc::AT_EMPTY_PATH)
+        }
+    };
+    if r < 0 {
+        Err(errno())
+    } else {
+        Ok(())
+    }
+}
+
+#[cfg(target_os = "freebsd")]
+fn raw_stat(op: Op, fd: RawFd, _req: &Request, buf: &mut [u8]) -> std::result::Result<(), i32> {
+    if op == Op::Statx {
+        return Err(libc::ENOSYS);
+    }
+    const SYS_FSTATAT: libc::c_int = 552;
+    // SAFETY: buf holds a FreeBSD 12+ struct stat.
+    let r = unsafe { libc::syscall(SYS_FSTATAT, fd, c"".as_ptr(), buf.as_mut_ptr(), libc::AT_EMPTY_PATH) };
+    if r < 0 {
+        Err(errno())
+    } else {
+        Ok(())
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn access_fd(fd: RawFd, mode: i32, flags: i32) -> std::result::Result<i64, i32> {
+    let f = libc::AT_EMPTY_PATH | (flags & libc::AT_EACCESS);
+    // SAFETY: fd is an O_PATH descriptor; empty path with AT_EMPTY_PATH.
+    let r = unsafe { libc::syscall(libc::SYS_faccessat2, fd, c"".as_ptr(), mode, f) };
+    if r < 0 {
+        Err(errno())
+    } else {
+        Ok(0)
+    }
+}
+
+#[cfg(target_os = "freebsd")]
+fn access_fd(fd: RawFd, mode: i32, flags: i32) -> std::result::Result<i64, i32> {
+    let f = libc::AT_EMPTY_PATH | (flags & libc::AT_EACCESS);
+    // SAFETY: as above.
+    cvt(unsafe { libc::faccessat(fd, c"".as_ptr(), mode, f) })
+}
+
+/// The directory containing `place` (resolved beneath its base) and the
+/// final component's name.
+fn parent_of(place: &Place<'_>) -> std::result::Result<(OwnedFd, CString), i32> {
+    let rel = Path::new(OsStr::from_bytes(place.rel.as_bytes()));
+    let name = match rel.file_name() {
+        Some(n) => n.as_bytes(),
+        // ".", "..", "/": no final component to act on.
+        None => return Err(libc::EINVAL),
+    };
+    let parent = rel.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let parent = CString::new(parent.as_os_str().as_bytes()).map_err(|_| libc::EINVAL)?;
+    let pfd = open_beneath(place.base, &parent, libc::O_PATH | libc::O_DIRECTORY, 0)?;
+    Ok((pfd, CString::new(name).map_err(|_| libc::EINVAL)?))
+}
+
+/// open(2) flags a request may carry; anything else is refused.
+fn check_open_flags(flags: i32) -> std::result::Result<i32, i32> {
+    let mut allowed = libc::O_ACCMODE
+        | libc::O_CREAT
+        | libc::O_EXCL
+        | libc::O_NOCTTY
+        | libc::O_TRUNC
+        | libc::O_APPEND
+        | libc::O_NONBLOCK
+        | libc::O_SYNC
+        | libc::O_DSYNC
+        | libc::O_DIRECTORY
+        | libc::O_NOFOLLOW
+        | libc::O_CLOEXEC
+        | libc::O_PATH
+        | libc::O_DIRECT;
+    #[cfg(target_os = "linux")]
+    {
+        allowed |= libc::O_LARGEFILE | libc::O_NOATIME | libc::O_TMPFILE;
+    }
+    #[cfg(target_os = "freebsd")]
+    {
+        allowed |= libc::O_EXLOCK | libc::O_SHLOCK | libc::O_FSYNC | libc::O_VERIFY;
+    }
+    if flags & !allowed != 0 {
+        return Err(libc::EINVAL);
+    }
+    Ok(flags | libc::O_CLOEXEC | libc::O_NOCTTY)
+}
+
+/// Which access an operation needs under a rule.
+fn required_access(op: Op, flags: i32) -> Access {
+    match op {
+        Op::Open => {
+            let mut a = Access::NONE;
+            #[cfg(target_os = "linux")]
+            let tmpfile = flags & libc::O_TMPFILE == libc::O_TMPFILE;
+            #[cfg(not(target_os = "linux"))]
+            let tmpfile = false;
+            match flags & libc::O_ACCMODE {
+                libc::O_RDONLY => a |= Access::READ,
+                libc::O_WRONLY => a |= Access::WRITE,
+                _ => a |= Access::READ | Access::WRITE,
+            }
+            if flags & (libc::O_TRUNC | libc::O_APPEND) != 0 {
+                a |= Access::WRITE;
+            }
+            if flags & libc::O_CREAT != 0 || tmpfile {
+                a |= Access::CREATE;
+            }
+            if flags & libc::O_PATH != 0 {
+                a = Access::READ;
+            }
+            a
+        }
+        Op::Stat | Op::Statx | Op::Access | Op::Readlink => Access::READ,
+        Op::Mkdir => Access::CREATE,
+        Op::Unlink | Op::Rename => Access::WRITE,
+        Op::Connect | Op::Bind | Op::Sendto => Access::NONE,
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn open_beneath(base: RawFd, rel: &CString, flags: i32, mode: u32) -> std::result::Result<OwnedFd, i32> {
+    let mut how: libc::open_how = unsafe { std::mem::zeroed() };
+    how.flags = (flags | libc::O_CLOEXEC) as u64;
+    how.mode = if flags & (libc::O_CREAT | libc::O_TMPFILE) != 0 { (mode & 0o7777) as u64 } else { 0 };
+    how.resolve = libc::RESOLVE_BENEATH | libc::RESOLVE_NO_MAGICLINKS;
+    // SAFETY: how is a valid open_how; rel is a C string.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_openat2,
+            base,
+            rel.as_ptr(),
+            &how as *const libc::open_how,
+            std::mem::size_of::<libc::open_how>(),
+        )
+    };
+    if fd < 0 {
+        Err(errno())
+    } else {
+        // SAFETY: fresh descriptor.
+        Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+    }
+}
+
+#[cfg(target_os = "freebsd")]
+fn open_beneath(base: RawFd, rel: &CString, flags: i32, mode: u32) -> std::result::Result<OwnedFd, i32> {
+    // SAFETY: rel is a C string.
+    let fd = unsafe { libc::openat(base, rel.as_ptr(), flags | libc::O_CLOEXEC | libc::O_RESOLVE_BENEATH, mode as libc::c_int) };
+    if fd < 0 {
+        Err(errno())
+    } else {
+        // SAFETY: fresh descriptor.
+        Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    }
+}
+
+/// Where a directory descriptor the program passed points.
+#[cfg(target_os = "linux")]
+fn fd_path(fd: RawFd) -> Option<PathBuf> {
+    std::fs::read_link(format!("/proc/self/fd/{fd}")).ok().filter(|p| p.is_absolute())
+}
+
+#[cfg(target_os = "freebsd")]
+fn fd_path(fd: RawFd) -> Option<PathBuf> {
+    // SAFETY: kinfo_file is plain data; kf_structsize must be set for F_KINFO.
+    unsafe {
+        let mut kf: libc::kinfo_file = std::mem::zeroed();
+        kf.kf_structsize = std::mem::size_of::<libc::kinfo_file>() as i32;
+        if libc::fcntl(fd, libc::F_KINFO, &mut kf) < 0 {
+            return None;
+        }
+        let p = std::ffi::CStr::from_ptr(kf.kf_path.as_ptr());
+        let p = PathBuf::from(OsStr::from_bytes(p.to_bytes()));
+        p.is_absolute().then_some(p)
+    }
+}
+
+fn is_socket(fd: RawFd) -> bool {
+    // SAFETY: plain fstat into a zeroed struct.
+    unsafe {
+        let mut st: libc::stat = std::mem::zeroed();
+        libc::fstat(fd, &mut st) == 0 && st.st_mode & libc::S_IFMT == libc::S_IFSOCK
+    }
+}
+
+/// Reads a socket address as the kernel would, or None if malformed or of
+/// a family the broker does not handle.
+pub(crate) fn parse_sockaddr(b: &[u8]) -> Option<NetTarget> {
+    if b.len() < 2 {
+        return None;
+    }
+    #[cfg(target_os = "linux")]
+    let family = u16::from_ne_bytes([b[0], b[1]]) as i32;
+    #[cfg(target_os = "freebsd")]
+    let family = b[1] as i32;
+    // SAFETY (all reads): lengths are checked against the structure sizes
+    // and read_unaligned copes with the byte buffer's alignment.
+    match family {
+        libc::AF_INET if b.len() >= std::mem::size_of::<libc::sockaddr_in>() => {
+            let sa: libc::sockaddr_in = unsafe { std::ptr::read_unaligned(b.as_ptr().cast()) };
+            Some(NetTarget::Inet {
+                ip: IpAddr::V4(Ipv4Addr::from(u32::from_be(sa.sin_addr.s_addr))),
+                port: Some(u16::from_be(sa.sin_port)),
+            })
+        }
+        libc::AF_INET6 if b.len() >= std::mem::size_of::<libc::sockaddr_in6>() => {
+            let sa: libc::sockaddr_in6 = unsafe { std::ptr::read_unaligned(b.as_ptr().cast()) };
+            Some(NetTarget::Inet {
+                ip: IpAddr::V6(Ipv6Addr::from(sa.sin6_addr.s6_addr)),
+                port: Some(u16::from_be(sa.sin6_port)),
+            })
+        }
+        libc::AF_UNIX => {
+            let off = std::mem::offset_of!(libc::sockaddr_un, sun_path);
+            let path = b.get(off..)?;
+            let end = path.iter().position(|&c| c == 0).unwrap_or(path.len());
+            let path = &path[..end];
+            // Abstract (Linux) and unnamed sockets have no path to allow.
+            if path.first() != Some(&b'/') {
+                return None;
+            }
+            Some(NetTarget::Unix(PathBuf::from(OsStr::from_bytes(path))))
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sockaddr_parsing() {
+        let sa: std::net::SocketAddr = "127.0.0.1:8080".parse().unwrap();
+        let (bytes, _) = crate::client::sockaddr_bytes(&sa);
+        assert_eq!(parse_sockaddr(&bytes).unwrap(), NetTarget::parse("127.0.0.1:8080").unwrap());
+        let sa: std::net::SocketAddr = "[::1]:53".parse().unwrap();
+        let (bytes, _) = crate::client::sockaddr_bytes(&sa);
+        assert_eq!(parse_sockaddr(&bytes).unwrap(), NetTarget::parse("[::1]:53").unwrap());
+        assert!(parse_sockaddr(&bytes[..10]).is_none(), "short in6");
+        assert!(parse_sockaddr(&[0xff, 0xff, 0, 0]).is_none(), "unknown family");
+    }
+
+    #[test]
+    fn access_needed_by_open_flags() {
+        use libc::*;
+        assert_eq!(required_access(Op::Open, O_RDONLY), Access::READ);
+        assert_eq!(required_access(Op::Open, O_WRONLY | O_CREAT | O_TRUNC), Access::WRITE | Access::CREATE);
+        assert_eq!(required_access(Op::Open, O_RDWR), Access::READ | Access::WRITE);
+        assert_eq!(required_access(Op::Open, O_RDONLY | O_APPEND), Access::READ | Access::WRITE);
+        assert!(check_open_flags(0x4000_0000).is_err());
+    }
+}

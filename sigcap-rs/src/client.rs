@@ -1,0 +1,270 @@
+//! The handler's side of a broker transaction.
+//!
+//! [`perform`] turns a decoded [`Call`] into a request, sends it with a
+//! fresh private reply socket, and waits for the answer. Everything runs
+//! on the stack with raw system calls, so it is safe inside a signal
+//! handler; it is also what the explicit request API uses, so benchmarks
+//! compare the same channel.
+//!
+//! A private reply socket per request (instead of one shared channel)
+//! means concurrent threads, nested handlers and forked children never
+//! read each other's answers, and no lock is needed.
+use crate::proto::{Op, Reply, Request, WireDecision, ADDR_MAX, DATA_MAX, FD_DIR, FD_DIR2, FD_SOCK, MAGIC};
+use crate::record::{Decision, DenyReason, StackWriter, Violation};
+use crate::syscall::Call;
+use crate::sys;
+use std::fmt::Write as _;
+use std::os::fd::RawFd;
+
+/// What the program's call returns, and why.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Answer {
+    pub decision: Decision,
+    /// A value (>= 0) or `-errno`.
+    pub result: i64,
+}
+
+fn bad(errno: i32) -> Answer {
+    Answer {
+        decision: Decision::Denied(DenyReason::BadRequest),
+        result: -(errno as i64),
+    }
+}
+
+/// Runs `call` through the broker on control socket `ctl`. `orig_errno`
+/// is what the program gets when the broker refuses or is gone. The
+/// path or address is written into `v`'s detail.
+pub(crate) fn perform(ctl: RawFd, call: &Call, orig_errno: i32, v: &mut Violation) -> Answer {
+    let denied = |decision| Answer {
+        decision,
+        result: -(orig_errno as i64),
+    };
+    let mut req = Request::new(call.op);
+    let mut fds: [RawFd; sys::MAX_FDS + 1] = [-1; sys::MAX_FDS + 1];
+    let mut nfds = 1; // slot 0: the reply socket
+    let mut data_iov = libc::iovec {
+        iov_base: std::ptr::null_mut(),
+        iov_len: 0,
+    };
+    req.flags = call.flags;
+    req.mode = call.mode;
+    req.aux = call.aux;
+    req.out_len = call.out_len.min(u32::MAX as usize) as u32;
+    if call.op.has_path() {
+        match sys::read_user_cstr(&mut req.path, call.path) {
+            Ok(n) => req.path_len = n as u32,
+            Err(e) => return bad(e),
+        }
+        v.set_detail(req.path());
+        let empty_ok = req.path_len == 0 && call.flags & libc::AT_EMPTY_PATH != 0;
+        if call.dirfd != libc::AT_FDCWD && (req.path.first() != Some(&b'/') || empty_ok) {
+            req.fd_roles |= FD_DIR;
+            fds[nfds] = call.dirfd;
+            nfds += 1;
+        }
+        if call.op == Op::Rename {
+            match sys::read_user_cstr(&mut req.path2, call.path2) {
+                Ok(n) => req.path2_len = n as u32,
+                Err(e) => return bad(e),
+            }
+            if call.dirfd2 != libc::AT_FDCWD && req.path2.first() != Some(&b'/') {
+                req.fd_roles |= FD_DIR2;
+                fds[nfds] = call.dirfd2;
+                nfds += 1;
+            }
+        }
+    } else {
+        if call.addr_len > ADDR_MAX || call.addr_len < 2 {
+            return bad(libc::EINVAL);
+        }
+        if let Err(e) = sys::read_user(&mut req.addr[..call.addr_len], call.addr) {
+            return bad(e);
+        }
+        req.addr_len = call.addr_len as u32;
+        describe_addr(req.addr(), v);
+        req.fd_roles = FD_SOCK;
+        fds[nfds] = call.sock;
+        nfds += 1;
+        if call.op == Op::Sendto {
+            if call.data_len > DATA_MAX {
+                return bad(libc::EMSGSIZE);
+            }
+            // The kernel copies the payload straight from the program's
+            // buffer and reports EFAULT if it is bad.
+            data_iov = libc::iovec {
+                iov_base: call.data as *mut libc::c_void,
+                iov_len: call.data_len,
+            };
+            req.data_len = call.data_len as u32;
+        }
+    }
+
+    let [mine, theirs] = match sys::seqpacket_pair() {
+        Ok(p) => p,
+        Err(e) => return bad(e),
+    };
+    fds[0] = theirs;
+    let iov = [
+        libc::iovec {
+            iov_base: req.as_bytes().as_ptr() as *mut libc::c_void,
+            iov_len: req.as_bytes().len(),
+        },
+        data_iov,
+    ];
+    let sent = sys::send_with_fds(ctl, &iov[..if data_iov.iov_len > 0 { 2 } else { 1 }], &fds[..nfds]);
+    sys::close(theirs);
+    match sent {
+        Ok(_) => {}
+        // A descriptor argument was not open: the call's own error.
+        Err(e @ (libc::EBADF | libc::EFAULT)) => {
+            sys::close(mine);
+            return bad(e);
+        }
+        Err(_) => {
+            sys::close(mine);
+            return denied(Decision::BrokerUnavailable);
+        }
+    }
+
+    let mut hdr = Reply::default();
+    let mut iov = [
+        libc::iovec {
+            iov_base: (&mut hdr as *mut Reply).cast(),
+            iov_len: std::mem::size_of::<Reply>(),
+        },
+        // Results land directly in the program's buffer; the kernel
+        // checks it and fails with EFAULT instead of us faulting.
+        libc::iovec {
+            iov_base: call.out as *mut libc::c_void,
+            iov_len: if matches!(call.op, Op::Stat | Op::Statx | Op::Readlink) { call.out_len } else { 0 },
+        },
+    ];
+    let got = sys::recv_with_fds(mine, &mut iov);
+    sys::close(mine);
+    let r = match got {
+        Ok(r) => r,
+        Err(e @ libc::EFAULT) => return bad(e),
+        Err(_) => return denied(Decision::BrokerUnavailable),
+    };
+    let fd = if hdr.has_fd == 1 && r.nfds == 1 { r.fds[0] } else { -1 };
+    if r.len < std::mem::size_of::<Reply>() || hdr.magic != MAGIC {
+        sys::close_received(&r);
+        return denied(Decision::BrokerUnavailable);
+    }
+    if r.nfds > usize::from(fd >= 0) {
+        // Descriptors we did not ask for.
+        sys::close_received(&r);
+        return denied(Decision::BrokerUnavailable);
+    }
+    let decision = WireDecision::to_decision(hdr.decision, hdr.rule);
+    let allowed = matches!(decision, Decision::Allowed { .. } | Decision::AllowedByDescriptor);
+    if !allowed {
+        sys::close(fd);
+        return denied(decision);
+    }
+    if hdr.status != 0 {
+        sys::close(fd);
+        return Answer {
+            decision,
+            result: -(hdr.status as i64),
+        };
+    }
+    let result = match call.op {
+        Op::Open => {
+            if fd < 0 {
+                return denied(Decision::BrokerUnavailable);
+            }
+            if call.flags & libc::O_CLOEXEC == 0 {
+                // SAFETY: fd is ours; clearing FD_CLOEXEC as the program asked.
+                unsafe { libc::fcntl(fd, libc::F_SETFD, 0) };
+            }
+            fd as i64
+        }
+        Op::Stat | Op::Statx => {
+            if hdr.data_len as usize != call.out_len || r.len != std::mem::size_of::<Reply>() + call.out_len {
+                return Answer {
+                    decision,
+                    result: -(libc::EIO as i64),
+                };
+            }
+            0
+        }
+        _ => hdr.value,
+    };
+    Answer { decision, result }
+}
+
+/// Writes a readable form of a socket address into the record, without
+/// allocating.
+pub(crate) fn describe_addr(b: &[u8], v: &mut Violation) {
+    let mut buf = [0u8; crate::record::DETAIL_MAX];
+    let mut w = StackWriter::new(&mut buf);
+    #[cfg(target_os = "linux")]
+    let family = u16::from_ne_bytes([b[0], b[1]]) as i32;
+    #[cfg(target_os = "freebsd")]
+    let family = b[1] as i32;
+    let _ = match family {
+        libc::AF_INET if b.len() >= std::mem::size_of::<libc::sockaddr_in>() => {
+            // SAFETY: length checked; unaligned read of plain data.
+            let sa: libc::sockaddr_in = unsafe { std::ptr::read_unaligned(b.as_ptr().cast()) };
+            let ip = std::net::Ipv4Addr::from(u32::from_be(sa.sin_addr.s_addr));
+            write!(w, "{}:{}", ip, u16::from_be(sa.sin_port))
+        }
+        libc::AF_INET6 if b.len() >= std::mem::size_of::<libc::sockaddr_in6>() => {
+            // SAFETY: as above.
+            let sa: libc::sockaddr_in6 = unsafe { std::ptr::read_unaligned(b.as_ptr().cast()) };
+            let ip = std::net::Ipv6Addr::from(sa.sin6_addr.s6_addr);
+            write!(w, "[{}]:{}", ip, u16::from_be(sa.sin6_port))
+        }
+        libc::AF_UNIX => {
+            let off = std::mem::offset_of!(libc::sockaddr_un, sun_path);
+            let path = b.get(off..).unwrap_or(&[]);
+            let end = path.iter().position(|&c| c == 0).unwrap_or(path.len());
+            let _ = w.write_str("unix:");
+            match std::str::from_utf8(&path[..end]) {
+                Ok(s) => w.write_str(s),
+                Err(_) => w.write_str("?"),
+            }
+        }
+        f => write!(w, "family {f}"),
+    };
+    let n = w.as_bytes().len();
+    v.set_detail(&buf[..n]);
+}
+
+/// The kernel form of a socket address, for explicit requests and tests.
+pub(crate) fn sockaddr_bytes(sa: &std::net::SocketAddr) -> ([u8; ADDR_MAX], usize) {
+    let mut out = [0u8; ADDR_MAX];
+    // SAFETY: zeroed sockaddr structs filled field by field, then copied as bytes.
+    unsafe {
+        match sa {
+            std::net::SocketAddr::V4(a) => {
+                let mut s: libc::sockaddr_in = std::mem::zeroed();
+                #[cfg(target_os = "freebsd")]
+                {
+                    s.sin_len = std::mem::size_of::<libc::sockaddr_in>() as u8;
+                }
+                s.sin_family = libc::AF_INET as _;
+                s.sin_port = a.port().to_be();
+                s.sin_addr.s_addr = u32::from(*a.ip()).to_be();
+                let n = std::mem::size_of_val(&s);
+                std::ptr::copy_nonoverlapping((&s as *const libc::sockaddr_in).cast::<u8>(), out.as_mut_ptr(), n);
+                (out, n)
+            }
+            std::net::SocketAddr::V6(a) => {
+                let mut s: libc::sockaddr_in6 = std::mem::zeroed();
+                #[cfg(target_os = "freebsd")]
+                {
+                    s.sin6_len = std::mem::size_of::<libc::sockaddr_in6>() as u8;
+                }
+                s.sin6_family = libc::AF_INET6 as _;
+                s.sin6_port = a.port().to_be();
+                s.sin6_addr.s6_addr = a.ip().octets();
+                s.sin6_scope_id = a.scope_id();
+                let n = std::mem::size_of_val(&s);
+                std::ptr::copy_nonoverlapping((&s as *const libc::sockaddr_in6).cast::<u8>(), out.as_mut_ptr(), n);
+                (out, n)
+            }
+        }
+    }
+}

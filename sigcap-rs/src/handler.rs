@@ -1,0 +1,189 @@
+//! The violation signal handler.
+//!
+//! Async-signal-safe by construction: it reads a `'static` runtime
+//! published before the handler was installed, works on stack buffers, and
+//! makes only raw system calls (socketpair, sendmsg, recvmsg, close,
+//! write, getpid). It takes no lock and never allocates. It saves and
+//! restores errno. A panic cannot unwind out of it: `extern "C"` functions
+//! abort on unwind, and nothing on this path panics by design (buffer
+//! writers return errors instead).
+use crate::backend;
+use crate::client::{self, Answer};
+use crate::record::{Decision, StackWriter, Violation};
+use crate::sandbox::{Action, Mode, Runtime};
+use crate::sys;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicPtr, Ordering};
+
+/// The process's runtime, set once by `enter()` before the handler exists.
+pub(crate) static RUNTIME: AtomicPtr<Runtime> = AtomicPtr::new(std::ptr::null_mut());
+
+pub(crate) fn runtime() -> Option<&'static Runtime> {
+    // SAFETY: the pointer is either null or a leaked Box that is never freed.
+    unsafe { RUNTIME.load(Ordering::Acquire).as_ref() }
+}
+
+/// Installs `on_signal` for `sig`, returning the previous action so that
+/// signals that are not violations can be passed on.
+pub(crate) fn install(sig: libc::c_int) -> std::io::Result<libc::sigaction> {
+    // SAFETY: sigaction with fully initialised structures.
+    unsafe {
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = on_signal as *const () as usize;
+        // SA_NODEFER: another signal handler that interrupts ours may itself
+        // violate, and a blocked synchronous trap signal would kill us.
+        sa.sa_flags = libc::SA_SIGINFO | libc::SA_NODEFER | libc::SA_RESTART;
+        libc::sigemptyset(&mut sa.sa_mask);
+        let mut old: libc::sigaction = std::mem::zeroed();
+        if libc::sigaction(sig, &sa, &mut old) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // The signal must not stay blocked in threads that block it.
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, sig);
+        libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
+        Ok(old)
+    }
+}
+
+extern "C" fn on_signal(sig: libc::c_int, info: *mut libc::siginfo_t, uc: *mut libc::c_void) {
+    let saved_errno = sys::errno();
+    match runtime() {
+        // SAFETY: kernel-provided frame pointers.
+        Some(rt) => match unsafe { backend::classify(rt.backend, info, uc) } {
+            Some(trap) => violation(rt, trap, uc),
+            None => unsafe { pass_on(&rt.previous, sig, info, uc) },
+        },
+        None => unsafe { reraise_default(sig) },
+    }
+    sys::set_errno(saved_errno);
+}
+
+fn violation(rt: &Runtime, trap: backend::Trap, uc: *mut libc::c_void) {
+    let mut v = Violation::new(rt.backend, trap.syscall, trap.args, trap.errno, trap.class, trap.ip);
+    // SAFETY: getpid has no preconditions.
+    v.pid = unsafe { libc::getpid() };
+    v.tid = backend::gettid();
+    let call = crate::syscall::decode(trap.syscall, trap.args);
+    let refuse = |decision| Answer {
+        decision,
+        result: -(trap.errno as i64),
+    };
+    let broker = |v: &mut Violation| match &call {
+        Some(c) if rt.ctl >= 0 => client::perform(rt.ctl, c, trap.errno, v),
+        Some(_) => refuse(Decision::BrokerUnavailable),
+        None => refuse(Decision::Unsupported),
+    };
+    let answer = match rt.mode {
+        Mode::Fallback => broker(&mut v),
+        Mode::Report => {
+            describe(&call, &mut v);
+            refuse(Decision::Reported)
+        }
+        Mode::Abort => {
+            describe(&call, &mut v);
+            v.decision = Decision::Reported;
+            die(&v)
+        }
+        Mode::Callback(f) => {
+            describe(&call, &mut v);
+            match f(&v) {
+                Action::Fallback => broker(&mut v),
+                Action::Deny => refuse(Decision::Callback),
+                Action::Errno(e) => Answer {
+                    decision: Decision::Callback,
+                    result: -(e.abs() as i64),
+                },
+                Action::Abort => die(&v),
+            }
+        }
+    };
+    v.decision = answer.decision;
+    v.result = answer.result;
+    // SAFETY: uc is the frame of the interrupted call.
+    unsafe { backend::set_result(uc, answer.result) };
+    v.seq = rt.ring.push(v);
+    rt.count(&v);
+    if rt.log_fd >= 0 {
+        let mut buf = [0u8; 2048];
+        let mut w = StackWriter::new(&mut buf);
+        if v.write_json(&mut w).is_ok() && w.write_char('\n').is_ok() {
+            write_all(rt.log_fd, w.as_bytes());
+        }
+    }
+}
+
+/// Fills in the path or address without asking the broker (report,
+/// abort and callback modes).
+fn describe(call: &Option<crate::syscall::Call>, v: &mut Violation) {
+    let Some(c) = call else { return };
+    let mut buf = [0u8; crate::record::DETAIL_MAX];
+    if c.op.has_path() {
+        match sys::read_user_cstr(&mut buf, c.path) {
+            Ok(n) => v.set_detail(&buf[..n]),
+            Err(libc::ENAMETOOLONG) => v.set_detail(&buf),
+            Err(_) => {}
+        }
+    } else if c.addr_len >= 2 && c.addr_len <= crate::proto::ADDR_MAX {
+        let mut a = [0u8; crate::proto::ADDR_MAX];
+        if sys::read_user(&mut a[..c.addr_len], c.addr).is_ok() {
+            client::describe_addr(&a[..c.addr_len], v);
+        }
+    }
+}
+
+/// Abort mode: print the decoded violation and dump core.
+fn die(v: &Violation) -> ! {
+    let mut buf = [0u8; 1024];
+    let mut w = StackWriter::new(&mut buf);
+    let _ = write!(w, "sigcap: {v}; aborting\n");
+    write_all(2, w.as_bytes());
+    // SAFETY: abort is async-signal-safe.
+    unsafe { libc::abort() }
+}
+
+fn write_all(fd: i32, mut b: &[u8]) {
+    while !b.is_empty() {
+        // SAFETY: b is a live buffer.
+        let n = unsafe { libc::write(fd, b.as_ptr().cast(), b.len()) };
+        if n <= 0 {
+            if n < 0 && sys::errno() == libc::EINTR {
+                continue;
+            }
+            return;
+        }
+        b = &b[n as usize..];
+    }
+}
+
+/// A signal of ours that is not a violation: hand it to whoever had the
+/// signal before, exactly as if we were not there.
+unsafe fn pass_on(prev: &libc::sigaction, sig: libc::c_int, info: *mut libc::siginfo_t, uc: *mut libc::c_void) {
+    let h = prev.sa_sigaction;
+    if h == libc::SIG_IGN {
+        return;
+    }
+    if h == libc::SIG_DFL {
+        reraise_default(sig);
+        return;
+    }
+    if prev.sa_flags & libc::SA_SIGINFO != 0 {
+        let f: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) = std::mem::transmute(h);
+        f(sig, info, uc);
+    } else {
+        let f: extern "C" fn(libc::c_int) = std::mem::transmute(h);
+        f(sig);
+    }
+}
+
+/// Restores the default action and raises the signal again, so the
+/// default (terminate with core) happens with the right signal.
+unsafe fn reraise_default(sig: libc::c_int) {
+    libc::signal(sig, libc::SIG_DFL);
+    let mut set: libc::sigset_t = std::mem::zeroed();
+    libc::sigemptyset(&mut set);
+    libc::sigaddset(&mut set, sig);
+    libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
+    libc::raise(sig);
+}

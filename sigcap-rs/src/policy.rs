@@ -1,0 +1,468 @@
+//! The sandbox policy: deny by default, allow filesystem subtrees with
+//! access modes, and network destinations for connect/sendto and bind.
+//!
+//! A policy is pure data. The broker enforces it; nothing here touches the
+//! system, so every matching rule is unit-tested on plain paths.
+//!
+//! File form (TOML):
+//! ```toml
+//! [[fs]]
+//! path = "/etc/ssl"
+//! access = ["read"]            # any of "read", "write", "create"
+//!
+//! [net]
+//! connect = ["127.0.0.1:8080", "[::1]:*", "unix:/var/run/app.sock"]
+//! bind = ["127.0.0.1:0"]
+//! ```
+use crate::error::{Error, Result};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Component, Path, PathBuf};
+
+/// Access modes a filesystem rule grants beneath its root.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Access(u8);
+
+impl Access {
+    /// No access.
+    pub const NONE: Access = Access(0);
+    /// Open for reading, list directories, stat, access, readlink.
+    pub const READ: Access = Access(1);
+    /// Open existing files for writing (truncate, append), unlink, rmdir,
+    /// rename away.
+    pub const WRITE: Access = Access(2);
+    /// Create files (O_CREAT), directories, rename into.
+    pub const CREATE: Access = Access(4);
+    /// Everything.
+    pub const ALL: Access = Access(7);
+
+    /// Whether every mode in `other` is granted by `self`.
+    pub fn contains(self, other: Access) -> bool {
+        self.0 & other.0 == other.0
+    }
+    /// Whether no mode is granted.
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+    fn names(self) -> Vec<&'static str> {
+        let mut v = Vec::new();
+        for (bit, name) in [(Self::READ, "read"), (Self::WRITE, "write"), (Self::CREATE, "create")] {
+            if self.contains(bit) {
+                v.push(name);
+            }
+        }
+        v
+    }
+}
+
+impl std::ops::BitOr for Access {
+    type Output = Access;
+    fn bitor(self, rhs: Access) -> Access {
+        Access(self.0 | rhs.0)
+    }
+}
+
+impl std::ops::BitOrAssign for Access {
+    fn bitor_assign(&mut self, rhs: Access) {
+        self.0 |= rhs.0;
+    }
+}
+
+impl fmt::Display for Access {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_empty() {
+            return f.write_str("none");
+        }
+        f.write_str(&self.names().join("+"))
+    }
+}
+
+/// A filesystem subtree and what may be done beneath it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FsRule {
+    /// Absolute, normalised root directory (or file).
+    pub root: PathBuf,
+    /// Modes granted beneath `root`.
+    pub access: Access,
+}
+
+/// A network endpoint in a connect or bind rule.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum NetTarget {
+    /// An IP address with a port, or any port (`None`, written `*`).
+    Inet {
+        /// The address.
+        ip: IpAddr,
+        /// The port, `None` for any.
+        port: Option<u16>,
+    },
+    /// A Unix-domain socket path (`unix:/path`).
+    Unix(PathBuf),
+}
+
+impl NetTarget {
+    /// Parses `1.2.3.4:80`, `[::1]:*`, `unix:/path`.
+    pub fn parse(s: &str) -> Result<NetTarget> {
+        if let Some(p) = s.strip_prefix("unix:") {
+            let path = PathBuf::from(p);
+            if !path.is_absolute() {
+                return Err(Error::Policy(format!("unix socket path must be absolute: {s:?}")));
+            }
+            return Ok(NetTarget::Unix(path));
+        }
+        if let Some(host) = s.strip_suffix(":*") {
+            let host = host.trim_start_matches('[').trim_end_matches(']');
+            let ip: IpAddr = host
+                .parse()
+                .map_err(|_| Error::Policy(format!("bad address {s:?}: expected IP:PORT, IP:*, [IPv6]:PORT or unix:/path")))?;
+            return Ok(NetTarget::Inet { ip, port: None });
+        }
+        let sa: SocketAddr = s
+            .parse()
+            .map_err(|_| Error::Policy(format!("bad address {s:?}: expected IP:PORT, IP:*, [IPv6]:PORT or unix:/path")))?;
+        Ok(NetTarget::Inet {
+            ip: sa.ip(),
+            port: Some(sa.port()),
+        })
+    }
+
+    /// Whether this rule covers the concrete endpoint `other`.
+    pub fn covers(&self, other: &NetTarget) -> bool {
+        match (self, other) {
+            (NetTarget::Inet { ip, port }, NetTarget::Inet { ip: oip, port: oport }) => {
+                ip == oip && (port.is_none() || port == oport)
+            }
+            (NetTarget::Unix(a), NetTarget::Unix(b)) => a == b,
+            _ => false,
+        }
+    }
+}
+
+impl fmt::Display for NetTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NetTarget::Inet { ip: IpAddr::V4(ip), port } => match port {
+                Some(p) => write!(f, "{ip}:{p}"),
+                None => write!(f, "{ip}:*"),
+            },
+            NetTarget::Inet { ip: IpAddr::V6(ip), port } => match port {
+                Some(p) => write!(f, "[{ip}]:{p}"),
+                None => write!(f, "[{ip}]:*"),
+            },
+            NetTarget::Unix(p) => write!(f, "unix:{}", p.display()),
+        }
+    }
+}
+
+/// Deny-by-default sandbox policy.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Policy {
+    fs: Vec<FsRule>,
+    connect: Vec<NetTarget>,
+    bind: Vec<NetTarget>,
+}
+
+/// Where a path falls under a policy.
+#[derive(Debug, PartialEq, Eq)]
+pub struct PathMatch {
+    /// Index of the rule (into [`Policy::fs_rules`]).
+    pub rule: usize,
+    /// The path relative to the rule's root (`.` for the root itself). It
+    /// may still contain `..` or symlinks: the broker resolves it strictly
+    /// beneath the root, so such components cannot escape.
+    pub rel: PathBuf,
+}
+
+impl Policy {
+    /// An empty policy: everything is denied.
+    pub fn new() -> Policy {
+        Policy::default()
+    }
+
+    /// Adds (or widens) a filesystem rule. `root` must be absolute and must
+    /// not contain `..`.
+    pub fn allow_fs(&mut self, root: impl AsRef<Path>, access: Access) -> Result<&mut Self> {
+        let root = normalize_root(root.as_ref())?;
+        if access.is_empty() {
+            return Err(Error::Policy(format!("rule for {} grants no access", root.display())));
+        }
+        match self.fs.iter_mut().find(|r| r.root == root) {
+            Some(r) => r.access |= access,
+            None => self.fs.push(FsRule { root, access }),
+        }
+        Ok(self)
+    }
+
+    /// Allows connect(2) and sendto(2) to `target`.
+    pub fn allow_connect(&mut self, target: NetTarget) -> &mut Self {
+        if !self.connect.contains(&target) {
+            self.connect.push(target);
+        }
+        self
+    }
+
+    /// Allows bind(2) to `target`.
+    pub fn allow_bind(&mut self, target: NetTarget) -> &mut Self {
+        if !self.bind.contains(&target) {
+            self.bind.push(target);
+        }
+        self
+    }
+
+    /// The filesystem rules, in the order they were added.
+    pub fn fs_rules(&self) -> &[FsRule] {
+        &self.fs
+    }
+    /// The connect/sendto destinations.
+    pub fn connect_rules(&self) -> &[NetTarget] {
+        &self.connect
+    }
+    /// The bind addresses.
+    pub fn bind_rules(&self) -> &[NetTarget] {
+        &self.bind
+    }
+
+    /// Finds the most specific rule whose root contains `abs`, comparing
+    /// whole components. `abs` must be absolute; `.` components are
+    /// dropped, `..` is kept for the broker's beneath resolution.
+    pub fn match_path(&self, abs: &Path) -> Option<PathMatch> {
+        if !abs.is_absolute() {
+            return None;
+        }
+        let mut best: Option<(usize, usize)> = None;
+        for (i, r) in self.fs.iter().enumerate() {
+            if abs.starts_with(&r.root) {
+                let depth = r.root.components().count();
+                if best.is_none_or(|(_, d)| depth > d) {
+                    best = Some((i, depth));
+                }
+            }
+        }
+        let (rule, _) = best?;
+        let rel: PathBuf = abs
+            .strip_prefix(&self.fs[rule].root)
+            .ok()?
+            .components()
+            .filter(|c| !matches!(c, Component::CurDir))
+            .collect();
+        let rel = if rel.as_os_str().is_empty() { PathBuf::from(".") } else { rel };
+        Some(PathMatch { rule, rel })
+    }
+
+    /// The first connect rule covering `target`.
+    pub fn match_connect(&self, target: &NetTarget) -> Option<usize> {
+        self.connect.iter().position(|r| r.covers(target))
+    }
+
+    /// The first bind rule covering `target`.
+    pub fn match_bind(&self, target: &NetTarget) -> Option<usize> {
+        self.bind.iter().position(|r| r.covers(target))
+    }
+
+    /// Parses the TOML form. Unknown keys, relative roots, `..` in roots,
+    /// unknown access names and unparsable addresses are errors.
+    pub fn from_toml(text: &str) -> Result<Policy> {
+        let file: PolicyFile = toml::from_str(text).map_err(|e| Error::Policy(e.to_string()))?;
+        let mut p = Policy::new();
+        for rule in file.fs {
+            let mut access = Access::NONE;
+            for a in &rule.access {
+                access |= match a.as_str() {
+                    "read" => Access::READ,
+                    "write" => Access::WRITE,
+                    "create" => Access::CREATE,
+                    other => {
+                        return Err(Error::Policy(format!(
+                            "fs rule {:?}: unknown access {other:?} (expected read, write, create)",
+                            rule.path
+                        )))
+                    }
+                };
+            }
+            p.allow_fs(&rule.path, access)?;
+        }
+        for c in file.net.connect {
+            p.allow_connect(NetTarget::parse(&c)?);
+        }
+        for b in file.net.bind {
+            p.allow_bind(NetTarget::parse(&b)?);
+        }
+        Ok(p)
+    }
+
+    /// Reads and parses a policy file.
+    pub fn from_file(path: impl AsRef<Path>) -> Result<Policy> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|source| Error::PolicyFile {
+            path: path.to_owned(),
+            source,
+        })?;
+        Policy::from_toml(&text).map_err(|e| match e {
+            Error::Policy(m) => Error::Policy(format!("{}: {m}", path.display())),
+            other => other,
+        })
+    }
+
+    /// The TOML form, which [`Policy::from_toml`] reads back unchanged.
+    pub fn to_toml(&self) -> String {
+        let file = PolicyFile {
+            fs: self
+                .fs
+                .iter()
+                .map(|r| FsRuleFile {
+                    path: r.root.to_string_lossy().into_owned(),
+                    access: r.access.names().into_iter().map(String::from).collect(),
+                })
+                .collect(),
+            net: NetFile {
+                connect: self.connect.iter().map(|t| t.to_string()).collect(),
+                bind: self.bind.iter().map(|t| t.to_string()).collect(),
+            },
+        };
+        toml::to_string(&file).expect("policy serialises")
+    }
+}
+
+fn normalize_root(root: &Path) -> Result<PathBuf> {
+    if !root.is_absolute() {
+        return Err(Error::Policy(format!("root {} is not absolute", root.display())));
+    }
+    let mut out = PathBuf::new();
+    for c in root.components() {
+        match c {
+            Component::RootDir => out.push("/"),
+            Component::Normal(n) => out.push(n),
+            Component::CurDir => {}
+            Component::ParentDir => {
+                return Err(Error::Policy(format!("root {} contains '..'", root.display())))
+            }
+            Component::Prefix(_) => return Err(Error::Policy(format!("root {} has a prefix", root.display()))),
+        }
+    }
+    Ok(out)
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PolicyFile {
+    #[serde(default)]
+    fs: Vec<FsRuleFile>,
+    #[serde(default)]
+    net: NetFile,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FsRuleFile {
+    path: String,
+    access: Vec<String>,
+}
+
+#[derive(Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct NetFile {
+    #[serde(default)]
+    connect: Vec<String>,
+    #[serde(default)]
+    bind: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy() -> Policy {
+        let mut p = Policy::new();
+        p.allow_fs("/etc/ssl", Access::READ).unwrap();
+        p.allow_fs("/var/tmp/app/", Access::ALL).unwrap();
+        p.allow_fs("/var/tmp/app/ro", Access::READ).unwrap();
+        p
+    }
+
+    #[test]
+    fn longest_root_wins_and_rel_is_beneath() {
+        let p = policy();
+        let m = p.match_path(Path::new("/var/tmp/app/ro/x")).unwrap();
+        assert_eq!(p.fs_rules()[m.rule].root, Path::new("/var/tmp/app/ro"));
+        assert_eq!(m.rel, Path::new("x"));
+        let m = p.match_path(Path::new("/var/tmp/app/./a/b")).unwrap();
+        assert_eq!(p.fs_rules()[m.rule].access, Access::ALL);
+        assert_eq!(m.rel, Path::new("a/b"));
+        let m = p.match_path(Path::new("/etc/ssl")).unwrap();
+        assert_eq!(m.rel, Path::new("."));
+    }
+
+    #[test]
+    fn component_prefix_not_string_prefix() {
+        let p = policy();
+        assert!(p.match_path(Path::new("/etc/sslx/key")).is_none());
+        assert!(p.match_path(Path::new("/etc/passwd")).is_none());
+        assert!(p.match_path(Path::new("relative/etc/ssl")).is_none());
+    }
+
+    #[test]
+    fn dotdot_is_kept_for_beneath_resolution() {
+        let p = policy();
+        let m = p.match_path(Path::new("/etc/ssl/../passwd")).unwrap();
+        assert_eq!(m.rel, Path::new("../passwd"));
+    }
+
+    #[test]
+    fn roots_are_validated() {
+        let mut p = Policy::new();
+        assert!(p.allow_fs("etc", Access::READ).is_err());
+        assert!(p.allow_fs("/etc/../root", Access::READ).is_err());
+        assert!(p.allow_fs("/etc", Access::NONE).is_err());
+        p.allow_fs("/etc", Access::READ).unwrap();
+        p.allow_fs("/etc/", Access::WRITE).unwrap();
+        assert_eq!(p.fs_rules().len(), 1);
+        assert_eq!(p.fs_rules()[0].access, Access::READ | Access::WRITE);
+    }
+
+    #[test]
+    fn net_targets() {
+        let any = NetTarget::parse("127.0.0.1:*").unwrap();
+        let one = NetTarget::parse("127.0.0.1:8080").unwrap();
+        assert!(any.covers(&one));
+        assert!(!one.covers(&NetTarget::parse("127.0.0.1:8081").unwrap()));
+        assert!(NetTarget::parse("[::1]:53").unwrap().covers(&NetTarget::parse("[::1]:53").unwrap()));
+        assert!(NetTarget::parse("localhost:80").is_err());
+        assert!(NetTarget::parse("unix:rel").is_err());
+        assert!(NetTarget::parse("1.2.3.4").is_err());
+    }
+
+    #[test]
+    fn toml_round_trip() {
+        let text = r#"
+            [[fs]]
+            path = "/etc/ssl"
+            access = ["read"]
+            [[fs]]
+            path = "/var/tmp/app"
+            access = ["read", "write", "create"]
+            [net]
+            connect = ["127.0.0.1:8080", "[::1]:*", "unix:/run/x.sock"]
+            bind = ["127.0.0.1:0"]
+        "#;
+        let p = Policy::from_toml(text).unwrap();
+        assert_eq!(p.fs_rules().len(), 2);
+        assert_eq!(p.connect_rules().len(), 3);
+        assert_eq!(Policy::from_toml(&p.to_toml()).unwrap(), p);
+    }
+
+    #[test]
+    fn malformed_toml_is_a_clear_error() {
+        for (text, needle) in [
+            ("[[fs]]\npath = \"/x\"\naccess = [\"exec\"]", "unknown access"),
+            ("[[fs]]\npath = \"x\"\naccess = [\"read\"]", "not absolute"),
+            ("[[fs]]\npath = \"/x\"\nacess = [\"read\"]", "unknown field"),
+            ("[net]\nconnect = [\"nope\"]", "bad address"),
+            ("[[fs]]\npath = \"/x\"", "missing field"),
+            ("fs = 3", "invalid type"),
+        ] {
+            let e = Policy::from_toml(text).unwrap_err().to_string();
+            assert!(e.contains(needle), "{text:?} gave {e:?}");
+        }
+    }
+}

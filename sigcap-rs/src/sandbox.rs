@@ -1,0 +1,380 @@
+//! The public entry point: build a policy, choose a mode, enter.
+use crate::backend;
+use crate::broker::{self, BrokerHandle};
+use crate::error::{Error, Result};
+use crate::handler;
+use crate::policy::{Access, NetTarget, Policy};
+use crate::record::{BackendKind, Decision, Ring, Violation};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// What happens when the program violates capability mode.
+#[derive(Clone, Copy, Debug)]
+pub enum Mode {
+    /// Ask the broker: allowed calls succeed as if unconfined, the rest
+    /// fail with the original error. Every violation is recorded.
+    Fallback,
+    /// Record the violation and let the original error through.
+    Report,
+    /// Print the decoded violation to stderr and abort with a core dump.
+    Abort,
+    /// Call a function, from the signal handler, to decide. It must be
+    /// async-signal-safe: no allocation, no locks, no `println!`.
+    Callback(fn(&Violation) -> Action),
+}
+
+/// A callback's verdict.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Ask the broker, as [`Mode::Fallback`] does.
+    Fallback,
+    /// Fail with the original error.
+    Deny,
+    /// Fail with this errno instead.
+    Errno(i32),
+    /// Print and abort, as [`Mode::Abort`] does.
+    Abort,
+}
+
+/// Counters since `enter()`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Violations caught.
+    pub violations: u64,
+    /// Violations the broker performed.
+    pub allowed: u64,
+    /// Violations refused (by policy, callback, report mode or because the
+    /// call has no brokered form).
+    pub refused: u64,
+    /// Violations that failed because the broker was gone.
+    pub broker_unavailable: u64,
+    /// Records lost from the in-memory store (the JSON stream has all).
+    pub records_dropped: u64,
+}
+
+/// State the handler reads. Leaked at `enter()`: it lives as long as the
+/// process, as capability mode does.
+pub(crate) struct Runtime {
+    pub backend: BackendKind,
+    pub mode: Mode,
+    pub ctl: RawFd,
+    pub log_fd: RawFd,
+    pub previous: libc::sigaction,
+    pub ring: Ring,
+    pub broker_pid: libc::pid_t,
+    pub policy: Policy,
+    allowed: AtomicU64,
+    refused: AtomicU64,
+    unavailable: AtomicU64,
+}
+
+impl Runtime {
+    pub(crate) fn count(&self, v: &Violation) {
+        let c = match v.decision {
+            Decision::Allowed { .. } | Decision::AllowedByDescriptor => &self.allowed,
+            Decision::BrokerUnavailable => &self.unavailable,
+            _ => &self.refused,
+        };
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Builds and enters a sandbox. See the crate documentation.
+#[derive(Debug)]
+#[must_use = "a builder does nothing until enter() is called"]
+pub struct Builder {
+    policy: Policy,
+    mode: Mode,
+    log_fd: Option<RawFd>,
+    backend: Option<BackendKind>,
+    ring_capacity: usize,
+    errors: Vec<Error>,
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Builder {
+            policy: Policy::new(),
+            mode: Mode::Fallback,
+            log_fd: None,
+            backend: None,
+            ring_capacity: 4096,
+            errors: Vec::new(),
+        }
+    }
+}
+
+impl Builder {
+    fn push<T>(&mut self, r: Result<T>) {
+        if let Err(e) = r {
+            self.errors.push(e);
+        }
+    }
+
+    /// Allows reading beneath `root`.
+    pub fn read_beneath(self, root: impl AsRef<Path>) -> Self {
+        self.allow(root, Access::READ)
+    }
+
+    /// Allows reading, writing and creating beneath `root`.
+    pub fn write_beneath(self, root: impl AsRef<Path>) -> Self {
+        self.allow(root, Access::ALL)
+    }
+
+    /// Allows `access` beneath `root`.
+    pub fn allow(mut self, root: impl AsRef<Path>, access: Access) -> Self {
+        let r = self.policy.allow_fs(root, access).map(|_| ());
+        self.push(r);
+        self
+    }
+
+    /// Allows connect(2)/sendto(2) to `target` (`"127.0.0.1:8080"`,
+    /// `"[::1]:*"`, `"unix:/path"`).
+    pub fn connect(mut self, target: &str) -> Self {
+        let r = NetTarget::parse(target).map(|t| {
+            self.policy.allow_connect(t);
+        });
+        self.push(r);
+        self
+    }
+
+    /// Allows bind(2) to `target`.
+    pub fn bind(mut self, target: &str) -> Self {
+        let r = NetTarget::parse(target).map(|t| {
+            self.policy.allow_bind(t);
+        });
+        self.push(r);
+        self
+    }
+
+    /// Adds every rule of `policy`.
+    pub fn policy(mut self, policy: &Policy) -> Self {
+        for r in policy.fs_rules() {
+            let res = self.policy.allow_fs(&r.root, r.access).map(|_| ());
+            self.push(res);
+        }
+        for t in policy.connect_rules() {
+            self.policy.allow_connect(t.clone());
+        }
+        for t in policy.bind_rules() {
+            self.policy.allow_bind(t.clone());
+        }
+        self
+    }
+
+    /// Adds the rules of a TOML policy file (see [`Policy`]).
+    pub fn policy_file(mut self, path: impl AsRef<Path>) -> Self {
+        match Policy::from_file(path) {
+            Ok(p) => self.policy(&p),
+            Err(e) => {
+                self.errors.push(e);
+                self
+            }
+        }
+    }
+
+    /// What to do on a violation (default [`Mode::Fallback`]).
+    pub fn mode(mut self, mode: Mode) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// Streams every violation, with its decision, as one JSON line to
+    /// `fd` (duplicated now; the caller may close its copy).
+    pub fn log_json(mut self, fd: BorrowedFd<'_>) -> Self {
+        // SAFETY: F_DUPFD_CLOEXEC on a borrowed, open descriptor.
+        let dup = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 3) };
+        if dup < 0 {
+            self.errors.push(Error::last_os("dup log descriptor"));
+        } else {
+            self.log_fd = Some(dup);
+        }
+        self
+    }
+
+    /// Forces a backend instead of choosing the best available one.
+    pub fn backend(mut self, kind: BackendKind) -> Self {
+        self.backend = Some(kind);
+        self
+    }
+
+    /// How many violation records to keep in memory (oldest overwritten).
+    pub fn record_capacity(mut self, n: usize) -> Self {
+        self.ring_capacity = n.max(1);
+        self
+    }
+
+    /// The policy built so far.
+    pub fn current_policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// Starts the broker, installs the handler, enables trapping and
+    /// enters capability mode (or the seccomp emulation). Irreversible for
+    /// this process.
+    pub fn enter(mut self) -> Result<Sandbox> {
+        if let Some(e) = self.errors.drain(..).next() {
+            return Err(e);
+        }
+        if handler::runtime().is_some() {
+            return Err(Error::AlreadyEntered);
+        }
+        let (kind, prepared) = backend::prepare(self.backend)?;
+        let needs_broker = !matches!(self.mode, Mode::Report | Mode::Abort);
+        let broker = if needs_broker {
+            Some(broker::spawn(&self.policy)?)
+        } else {
+            None
+        };
+        let fail = |b: &Option<BrokerHandle>, e: Error| {
+            if let Some(b) = b {
+                crate::sys::close(b.ctl);
+                // SAFETY: reaping our own child.
+                unsafe { libc::waitpid(b.pid, std::ptr::null_mut(), 0) };
+            }
+            e
+        };
+        let sig = backend::signal_for(kind);
+        let rt = Box::new(Runtime {
+            backend: kind,
+            mode: self.mode,
+            ctl: broker.as_ref().map_or(-1, |b| b.ctl),
+            log_fd: self.log_fd.unwrap_or(-1),
+            // SAFETY: replaced by the real previous action before use.
+            previous: unsafe { std::mem::zeroed() },
+            ring: Ring::new(self.ring_capacity),
+            broker_pid: broker.as_ref().map_or(0, |b| b.pid),
+            policy: self.policy.clone(),
+            allowed: AtomicU64::new(0),
+            refused: AtomicU64::new(0),
+            unavailable: AtomicU64::new(0),
+        });
+        let rt: &'static mut Runtime = Box::leak(rt);
+        // The previous action must be known before the handler can run;
+        // read it, then publish, then install.
+        // SAFETY: querying the current action.
+        unsafe { libc::sigaction(sig, std::ptr::null(), &mut rt.previous) };
+        if handler::RUNTIME
+            .compare_exchange(std::ptr::null_mut(), rt, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
+            return Err(fail(&broker, Error::AlreadyEntered));
+        }
+        if let Err(source) = handler::install(sig) {
+            return Err(fail(&broker, Error::Sys { what: "sigaction", source }));
+        }
+        backend::confine(kind, prepared).map_err(|e| fail(&broker, e))?;
+        Ok(Sandbox { rt: handler::runtime().expect("published above") })
+    }
+}
+
+/// A handle on the entered sandbox. Capability mode cannot be left, so
+/// dropping it changes nothing.
+#[derive(Clone, Copy)]
+pub struct Sandbox {
+    rt: &'static Runtime,
+}
+
+impl std::fmt::Debug for Sandbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sandbox")
+            .field("backend", &self.rt.backend)
+            .field("mode", &self.rt.mode)
+            .field("broker_pid", &self.rt.broker_pid)
+            .finish()
+    }
+}
+
+impl Sandbox {
+    /// Starts building a sandbox.
+    pub fn builder() -> Builder {
+        Builder::default()
+    }
+
+    /// The sandbox this process entered, if any.
+    pub fn current() -> Option<Sandbox> {
+        handler::runtime().map(|rt| Sandbox { rt })
+    }
+
+    /// The mechanism in use.
+    pub fn backend(&self) -> BackendKind {
+        self.rt.backend
+    }
+
+    /// The policy the broker enforces.
+    pub fn policy(&self) -> &Policy {
+        &self.rt.policy
+    }
+
+    /// The broker's process id (0 in modes without a broker).
+    pub fn broker_pid(&self) -> libc::pid_t {
+        self.rt.broker_pid
+    }
+
+    /// Takes the violations recorded since the last call, oldest first.
+    pub fn take_violations(&self) -> Vec<Violation> {
+        self.rt.ring.drain()
+    }
+
+    /// Counters since `enter()`.
+    pub fn stats(&self) -> Stats {
+        Stats {
+            violations: self.rt.ring.total(),
+            allowed: self.rt.allowed.load(Ordering::Relaxed),
+            refused: self.rt.refused.load(Ordering::Relaxed),
+            broker_unavailable: self.rt.unavailable.load(Ordering::Relaxed),
+            records_dropped: self.rt.ring.dropped(),
+        }
+    }
+
+    /// Asks the broker to open `path` directly, without a violation (the
+    /// same channel and checks the handler uses).
+    pub fn broker_open(&self, path: impl AsRef<Path>, flags: i32, mode: u32) -> std::io::Result<OwnedFd> {
+        let c = std::ffi::CString::new(std::os::unix::ffi::OsStrExt::as_bytes(path.as_ref().as_os_str()))
+            .map_err(|_| std::io::Error::from_raw_os_error(libc::EINVAL))?;
+        let call = crate::syscall::Call {
+            op: crate::proto::Op::Open,
+            dirfd: libc::AT_FDCWD,
+            path: c.as_ptr() as usize,
+            flags,
+            mode,
+            ..Default::default()
+        };
+        let r = self.explicit(&call)?;
+        // SAFETY: the broker handed us a fresh descriptor.
+        Ok(unsafe { OwnedFd::from_raw_fd(r as RawFd) })
+    }
+
+    /// Asks the broker to connect `sock` to `addr` directly.
+    pub fn broker_connect(&self, sock: BorrowedFd<'_>, addr: &std::net::SocketAddr) -> std::io::Result<()> {
+        let (bytes, len) = crate::client::sockaddr_bytes(addr);
+        let call = crate::syscall::Call {
+            op: crate::proto::Op::Connect,
+            sock: sock.as_raw_fd(),
+            addr: bytes.as_ptr() as usize,
+            addr_len: len,
+            ..Default::default()
+        };
+        self.explicit(&call).map(|_| ())
+    }
+
+    fn explicit(&self, call: &crate::syscall::Call) -> std::io::Result<i64> {
+        if self.rt.ctl < 0 {
+            return Err(std::io::Error::from_raw_os_error(libc::ENOTCONN));
+        }
+        let mut v = Violation::new(self.rt.backend, -1, [0; 6], backend::CAPMODE_ERRNO, crate::record::Class::Unknown, 0);
+        let a = crate::client::perform(self.rt.ctl, call, backend::CAPMODE_ERRNO, &mut v);
+        if a.result < 0 {
+            Err(std::io::Error::from_raw_os_error(-a.result as i32))
+        } else {
+            Ok(a.result)
+        }
+    }
+}
+
+/// Where a path policy's roots are, for error messages.
+#[allow(dead_code)]
+fn roots(p: &Policy) -> Vec<PathBuf> {
+    p.fs_rules().iter().map(|r| r.root.clone()).collect()
+}

@@ -1,0 +1,278 @@
+//! Thin, async-signal-safe wrappers over the system calls the handler and
+//! the broker share.
+//!
+//! Why hand-rolled rather than `nix`: nix's `sendmsg`/`recvmsg` build their
+//! control-message buffers in a `Vec`, which allocates, and the handler may
+//! not allocate. Everything here works on caller-provided fixed buffers and
+//! returns raw errno values.
+use std::os::fd::RawFd;
+
+#[cfg(target_os = "freebsd")]
+pub mod freebsd_abi;
+
+/// Most descriptors one message carries: reply socket, subject socket or
+/// directory, second directory (renameat).
+pub const MAX_FDS: usize = 3;
+
+/// Size of the kernel's `struct stat` as the stat system calls write it.
+#[cfg(target_os = "linux")]
+pub const STAT_SIZE: usize = 144;
+/// Size of the kernel's `struct stat` as the stat system calls write it.
+#[cfg(target_os = "freebsd")]
+pub const STAT_SIZE: usize = 224;
+/// Size of Linux's `struct statx`.
+pub const STATX_SIZE: usize = 256;
+
+/// The errno the interrupted code will see, saved around the handler.
+pub fn errno() -> i32 {
+    // SAFETY: the errno location is thread-local and always valid.
+    unsafe { *errno_location() }
+}
+
+/// Restores errno.
+pub fn set_errno(e: i32) {
+    // SAFETY: as above.
+    unsafe { *errno_location() = e }
+}
+
+#[cfg(target_os = "linux")]
+unsafe fn errno_location() -> *mut libc::c_int {
+    libc::__errno_location()
+}
+
+#[cfg(target_os = "freebsd")]
+unsafe fn errno_location() -> *mut libc::c_int {
+    libc::__error()
+}
+
+fn last_errno() -> i32 {
+    errno()
+}
+
+#[repr(C)]
+union CmsgBuf {
+    _align: libc::cmsghdr,
+    buf: [u8; 64],
+}
+
+/// Sends `iov` as one message with `fds` attached (SCM_RIGHTS). Never
+/// raises SIGPIPE. Returns the bytes sent or an errno.
+pub fn send_with_fds(sock: RawFd, iov: &[libc::iovec], fds: &[RawFd]) -> Result<usize, i32> {
+    debug_assert!(fds.len() <= MAX_FDS);
+    let mut cbuf = CmsgBuf { buf: [0; 64] };
+    // SAFETY: msghdr is plain data; all pointers reference live buffers.
+    unsafe {
+        let mut msg: libc::msghdr = std::mem::zeroed();
+        msg.msg_iov = iov.as_ptr() as *mut libc::iovec;
+        msg.msg_iovlen = iov.len() as _;
+        if !fds.is_empty() {
+            let len = std::mem::size_of_val(fds) as u32;
+            msg.msg_control = cbuf.buf.as_mut_ptr().cast();
+            msg.msg_controllen = libc::CMSG_SPACE(len) as _;
+            let c = libc::CMSG_FIRSTHDR(&msg);
+            (*c).cmsg_level = libc::SOL_SOCKET;
+            (*c).cmsg_type = libc::SCM_RIGHTS;
+            (*c).cmsg_len = libc::CMSG_LEN(len) as _;
+            std::ptr::copy_nonoverlapping(fds.as_ptr(), libc::CMSG_DATA(c).cast::<RawFd>(), fds.len());
+        }
+        loop {
+            let n = libc::sendmsg(sock, &msg, libc::MSG_NOSIGNAL);
+            if n >= 0 {
+                return Ok(n as usize);
+            }
+            let e = last_errno();
+            if e != libc::EINTR {
+                return Err(e);
+            }
+        }
+    }
+}
+
+/// What one `recv_with_fds` call received.
+#[derive(Debug, Default)]
+pub struct Received {
+    /// Bytes of data.
+    pub len: usize,
+    /// Descriptors received, `-1` past `nfds`.
+    pub fds: [RawFd; MAX_FDS],
+    /// How many descriptors arrived.
+    pub nfds: usize,
+    /// The data or the control part did not fit: the message must be
+    /// rejected (the kernel closes descriptors that did not fit).
+    pub truncated: bool,
+}
+
+/// Receives one message into `iov`, collecting up to [`MAX_FDS`]
+/// descriptors (close-on-exec). `len == 0` with no descriptors means the
+/// peer closed.
+pub fn recv_with_fds(sock: RawFd, iov: &mut [libc::iovec]) -> Result<Received, i32> {
+    let mut cbuf = CmsgBuf { buf: [0; 64] };
+    let mut out = Received {
+        fds: [-1; MAX_FDS],
+        ..Default::default()
+    };
+    // SAFETY: as in send_with_fds; we only read control data the kernel wrote.
+    unsafe {
+        let mut msg: libc::msghdr = std::mem::zeroed();
+        msg.msg_iov = iov.as_mut_ptr();
+        msg.msg_iovlen = iov.len() as _;
+        msg.msg_control = cbuf.buf.as_mut_ptr().cast();
+        msg.msg_controllen = libc::CMSG_SPACE((MAX_FDS * 4) as u32) as _;
+        let n = loop {
+            let n = libc::recvmsg(sock, &mut msg, libc::MSG_CMSG_CLOEXEC);
+            if n >= 0 {
+                break n as usize;
+            }
+            let e = last_errno();
+            if e != libc::EINTR {
+                return Err(e);
+            }
+        };
+        out.len = n;
+        out.truncated = msg.msg_flags & (libc::MSG_TRUNC | libc::MSG_CTRUNC) != 0;
+        let mut c = libc::CMSG_FIRSTHDR(&msg);
+        while !c.is_null() {
+            if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_RIGHTS {
+                let data = libc::CMSG_DATA(c).cast::<RawFd>();
+                let count = ((*c).cmsg_len as usize - libc::CMSG_LEN(0) as usize) / 4;
+                for i in 0..count {
+                    let fd = std::ptr::read_unaligned(data.add(i));
+                    if out.nfds < MAX_FDS {
+                        out.fds[out.nfds] = fd;
+                        out.nfds += 1;
+                    } else {
+                        // More than any request carries: hostile; close it.
+                        libc::close(fd);
+                        out.truncated = true;
+                    }
+                }
+            }
+            c = libc::CMSG_NXTHDR(&msg, c);
+        }
+    }
+    Ok(out)
+}
+
+/// Closes the descriptors in `r`.
+pub fn close_received(r: &Received) {
+    for &fd in &r.fds[..r.nfds] {
+        close(fd);
+    }
+}
+
+/// close(2), ignoring errors.
+pub fn close(fd: RawFd) {
+    if fd >= 0 {
+        // SAFETY: closing a descriptor we own.
+        unsafe { libc::close(fd) };
+    }
+}
+
+/// A connected SOCK_SEQPACKET pair, close-on-exec.
+pub fn seqpacket_pair() -> Result<[RawFd; 2], i32> {
+    let mut fds = [-1; 2];
+    // SAFETY: fds is a valid two-element array.
+    let r = unsafe {
+        libc::socketpair(
+            libc::AF_UNIX,
+            libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC,
+            0,
+            fds.as_mut_ptr(),
+        )
+    };
+    if r == 0 {
+        Ok(fds)
+    } else {
+        Err(last_errno())
+    }
+}
+
+/// Copies `dst.len()` bytes from the interrupted program's address `src`.
+///
+/// On Linux the seccomp filter stops the call before the kernel looked at
+/// any argument, so the pointer may be bad: `process_vm_readv` on our own
+/// pid copies with the kernel's checks and returns EFAULT instead of
+/// faulting inside the handler. On FreeBSD the call already ran and the
+/// kernel copied its arguments in before it failed with ECAPMODE, so the
+/// memory is known to be readable.
+pub fn read_user(dst: &mut [u8], src: usize) -> Result<(), i32> {
+    if dst.is_empty() {
+        return Ok(());
+    }
+    if src == 0 {
+        return Err(libc::EFAULT);
+    }
+    #[cfg(target_os = "linux")]
+    {
+        let local = libc::iovec {
+            iov_base: dst.as_mut_ptr().cast(),
+            iov_len: dst.len(),
+        };
+        let remote = libc::iovec {
+            iov_base: src as *mut libc::c_void,
+            iov_len: dst.len(),
+        };
+        // SAFETY: both iovecs describe valid lengths; the kernel checks `remote`.
+        let n = unsafe { libc::process_vm_readv(libc::getpid(), &local, 1, &remote, 1, 0) };
+        if n == dst.len() as isize {
+            Ok(())
+        } else if n < 0 {
+            Err(last_errno())
+        } else {
+            Err(libc::EFAULT)
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        // SAFETY: see the function comment.
+        unsafe { std::ptr::copy_nonoverlapping(src as *const u8, dst.as_mut_ptr(), dst.len()) };
+        Ok(())
+    }
+}
+
+/// Copies a NUL-terminated string from the program's memory into `dst`
+/// (without the NUL) and returns its length. ENAMETOOLONG if it does not
+/// fit, EFAULT if unreadable.
+pub fn read_user_cstr(dst: &mut [u8], src: usize) -> Result<usize, i32> {
+    const PAGE: usize = 4096;
+    let mut done = 0;
+    while done < dst.len() {
+        let addr = src.checked_add(done).ok_or(libc::EFAULT)?;
+        // Never read past the page the string may end in.
+        let chunk = (PAGE - addr % PAGE).min(dst.len() - done);
+        read_user(&mut dst[done..done + chunk], addr)?;
+        if let Some(nul) = dst[done..done + chunk].iter().position(|&b| b == 0) {
+            return Ok(done + nul);
+        }
+        done += chunk;
+    }
+    Err(libc::ENAMETOOLONG)
+}
+
+/// Closes every descriptor >= 3 that is not in `keep` (the broker must not
+/// hold the program's pipes, sockets or files).
+pub fn close_fds_except(keep: &[RawFd]) {
+    let mut keep: Vec<RawFd> = keep.iter().copied().filter(|&fd| fd >= 3).collect();
+    keep.sort_unstable();
+    let mut lo: u32 = 3;
+    for fd in keep {
+        let fd = fd as u32;
+        if fd > lo {
+            close_range(lo, fd - 1);
+        }
+        lo = fd + 1;
+    }
+    close_range(lo, u32::MAX);
+}
+
+fn close_range(lo: u32, hi: u32) {
+    // SAFETY: close_range only closes descriptors.
+    #[cfg(target_os = "linux")]
+    unsafe {
+        libc::syscall(libc::SYS_close_range, lo, hi, 0);
+    }
+    #[cfg(target_os = "freebsd")]
+    unsafe {
+        libc::close_range(lo, hi, 0);
+    }
+}

@@ -1,0 +1,388 @@
+//! Decoding a trapped system call into a brokerable operation.
+//!
+//! Each OS gets one table: syscall number -> name and, for the calls the
+//! broker can perform, how the raw arguments map onto an [`Call`].
+use crate::proto::Op;
+
+/// A trapped call, decoded from its raw arguments. Pointers are addresses
+/// in the program's memory, not yet read.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Call {
+    pub op: Op,
+    /// Directory the path is relative to (`AT_FDCWD` or a descriptor).
+    pub dirfd: i32,
+    pub path: usize,
+    /// Second directory and path (rename).
+    pub dirfd2: i32,
+    pub path2: usize,
+    /// open(2) flags, *at(2) flags, unlinkat flags, sendto flags.
+    pub flags: i32,
+    /// Creation mode, access(2) mode.
+    pub mode: u32,
+    /// Where results go in the program (stat buffer, readlink buffer).
+    pub out: usize,
+    pub out_len: usize,
+    /// Socket the call acts on, its address and length.
+    pub sock: i32,
+    pub addr: usize,
+    pub addr_len: usize,
+    /// sendto payload.
+    pub data: usize,
+    pub data_len: usize,
+    /// statx mask.
+    pub aux: u64,
+}
+
+impl Default for Op {
+    fn default() -> Self {
+        Op::Open
+    }
+}
+
+use libc::AT_FDCWD;
+
+fn fd(x: u64) -> i32 {
+    x as i32
+}
+
+#[cfg(target_os = "linux")]
+#[allow(non_upper_case_globals)]
+mod table {
+    use super::*;
+    use libc::*;
+
+    pub fn decode(nr: i64, a: [u64; 6]) -> Option<Call> {
+        let c = Call::default();
+        let at = |op, dirfd, path| Call { op, dirfd, path, ..c };
+        Some(match nr {
+            SYS_open => Call { flags: a[1] as i32, mode: a[2] as u32, ..at(Op::Open, AT_FDCWD, a[0] as usize) },
+            SYS_creat => Call {
+                flags: O_CREAT | O_WRONLY | O_TRUNC,
+                mode: a[1] as u32,
+                ..at(Op::Open, AT_FDCWD, a[0] as usize)
+            },
+            SYS_openat => Call { flags: a[2] as i32, mode: a[3] as u32, ..at(Op::Open, fd(a[0]), a[1] as usize) },
+            SYS_stat | SYS_lstat => Call {
+                flags: if nr == SYS_lstat { AT_SYMLINK_NOFOLLOW } else { 0 },
+                out: a[1] as usize,
+                out_len: crate::sys::STAT_SIZE,
+                ..at(Op::Stat, AT_FDCWD, a[0] as usize)
+            },
+            SYS_newfstatat => Call {
+                flags: a[3] as i32,
+                out: a[2] as usize,
+                out_len: crate::sys::STAT_SIZE,
+                ..at(Op::Stat, fd(a[0]), a[1] as usize)
+            },
+            SYS_statx => Call {
+                flags: a[2] as i32,
+                aux: a[3] & 0xffff_ffff,
+                out: a[4] as usize,
+                out_len: crate::sys::STATX_SIZE,
+                ..at(Op::Statx, fd(a[0]), a[1] as usize)
+            },
+            SYS_access => Call { mode: a[1] as u32, ..at(Op::Access, AT_FDCWD, a[0] as usize) },
+            SYS_faccessat => Call { mode: a[2] as u32, ..at(Op::Access, fd(a[0]), a[1] as usize) },
+            SYS_faccessat2 => Call {
+                mode: a[2] as u32,
+                flags: a[3] as i32,
+                ..at(Op::Access, fd(a[0]), a[1] as usize)
+            },
+            SYS_readlink => Call {
+                out: a[1] as usize,
+                out_len: a[2] as usize,
+                ..at(Op::Readlink, AT_FDCWD, a[0] as usize)
+            },
+            SYS_readlinkat => Call {
+                out: a[2] as usize,
+                out_len: a[3] as usize,
+                ..at(Op::Readlink, fd(a[0]), a[1] as usize)
+            },
+            SYS_mkdir => Call { mode: a[1] as u32, ..at(Op::Mkdir, AT_FDCWD, a[0] as usize) },
+            SYS_mkdirat => Call { mode: a[2] as u32, ..at(Op::Mkdir, fd(a[0]), a[1] as usize) },
+            SYS_unlink => at(Op::Unlink, AT_FDCWD, a[0] as usize),
+            SYS_rmdir => Call { flags: AT_REMOVEDIR, ..at(Op::Unlink, AT_FDCWD, a[0] as usize) },
+            SYS_unlinkat => Call { flags: a[2] as i32, ..at(Op::Unlink, fd(a[0]), a[1] as usize) },
+            SYS_rename => Call {
+                dirfd2: AT_FDCWD,
+                path2: a[1] as usize,
+                ..at(Op::Rename, AT_FDCWD, a[0] as usize)
+            },
+            SYS_renameat => Call {
+                dirfd2: fd(a[2]),
+                path2: a[3] as usize,
+                ..at(Op::Rename, fd(a[0]), a[1] as usize)
+            },
+            // renameat2 with flags has no portable brokered form.
+            SYS_renameat2 if a[4] == 0 => Call {
+                dirfd2: fd(a[2]),
+                path2: a[3] as usize,
+                ..at(Op::Rename, fd(a[0]), a[1] as usize)
+            },
+            SYS_connect | SYS_bind => Call {
+                op: if nr == SYS_connect { Op::Connect } else { Op::Bind },
+                sock: fd(a[0]),
+                addr: a[1] as usize,
+                addr_len: a[2] as usize,
+                ..c
+            },
+            SYS_sendto => Call {
+                op: Op::Sendto,
+                sock: fd(a[0]),
+                data: a[1] as usize,
+                data_len: a[2] as usize,
+                flags: a[3] as i32,
+                addr: a[4] as usize,
+                addr_len: a[5] as usize,
+                ..c
+            },
+            _ => return None,
+        })
+    }
+
+    pub fn name(nr: i64) -> &'static str {
+        match nr {
+            SYS_open => "open",
+            SYS_creat => "creat",
+            SYS_openat => "openat",
+            SYS_openat2 => "openat2",
+            SYS_stat => "stat",
+            SYS_lstat => "lstat",
+            SYS_newfstatat => "newfstatat",
+            SYS_statx => "statx",
+            SYS_statfs => "statfs",
+            SYS_access => "access",
+            SYS_faccessat => "faccessat",
+            SYS_faccessat2 => "faccessat2",
+            SYS_readlink => "readlink",
+            SYS_readlinkat => "readlinkat",
+            SYS_mkdir => "mkdir",
+            SYS_mkdirat => "mkdirat",
+            SYS_mknod => "mknod",
+            SYS_mknodat => "mknodat",
+            SYS_unlink => "unlink",
+            SYS_unlinkat => "unlinkat",
+            SYS_rmdir => "rmdir",
+            SYS_rename => "rename",
+            SYS_renameat => "renameat",
+            SYS_renameat2 => "renameat2",
+            SYS_link => "link",
+            SYS_linkat => "linkat",
+            SYS_symlink => "symlink",
+            SYS_symlinkat => "symlinkat",
+            SYS_chmod => "chmod",
+            SYS_fchmodat => "fchmodat",
+            SYS_chown => "chown",
+            SYS_lchown => "lchown",
+            SYS_fchownat => "fchownat",
+            SYS_truncate => "truncate",
+            SYS_utimes => "utimes",
+            SYS_utime => "utime",
+            SYS_utimensat => "utimensat",
+            SYS_futimesat => "futimesat",
+            SYS_chdir => "chdir",
+            SYS_chroot => "chroot",
+            SYS_execve => "execve",
+            SYS_execveat => "execveat",
+            SYS_connect => "connect",
+            SYS_bind => "bind",
+            SYS_sendto => "sendto",
+            SYS_getxattr => "getxattr",
+            SYS_lgetxattr => "lgetxattr",
+            SYS_setxattr => "setxattr",
+            SYS_lsetxattr => "lsetxattr",
+            SYS_listxattr => "listxattr",
+            SYS_llistxattr => "llistxattr",
+            SYS_removexattr => "removexattr",
+            SYS_lremovexattr => "lremovexattr",
+            SYS_inotify_add_watch => "inotify_add_watch",
+            SYS_mount => "mount",
+            SYS_umount2 => "umount2",
+            SYS_pivot_root => "pivot_root",
+            SYS_acct => "acct",
+            SYS_swapon => "swapon",
+            SYS_swapoff => "swapoff",
+            _ => "?",
+        }
+    }
+}
+
+#[cfg(target_os = "freebsd")]
+mod table {
+    use super::*;
+    use libc::{AT_EACCESS, AT_REMOVEDIR};
+
+    // System call numbers from FreeBSD's sys/sys/syscall.h (amd64, stable ABI).
+    pub const SYS_SYSCALL: i64 = 0;
+    pub const SYS___SYSCALL: i64 = 198;
+    const SYS_OPEN: i64 = 5;
+    const SYS_LINK: i64 = 9;
+    const SYS_UNLINK: i64 = 10;
+    const SYS_CHDIR: i64 = 12;
+    const SYS_CHMOD: i64 = 15;
+    const SYS_CHOWN: i64 = 16;
+    const SYS_ACCESS: i64 = 33;
+    const SYS_CHFLAGS: i64 = 34;
+    const SYS_KILL: i64 = 37;
+    const SYS_SYMLINK: i64 = 57;
+    const SYS_READLINK: i64 = 58;
+    const SYS_EXECVE: i64 = 59;
+    const SYS_CHROOT: i64 = 61;
+    const SYS_CONNECT: i64 = 98;
+    const SYS_BIND: i64 = 104;
+    const SYS_RENAME: i64 = 128;
+    const SYS_MKFIFO: i64 = 132;
+    const SYS_SENDTO: i64 = 133;
+    const SYS_MKDIR: i64 = 136;
+    const SYS_RMDIR: i64 = 137;
+    const SYS_UTIMES: i64 = 138;
+    const SYS_LCHOWN: i64 = 254;
+    const SYS_EACCESS: i64 = 376;
+    const SYS_TRUNCATE: i64 = 479;
+    const SYS_CPUSET_SETAFFINITY: i64 = 488;
+    const SYS_FACCESSAT: i64 = 489;
+    const SYS_FCHMODAT: i64 = 490;
+    const SYS_FCHOWNAT: i64 = 491;
+    const SYS_LINKAT: i64 = 495;
+    const SYS_MKDIRAT: i64 = 496;
+    const SYS_OPENAT: i64 = 499;
+    const SYS_READLINKAT: i64 = 500;
+    const SYS_RENAMEAT: i64 = 501;
+    const SYS_SYMLINKAT: i64 = 502;
+    const SYS_UNLINKAT: i64 = 503;
+    const SYS_PDKILL: i64 = 519;
+    const SYS_BINDAT: i64 = 538;
+    const SYS_CONNECTAT: i64 = 539;
+    const SYS_UTIMENSAT: i64 = 547;
+    const SYS_FSTATAT: i64 = 552;
+    const SYS_STATFS: i64 = 555;
+    const SYS_MKNODAT: i64 = 559;
+
+    pub fn decode(nr: i64, a: [u64; 6]) -> Option<Call> {
+        let c = Call::default();
+        let at = |op, dirfd, path| Call { op, dirfd, path, ..c };
+        Some(match nr {
+            SYS_OPEN => Call { flags: a[1] as i32, mode: a[2] as u32, ..at(Op::Open, AT_FDCWD, a[0] as usize) },
+            SYS_OPENAT => Call { flags: a[2] as i32, mode: a[3] as u32, ..at(Op::Open, fd(a[0]), a[1] as usize) },
+            SYS_FSTATAT => Call {
+                flags: a[3] as i32,
+                out: a[2] as usize,
+                out_len: crate::sys::STAT_SIZE,
+                ..at(Op::Stat, fd(a[0]), a[1] as usize)
+            },
+            SYS_ACCESS => Call { mode: a[1] as u32, ..at(Op::Access, AT_FDCWD, a[0] as usize) },
+            SYS_EACCESS => Call { mode: a[1] as u32, flags: AT_EACCESS, ..at(Op::Access, AT_FDCWD, a[0] as usize) },
+            SYS_FACCESSAT => Call {
+                mode: a[2] as u32,
+                flags: a[3] as i32,
+                ..at(Op::Access, fd(a[0]), a[1] as usize)
+            },
+            SYS_READLINK => Call {
+                out: a[1] as usize,
+                out_len: a[2] as usize,
+                ..at(Op::Readlink, AT_FDCWD, a[0] as usize)
+            },
+            SYS_READLINKAT => Call {
+                out: a[2] as usize,
+                out_len: a[3] as usize,
+                ..at(Op::Readlink, fd(a[0]), a[1] as usize)
+            },
+            SYS_MKDIR => Call { mode: a[1] as u32, ..at(Op::Mkdir, AT_FDCWD, a[0] as usize) },
+            SYS_MKDIRAT => Call { mode: a[2] as u32, ..at(Op::Mkdir, fd(a[0]), a[1] as usize) },
+            SYS_UNLINK => at(Op::Unlink, AT_FDCWD, a[0] as usize),
+            SYS_RMDIR => Call { flags: AT_REMOVEDIR, ..at(Op::Unlink, AT_FDCWD, a[0] as usize) },
+            SYS_UNLINKAT => Call { flags: a[2] as i32, ..at(Op::Unlink, fd(a[0]), a[1] as usize) },
+            SYS_RENAME => Call {
+                dirfd2: AT_FDCWD,
+                path2: a[1] as usize,
+                ..at(Op::Rename, AT_FDCWD, a[0] as usize)
+            },
+            SYS_RENAMEAT => Call {
+                dirfd2: fd(a[2]),
+                path2: a[3] as usize,
+                ..at(Op::Rename, fd(a[0]), a[1] as usize)
+            },
+            SYS_CONNECT | SYS_BIND => Call {
+                op: if nr == SYS_CONNECT { Op::Connect } else { Op::Bind },
+                sock: fd(a[0]),
+                addr: a[1] as usize,
+                addr_len: a[2] as usize,
+                ..c
+            },
+            SYS_SENDTO => Call {
+                op: Op::Sendto,
+                sock: fd(a[0]),
+                data: a[1] as usize,
+                data_len: a[2] as usize,
+                flags: a[3] as i32,
+                addr: a[4] as usize,
+                addr_len: a[5] as usize,
+                ..c
+            },
+            _ => return None,
+        })
+    }
+
+    pub fn name(nr: i64) -> &'static str {
+        match nr {
+            SYS_SYSCALL => "syscall",
+            SYS___SYSCALL => "__syscall",
+            SYS_OPEN => "open",
+            SYS_LINK => "link",
+            SYS_UNLINK => "unlink",
+            SYS_CHDIR => "chdir",
+            SYS_CHMOD => "chmod",
+            SYS_CHOWN => "chown",
+            SYS_ACCESS => "access",
+            SYS_CHFLAGS => "chflags",
+            SYS_KILL => "kill",
+            SYS_SYMLINK => "symlink",
+            SYS_READLINK => "readlink",
+            SYS_EXECVE => "execve",
+            SYS_CHROOT => "chroot",
+            SYS_CONNECT => "connect",
+            SYS_BIND => "bind",
+            SYS_RENAME => "rename",
+            SYS_MKFIFO => "mkfifo",
+            SYS_SENDTO => "sendto",
+            SYS_MKDIR => "mkdir",
+            SYS_RMDIR => "rmdir",
+            SYS_UTIMES => "utimes",
+            SYS_LCHOWN => "lchown",
+            SYS_EACCESS => "eaccess",
+            SYS_TRUNCATE => "truncate",
+            SYS_CPUSET_SETAFFINITY => "cpuset_setaffinity",
+            SYS_FACCESSAT => "faccessat",
+            SYS_FCHMODAT => "fchmodat",
+            SYS_FCHOWNAT => "fchownat",
+            SYS_LINKAT => "linkat",
+            SYS_MKDIRAT => "mkdirat",
+            SYS_OPENAT => "openat",
+            SYS_READLINKAT => "readlinkat",
+            SYS_RENAMEAT => "renameat",
+            SYS_SYMLINKAT => "symlinkat",
+            SYS_UNLINKAT => "unlinkat",
+            SYS_PDKILL => "pdkill",
+            SYS_BINDAT => "bindat",
+            SYS_CONNECTAT => "connectat",
+            SYS_UTIMENSAT => "utimensat",
+            SYS_FSTATAT => "fstatat",
+            SYS_STATFS => "statfs",
+            SYS_MKNODAT => "mknodat",
+            _ => "?",
+        }
+    }
+}
+
+#[cfg(target_os = "freebsd")]
+pub(crate) use table::{SYS_SYSCALL, SYS___SYSCALL};
+
+/// Decodes a trapped call the broker can perform, or `None`.
+pub fn decode(nr: i64, args: [u64; 6]) -> Option<Call> {
+    table::decode(nr, args)
+}
+
+/// The system call's name, `"?"` when unknown.
+pub fn name(nr: i64) -> &'static str {
+    table::name(nr)
+}
