@@ -194,8 +194,13 @@ fn serve(state: &Arc<State>, ctl: RawFd) {
                     close_all(reply_fd, &r.fds[1..r.nfds]);
                 }
             }
+            Ok(Op::Bind) => {
+                let out = state.net(Op::Bind, &req, rest[0], &[]);
+                reply(reply_fd, out);
+                close_all(reply_fd, &rest);
+            }
             Ok(op) => {
-                let out = state.handle(op, &req, &rest, &data[..data_len]);
+                let out = state.handle(op, &req, &rest);
                 reply(reply_fd, out);
                 close_all(reply_fd, &rest);
             }
@@ -392,7 +397,7 @@ impl State {
         })
     }
 
-    fn handle(&self, op: Op, req: &Request, fds: &[RawFd], _data: &[u8]) -> Outcome {
+    fn handle(&self, op: Op, req: &Request, fds: &[RawFd]) -> Outcome {
         let mut fds = fds.iter().copied();
         let dir = if req.fd_roles & FD_DIR != 0 { fds.next() } else { None };
         let dir2 = if req.fd_roles & FD_DIR2 != 0 { fds.next() } else { None };
@@ -799,5 +804,190 @@ mod tests {
         assert_eq!(required_access(Op::Open, O_RDWR), Access::READ | Access::WRITE);
         assert_eq!(required_access(Op::Open, O_RDONLY | O_APPEND), Access::READ | Access::WRITE);
         assert!(check_open_flags(0x4000_0000).is_err());
+    }
+
+    /// Hostile requests written straight to the broker's socket.
+    mod hostile {
+        use super::super::*;
+        use crate::proto::{FD_SOCK, PATH_MAX};
+
+        struct Fixture {
+            _dir: tempfile::TempDir,
+            root: PathBuf,
+            b: BrokerHandle,
+        }
+
+        impl Drop for Fixture {
+            fn drop(&mut self) {
+                sys::close(self.b.ctl);
+                // SAFETY: reaping the broker we forked.
+                unsafe { libc::waitpid(self.b.pid, std::ptr::null_mut(), 0) };
+            }
+        }
+
+        fn fixture() -> Fixture {
+            let dir = tempfile::tempdir().unwrap();
+            let root = dir.path().join("root");
+            std::fs::create_dir(&root).unwrap();
+            std::fs::write(root.join("f"), "data").unwrap();
+            let mut p = Policy::new();
+            p.allow_fs(&root, Access::READ).unwrap();
+            p.allow_connect(NetTarget::parse("127.0.0.1:*").unwrap());
+            let b = spawn(&p).unwrap();
+            Fixture { _dir: dir, root, b }
+        }
+
+        /// Sends raw bytes with a reply socket and `extra` descriptors;
+        /// returns the reply header and any descriptor, or None if the
+        /// broker did not answer (within 5 s).
+        fn ask(ctl: RawFd, bytes: &[u8], extra: &[RawFd]) -> Option<(Reply, RawFd)> {
+            let [mine, theirs] = sys::seqpacket_pair().unwrap();
+            let mut fds = vec![theirs];
+            fds.extend_from_slice(extra);
+            let iov = [libc::iovec {
+                iov_base: bytes.as_ptr() as *mut _,
+                iov_len: bytes.len(),
+            }];
+            sys::send_with_fds(ctl, &iov, &fds).unwrap();
+            sys::close(theirs);
+            let mut p = libc::pollfd { fd: mine, events: libc::POLLIN, revents: 0 };
+            // SAFETY: one pollfd.
+            if unsafe { libc::poll(&mut p, 1, 5000) } != 1 {
+                sys::close(mine);
+                return None;
+            }
+            let mut hdr = Reply::default();
+            let mut iov = [libc::iovec {
+                iov_base: (&mut hdr as *mut Reply).cast(),
+                iov_len: std::mem::size_of::<Reply>(),
+            }];
+            let r = sys::recv_with_fds(mine, &mut iov).unwrap();
+            sys::close(mine);
+            (r.len >= std::mem::size_of::<Reply>()).then_some((hdr, if r.nfds > 0 { r.fds[0] } else { -1 }))
+        }
+
+        fn open_req(path: &[u8]) -> Request {
+            let mut r = Request::new(Op::Open);
+            r.path[..path.len()].copy_from_slice(path);
+            r.path_len = path.len() as u32;
+            r
+        }
+
+        fn assert_alive(f: &Fixture) {
+            let p = f.root.join("f");
+            let (h, fd) = ask(f.b.ctl, open_req(p.as_os_str().as_bytes()).as_bytes(), &[]).expect("broker answers");
+            assert_eq!(h.decision, WireDecision::Allowed as u32);
+            assert_eq!(h.status, 0);
+            assert!(fd >= 0);
+            sys::close(fd);
+        }
+
+        #[test]
+        fn garbage_and_malformed_headers_are_refused_and_the_broker_survives() {
+            let f = fixture();
+            let (h, fd) = ask(f.b.ctl, &[0xa5; 100], &[]).unwrap();
+            assert_eq!(h.decision, WireDecision::DeniedBadRequest as u32);
+            assert_eq!(fd, -1);
+            let mut r = open_req(b"/x");
+            r.path_len = PATH_MAX as u32 + 7;
+            assert_eq!(ask(f.b.ctl, r.as_bytes(), &[]).unwrap().0.decision, WireDecision::DeniedBadRequest as u32);
+            let mut r = open_req(b"/x");
+            r.op = 0xffff;
+            assert_eq!(ask(f.b.ctl, r.as_bytes(), &[]).unwrap().0.decision, WireDecision::DeniedBadRequest as u32);
+            let mut r = open_req(b"/x");
+            r.version = 999;
+            assert_eq!(ask(f.b.ctl, r.as_bytes(), &[]).unwrap().0.decision, WireDecision::DeniedBadRequest as u32);
+            // Header plus trailing bytes that claim to be no payload.
+            let mut long = open_req(b"/x").as_bytes().to_vec();
+            long.extend_from_slice(&[1, 2, 3]);
+            assert_eq!(ask(f.b.ctl, &long, &[]).unwrap().0.decision, WireDecision::DeniedBadRequest as u32);
+            assert_alive(&f);
+        }
+
+        #[test]
+        fn messages_without_a_reply_socket_or_with_too_many_descriptors() {
+            let f = fixture();
+            // No descriptors at all: nothing to answer on; ignored.
+            let r = open_req(b"/x");
+            let iov = [libc::iovec { iov_base: r.as_bytes().as_ptr() as *mut _, iov_len: r.as_bytes().len() }];
+            sys::send_with_fds(f.b.ctl, &iov, &[]).unwrap();
+            // An empty message is not end-of-stream.
+            sys::send_with_fds(f.b.ctl, &[], &[]).unwrap();
+            // More descriptors than any request carries.
+            let fds: Vec<RawFd> = (0..2).map(|_| unsafe { libc::dup(0) }).collect();
+            let (h, _) = ask(f.b.ctl, open_req(b"/x").as_bytes(), &fds).unwrap();
+            assert_eq!(h.decision, WireDecision::DeniedBadRequest as u32);
+            fds.iter().for_each(|&fd| sys::close(fd));
+            assert_alive(&f);
+        }
+
+        #[test]
+        fn socket_ops_check_the_descriptor_and_the_address() {
+            let f = fixture();
+            let file = std::fs::File::open(f.root.join("f")).unwrap();
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let (addr, len) = crate::client::sockaddr_bytes(&l.local_addr().unwrap());
+            let mut r = Request::new(Op::Connect);
+            r.fd_roles = FD_SOCK;
+            r.addr[..len].copy_from_slice(&addr[..len]);
+            r.addr_len = len as u32;
+            // A file is not a socket.
+            let (h, _) = ask(f.b.ctl, r.as_bytes(), &[file.as_raw_fd()]).unwrap();
+            assert_eq!(h.decision, WireDecision::DeniedBadRequest as u32);
+            // A truncated address is malformed.
+            let s = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0) };
+            let mut short = r;
+            short.addr_len = 6;
+            assert_eq!(ask(f.b.ctl, short.as_bytes(), &[s]).unwrap().0.decision, WireDecision::DeniedBadRequest as u32);
+            // An address outside the policy is refused.
+            let (other, olen) = crate::client::sockaddr_bytes(&"10.0.0.1:80".parse().unwrap());
+            let mut r2 = r;
+            r2.addr[..olen].copy_from_slice(&other[..olen]);
+            assert_eq!(ask(f.b.ctl, r2.as_bytes(), &[s]).unwrap().0.decision, WireDecision::DeniedNoRule as u32);
+            // The allowed one connects the very socket we passed.
+            let (h, _) = ask(f.b.ctl, r.as_bytes(), &[s]).unwrap();
+            assert_eq!((h.decision, h.status), (WireDecision::Allowed as u32, 0));
+            let mut peer: libc::sockaddr_in = unsafe { std::mem::zeroed() };
+            let mut plen = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+            assert_eq!(unsafe { libc::getpeername(s, (&mut peer as *mut libc::sockaddr_in).cast(), &mut plen) }, 0);
+            sys::close(s);
+            assert_alive(&f);
+        }
+
+        #[test]
+        fn path_requests_cannot_escape_or_smuggle_flags() {
+            let f = fixture();
+            let up = format!("{}/../root/../../etc/passwd", f.root.display());
+            let (h, fd) = ask(f.b.ctl, open_req(up.as_bytes()).as_bytes(), &[]).unwrap();
+            assert_eq!(h.decision, WireDecision::DeniedEscape as u32);
+            assert_eq!(fd, -1);
+            let (h, _) = ask(f.b.ctl, open_req(b"/etc/passwd").as_bytes(), &[]).unwrap();
+            assert_eq!(h.decision, WireDecision::DeniedNoRule as u32);
+            let p = f.root.join("f");
+            let mut r = open_req(p.as_os_str().as_bytes());
+            r.flags = libc::O_RDWR;
+            assert_eq!(ask(f.b.ctl, r.as_bytes(), &[]).unwrap().0.decision, WireDecision::DeniedAccess as u32);
+            r.flags = 0x4000_0000;
+            let (h, _) = ask(f.b.ctl, r.as_bytes(), &[]).unwrap();
+            assert_eq!((h.decision, h.status), (WireDecision::Allowed as u32, libc::EINVAL));
+            // A directory descriptor that is really a socket.
+            let s = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0) };
+            let mut r = open_req(b"f");
+            r.fd_roles = FD_DIR;
+            let (h, fd) = ask(f.b.ctl, r.as_bytes(), &[s]).unwrap();
+            assert!(h.status != 0 || h.decision != WireDecision::Allowed as u32, "{h:?}");
+            assert_eq!(fd, -1);
+            sys::close(s);
+            assert_alive(&f);
+        }
+
+        #[test]
+        fn broker_exits_when_the_last_client_is_gone() {
+            let f = fixture();
+            let pid = f.b.pid;
+            drop(f);
+            // SAFETY: probing a reaped pid.
+            assert_eq!(unsafe { libc::kill(pid, 0) }, -1);
+        }
     }
 }

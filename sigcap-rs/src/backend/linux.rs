@@ -1,11 +1,12 @@
 //! Linux: capability mode emulated with a seccomp-bpf filter.
 //!
 //! Calls that reach a global namespace (paths from the working directory or
-//! the root, connect, bind, sendto with an address, exec) return
+//! the root, connect, bind, sendto with an address) return
 //! SECCOMP_RET_TRAP: the kernel does not run them and sends SIGSYS with the
 //! call number and the registers. The handler then answers through the
 //! broker, so the program sees an ordinary return. Because the call never
 //! ran, "the original error" is EPERM, the nearest Linux has to ECAPMODE.
+//! execve/execveat fail with EPERM directly (see [`prepare`]).
 //!
 //! Known differences from FreeBSD capability mode (Linux has none): lookups
 //! relative to a real directory descriptor are brokered but a descriptor
@@ -32,7 +33,8 @@ pub(crate) fn signal_for(_kind: BackendKind) -> libc::c_int {
 /// Prepared confinement, built before the handler is installed so that
 /// nothing allocates after.
 pub(crate) struct Prepared {
-    prog: seccompiler::BpfProgram,
+    trap: seccompiler::BpfProgram,
+    refuse: seccompiler::BpfProgram,
 }
 
 pub(crate) fn prepare(requested: Option<BackendKind>) -> Result<(BackendKind, Prepared)> {
@@ -41,12 +43,24 @@ pub(crate) fn prepare(requested: Option<BackendKind>) -> Result<(BackendKind, Pr
             return Err(Error::Unsupported(format!("{} is not available on Linux", k.name())));
         }
     }
-    let filter = SeccompFilter::new(rules()?, SeccompAction::Allow, SeccompAction::Trap, std::env::consts::ARCH.try_into().map_err(|e| Error::Unsupported(format!("seccomp arch: {e:?}")))?)
-        .map_err(|e| Error::Unsupported(format!("seccomp filter: {e}")))?;
-    let prog: seccompiler::BpfProgram = filter
+    let trap = compile(rules()?, SeccompAction::Trap)?;
+    // exec is refused with an error rather than trapped: the process that
+    // execs (a posix_spawn child) has reset its handlers, so a trap would
+    // kill it instead of failing the call. Nothing can broker an exec.
+    let exec = [libc::SYS_execve, libc::SYS_execveat].into_iter().map(|nr| (nr, vec![])).collect();
+    let refuse = compile(exec, SeccompAction::Errno(CAPMODE_ERRNO as u32))?;
+    Ok((BackendKind::LinuxSeccomp, Prepared { trap, refuse }))
+}
+
+fn compile(rules: BTreeMap<i64, Vec<SeccompRule>>, action: SeccompAction) -> Result<seccompiler::BpfProgram> {
+    let arch = std::env::consts::ARCH
         .try_into()
-        .map_err(|e| Error::Unsupported(format!("seccomp compile: {e:?}")))?;
-    Ok((BackendKind::LinuxSeccomp, Prepared { prog }))
+        .map_err(|e| Error::Unsupported(format!("seccomp arch: {e:?}")))?;
+    let filter = SeccompFilter::new(rules, SeccompAction::Allow, action, arch)
+        .map_err(|e| Error::Unsupported(format!("seccomp filter: {e}")))?;
+    filter
+        .try_into()
+        .map_err(|e| Error::Unsupported(format!("seccomp compile: {e:?}")))
 }
 
 /// Turns confinement on for every thread of the process.
@@ -55,7 +69,10 @@ pub(crate) fn confine(_kind: BackendKind, p: Prepared) -> Result<()> {
     if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
         return Err(Error::last_os("prctl(PR_SET_NO_NEW_PRIVS)"));
     }
-    seccompiler::apply_filter_all_threads(&p.prog).map_err(|e| Error::Unsupported(format!("seccomp install: {e}")))
+    for prog in [&p.refuse, &p.trap] {
+        seccompiler::apply_filter_all_threads(prog).map_err(|e| Error::Unsupported(format!("seccomp install: {e}")))?;
+    }
+    Ok(())
 }
 
 fn cond(arg: u8, len: Len, op: Cmp, v: u64) -> Result<Cond> {
@@ -75,7 +92,7 @@ fn rules() -> Result<BTreeMap<i64, Vec<SeccompRule>>> {
         SYS_faccessat2, SYS_readlink, SYS_readlinkat, SYS_mkdir, SYS_mkdirat, SYS_mknod, SYS_mknodat, SYS_unlink,
         SYS_unlinkat, SYS_rmdir, SYS_rename, SYS_renameat, SYS_renameat2, SYS_link, SYS_linkat, SYS_symlink,
         SYS_symlinkat, SYS_chmod, SYS_fchmodat, SYS_chown, SYS_lchown, SYS_fchownat, SYS_truncate, SYS_utime,
-        SYS_utimes, SYS_futimesat, SYS_chdir, SYS_chroot, SYS_execve, SYS_execveat, SYS_connect, SYS_bind,
+        SYS_utimes, SYS_futimesat, SYS_chdir, SYS_chroot, SYS_connect, SYS_bind,
         SYS_getxattr, SYS_lgetxattr, SYS_setxattr, SYS_lsetxattr, SYS_listxattr, SYS_llistxattr, SYS_removexattr,
         SYS_lremovexattr, SYS_inotify_add_watch, SYS_fanotify_mark, SYS_mount, SYS_umount2, SYS_pivot_root,
         SYS_acct, SYS_swapon, SYS_swapoff, SYS_name_to_handle_at, SYS_open_by_handle_at, SYS_uselib,
