@@ -8,6 +8,7 @@
 use std::os::fd::RawFd;
 
 #[cfg(target_os = "freebsd")]
+#[allow(dead_code)] // generated: every constant of the ABI, used or not
 pub mod freebsd_abi;
 
 /// Most descriptors one message carries: reply socket, subject socket or
