@@ -56,7 +56,11 @@ pub(crate) fn perform(ctl: RawFd, call: &Call, orig_errno: i32, v: &mut Violatio
             Err(e) => return bad(e),
         }
         v.set_detail(req.path());
-        let empty_ok = req.path_len == 0 && call.flags & libc::AT_EMPTY_PATH != 0;
+        let empty_ok = matches!(call.op, Op::Stat | Op::Statx) && req.path_len == 0 && call.flags & libc::AT_EMPTY_PATH != 0;
+        if req.path_len == 0 && !empty_ok {
+            // The kernel's own answer to an empty path.
+            return bad(libc::ENOENT);
+        }
         if call.dirfd != libc::AT_FDCWD && (req.path.first() != Some(&b'/') || empty_ok) {
             req.fd_roles |= FD_DIR;
             fds[nfds] = call.dirfd;
