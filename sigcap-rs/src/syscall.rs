@@ -45,6 +45,106 @@ fn fd(x: u64) -> i32 {
     x as i32
 }
 
+/// One constructor per argument shape, shared by the OS tables.
+mod shape {
+    use super::*;
+
+    pub fn path(op: Op, dirfd: i32, path: u64) -> Call {
+        Call {
+            op,
+            dirfd,
+            path: path as usize,
+            ..Call::default()
+        }
+    }
+
+    pub fn open(dirfd: i32, p: u64, flags: u64, mode: u64) -> Call {
+        Call {
+            flags: flags as i32,
+            mode: mode as u32,
+            ..path(Op::Open, dirfd, p)
+        }
+    }
+
+    /// A stat call writing `crate::sys::STAT_SIZE` (or statx) bytes to `out`.
+    pub fn stat(op: Op, dirfd: i32, p: u64, out: u64, flags: u64) -> Call {
+        let out_len = if op == Op::Statx {
+            crate::sys::STATX_SIZE
+        } else {
+            crate::sys::STAT_SIZE
+        };
+        Call {
+            flags: flags as i32,
+            out: out as usize,
+            out_len,
+            ..path(op, dirfd, p)
+        }
+    }
+
+    pub fn access(dirfd: i32, p: u64, mode: u64, flags: u64) -> Call {
+        Call {
+            mode: mode as u32,
+            flags: flags as i32,
+            ..path(Op::Access, dirfd, p)
+        }
+    }
+
+    pub fn readlink(dirfd: i32, p: u64, out: u64, len: u64) -> Call {
+        Call {
+            out: out as usize,
+            out_len: len as usize,
+            ..path(Op::Readlink, dirfd, p)
+        }
+    }
+
+    pub fn mkdir(dirfd: i32, p: u64, mode: u64) -> Call {
+        Call {
+            mode: mode as u32,
+            ..path(Op::Mkdir, dirfd, p)
+        }
+    }
+
+    pub fn unlink(dirfd: i32, p: u64, flags: u64) -> Call {
+        Call {
+            flags: flags as i32,
+            ..path(Op::Unlink, dirfd, p)
+        }
+    }
+
+    pub fn rename(d1: i32, p1: u64, d2: i32, p2: u64) -> Call {
+        Call {
+            dirfd2: d2,
+            path2: p2 as usize,
+            ..path(Op::Rename, d1, p1)
+        }
+    }
+
+    /// connect(s, addr, len) and bind(s, addr, len).
+    pub fn socket(op: Op, a: [u64; 6]) -> Call {
+        Call {
+            op,
+            sock: fd(a[0]),
+            addr: a[1] as usize,
+            addr_len: a[2] as usize,
+            ..Call::default()
+        }
+    }
+
+    /// sendto(s, buf, len, flags, to, tolen).
+    pub fn sendto(a: [u64; 6]) -> Call {
+        Call {
+            op: Op::Sendto,
+            sock: fd(a[0]),
+            data: a[1] as usize,
+            data_len: a[2] as usize,
+            flags: a[3] as i32,
+            addr: a[4] as usize,
+            addr_len: a[5] as usize,
+            ..Call::default()
+        }
+    }
+}
+
 #[cfg(target_os = "linux")]
 #[allow(non_upper_case_globals)]
 mod table {
@@ -52,90 +152,38 @@ mod table {
     use libc::*;
 
     pub fn decode(nr: i64, a: [u64; 6]) -> Option<Call> {
-        let c = Call::default();
-        let at = |op, dirfd, path| Call { op, dirfd, path, ..c };
         Some(match nr {
-            SYS_open => Call { flags: a[1] as i32, mode: a[2] as u32, ..at(Op::Open, AT_FDCWD, a[0] as usize) },
+            SYS_open => shape::open(AT_FDCWD, a[0], a[1], a[2]),
             SYS_creat => Call {
                 flags: O_CREAT | O_WRONLY | O_TRUNC,
                 mode: a[1] as u32,
-                ..at(Op::Open, AT_FDCWD, a[0] as usize)
+                ..shape::path(Op::Open, AT_FDCWD, a[0])
             },
-            SYS_openat => Call { flags: a[2] as i32, mode: a[3] as u32, ..at(Op::Open, fd(a[0]), a[1] as usize) },
-            SYS_stat | SYS_lstat => Call {
-                flags: if nr == SYS_lstat { AT_SYMLINK_NOFOLLOW } else { 0 },
-                out: a[1] as usize,
-                out_len: crate::sys::STAT_SIZE,
-                ..at(Op::Stat, AT_FDCWD, a[0] as usize)
-            },
-            SYS_newfstatat => Call {
-                flags: a[3] as i32,
-                out: a[2] as usize,
-                out_len: crate::sys::STAT_SIZE,
-                ..at(Op::Stat, fd(a[0]), a[1] as usize)
-            },
+            SYS_openat => shape::open(fd(a[0]), a[1], a[2], a[3]),
+            SYS_stat => shape::stat(Op::Stat, AT_FDCWD, a[0], a[1], 0),
+            SYS_lstat => shape::stat(Op::Stat, AT_FDCWD, a[0], a[1], AT_SYMLINK_NOFOLLOW as u64),
+            SYS_newfstatat => shape::stat(Op::Stat, fd(a[0]), a[1], a[2], a[3]),
             SYS_statx => Call {
-                flags: a[2] as i32,
                 aux: a[3] & 0xffff_ffff,
-                out: a[4] as usize,
-                out_len: crate::sys::STATX_SIZE,
-                ..at(Op::Statx, fd(a[0]), a[1] as usize)
+                ..shape::stat(Op::Statx, fd(a[0]), a[1], a[4], a[2])
             },
-            SYS_access => Call { mode: a[1] as u32, ..at(Op::Access, AT_FDCWD, a[0] as usize) },
-            SYS_faccessat => Call { mode: a[2] as u32, ..at(Op::Access, fd(a[0]), a[1] as usize) },
-            SYS_faccessat2 => Call {
-                mode: a[2] as u32,
-                flags: a[3] as i32,
-                ..at(Op::Access, fd(a[0]), a[1] as usize)
-            },
-            SYS_readlink => Call {
-                out: a[1] as usize,
-                out_len: a[2] as usize,
-                ..at(Op::Readlink, AT_FDCWD, a[0] as usize)
-            },
-            SYS_readlinkat => Call {
-                out: a[2] as usize,
-                out_len: a[3] as usize,
-                ..at(Op::Readlink, fd(a[0]), a[1] as usize)
-            },
-            SYS_mkdir => Call { mode: a[1] as u32, ..at(Op::Mkdir, AT_FDCWD, a[0] as usize) },
-            SYS_mkdirat => Call { mode: a[2] as u32, ..at(Op::Mkdir, fd(a[0]), a[1] as usize) },
-            SYS_unlink => at(Op::Unlink, AT_FDCWD, a[0] as usize),
-            SYS_rmdir => Call { flags: AT_REMOVEDIR, ..at(Op::Unlink, AT_FDCWD, a[0] as usize) },
-            SYS_unlinkat => Call { flags: a[2] as i32, ..at(Op::Unlink, fd(a[0]), a[1] as usize) },
-            SYS_rename => Call {
-                dirfd2: AT_FDCWD,
-                path2: a[1] as usize,
-                ..at(Op::Rename, AT_FDCWD, a[0] as usize)
-            },
-            SYS_renameat => Call {
-                dirfd2: fd(a[2]),
-                path2: a[3] as usize,
-                ..at(Op::Rename, fd(a[0]), a[1] as usize)
-            },
+            SYS_access => shape::access(AT_FDCWD, a[0], a[1], 0),
+            SYS_faccessat => shape::access(fd(a[0]), a[1], a[2], 0),
+            SYS_faccessat2 => shape::access(fd(a[0]), a[1], a[2], a[3]),
+            SYS_readlink => shape::readlink(AT_FDCWD, a[0], a[1], a[2]),
+            SYS_readlinkat => shape::readlink(fd(a[0]), a[1], a[2], a[3]),
+            SYS_mkdir => shape::mkdir(AT_FDCWD, a[0], a[1]),
+            SYS_mkdirat => shape::mkdir(fd(a[0]), a[1], a[2]),
+            SYS_unlink => shape::unlink(AT_FDCWD, a[0], 0),
+            SYS_rmdir => shape::unlink(AT_FDCWD, a[0], AT_REMOVEDIR as u64),
+            SYS_unlinkat => shape::unlink(fd(a[0]), a[1], a[2]),
+            SYS_rename => shape::rename(AT_FDCWD, a[0], AT_FDCWD, a[1]),
+            SYS_renameat => shape::rename(fd(a[0]), a[1], fd(a[2]), a[3]),
             // renameat2 with flags has no portable brokered form.
-            SYS_renameat2 if a[4] == 0 => Call {
-                dirfd2: fd(a[2]),
-                path2: a[3] as usize,
-                ..at(Op::Rename, fd(a[0]), a[1] as usize)
-            },
-            SYS_connect | SYS_bind => Call {
-                op: if nr == SYS_connect { Op::Connect } else { Op::Bind },
-                sock: fd(a[0]),
-                addr: a[1] as usize,
-                addr_len: a[2] as usize,
-                ..c
-            },
-            SYS_sendto => Call {
-                op: Op::Sendto,
-                sock: fd(a[0]),
-                data: a[1] as usize,
-                data_len: a[2] as usize,
-                flags: a[3] as i32,
-                addr: a[4] as usize,
-                addr_len: a[5] as usize,
-                ..c
-            },
+            SYS_renameat2 if a[4] == 0 => shape::rename(fd(a[0]), a[1], fd(a[2]), a[3]),
+            SYS_connect => shape::socket(Op::Connect, a),
+            SYS_bind => shape::socket(Op::Bind, a),
+            SYS_sendto => shape::sendto(a),
             _ => return None,
         })
     }
@@ -259,66 +307,25 @@ mod table {
     const SYS_MKNODAT: i64 = 559;
 
     pub fn decode(nr: i64, a: [u64; 6]) -> Option<Call> {
-        let c = Call::default();
-        let at = |op, dirfd, path| Call { op, dirfd, path, ..c };
         Some(match nr {
-            SYS_OPEN => Call { flags: a[1] as i32, mode: a[2] as u32, ..at(Op::Open, AT_FDCWD, a[0] as usize) },
-            SYS_OPENAT => Call { flags: a[2] as i32, mode: a[3] as u32, ..at(Op::Open, fd(a[0]), a[1] as usize) },
-            SYS_FSTATAT => Call {
-                flags: a[3] as i32,
-                out: a[2] as usize,
-                out_len: crate::sys::STAT_SIZE,
-                ..at(Op::Stat, fd(a[0]), a[1] as usize)
-            },
-            SYS_ACCESS => Call { mode: a[1] as u32, ..at(Op::Access, AT_FDCWD, a[0] as usize) },
-            SYS_EACCESS => Call { mode: a[1] as u32, flags: AT_EACCESS, ..at(Op::Access, AT_FDCWD, a[0] as usize) },
-            SYS_FACCESSAT => Call {
-                mode: a[2] as u32,
-                flags: a[3] as i32,
-                ..at(Op::Access, fd(a[0]), a[1] as usize)
-            },
-            SYS_READLINK => Call {
-                out: a[1] as usize,
-                out_len: a[2] as usize,
-                ..at(Op::Readlink, AT_FDCWD, a[0] as usize)
-            },
-            SYS_READLINKAT => Call {
-                out: a[2] as usize,
-                out_len: a[3] as usize,
-                ..at(Op::Readlink, fd(a[0]), a[1] as usize)
-            },
-            SYS_MKDIR => Call { mode: a[1] as u32, ..at(Op::Mkdir, AT_FDCWD, a[0] as usize) },
-            SYS_MKDIRAT => Call { mode: a[2] as u32, ..at(Op::Mkdir, fd(a[0]), a[1] as usize) },
-            SYS_UNLINK => at(Op::Unlink, AT_FDCWD, a[0] as usize),
-            SYS_RMDIR => Call { flags: AT_REMOVEDIR, ..at(Op::Unlink, AT_FDCWD, a[0] as usize) },
-            SYS_UNLINKAT => Call { flags: a[2] as i32, ..at(Op::Unlink, fd(a[0]), a[1] as usize) },
-            SYS_RENAME => Call {
-                dirfd2: AT_FDCWD,
-                path2: a[1] as usize,
-                ..at(Op::Rename, AT_FDCWD, a[0] as usize)
-            },
-            SYS_RENAMEAT => Call {
-                dirfd2: fd(a[2]),
-                path2: a[3] as usize,
-                ..at(Op::Rename, fd(a[0]), a[1] as usize)
-            },
-            SYS_CONNECT | SYS_BIND => Call {
-                op: if nr == SYS_CONNECT { Op::Connect } else { Op::Bind },
-                sock: fd(a[0]),
-                addr: a[1] as usize,
-                addr_len: a[2] as usize,
-                ..c
-            },
-            SYS_SENDTO => Call {
-                op: Op::Sendto,
-                sock: fd(a[0]),
-                data: a[1] as usize,
-                data_len: a[2] as usize,
-                flags: a[3] as i32,
-                addr: a[4] as usize,
-                addr_len: a[5] as usize,
-                ..c
-            },
+            SYS_OPEN => shape::open(AT_FDCWD, a[0], a[1], a[2]),
+            SYS_OPENAT => shape::open(fd(a[0]), a[1], a[2], a[3]),
+            SYS_FSTATAT => shape::stat(Op::Stat, fd(a[0]), a[1], a[2], a[3]),
+            SYS_ACCESS => shape::access(AT_FDCWD, a[0], a[1], 0),
+            SYS_EACCESS => shape::access(AT_FDCWD, a[0], a[1], AT_EACCESS as u64),
+            SYS_FACCESSAT => shape::access(fd(a[0]), a[1], a[2], a[3]),
+            SYS_READLINK => shape::readlink(AT_FDCWD, a[0], a[1], a[2]),
+            SYS_READLINKAT => shape::readlink(fd(a[0]), a[1], a[2], a[3]),
+            SYS_MKDIR => shape::mkdir(AT_FDCWD, a[0], a[1]),
+            SYS_MKDIRAT => shape::mkdir(fd(a[0]), a[1], a[2]),
+            SYS_UNLINK => shape::unlink(AT_FDCWD, a[0], 0),
+            SYS_RMDIR => shape::unlink(AT_FDCWD, a[0], AT_REMOVEDIR as u64),
+            SYS_UNLINKAT => shape::unlink(fd(a[0]), a[1], a[2]),
+            SYS_RENAME => shape::rename(AT_FDCWD, a[0], AT_FDCWD, a[1]),
+            SYS_RENAMEAT => shape::rename(fd(a[0]), a[1], fd(a[2]), a[3]),
+            SYS_CONNECT => shape::socket(Op::Connect, a),
+            SYS_BIND => shape::socket(Op::Bind, a),
+            SYS_SENDTO => shape::sendto(a),
             _ => return None,
         })
     }
