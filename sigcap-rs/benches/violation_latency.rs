@@ -119,9 +119,19 @@ fn main() {
     let st = sb.stats();
     assert_eq!(st.allowed as usize, 2 * (n + n / 10), "every violation was brokered");
 
-    println!("sigcap violation latency ({} backend, {n} iterations each)", sb.backend().name());
+    println!(
+        "sigcap violation latency ({} backend, {n} iterations each)",
+        sb.backend().name()
+    );
     println!("{:<42} {:>10} {:>10} {:>10} {:>10}", "", "p50", "p90", "p99", "max");
-    for s in [&native_open, &explicit_open, &violation_open, &native_connect, &explicit_connect, &violation_connect] {
+    for s in [
+        &native_open,
+        &explicit_open,
+        &violation_open,
+        &native_connect,
+        &explicit_connect,
+        &violation_connect,
+    ] {
         println!(
             "{:<42} {:>10.1?} {:>10.1?} {:>10.1?} {:>10.1?}",
             s.name,

@@ -37,40 +37,66 @@ fn exe_dir() -> (PathBuf, PathBuf) {
 }
 
 fn last(sb: &Sandbox) -> Result<sigcap::Violation, String> {
-    sb.take_violations().last().copied().ok_or_else(|| "no violation recorded".to_string())
+    sb.take_violations()
+        .last()
+        .copied()
+        .ok_or_else(|| "no violation recorded".to_string())
 }
 
 fn fallback_file(expect: Option<&str>) -> Case {
     let (exe, dir) = exe_dir();
     let before = std::fs::read(&exe).map_err(|e| e.to_string())?;
-    let sb = Sandbox::builder().read_beneath(&dir).enter().map_err(|e| e.to_string())?;
+    let sb = Sandbox::builder()
+        .read_beneath(&dir)
+        .enter()
+        .map_err(|e| e.to_string())?;
     if let Some(k) = expect {
-        check(sb.backend().name() == k, || format!("backend {} != {k}", sb.backend().name()))?;
+        check(sb.backend().name() == k, || {
+            format!("backend {} != {k}", sb.backend().name())
+        })?;
     }
     let after = std::fs::read(&exe).map_err(|e| format!("brokered read: {e}"))?;
     check(after == before, || "brokered read returned other bytes".into())?;
     let v = last(&sb)?;
-    check(matches!(v.decision(), Decision::Allowed { .. }), || format!("decision {:?}", v.decision()))?;
+    check(matches!(v.decision(), Decision::Allowed { .. }), || {
+        format!("decision {:?}", v.decision())
+    })?;
     let m = std::fs::metadata(&exe).map_err(|e| format!("brokered stat: {e}"))?;
     check(m.len() == before.len() as u64, || "stat size differs".into())?;
-    let n = std::fs::read_dir(&dir).map_err(|e| format!("brokered opendir: {e}"))?.count();
+    let n = std::fs::read_dir(&dir)
+        .map_err(|e| format!("brokered opendir: {e}"))?
+        .count();
     check(n >= 1, || "empty directory listing".into())
 }
 
 fn denied_and_escape(_: Option<&str>) -> Case {
     let (exe, dir) = exe_dir();
-    let sb = Sandbox::builder().read_beneath(&dir).enter().map_err(|e| e.to_string())?;
+    let sb = Sandbox::builder()
+        .read_beneath(&dir)
+        .enter()
+        .map_err(|e| e.to_string())?;
     let e = std::fs::read("/etc/passwd").err().ok_or("outside read succeeded")?;
     check(e.raw_os_error() == Some(refused()), || format!("errno {e}"))?;
     let v = last(&sb)?;
-    check(v.decision() == Decision::Denied(DenyReason::NoRule), || format!("decision {:?}", v.decision()))?;
+    check(v.decision() == Decision::Denied(DenyReason::NoRule), || {
+        format!("decision {:?}", v.decision())
+    })?;
     check(v.errno() == refused(), || format!("recorded errno {}", v.errno()))?;
     let name = exe.file_name().unwrap().to_string_lossy().into_owned();
-    let up = dir.join("..").join(dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()).join(&name);
+    let up = dir
+        .join("..")
+        .join(
+            dir.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+        )
+        .join(&name);
     let e = std::fs::read(&up).err().ok_or("'..' escape succeeded")?;
     check(e.raw_os_error() == Some(refused()), || format!("escape errno {e}"))?;
     let v = last(&sb)?;
-    check(v.decision() == Decision::Denied(DenyReason::Escape), || format!("escape decision {:?}", v.decision()))
+    check(v.decision() == Decision::Denied(DenyReason::Escape), || {
+        format!("escape decision {:?}", v.decision())
+    })
 }
 
 fn connect(_: Option<&str>) -> Case {
@@ -84,31 +110,51 @@ fn connect(_: Option<&str>) -> Case {
         let (mut s, _) = l.accept().unwrap();
         s.write_all(b"pong").unwrap();
     });
-    let sb = Sandbox::builder().connect(&addr.to_string()).enter().map_err(|e| e.to_string())?;
+    let sb = Sandbox::builder()
+        .connect(&addr.to_string())
+        .enter()
+        .map_err(|e| e.to_string())?;
     let mut s = String::new();
     TcpStream::connect(addr)
         .and_then(|mut c| c.read_to_string(&mut s))
         .map_err(|e| format!("brokered connect: {e}"))?;
     t.join().unwrap();
     check(s == "pong", || format!("read {s:?}"))?;
-    let e = TcpStream::connect(other).err().ok_or("connect to other port succeeded")?;
+    let e = TcpStream::connect(other)
+        .err()
+        .ok_or("connect to other port succeeded")?;
     check(e.raw_os_error() == Some(refused()), || format!("errno {e}"))?;
-    check(last(&sb)?.decision() == Decision::Denied(DenyReason::NoRule), || "decision".into())
+    check(last(&sb)?.decision() == Decision::Denied(DenyReason::NoRule), || {
+        "decision".into()
+    })
 }
 
 fn report_mode(_: Option<&str>) -> Case {
     let (exe, dir) = exe_dir();
-    let sb = Sandbox::builder().read_beneath(&dir).mode(Mode::Report).enter().map_err(|e| e.to_string())?;
+    let sb = Sandbox::builder()
+        .read_beneath(&dir)
+        .mode(Mode::Report)
+        .enter()
+        .map_err(|e| e.to_string())?;
     let e = std::fs::read(&exe).err().ok_or("report mode brokered")?;
     check(e.raw_os_error() == Some(refused()), || format!("errno {e}"))?;
     let v = last(&sb)?;
-    check(v.decision() == Decision::Reported, || format!("decision {:?}", v.decision()))?;
-    check(v.detail().is_some_and(|d| d.ends_with(&*exe.file_name().unwrap().to_string_lossy())), || "detail".into())
+    check(v.decision() == Decision::Reported, || {
+        format!("decision {:?}", v.decision())
+    })?;
+    check(
+        v.detail()
+            .is_some_and(|d| d.ends_with(&*exe.file_name().unwrap().to_string_lossy())),
+        || "detail".into(),
+    )
 }
 
 fn threads(_: Option<&str>) -> Case {
     let (exe, dir) = exe_dir();
-    let sb = Sandbox::builder().read_beneath(&dir).enter().map_err(|e| e.to_string())?;
+    let sb = Sandbox::builder()
+        .read_beneath(&dir)
+        .enter()
+        .map_err(|e| e.to_string())?;
     let hs: Vec<_> = (0..4)
         .map(|_| {
             let exe = exe.clone();
@@ -122,7 +168,10 @@ fn threads(_: Option<&str>) -> Case {
 
 fn fork_child(_: Option<&str>) -> Case {
     let (exe, dir) = exe_dir();
-    let _sb = Sandbox::builder().read_beneath(&dir).enter().map_err(|e| e.to_string())?;
+    let _sb = Sandbox::builder()
+        .read_beneath(&dir)
+        .enter()
+        .map_err(|e| e.to_string())?;
     // SAFETY: fork; the child opens a file and exits.
     let pid = unsafe { libc::fork() };
     if pid == 0 {
@@ -131,7 +180,9 @@ fn fork_child(_: Option<&str>) -> Case {
     }
     let mut st = 0;
     unsafe { libc::waitpid(pid, &mut st, 0) };
-    check(libc::WIFEXITED(st) && libc::WEXITSTATUS(st) == 0, || format!("child status {st:#x}"))
+    check(libc::WIFEXITED(st) && libc::WEXITSTATUS(st) == 0, || {
+        format!("child status {st:#x}")
+    })
 }
 
 fn abort_mode(_: Option<&str>) -> Case {
@@ -139,8 +190,14 @@ fn abort_mode(_: Option<&str>) -> Case {
         let _ = Sandbox::builder().mode(Mode::Abort).enter();
         let _ = std::fs::read("/etc/passwd");
     });
-    check(libc::WIFSIGNALED(status) && libc::WTERMSIG(status) == libc::SIGABRT, || format!("status {status:#x}"))?;
-    check(out.contains("capability violation") && out.contains("/etc/passwd"), || format!("stderr {out:?}"))
+    check(
+        libc::WIFSIGNALED(status) && libc::WTERMSIG(status) == libc::SIGABRT,
+        || format!("status {status:#x}"),
+    )?;
+    check(
+        out.contains("capability violation") && out.contains("/etc/passwd"),
+        || format!("stderr {out:?}"),
+    )
 }
 
 fn unsupported_call_is_recorded(_: Option<&str>) -> Case {
@@ -152,7 +209,9 @@ fn unsupported_call_is_recorded(_: Option<&str>) -> Case {
     let r = unsafe { libc::kill(1, 0) };
     check(r == -1, || "kill(1) allowed in capability mode".into())?;
     let v = last(&sb)?;
-    check(v.decision() == Decision::Unsupported, || format!("decision {:?}", v.decision()))?;
+    check(v.decision() == Decision::Unsupported, || {
+        format!("decision {:?}", v.decision())
+    })?;
     check(v.syscall_name() == "kill", || format!("syscall {}", v.syscall_name()))?;
     if sb.backend() == sigcap::BackendKind::FreeBsdSigcap {
         check(v.class() == sigcap::Class::Signal, || format!("class {:?}", v.class()))?;
@@ -173,7 +232,9 @@ fn breakpoint_passes_through(_: Option<&str>) -> Case {
         };
     });
     let sb_kind_is_trap = libc::WIFSIGNALED(status) && libc::WTERMSIG(status) == libc::SIGTRAP;
-    check(sb_kind_is_trap, || format!("breakpoint status {status:#x} (expected death by SIGTRAP)"))
+    check(sb_kind_is_trap, || {
+        format!("breakpoint status {status:#x} (expected death by SIGTRAP)")
+    })
 }
 
 /// Runs `f` in a child with stderr captured; returns its wait status and
@@ -187,7 +248,10 @@ fn in_grandchild(f: impl FnOnce()) -> (i32, String) {
         unsafe {
             libc::dup2(fds[1], 2);
             // No core files from deliberate aborts.
-            let rl = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+            let rl = libc::rlimit {
+                rlim_cur: 0,
+                rlim_max: 0,
+            };
             libc::setrlimit(libc::RLIMIT_CORE, &rl);
         }
         f();
@@ -205,7 +269,11 @@ fn in_grandchild(f: impl FnOnce()) -> (i32, String) {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let expect = args.iter().position(|a| a == "--expect-backend").and_then(|i| args.get(i + 1)).cloned();
+    let expect = args
+        .iter()
+        .position(|a| a == "--expect-backend")
+        .and_then(|i| args.get(i + 1))
+        .cloned();
     let cases: [(&str, fn(Option<&str>) -> Case); 9] = [
         ("fallback_file", fallback_file),
         ("denied_and_escape", denied_and_escape),

@@ -406,7 +406,13 @@ impl State {
         }
     }
 
-    fn path_op(&self, op: Op, req: &Request, dir: Option<RawFd>, dir2: Option<RawFd>) -> std::result::Result<Outcome, Outcome> {
+    fn path_op(
+        &self,
+        op: Op,
+        req: &Request,
+        dir: Option<RawFd>,
+        dir2: Option<RawFd>,
+    ) -> std::result::Result<Outcome, Outcome> {
         // stat/statx of the directory descriptor itself (AT_EMPTY_PATH):
         // no name is looked up, so no policy applies.
         if matches!(op, Op::Stat | Op::Statx) && req.path_len == 0 && req.flags & libc::AT_EMPTY_PATH != 0 {
@@ -429,7 +435,11 @@ impl State {
                 }
             }
             Op::Stat | Op::Statx => {
-                let nofollow = if req.flags & libc::AT_SYMLINK_NOFOLLOW != 0 { libc::O_NOFOLLOW } else { 0 };
+                let nofollow = if req.flags & libc::AT_SYMLINK_NOFOLLOW != 0 {
+                    libc::O_NOFOLLOW
+                } else {
+                    0
+                };
                 match open_beneath(place.base, &place.rel, libc::O_PATH | nofollow, 0) {
                     Ok(fd) => out.with_stat(op, fd.as_raw_fd(), req),
                     Err(e) if is_escape(e) => return Err(Outcome::deny(WireDecision::DeniedEscape)),
@@ -437,7 +447,11 @@ impl State {
                 }
             }
             Op::Access => {
-                let nofollow = if req.flags & libc::AT_SYMLINK_NOFOLLOW != 0 { libc::O_NOFOLLOW } else { 0 };
+                let nofollow = if req.flags & libc::AT_SYMLINK_NOFOLLOW != 0 {
+                    libc::O_NOFOLLOW
+                } else {
+                    0
+                };
                 match open_beneath(place.base, &place.rel, libc::O_PATH | nofollow, 0) {
                     Ok(fd) => out.with_result(access_fd(fd.as_raw_fd(), req.mode as i32, req.flags)),
                     Err(e) if is_escape(e) => return Err(Outcome::deny(WireDecision::DeniedEscape)),
@@ -465,13 +479,17 @@ impl State {
                         }
                     }
                     // SAFETY: valid descriptor and C string.
-                    Op::Mkdir => out.with_result(cvt(unsafe { libc::mkdirat(p, name.as_ptr(), req.mode as libc::mode_t) })),
+                    Op::Mkdir => out.with_result(cvt(unsafe {
+                        libc::mkdirat(p, name.as_ptr(), req.mode as libc::mode_t)
+                    })),
                     _ => {
                         if req.flags & !libc::AT_REMOVEDIR != 0 {
                             return Ok(out.with_result(Err(libc::EINVAL)));
                         }
                         // SAFETY: as above.
-                        out.with_result(cvt(unsafe { libc::unlinkat(p, name.as_ptr(), req.flags & libc::AT_REMOVEDIR) }))
+                        out.with_result(cvt(unsafe {
+                            libc::unlinkat(p, name.as_ptr(), req.flags & libc::AT_REMOVEDIR)
+                        }))
                     }
                 }
             }
@@ -534,7 +552,11 @@ impl Outcome {
     /// Fills in a stat or statx buffer for `fd`, exactly as the kernel
     /// lays it out for the system call the program made.
     fn with_stat(self, op: Op, fd: RawFd, req: &Request) -> Outcome {
-        let size = if op == Op::Statx { sys::STATX_SIZE } else { sys::STAT_SIZE };
+        let size = if op == Op::Statx {
+            sys::STATX_SIZE
+        } else {
+            sys::STAT_SIZE
+        };
         let mut buf = vec![0u8; size];
         let r = raw_stat(op, fd, req, &mut buf);
         match r {
@@ -550,9 +572,22 @@ fn raw_stat(op: Op, fd: RawFd, req: &Request, buf: &mut [u8]) -> std::result::Re
     let r = unsafe {
         if op == Op::Statx {
             let sync = req.flags & libc::AT_STATX_SYNC_TYPE;
-            libc::syscall(libc::SYS_statx, fd, c"".as_ptr(), libc::AT_EMPTY_PATH | sync, req.aux as u32, buf.as_mut_ptr())
+            libc::syscall(
+                libc::SYS_statx,
+                fd,
+                c"".as_ptr(),
+                libc::AT_EMPTY_PATH | sync,
+                req.aux as u32,
+                buf.as_mut_ptr(),
+            )
         } else {
-            libc::syscall(libc::SYS_newfstatat, fd, c"".as_ptr(), buf.as_mut_ptr(), libc::AT_EMPTY_PATH)
+            libc::syscall(
+                libc::SYS_newfstatat,
+                fd,
+                c"".as_ptr(),
+                buf.as_mut_ptr(),
+                libc::AT_EMPTY_PATH,
+            )
         }
     };
     if r < 0 {
@@ -605,7 +640,10 @@ fn parent_of(place: &Place<'_>) -> std::result::Result<(OwnedFd, CString), i32> 
         // ".", "..", "/": no final component to act on.
         None => return Err(libc::EINVAL),
     };
-    let parent = rel.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let parent = rel
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     let parent = CString::new(parent.as_os_str().as_bytes()).map_err(|_| libc::EINVAL)?;
     let pfd = open_beneath(place.base, &parent, libc::O_PATH | libc::O_DIRECTORY, 0)?;
     Ok((pfd, CString::new(name).map_err(|_| libc::EINVAL)?))
@@ -677,7 +715,11 @@ fn required_access(op: Op, flags: i32) -> Access {
 fn open_beneath(base: RawFd, rel: &CString, flags: i32, mode: u32) -> std::result::Result<OwnedFd, i32> {
     let mut how: libc::open_how = unsafe { std::mem::zeroed() };
     how.flags = (flags | libc::O_CLOEXEC) as u64;
-    how.mode = if flags & (libc::O_CREAT | libc::O_TMPFILE) != 0 { (mode & 0o7777) as u64 } else { 0 };
+    how.mode = if flags & (libc::O_CREAT | libc::O_TMPFILE) != 0 {
+        (mode & 0o7777) as u64
+    } else {
+        0
+    };
     how.resolve = libc::RESOLVE_BENEATH | libc::RESOLVE_NO_MAGICLINKS;
     // SAFETY: how is a valid open_how; rel is a C string.
     let fd = unsafe {
@@ -700,7 +742,14 @@ fn open_beneath(base: RawFd, rel: &CString, flags: i32, mode: u32) -> std::resul
 #[cfg(target_os = "freebsd")]
 fn open_beneath(base: RawFd, rel: &CString, flags: i32, mode: u32) -> std::result::Result<OwnedFd, i32> {
     // SAFETY: rel is a C string.
-    let fd = unsafe { libc::openat(base, rel.as_ptr(), flags | libc::O_CLOEXEC | libc::O_RESOLVE_BENEATH, mode as libc::c_int) };
+    let fd = unsafe {
+        libc::openat(
+            base,
+            rel.as_ptr(),
+            flags | libc::O_CLOEXEC | libc::O_RESOLVE_BENEATH,
+            mode as libc::c_int,
+        )
+    };
     if fd < 0 {
         Err(errno())
     } else {
@@ -712,7 +761,9 @@ fn open_beneath(base: RawFd, rel: &CString, flags: i32, mode: u32) -> std::resul
 /// Where a directory descriptor the program passed points.
 #[cfg(target_os = "linux")]
 fn fd_path(fd: RawFd) -> Option<PathBuf> {
-    std::fs::read_link(format!("/proc/self/fd/{fd}")).ok().filter(|p| p.is_absolute())
+    std::fs::read_link(format!("/proc/self/fd/{fd}"))
+        .ok()
+        .filter(|p| p.is_absolute())
 }
 
 #[cfg(target_os = "freebsd")]
@@ -788,7 +839,10 @@ mod tests {
     fn sockaddr_parsing() {
         let sa: std::net::SocketAddr = "127.0.0.1:8080".parse().unwrap();
         let (bytes, _) = crate::client::sockaddr_bytes(&sa);
-        assert_eq!(parse_sockaddr(&bytes).unwrap(), NetTarget::parse("127.0.0.1:8080").unwrap());
+        assert_eq!(
+            parse_sockaddr(&bytes).unwrap(),
+            NetTarget::parse("127.0.0.1:8080").unwrap()
+        );
         let sa: std::net::SocketAddr = "[::1]:53".parse().unwrap();
         let (bytes, _) = crate::client::sockaddr_bytes(&sa);
         assert_eq!(parse_sockaddr(&bytes).unwrap(), NetTarget::parse("[::1]:53").unwrap());
@@ -800,9 +854,15 @@ mod tests {
     fn access_needed_by_open_flags() {
         use libc::*;
         assert_eq!(required_access(Op::Open, O_RDONLY), Access::READ);
-        assert_eq!(required_access(Op::Open, O_WRONLY | O_CREAT | O_TRUNC), Access::WRITE | Access::CREATE);
+        assert_eq!(
+            required_access(Op::Open, O_WRONLY | O_CREAT | O_TRUNC),
+            Access::WRITE | Access::CREATE
+        );
         assert_eq!(required_access(Op::Open, O_RDWR), Access::READ | Access::WRITE);
-        assert_eq!(required_access(Op::Open, O_RDONLY | O_APPEND), Access::READ | Access::WRITE);
+        assert_eq!(
+            required_access(Op::Open, O_RDONLY | O_APPEND),
+            Access::READ | Access::WRITE
+        );
         assert!(check_open_flags(0x4000_0000).is_err());
     }
 
@@ -850,7 +910,11 @@ mod tests {
             }];
             sys::send_with_fds(ctl, &iov, &fds).unwrap();
             sys::close(theirs);
-            let mut p = libc::pollfd { fd: mine, events: libc::POLLIN, revents: 0 };
+            let mut p = libc::pollfd {
+                fd: mine,
+                events: libc::POLLIN,
+                revents: 0,
+            };
             // SAFETY: one pollfd.
             if unsafe { libc::poll(&mut p, 1, 5000) } != 1 {
                 sys::close(mine);
@@ -890,17 +954,29 @@ mod tests {
             assert_eq!(fd, -1);
             let mut r = open_req(b"/x");
             r.path_len = PATH_MAX as u32 + 7;
-            assert_eq!(ask(f.b.ctl, r.as_bytes(), &[]).unwrap().0.decision, WireDecision::DeniedBadRequest as u32);
+            assert_eq!(
+                ask(f.b.ctl, r.as_bytes(), &[]).unwrap().0.decision,
+                WireDecision::DeniedBadRequest as u32
+            );
             let mut r = open_req(b"/x");
             r.op = 0xffff;
-            assert_eq!(ask(f.b.ctl, r.as_bytes(), &[]).unwrap().0.decision, WireDecision::DeniedBadRequest as u32);
+            assert_eq!(
+                ask(f.b.ctl, r.as_bytes(), &[]).unwrap().0.decision,
+                WireDecision::DeniedBadRequest as u32
+            );
             let mut r = open_req(b"/x");
             r.version = 999;
-            assert_eq!(ask(f.b.ctl, r.as_bytes(), &[]).unwrap().0.decision, WireDecision::DeniedBadRequest as u32);
+            assert_eq!(
+                ask(f.b.ctl, r.as_bytes(), &[]).unwrap().0.decision,
+                WireDecision::DeniedBadRequest as u32
+            );
             // Header plus trailing bytes that claim to be no payload.
             let mut long = open_req(b"/x").as_bytes().to_vec();
             long.extend_from_slice(&[1, 2, 3]);
-            assert_eq!(ask(f.b.ctl, &long, &[]).unwrap().0.decision, WireDecision::DeniedBadRequest as u32);
+            assert_eq!(
+                ask(f.b.ctl, &long, &[]).unwrap().0.decision,
+                WireDecision::DeniedBadRequest as u32
+            );
             assert_alive(&f);
         }
 
@@ -909,7 +985,10 @@ mod tests {
             let f = fixture();
             // No descriptors at all: nothing to answer on; ignored.
             let r = open_req(b"/x");
-            let iov = [libc::iovec { iov_base: r.as_bytes().as_ptr() as *mut _, iov_len: r.as_bytes().len() }];
+            let iov = [libc::iovec {
+                iov_base: r.as_bytes().as_ptr() as *mut _,
+                iov_len: r.as_bytes().len(),
+            }];
             sys::send_with_fds(f.b.ctl, &iov, &[]).unwrap();
             // An empty message is not end-of-stream.
             sys::send_with_fds(f.b.ctl, &[], &[]).unwrap();
@@ -938,18 +1017,27 @@ mod tests {
             let s = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0) };
             let mut short = r;
             short.addr_len = 6;
-            assert_eq!(ask(f.b.ctl, short.as_bytes(), &[s]).unwrap().0.decision, WireDecision::DeniedBadRequest as u32);
+            assert_eq!(
+                ask(f.b.ctl, short.as_bytes(), &[s]).unwrap().0.decision,
+                WireDecision::DeniedBadRequest as u32
+            );
             // An address outside the policy is refused.
             let (other, olen) = crate::client::sockaddr_bytes(&"10.0.0.1:80".parse().unwrap());
             let mut r2 = r;
             r2.addr[..olen].copy_from_slice(&other[..olen]);
-            assert_eq!(ask(f.b.ctl, r2.as_bytes(), &[s]).unwrap().0.decision, WireDecision::DeniedNoRule as u32);
+            assert_eq!(
+                ask(f.b.ctl, r2.as_bytes(), &[s]).unwrap().0.decision,
+                WireDecision::DeniedNoRule as u32
+            );
             // The allowed one connects the very socket we passed.
             let (h, _) = ask(f.b.ctl, r.as_bytes(), &[s]).unwrap();
             assert_eq!((h.decision, h.status), (WireDecision::Allowed as u32, 0));
             let mut peer: libc::sockaddr_in = unsafe { std::mem::zeroed() };
             let mut plen = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
-            assert_eq!(unsafe { libc::getpeername(s, (&mut peer as *mut libc::sockaddr_in).cast(), &mut plen) }, 0);
+            assert_eq!(
+                unsafe { libc::getpeername(s, (&mut peer as *mut libc::sockaddr_in).cast(), &mut plen) },
+                0
+            );
             sys::close(s);
             assert_alive(&f);
         }
@@ -966,7 +1054,10 @@ mod tests {
             let p = f.root.join("f");
             let mut r = open_req(p.as_os_str().as_bytes());
             r.flags = libc::O_RDWR;
-            assert_eq!(ask(f.b.ctl, r.as_bytes(), &[]).unwrap().0.decision, WireDecision::DeniedAccess as u32);
+            assert_eq!(
+                ask(f.b.ctl, r.as_bytes(), &[]).unwrap().0.decision,
+                WireDecision::DeniedAccess as u32
+            );
             r.flags = 0x4000_0000;
             let (h, _) = ask(f.b.ctl, r.as_bytes(), &[]).unwrap();
             assert_eq!((h.decision, h.status), (WireDecision::Allowed as u32, libc::EINVAL));

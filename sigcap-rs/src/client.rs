@@ -11,8 +11,8 @@
 //! read each other's answers, and no lock is needed.
 use crate::proto::{Op, Reply, Request, WireDecision, ADDR_MAX, DATA_MAX, FD_DIR, FD_DIR2, FD_SOCK, MAGIC};
 use crate::record::{Decision, DenyReason, StackWriter, Violation};
-use crate::syscall::Call;
 use crate::sys;
+use crate::syscall::Call;
 use std::fmt::Write as _;
 use std::os::fd::RawFd;
 
@@ -56,7 +56,8 @@ pub(crate) fn perform(ctl: RawFd, call: &Call, orig_errno: i32, v: &mut Violatio
             Err(e) => return bad(e),
         }
         v.set_detail(req.path());
-        let empty_ok = matches!(call.op, Op::Stat | Op::Statx) && req.path_len == 0 && call.flags & libc::AT_EMPTY_PATH != 0;
+        let empty_ok =
+            matches!(call.op, Op::Stat | Op::Statx) && req.path_len == 0 && call.flags & libc::AT_EMPTY_PATH != 0;
         if req.path_len == 0 && !empty_ok {
             // The kernel's own answer to an empty path.
             return bad(libc::ENOENT);
@@ -140,7 +141,11 @@ pub(crate) fn perform(ctl: RawFd, call: &Call, orig_errno: i32, v: &mut Violatio
         // checks it and fails with EFAULT instead of us faulting.
         libc::iovec {
             iov_base: call.out as *mut libc::c_void,
-            iov_len: if matches!(call.op, Op::Stat | Op::Statx | Op::Readlink) { call.out_len } else { 0 },
+            iov_len: if matches!(call.op, Op::Stat | Op::Statx | Op::Readlink) {
+                call.out_len
+            } else {
+                0
+            },
         },
     ];
     let got = sys::recv_with_fds(mine, &mut iov);

@@ -57,9 +57,9 @@ mod proto;
 pub mod record;
 mod sandbox;
 #[allow(missing_docs)]
-mod syscall;
-#[allow(missing_docs)]
 mod sys;
+#[allow(missing_docs)]
+mod syscall;
 
 pub use error::{Error, Result};
 pub use policy::{Access, NetTarget, Policy};

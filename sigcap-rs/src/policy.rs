@@ -113,14 +113,18 @@ impl NetTarget {
         }
         if let Some(host) = s.strip_suffix(":*") {
             let host = host.trim_start_matches('[').trim_end_matches(']');
-            let ip: IpAddr = host
-                .parse()
-                .map_err(|_| Error::Policy(format!("bad address {s:?}: expected IP:PORT, IP:*, [IPv6]:PORT or unix:/path")))?;
+            let ip: IpAddr = host.parse().map_err(|_| {
+                Error::Policy(format!(
+                    "bad address {s:?}: expected IP:PORT, IP:*, [IPv6]:PORT or unix:/path"
+                ))
+            })?;
             return Ok(NetTarget::Inet { ip, port: None });
         }
-        let sa: SocketAddr = s
-            .parse()
-            .map_err(|_| Error::Policy(format!("bad address {s:?}: expected IP:PORT, IP:*, [IPv6]:PORT or unix:/path")))?;
+        let sa: SocketAddr = s.parse().map_err(|_| {
+            Error::Policy(format!(
+                "bad address {s:?}: expected IP:PORT, IP:*, [IPv6]:PORT or unix:/path"
+            ))
+        })?;
         Ok(NetTarget::Inet {
             ip: sa.ip(),
             port: Some(sa.port()),
@@ -142,11 +146,17 @@ impl NetTarget {
 impl fmt::Display for NetTarget {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            NetTarget::Inet { ip: IpAddr::V4(ip), port } => match port {
+            NetTarget::Inet {
+                ip: IpAddr::V4(ip),
+                port,
+            } => match port {
                 Some(p) => write!(f, "{ip}:{p}"),
                 None => write!(f, "{ip}:*"),
             },
-            NetTarget::Inet { ip: IpAddr::V6(ip), port } => match port {
+            NetTarget::Inet {
+                ip: IpAddr::V6(ip),
+                port,
+            } => match port {
                 Some(p) => write!(f, "[{ip}]:{p}"),
                 None => write!(f, "[{ip}]:*"),
             },
@@ -246,7 +256,11 @@ impl Policy {
             .components()
             .filter(|c| !matches!(c, Component::CurDir))
             .collect();
-        let rel = if rel.as_os_str().is_empty() { PathBuf::from(".") } else { rel };
+        let rel = if rel.as_os_str().is_empty() {
+            PathBuf::from(".")
+        } else {
+            rel
+        };
         Some(PathMatch { rule, rel })
     }
 
@@ -334,9 +348,7 @@ fn normalize_root(root: &Path) -> Result<PathBuf> {
             Component::RootDir => out.push("/"),
             Component::Normal(n) => out.push(n),
             Component::CurDir => {}
-            Component::ParentDir => {
-                return Err(Error::Policy(format!("root {} contains '..'", root.display())))
-            }
+            Component::ParentDir => return Err(Error::Policy(format!("root {} contains '..'", root.display()))),
             Component::Prefix(_) => return Err(Error::Policy(format!("root {} has a prefix", root.display()))),
         }
     }
@@ -426,7 +438,9 @@ mod tests {
         let one = NetTarget::parse("127.0.0.1:8080").unwrap();
         assert!(any.covers(&one));
         assert!(!one.covers(&NetTarget::parse("127.0.0.1:8081").unwrap()));
-        assert!(NetTarget::parse("[::1]:53").unwrap().covers(&NetTarget::parse("[::1]:53").unwrap()));
+        assert!(NetTarget::parse("[::1]:53")
+            .unwrap()
+            .covers(&NetTarget::parse("[::1]:53").unwrap()));
         assert!(NetTarget::parse("localhost:80").is_err());
         assert!(NetTarget::parse("unix:rel").is_err());
         assert!(NetTarget::parse("1.2.3.4").is_err());

@@ -140,7 +140,12 @@ impl Request {
     /// Checks a received request: `len` bytes arrived in the header buffer
     /// plus `data_len_received` payload bytes, with `nfds` descriptors
     /// after the reply socket. Returns the op on success.
-    pub fn validate(&self, header_len: usize, data_received: usize, nfds_after_reply: usize) -> Result<Op, &'static str> {
+    pub fn validate(
+        &self,
+        header_len: usize,
+        data_received: usize,
+        nfds_after_reply: usize,
+    ) -> Result<Op, &'static str> {
         if header_len != std::mem::size_of::<Request>() {
             return Err("short header");
         }
@@ -185,7 +190,11 @@ impl Request {
                 }
             }
             _ => {
-                if self.fd_roles & (FD_SOCK | FD_DIR2) != 0 || self.path2_len != 0 || self.data_len != 0 || self.addr_len != 0 {
+                if self.fd_roles & (FD_SOCK | FD_DIR2) != 0
+                    || self.path2_len != 0
+                    || self.data_len != 0
+                    || self.addr_len != 0
+                {
                     return Err("path op carries one path and at most one directory");
                 }
             }

@@ -461,7 +461,14 @@ mod tests {
     use super::*;
 
     fn v(n: i64) -> Violation {
-        let mut v = Violation::new(BackendKind::LinuxSeccomp, n, [1, 2, 3, 4, 5, 6], 1, Class::Syscall, 0x1000);
+        let mut v = Violation::new(
+            BackendKind::LinuxSeccomp,
+            n,
+            [1, 2, 3, 4, 5, 6],
+            1,
+            Class::Syscall,
+            0x1000,
+        );
         v.set_detail(b"/etc/\"pa\nss\xffwd");
         v.decision = Decision::Denied(DenyReason::NoRule);
         v

@@ -262,10 +262,18 @@ impl Builder {
             return Err(fail(&broker, Error::AlreadyEntered));
         }
         if let Err(source) = handler::install(sig) {
-            return Err(fail(&broker, Error::Sys { what: "sigaction", source }));
+            return Err(fail(
+                &broker,
+                Error::Sys {
+                    what: "sigaction",
+                    source,
+                },
+            ));
         }
         backend::confine(kind, prepared).map_err(|e| fail(&broker, e))?;
-        Ok(Sandbox { rt: handler::runtime().expect("published above") })
+        Ok(Sandbox {
+            rt: handler::runtime().expect("published above"),
+        })
     }
 }
 
@@ -363,7 +371,14 @@ impl Sandbox {
         if self.rt.ctl < 0 {
             return Err(std::io::Error::from_raw_os_error(libc::ENOTCONN));
         }
-        let mut v = Violation::new(self.rt.backend, -1, [0; 6], backend::CAPMODE_ERRNO, crate::record::Class::Unknown, 0);
+        let mut v = Violation::new(
+            self.rt.backend,
+            -1,
+            [0; 6],
+            backend::CAPMODE_ERRNO,
+            crate::record::Class::Unknown,
+            0,
+        );
         let a = crate::client::perform(self.rt.ctl, call, backend::CAPMODE_ERRNO, &mut v);
         if a.result < 0 {
             Err(std::io::Error::from_raw_os_error(-a.result as i32))

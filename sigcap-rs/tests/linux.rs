@@ -378,9 +378,15 @@ fn bad_policy_is_an_error_before_anything_is_confined() {
     assert!(e.to_string().contains("not absolute"), "{e}");
     let e = Sandbox::builder().connect("not-an-address").enter().unwrap_err();
     assert!(e.to_string().contains("bad address"), "{e}");
-    let e = Sandbox::builder().policy_file("/nonexistent/policy.toml").enter().unwrap_err();
+    let e = Sandbox::builder()
+        .policy_file("/nonexistent/policy.toml")
+        .enter()
+        .unwrap_err();
     assert!(matches!(e, sigcap::Error::PolicyFile { .. }), "{e}");
-    let e = Sandbox::builder().allow("/nonexistent-root-for-sigcap", Access::READ).enter().unwrap_err();
+    let e = Sandbox::builder()
+        .allow("/nonexistent-root-for-sigcap", Access::READ)
+        .enter()
+        .unwrap_err();
     assert!(matches!(e, sigcap::Error::Root { .. }), "{e}");
     // Still unconfined: this process can open anything.
     assert!(std::fs::metadata("/etc").is_ok());

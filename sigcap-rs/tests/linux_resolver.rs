@@ -20,11 +20,25 @@ fn isolate(resolv: &std::path::Path) -> Result<(), String> {
         if libc::unshare(libc::CLONE_NEWNS | libc::CLONE_NEWNET) != 0 {
             return Err(format!("unshare: {}", std::io::Error::last_os_error()));
         }
-        if libc::mount(std::ptr::null(), c"/".as_ptr(), std::ptr::null(), libc::MS_REC | libc::MS_PRIVATE, std::ptr::null()) != 0 {
+        if libc::mount(
+            std::ptr::null(),
+            c"/".as_ptr(),
+            std::ptr::null(),
+            libc::MS_REC | libc::MS_PRIVATE,
+            std::ptr::null(),
+        ) != 0
+        {
             return Err(format!("make / private: {}", std::io::Error::last_os_error()));
         }
         let src = std::ffi::CString::new(resolv.as_os_str().as_encoded_bytes()).unwrap();
-        if libc::mount(src.as_ptr(), c"/etc/resolv.conf".as_ptr(), std::ptr::null(), libc::MS_BIND, std::ptr::null()) != 0 {
+        if libc::mount(
+            src.as_ptr(),
+            c"/etc/resolv.conf".as_ptr(),
+            std::ptr::null(),
+            libc::MS_BIND,
+            std::ptr::null(),
+        ) != 0
+        {
             return Err(format!("bind resolv.conf: {}", std::io::Error::last_os_error()));
         }
         let s = libc::socket(libc::AF_INET, libc::SOCK_DGRAM, 0);
@@ -46,7 +60,9 @@ fn isolate(resolv: &std::path::Path) -> Result<(), String> {
 fn dns_server(sock: UdpSocket, n: usize) {
     let mut buf = [0u8; 512];
     for _ in 0..n {
-        let Ok((len, peer)) = sock.recv_from(&mut buf) else { return };
+        let Ok((len, peer)) = sock.recv_from(&mut buf) else {
+            return;
+        };
         let q = &buf[..len];
         if len < 12 {
             continue;

@@ -39,7 +39,14 @@ pub(crate) struct Prepared;
 fn trapcap(arg: libc::c_int) -> std::result::Result<(), i32> {
     let mut a = arg;
     // SAFETY: procctl on our own pid with an int argument.
-    let r = unsafe { libc::procctl(libc::P_PID, libc::getpid() as libc::id_t, PROC_TRAPCAP_CTL, (&mut a as *mut libc::c_int).cast()) };
+    let r = unsafe {
+        libc::procctl(
+            libc::P_PID,
+            libc::getpid() as libc::id_t,
+            PROC_TRAPCAP_CTL,
+            (&mut a as *mut libc::c_int).cast(),
+        )
+    };
     if r == 0 {
         Ok(())
     } else {
@@ -50,7 +57,14 @@ fn trapcap(arg: libc::c_int) -> std::result::Result<(), i32> {
 fn trapcap_status() -> Option<libc::c_int> {
     let mut s: libc::c_int = 0;
     // SAFETY: as above.
-    let r = unsafe { libc::procctl(libc::P_PID, libc::getpid() as libc::id_t, PROC_TRAPCAP_STATUS, (&mut s as *mut libc::c_int).cast()) };
+    let r = unsafe {
+        libc::procctl(
+            libc::P_PID,
+            libc::getpid() as libc::id_t,
+            PROC_TRAPCAP_STATUS,
+            (&mut s as *mut libc::c_int).cast(),
+        )
+    };
     (r == 0).then_some(s)
 }
 
@@ -58,11 +72,15 @@ fn trapcap_status() -> Option<libc::c_int> {
 /// Trapping only acts in capability mode, which starts in [`confine`].
 pub(crate) fn prepare(requested: Option<BackendKind>) -> Result<(BackendKind, Prepared)> {
     match requested {
-        Some(BackendKind::LinuxSeccomp) => return Err(Error::Unsupported("linux-seccomp is not available on FreeBSD".into())),
+        Some(BackendKind::LinuxSeccomp) => {
+            return Err(Error::Unsupported("linux-seccomp is not available on FreeBSD".into()))
+        }
         Some(BackendKind::FreeBsdSigtrap) => {
             trapcap(PROC_TRAPCAP_CTL_ENABLE).map_err(|e| sys_err("procctl(PROC_TRAPCAP_CTL)", e))?;
             if trapcap_status() == Some(PROC_TRAPCAP_CTL_ENABLE_SIGCAP) {
-                return Err(Error::Unsupported("kern.trap_enotcap_signal selects SIGCAP; the SIGTRAP backend cannot be used".into()));
+                return Err(Error::Unsupported(
+                    "kern.trap_enotcap_signal selects SIGCAP; the SIGTRAP backend cannot be used".into(),
+                ));
             }
             return Ok((BackendKind::FreeBsdSigtrap, Prepared));
         }
@@ -74,7 +92,9 @@ pub(crate) fn prepare(requested: Option<BackendKind>) -> Result<(BackendKind, Pr
             trapcap(PROC_TRAPCAP_CTL_ENABLE).map_err(|e| sys_err("procctl(PROC_TRAPCAP_CTL)", e))?;
             Ok((BackendKind::FreeBsdSigtrap, Prepared))
         }
-        Err(libc::EINVAL) => Err(Error::Unsupported("this kernel has no SIGCAP (PROC_TRAPCAP_CTL_ENABLE_SIGCAP refused)".into())),
+        Err(libc::EINVAL) => Err(Error::Unsupported(
+            "this kernel has no SIGCAP (PROC_TRAPCAP_CTL_ENABLE_SIGCAP refused)".into(),
+        )),
         Err(e) => Err(sys_err("procctl(PROC_TRAPCAP_CTL)", e)),
     }
 }
@@ -134,7 +154,11 @@ pub(crate) unsafe fn classify(kind: BackendKind, info: *const libc::siginfo_t, u
                 return None;
             }
             let orig = std::ptr::read_unaligned(raw.add(SI_ORIGSYSCALL_OFF) as *const i32) as i64;
-            (si_syscall, orig == SYS_SYSCALL || orig == SYS___SYSCALL, class_of_code(si.si_code, si.si_errno))
+            (
+                si_syscall,
+                orig == SYS_SYSCALL || orig == SYS___SYSCALL,
+                class_of_code(si.si_code, si.si_errno),
+            )
         }
         _ => {
             if si.si_code != TRAP_CAP {
@@ -147,7 +171,11 @@ pub(crate) unsafe fn classify(kind: BackendKind, info: *const libc::siginfo_t, u
     };
     // An indirect call's arguments start one register later; the sixth
     // would be on the stack and is not needed by any brokered call.
-    let args = if indirect { [regs[1], regs[2], regs[3], regs[4], regs[5], 0] } else { regs };
+    let args = if indirect {
+        [regs[1], regs[2], regs[3], regs[4], regs[5], 0]
+    } else {
+        regs
+    };
     Some(Trap {
         syscall,
         args,

@@ -18,7 +18,9 @@
 use super::Trap;
 use crate::error::{Error, Result};
 use crate::record::{BackendKind, Class};
-use seccompiler::{SeccompAction, SeccompCmpArgLen as Len, SeccompCmpOp as Cmp, SeccompCondition as Cond, SeccompFilter, SeccompRule};
+use seccompiler::{
+    SeccompAction, SeccompCmpArgLen as Len, SeccompCmpOp as Cmp, SeccompCondition as Cond, SeccompFilter, SeccompRule,
+};
 use std::collections::BTreeMap;
 
 /// The errno a trapped call returns when it is not brokered.
@@ -47,7 +49,10 @@ pub(crate) fn prepare(requested: Option<BackendKind>) -> Result<(BackendKind, Pr
     // exec is refused with an error rather than trapped: the process that
     // execs (a posix_spawn child) has reset its handlers, so a trap would
     // kill it instead of failing the call. Nothing can broker an exec.
-    let exec = [libc::SYS_execve, libc::SYS_execveat].into_iter().map(|nr| (nr, vec![])).collect();
+    let exec = [libc::SYS_execve, libc::SYS_execveat]
+        .into_iter()
+        .map(|nr| (nr, vec![]))
+        .collect();
     let refuse = compile(exec, SeccompAction::Errno(CAPMODE_ERRNO as u32))?;
     Ok((BackendKind::LinuxSeccomp, Prepared { trap, refuse }))
 }
@@ -88,14 +93,64 @@ fn rules() -> Result<BTreeMap<i64, Vec<SeccompRule>>> {
     use libc::*;
     let mut m: BTreeMap<i64, Vec<SeccompRule>> = BTreeMap::new();
     for nr in [
-        SYS_open, SYS_creat, SYS_openat, SYS_openat2, SYS_stat, SYS_lstat, SYS_statfs, SYS_access, SYS_faccessat,
-        SYS_faccessat2, SYS_readlink, SYS_readlinkat, SYS_mkdir, SYS_mkdirat, SYS_mknod, SYS_mknodat, SYS_unlink,
-        SYS_unlinkat, SYS_rmdir, SYS_rename, SYS_renameat, SYS_renameat2, SYS_link, SYS_linkat, SYS_symlink,
-        SYS_symlinkat, SYS_chmod, SYS_fchmodat, SYS_chown, SYS_lchown, SYS_fchownat, SYS_truncate, SYS_utime,
-        SYS_utimes, SYS_futimesat, SYS_chdir, SYS_chroot, SYS_connect, SYS_bind,
-        SYS_getxattr, SYS_lgetxattr, SYS_setxattr, SYS_lsetxattr, SYS_listxattr, SYS_llistxattr, SYS_removexattr,
-        SYS_lremovexattr, SYS_inotify_add_watch, SYS_fanotify_mark, SYS_mount, SYS_umount2, SYS_pivot_root,
-        SYS_acct, SYS_swapon, SYS_swapoff, SYS_name_to_handle_at, SYS_open_by_handle_at, SYS_uselib,
+        SYS_open,
+        SYS_creat,
+        SYS_openat,
+        SYS_openat2,
+        SYS_stat,
+        SYS_lstat,
+        SYS_statfs,
+        SYS_access,
+        SYS_faccessat,
+        SYS_faccessat2,
+        SYS_readlink,
+        SYS_readlinkat,
+        SYS_mkdir,
+        SYS_mkdirat,
+        SYS_mknod,
+        SYS_mknodat,
+        SYS_unlink,
+        SYS_unlinkat,
+        SYS_rmdir,
+        SYS_rename,
+        SYS_renameat,
+        SYS_renameat2,
+        SYS_link,
+        SYS_linkat,
+        SYS_symlink,
+        SYS_symlinkat,
+        SYS_chmod,
+        SYS_fchmodat,
+        SYS_chown,
+        SYS_lchown,
+        SYS_fchownat,
+        SYS_truncate,
+        SYS_utime,
+        SYS_utimes,
+        SYS_futimesat,
+        SYS_chdir,
+        SYS_chroot,
+        SYS_connect,
+        SYS_bind,
+        SYS_getxattr,
+        SYS_lgetxattr,
+        SYS_setxattr,
+        SYS_lsetxattr,
+        SYS_listxattr,
+        SYS_llistxattr,
+        SYS_removexattr,
+        SYS_lremovexattr,
+        SYS_inotify_add_watch,
+        SYS_fanotify_mark,
+        SYS_mount,
+        SYS_umount2,
+        SYS_pivot_root,
+        SYS_acct,
+        SYS_swapon,
+        SYS_swapoff,
+        SYS_name_to_handle_at,
+        SYS_open_by_handle_at,
+        SYS_uselib,
     ] {
         m.insert(nr, vec![]);
     }

@@ -23,7 +23,11 @@ pub(crate) fn confine(_kind: BackendKind, _p: Prepared) -> Result<()> {
     unreachable!("prepare() never succeeds here")
 }
 
-pub(crate) unsafe fn classify(_kind: BackendKind, _info: *const libc::siginfo_t, _uc: *mut libc::c_void) -> Option<Trap> {
+pub(crate) unsafe fn classify(
+    _kind: BackendKind,
+    _info: *const libc::siginfo_t,
+    _uc: *mut libc::c_void,
+) -> Option<Trap> {
     None
 }
 
