@@ -166,6 +166,24 @@ impl fmt::Display for NetTarget {
 }
 
 /// Deny-by-default sandbox policy.
+///
+/// ```
+/// use sigcap::{Access, NetTarget, Policy};
+/// use std::path::Path;
+///
+/// let p = Policy::from_toml(r#"
+///     [[fs]]
+///     path = "/etc/ssl"
+///     access = ["read"]
+///     [net]
+///     connect = ["127.0.0.1:8080"]
+/// "#).unwrap();
+/// let m = p.match_path(Path::new("/etc/ssl/certs/ca.pem")).unwrap();
+/// assert_eq!(p.fs_rules()[m.rule].access, Access::READ);
+/// assert!(p.match_path(Path::new("/etc/passwd")).is_none());
+/// assert!(p.match_connect(&NetTarget::parse("127.0.0.1:8080").unwrap()).is_some());
+/// assert!(Policy::from_toml("[[fs]]\npath = \"etc\"\naccess = [\"read\"]").is_err());
+/// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Policy {
     fs: Vec<FsRule>,
