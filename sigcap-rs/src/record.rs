@@ -1,7 +1,7 @@
 //! Structured records of violations and broker decisions.
 //!
 //! A [`Violation`] is a fixed-size `Copy` value so the signal handler can
-//! build it on its stack, store it in the lock-free [`Ring`] and format it
+//! build it on its stack, store it in a lock-free ring and format it
 //! as a JSON line into a stack buffer: no allocation anywhere on that path.
 use std::cell::UnsafeCell;
 use std::fmt::{self, Write as _};
