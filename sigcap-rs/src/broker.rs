@@ -18,7 +18,8 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::collections::VecDeque;
+use std::sync::{Arc, Condvar, Mutex};
 
 /// A policy root, opened once at start.
 enum RootFd {
@@ -32,7 +33,7 @@ struct State {
     policy: Policy,
     roots: Vec<RootFd>,
     cwd: PathBuf,
-    workers: AtomicUsize,
+    pool: Arc<Pool>,
 }
 
 /// The client's view of a running broker.
@@ -42,8 +43,60 @@ pub(crate) struct BrokerHandle {
     pub ctl: RawFd,
 }
 
-/// Most blocking network operations in flight at once.
+/// Most threads serving blocking network operations.
 const MAX_WORKERS: usize = 64;
+/// Most blocking operations waiting for a thread.
+const MAX_QUEUED: usize = 1024;
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// Threads for calls that may block (connect, sendto), kept and reused so
+/// that a connect does not pay for a thread start. Grows to MAX_WORKERS
+/// only when every thread is busy.
+#[derive(Default)]
+struct Pool {
+    queue: Mutex<VecDeque<Job>>,
+    ready: Condvar,
+    idle: AtomicUsize,
+    threads: AtomicUsize,
+}
+
+impl Pool {
+    fn submit(self: &Arc<Self>, job: Job) -> std::result::Result<(), Job> {
+        let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+        if q.len() >= MAX_QUEUED {
+            return Err(job);
+        }
+        q.push_back(job);
+        let waiting = q.len();
+        drop(q);
+        if self.idle.load(Ordering::Acquire) < waiting && self.threads.load(Ordering::Acquire) < MAX_WORKERS {
+            self.threads.fetch_add(1, Ordering::AcqRel);
+            let pool = Arc::clone(self);
+            if std::thread::Builder::new().spawn(move || pool.work()).is_err() {
+                self.threads.fetch_sub(1, Ordering::AcqRel);
+            }
+        }
+        self.ready.notify_one();
+        Ok(())
+    }
+
+    fn work(&self) {
+        loop {
+            let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+            let job = loop {
+                if let Some(j) = q.pop_front() {
+                    break j;
+                }
+                self.idle.fetch_add(1, Ordering::AcqRel);
+                q = self.ready.wait(q).unwrap_or_else(|e| e.into_inner());
+                self.idle.fetch_sub(1, Ordering::AcqRel);
+            };
+            drop(q);
+            job();
+        }
+    }
+}
 
 /// Opens the policy's roots and forks the broker. Returns the control
 /// socket's client end.
@@ -61,7 +114,7 @@ pub(crate) fn spawn(policy: &Policy) -> Result<BrokerHandle> {
         policy: policy.clone(),
         roots,
         cwd,
-        workers: AtomicUsize::new(0),
+        pool: Arc::new(Pool::default()),
     };
     // SAFETY: fork. The child only uses the state built above, libc calls
     // and the allocator, which glibc and FreeBSD's libc make fork-safe; it
@@ -173,23 +226,17 @@ fn serve(state: &Arc<State>, ctl: RawFd) {
         match op {
             Ok(op @ (Op::Connect | Op::Sendto)) => {
                 // May block for a long time: run beside the loop.
-                if state.workers.fetch_add(1, Ordering::AcqRel) >= MAX_WORKERS {
-                    state.workers.fetch_sub(1, Ordering::AcqRel);
-                    reply(reply_fd, Outcome::allowed_err(0, libc::EAGAIN));
-                    close_all(reply_fd, &rest);
-                    continue;
-                }
                 let st = Arc::clone(state);
                 let rq = *req;
                 let payload = data[..data_len].to_vec();
-                let spawned = std::thread::Builder::new().spawn(move || {
+                let job = Box::new(move || {
                     let out = st.net(op, &rq, rest[0], &payload);
                     reply(reply_fd, out);
                     close_all(reply_fd, &rest);
-                    st.workers.fetch_sub(1, Ordering::AcqRel);
                 });
-                if spawned.is_err() {
-                    state.workers.fetch_sub(1, Ordering::AcqRel);
+                if let Err(job) = state.pool.submit(job) {
+                    // Too much in flight: refuse this one, as a busy kernel would.
+                    drop(job);
                     reply(reply_fd, Outcome::allowed_err(0, libc::EAGAIN));
                     close_all(reply_fd, &r.fds[1..r.nfds]);
                 }
