@@ -6,7 +6,7 @@ use crate::handler;
 use crate::policy::{Access, NetTarget, Policy};
 use crate::record::{BackendKind, Decision, Ring, Violation};
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// What happens when the program violates capability mode.
@@ -386,10 +386,4 @@ impl Sandbox {
             Ok(a.result)
         }
     }
-}
-
-/// Where a path policy's roots are, for error messages.
-#[allow(dead_code)]
-fn roots(p: &Policy) -> Vec<PathBuf> {
-    p.fs_rules().iter().map(|r| r.root.clone()).collect()
 }
