@@ -237,24 +237,18 @@ fn breakpoint_passes_through(_: Option<&str>) -> Case {
     })
 }
 
-/// Runs `f` in a child with stderr captured; returns its wait status and
-/// what it printed.
-fn in_grandchild(f: impl FnOnce()) -> (i32, String) {
+/// Runs `f` in a forked child, handing it the write end of a pipe;
+/// returns the child's wait status and what it wrote there.
+fn forked(f: impl FnOnce(i32)) -> (i32, String) {
     let mut fds = [0; 2];
+    // SAFETY: pipe into a two-element array.
     unsafe { libc::pipe(fds.as_mut_ptr()) };
-    // SAFETY: fork; the child runs f and exits.
+    let _ = std::io::stdout().flush();
+    // SAFETY: fork; the child runs f and exits without unwinding into ours.
     let pid = unsafe { libc::fork() };
     if pid == 0 {
-        unsafe {
-            libc::dup2(fds[1], 2);
-            // No core files from deliberate aborts.
-            let rl = libc::rlimit {
-                rlim_cur: 0,
-                rlim_max: 0,
-            };
-            libc::setrlimit(libc::RLIMIT_CORE, &rl);
-        }
-        f();
+        unsafe { libc::close(fds[0]) };
+        f(fds[1]);
         unsafe { libc::_exit(0) };
     }
     unsafe { libc::close(fds[1]) };
@@ -265,6 +259,22 @@ fn in_grandchild(f: impl FnOnce()) -> (i32, String) {
     let mut st = 0;
     unsafe { libc::waitpid(pid, &mut st, 0) };
     (st, out)
+}
+
+/// Runs `f` in a child with stderr captured and core dumps off.
+fn in_grandchild(f: impl FnOnce()) -> (i32, String) {
+    forked(|w| {
+        // SAFETY: plain descriptor and rlimit calls in the child.
+        unsafe {
+            libc::dup2(w, 2);
+            let rl = libc::rlimit {
+                rlim_cur: 0,
+                rlim_max: 0,
+            };
+            libc::setrlimit(libc::RLIMIT_CORE, &rl);
+        }
+        f();
+    })
 }
 
 fn main() {
@@ -287,28 +297,15 @@ fn main() {
     ];
     let mut failed = 0;
     for (name, case) in cases {
-        let mut fds = [0; 2];
-        unsafe { libc::pipe(fds.as_mut_ptr()) };
-        let _ = std::io::stdout().flush();
-        // SAFETY: fork; the child runs one case and reports through a pipe.
-        let pid = unsafe { libc::fork() };
-        if pid == 0 {
+        let (st, mut msg) = forked(|w| {
             let msg = match case(expect.as_deref()) {
                 Ok(()) => "pass".to_string(),
                 Err(m) if m.starts_with("SKIP ") => format!("skip {}", &m[5..]),
                 Err(m) => format!("fail {m}"),
             };
-            unsafe {
-                libc::write(fds[1], msg.as_ptr().cast(), msg.len());
-                libc::_exit(0);
-            }
-        }
-        unsafe { libc::close(fds[1]) };
-        let mut msg = String::new();
-        let mut r = unsafe { <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(fds[0]) };
-        let _ = r.read_to_string(&mut msg);
-        let mut st = 0;
-        unsafe { libc::waitpid(pid, &mut st, 0) };
+            // SAFETY: writing our own buffer.
+            unsafe { libc::write(w, msg.as_ptr().cast(), msg.len()) };
+        });
         if msg.is_empty() {
             msg = format!("fail case process died (status {st:#x})");
         }
