@@ -1,0 +1,80 @@
+//! `cargo xtask test`: everything that runs on a Linux host.
+use anyhow::{bail, Context, Result};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Debian's Rust (rustc-web, cargo-web) with its std sources
+/// (rust-web-src): rustup has no FreeBSD std, so the FreeBSD type-check
+/// builds std from source with -Zbuild-std.
+const DEB_RUSTC: &str = "/usr/bin/rustc";
+const DEB_CARGO: &str = "/usr/bin/cargo";
+const DEB_RUST_SRC: &str = "/usr/lib/rustlib/src/rust/library";
+const DEB_PACKAGES: &str = "rustc-web cargo-web rust-web-src";
+
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_owned()
+}
+
+fn run(what: &str, cmd: &mut Command) -> Result<()> {
+    eprintln!("xtask: {what}");
+    let st = cmd.status().with_context(|| format!("starting {what}"))?;
+    if !st.success() {
+        bail!("{what} failed ({st})");
+    }
+    Ok(())
+}
+
+/// The FreeBSD type-check of the crates that target FreeBSD.
+pub fn freebsd_check(root: &Path) -> Result<()> {
+    for p in [DEB_RUSTC, DEB_CARGO, DEB_RUST_SRC] {
+        if !Path::new(p).exists() {
+            bail!(
+                "{p} is missing: the FreeBSD type-check needs Debian's Rust with std sources.\n  \
+                 Debian/Ubuntu: sudo apt-get install {DEB_PACKAGES}"
+            );
+        }
+    }
+    run(
+        "type-check sigcap for x86_64-unknown-freebsd",
+        Command::new(DEB_CARGO)
+            .current_dir(root)
+            .env("RUSTC", DEB_RUSTC)
+            .env("RUSTC_BOOTSTRAP", "1")
+            .env_remove("RUSTUP_TOOLCHAIN")
+            .args([
+                "check",
+                "-Zbuild-std=std,panic_abort",
+                "--target",
+                "x86_64-unknown-freebsd",
+                "-p",
+                "sigcap",
+                "--lib",
+                "--examples",
+                "--benches",
+                "--target-dir",
+            ])
+            .arg(root.join("target/freebsd-check")),
+    )
+}
+
+pub fn run_all(src: Option<PathBuf>) -> Result<()> {
+    let root = workspace_root();
+    run(
+        "cargo test --workspace",
+        Command::new(env!("CARGO")).current_dir(&root).args(["test", "--workspace"]),
+    )?;
+    let n = crate::abi::check(&root.join("kernel-patches/15.1"), &root.join("sigcap-rs/src/sys/freebsd_abi.rs"))?;
+    eprintln!("xtask: FreeBSD ABI constants agree with the patch series ({n} checked)");
+    freebsd_check(&root)?;
+    match src.or_else(|| std::env::var_os("SIGCAP_FREEBSD_SRC").map(PathBuf::from)) {
+        Some(src) => run(
+            "check the FreeBSD tree against the series' base manifest",
+            Command::new("sh").arg(root.join("kernel-patches/check-series.sh")).arg(&src),
+        )?,
+        None => println!(
+            "SKIP freebsd-tree checks: no FreeBSD 15.1 tree given (--src DIR or SIGCAP_FREEBSD_SRC); \
+             the base-manifest and apply checks need one"
+        ),
+    }
+    Ok(())
+}
