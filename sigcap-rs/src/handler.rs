@@ -65,6 +65,7 @@ fn violation(rt: &Runtime, trap: backend::Trap, uc: *mut libc::c_void) {
     // SAFETY: getpid has no preconditions.
     v.pid = unsafe { libc::getpid() };
     v.tid = backend::gettid();
+    walk_stack(trap.fp, &mut v);
     let call = crate::syscall::decode(trap.syscall, trap.args);
     let refuse = |decision| Answer {
         decision,
@@ -111,6 +112,54 @@ fn violation(rt: &Runtime, trap: backend::Trap, uc: *mut libc::c_void) {
         if v.write_json(&mut w).is_ok() && w.write_char('\n').is_ok() {
             write_all(rt.log_fd, w.as_bytes());
         }
+    }
+}
+
+/// Follows the frame-pointer chain from `fp`, storing return addresses.
+/// Bounded (STACK_MAX frames, frames must move up the stack by less than
+/// 1 MiB) and every read is checked, so a garbage rbp (code built without
+/// frame pointers) ends the walk instead of faulting.
+fn walk_stack(mut fp: u64, v: &mut Violation) {
+    let mut n = 0;
+    while n < crate::record::STACK_MAX && fp != 0 && fp % 8 == 0 {
+        let mut w = [0u8; 16];
+        if !read_checked(&mut w, fp as usize) {
+            break;
+        }
+        let next = u64::from_ne_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]);
+        let ret = u64::from_ne_bytes([w[8], w[9], w[10], w[11], w[12], w[13], w[14], w[15]]);
+        if ret == 0 {
+            break;
+        }
+        v.stack[n] = ret;
+        n += 1;
+        if next <= fp || next - fp > (1 << 20) {
+            break;
+        }
+        fp = next;
+    }
+    v.stack_len = n as u8;
+}
+
+/// Reads `dst.len()` bytes at `src` only if they are mapped.
+fn read_checked(dst: &mut [u8], src: usize) -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        sys::read_user(dst, src).is_ok()
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        // mincore(2) fails with ENOMEM on unmapped pages and is permitted
+        // in capability mode; only then is the plain copy safe.
+        let page = 4096usize;
+        let start = src & !(page - 1);
+        let len = (src + dst.len()).div_ceil(page) * page - start;
+        let mut vec = [0 as libc::c_char; 2];
+        // SAFETY: vec holds one byte per page of the (at most two-page) range.
+        if unsafe { libc::mincore(start as *const libc::c_void, len, vec.as_mut_ptr().cast()) } != 0 {
+            return false;
+        }
+        sys::read_user(dst, src).is_ok()
     }
 }
 

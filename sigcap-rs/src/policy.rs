@@ -11,7 +11,7 @@
 //! access = ["read"]            # any of "read", "write", "create"
 //!
 //! [net]
-//! connect = ["127.0.0.1:8080", "[::1]:*", "unix:/var/run/app.sock"]
+//! connect = ["127.0.0.1:8080", "[::1]:*", "unix:/var/run/app.sock"]   # "*" = any
 //! bind = ["127.0.0.1:0"]
 //! ```
 use crate::error::{Error, Result};
@@ -99,11 +99,17 @@ pub enum NetTarget {
     },
     /// A Unix-domain socket path (`unix:/path`).
     Unix(PathBuf),
+    /// Every address (written `*`): for permissive, record-everything runs
+    /// such as `sigcap-run` without `--policy`.
+    Any,
 }
 
 impl NetTarget {
-    /// Parses `1.2.3.4:80`, `[::1]:*`, `unix:/path`.
+    /// Parses `1.2.3.4:80`, `[::1]:*`, `unix:/path`, and `*` (any address).
     pub fn parse(s: &str) -> Result<NetTarget> {
+        if s == "*" {
+            return Ok(NetTarget::Any);
+        }
         if let Some(p) = s.strip_prefix("unix:") {
             let path = PathBuf::from(p);
             if !path.is_absolute() {
@@ -138,6 +144,7 @@ impl NetTarget {
                 ip == oip && (port.is_none() || port == oport)
             }
             (NetTarget::Unix(a), NetTarget::Unix(b)) => a == b,
+            (NetTarget::Any, _) => true,
             _ => false,
         }
     }
@@ -161,6 +168,7 @@ impl fmt::Display for NetTarget {
                 None => write!(f, "[{ip}]:*"),
             },
             NetTarget::Unix(p) => write!(f, "unix:{}", p.display()),
+            NetTarget::Any => f.write_str("*"),
         }
     }
 }
@@ -462,6 +470,10 @@ mod tests {
         assert!(NetTarget::parse("localhost:80").is_err());
         assert!(NetTarget::parse("unix:rel").is_err());
         assert!(NetTarget::parse("1.2.3.4").is_err());
+        let all = NetTarget::parse("*").unwrap();
+        assert!(all.covers(&one) && all.covers(&NetTarget::parse("unix:/run/x").unwrap()));
+        assert!(!one.covers(&all));
+        assert_eq!(all.to_string(), "*");
     }
 
     #[test]

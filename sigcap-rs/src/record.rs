@@ -139,6 +139,9 @@ impl Decision {
 /// Bytes of path or address text kept in a record.
 pub const DETAIL_MAX: usize = 240;
 
+/// Return addresses kept in a record (frame-pointer walk).
+pub const STACK_MAX: usize = 12;
+
 /// One decoded capability violation and what was done about it.
 #[derive(Clone, Copy, Debug)]
 pub struct Violation {
@@ -156,6 +159,8 @@ pub struct Violation {
     pub(crate) detail_len: u8,
     pub(crate) decision: Decision,
     pub(crate) result: i64,
+    pub(crate) stack: [u64; STACK_MAX],
+    pub(crate) stack_len: u8,
 }
 
 impl Violation {
@@ -175,6 +180,8 @@ impl Violation {
             detail_len: 0,
             decision: Decision::Reported,
             result: -(errno as i64),
+            stack: [0; STACK_MAX],
+            stack_len: 0,
         }
     }
 
@@ -239,6 +246,12 @@ impl Violation {
     pub fn result(&self) -> i64 {
         self.result
     }
+    /// Return addresses of the violating thread, innermost first, from a
+    /// frame-pointer walk in the handler (bounded, each read checked). Code
+    /// built without frame pointers yields a short or empty chain.
+    pub fn stack(&self) -> &[u64] {
+        &self.stack[..self.stack_len as usize]
+    }
 
     /// Writes the record as one JSON object (no newline). Allocation-free,
     /// so the handler can use it on a stack buffer.
@@ -273,7 +286,14 @@ impl Violation {
             Decision::Denied(r) => write!(w, ",\"reason\":\"{}\"", r.name())?,
             _ => {}
         }
-        write!(w, ",\"result\":{}}}", self.result)
+        write!(w, ",\"result\":{},\"stack\":[", self.result)?;
+        for (i, a) in self.stack().iter().enumerate() {
+            if i > 0 {
+                w.write_char(',')?;
+            }
+            write!(w, "{a}")?;
+        }
+        w.write_str("]}")
     }
 
     /// The JSON form as a `String` (outside signal handlers).
@@ -482,6 +502,12 @@ mod tests {
         assert_eq!(parsed["decision"], "denied");
         assert_eq!(parsed["reason"], "no-rule");
         assert_eq!(parsed["args"][5], 6);
+        assert_eq!(parsed["stack"], serde_json::json!([]));
+        let mut s = v(2);
+        s.stack[..2].copy_from_slice(&[0x1234, u64::MAX]);
+        s.stack_len = 2;
+        let parsed: serde_json::Value = serde_json::from_str(&s.to_json()).unwrap();
+        assert_eq!(parsed["stack"], serde_json::json!([0x1234, u64::MAX]));
     }
 
     #[test]

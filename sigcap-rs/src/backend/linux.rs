@@ -216,6 +216,7 @@ pub(crate) unsafe fn classify(_kind: BackendKind, info: *const libc::siginfo_t, 
         errno: CAPMODE_ERRNO,
         class,
         ip: si.call_addr as u64,
+        fp: g[libc::REG_RBP as usize] as u64,
     })
 }
 

@@ -31,4 +31,6 @@ pub(crate) struct Trap {
     pub class: Class,
     /// Address of the system call instruction.
     pub ip: u64,
+    /// The interrupted frame's frame pointer (rbp), for the stack walk.
+    pub fp: u64,
 }
