@@ -74,21 +74,24 @@ fn violation(rt: &Runtime, trap: backend::Trap, uc: *mut libc::c_void) {
     let broker = |v: &mut Violation| match &call {
         Some(c) if rt.ctl >= 0 => client::perform(rt.ctl, c, trap.errno, v),
         Some(_) => refuse(Decision::BrokerUnavailable),
-        None => refuse(Decision::Unsupported),
+        None => {
+            describe_raw(&trap, v);
+            refuse(Decision::Unsupported)
+        }
     };
     let answer = match rt.mode {
         Mode::Fallback => broker(&mut v),
         Mode::Report => {
-            describe(&call, &mut v);
+            describe(&call, &trap, &mut v);
             refuse(Decision::Reported)
         }
         Mode::Abort => {
-            describe(&call, &mut v);
+            describe(&call, &trap, &mut v);
             v.decision = Decision::Reported;
             die(&v)
         }
         Mode::Callback(f) => {
-            describe(&call, &mut v);
+            describe(&call, &trap, &mut v);
             match f(&v) {
                 Action::Fallback => broker(&mut v),
                 Action::Deny => refuse(Decision::Callback),
@@ -165,20 +168,35 @@ fn read_checked(dst: &mut [u8], src: usize) -> bool {
 
 /// Fills in the path or address without asking the broker (report,
 /// abort and callback modes).
-fn describe(call: &Option<crate::syscall::Call>, v: &mut Violation) {
-    let Some(c) = call else { return };
-    let mut buf = [0u8; crate::record::DETAIL_MAX];
+fn describe(call: &Option<crate::syscall::Call>, trap: &backend::Trap, v: &mut Violation) {
+    let Some(c) = call else {
+        describe_raw(trap, v);
+        return;
+    };
     if c.op.has_path() {
-        match sys::read_user_cstr(&mut buf, c.path) {
-            Ok(n) => v.set_detail(&buf[..n]),
-            Err(libc::ENAMETOOLONG) => v.set_detail(&buf),
-            Err(_) => {}
-        }
+        path_detail(c.path, v);
     } else if c.addr_len >= 2 && c.addr_len <= crate::proto::ADDR_MAX {
         let mut a = [0u8; crate::proto::ADDR_MAX];
         if sys::read_user(&mut a[..c.addr_len], c.addr).is_ok() {
             client::describe_addr(&a[..c.addr_len], v);
         }
+    }
+}
+
+/// The path a call the broker cannot perform names, if the table knows
+/// which argument holds it.
+fn describe_raw(trap: &backend::Trap, v: &mut Violation) {
+    if let Some(i) = crate::syscall::path_arg(trap.syscall) {
+        path_detail(trap.args[i] as usize, v);
+    }
+}
+
+fn path_detail(addr: usize, v: &mut Violation) {
+    let mut buf = [0u8; crate::record::DETAIL_MAX];
+    match sys::read_user_cstr(&mut buf, addr) {
+        Ok(n) => v.set_detail(&buf[..n]),
+        Err(libc::ENAMETOOLONG) => v.set_detail(&buf),
+        Err(_) => {}
     }
 }
 

@@ -188,6 +188,19 @@ mod table {
         })
     }
 
+    /// Which argument names a path, for calls the broker cannot perform.
+    pub fn path_arg(nr: i64) -> Option<usize> {
+        Some(match nr {
+            SYS_link | SYS_chmod | SYS_chown | SYS_lchown | SYS_truncate | SYS_utime | SYS_utimes | SYS_chdir
+            | SYS_chroot | SYS_mknod | SYS_statfs | SYS_getxattr | SYS_lgetxattr | SYS_setxattr | SYS_lsetxattr
+            | SYS_listxattr | SYS_llistxattr | SYS_removexattr | SYS_lremovexattr | SYS_acct | SYS_uselib => 0,
+            SYS_symlink | SYS_fchmodat | SYS_fchownat | SYS_linkat | SYS_utimensat | SYS_futimesat | SYS_mknodat
+            | SYS_openat2 | SYS_renameat2 | SYS_inotify_add_watch | SYS_name_to_handle_at => 1,
+            SYS_symlinkat => 2,
+            _ => return None,
+        })
+    }
+
     pub fn name(nr: i64) -> &'static str {
         match nr {
             SYS_open => "open",
@@ -330,6 +343,17 @@ mod table {
         })
     }
 
+    /// Which argument names a path, for calls the broker cannot perform.
+    pub fn path_arg(nr: i64) -> Option<usize> {
+        Some(match nr {
+            SYS_LINK | SYS_CHMOD | SYS_CHOWN | SYS_CHFLAGS | SYS_CHDIR | SYS_CHROOT | SYS_MKFIFO | SYS_UTIMES
+            | SYS_LCHOWN | SYS_TRUNCATE | SYS_STATFS => 0,
+            SYS_SYMLINK | SYS_FCHMODAT | SYS_FCHOWNAT | SYS_LINKAT | SYS_UTIMENSAT | SYS_MKNODAT => 1,
+            SYS_SYMLINKAT => 2,
+            _ => return None,
+        })
+    }
+
     pub fn name(nr: i64) -> &'static str {
         match nr {
             SYS_SYSCALL => "syscall",
@@ -387,6 +411,12 @@ pub(crate) use table::{SYS_SYSCALL, SYS___SYSCALL};
 /// Decodes a trapped call the broker can perform, or `None`.
 pub fn decode(nr: i64, args: [u64; 6]) -> Option<Call> {
     table::decode(nr, args)
+}
+
+/// For a call the broker cannot perform: the argument holding the path
+/// it names, so that records still show it.
+pub fn path_arg(nr: i64) -> Option<usize> {
+    table::path_arg(nr)
 }
 
 /// The system call's name, `"?"` when unknown.
