@@ -1,0 +1,280 @@
+//! `sigcap-run`: run an unmodified program in capability mode and report
+//! what breaks and what policy would have made it work.
+//!
+//! The parent (this binary) checks its inputs, starts the program with the
+//! preload shim (`libsigcap_run_shim.so`), hands it a descriptor of a
+//! temporary file for the JSON violation stream, waits, then aggregates
+//! the stream into a report, a terminal summary and, if asked, the least
+//! policy that would have allowed the run.
+mod report;
+mod suggest;
+mod symbols;
+
+use anyhow::{bail, Context, Result};
+use clap::Parser;
+use std::ffi::OsString;
+use std::os::fd::AsRawFd;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Exit status for failures of the tool itself (as env(1) and timeout(1)).
+const TOOL_FAILURE: i32 = 125;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "sigcap-run",
+    version,
+    about = "Run a program in capability mode; report what breaks and what policy would make it work",
+    after_help = "Without --policy every violation is brokered (permissive), so the program runs to completion.\n\
+With --policy FILE the policy is enforced and everything else is denied.\n\
+The exit status is the program's; 125 means sigcap-run itself failed."
+)]
+struct Cli {
+    /// Write the JSON report here.
+    #[arg(long, value_name = "FILE")]
+    report: Option<PathBuf>,
+    /// Write the least policy that would have allowed this run (TOML).
+    #[arg(long, value_name = "FILE")]
+    suggest_policy: Option<PathBuf>,
+    /// Enforce this policy (TOML) and deny everything else.
+    #[arg(long, value_name = "FILE")]
+    policy: Option<PathBuf>,
+    /// Where to enter capability mode: `main` (default: when start-up is
+    /// done), `hook` (when the program calls sigcap_run_enter()), or the
+    /// name of a dynamic symbol (a library function such as `opendir`).
+    #[arg(long, value_name = "SYMBOL", default_value = "main")]
+    enter_at: String,
+    /// The preload shim (default: libsigcap_run_shim.so next to this
+    /// binary, or $SIGCAP_RUN_SHIM).
+    #[arg(long, value_name = "PATH")]
+    shim: Option<PathBuf>,
+    /// Colour in the summary.
+    #[arg(long, value_enum, default_value = "auto")]
+    color: report::ColorChoice,
+    /// No terminal summary.
+    #[arg(short, long)]
+    quiet: bool,
+    /// The program and its arguments.
+    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true, value_name = "PROGRAM")]
+    command: Vec<OsString>,
+}
+
+fn main() {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            eprintln!("sigcap-run: error: {e:#}");
+            std::process::exit(TOOL_FAILURE);
+        }
+    }
+}
+
+fn find_program(name: &OsString) -> Result<PathBuf> {
+    let p = Path::new(name);
+    if p.components().count() > 1 || p.is_absolute() {
+        if p.is_file() {
+            return Ok(p.to_owned());
+        }
+        bail!("{}: no such program", p.display());
+    }
+    let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into());
+    for dir in std::env::split_paths(&path) {
+        let c = dir.join(p);
+        if c.is_file() {
+            return Ok(c);
+        }
+    }
+    bail!("{}: not found in PATH", p.display())
+}
+
+/// A program the shim can be preloaded into: a dynamically linked ELF.
+fn check_dynamic(prog: &Path) -> Result<()> {
+    let data = std::fs::read(prog).with_context(|| format!("cannot read {}", prog.display()))?;
+    use object::read::elf::{FileHeader, ProgramHeader};
+    let hdr = object::elf::FileHeader64::<object::Endianness>::parse(&*data)
+        .map_err(|_| anyhow::anyhow!("{}: not a 64-bit ELF executable (scripts are not supported: run their interpreter)", prog.display()))?;
+    let endian = hdr.endian().map_err(|e| anyhow::anyhow!("{}: {e}", prog.display()))?;
+    let phdrs = hdr.program_headers(endian, &*data).map_err(|e| anyhow::anyhow!("{}: {e}", prog.display()))?;
+    if !phdrs.iter().any(|ph| ph.p_type(endian) == object::elf::PT_INTERP) {
+        bail!(
+            "{} is statically linked: the preload shim cannot be loaded into it (link it dynamically, or use the sigcap crate directly)",
+            prog.display()
+        );
+    }
+    let meta = std::fs::metadata(prog)?;
+    use std::os::unix::fs::PermissionsExt;
+    if meta.permissions().mode() & 0o6000 != 0 {
+        bail!("{} is set-uid/set-gid: the dynamic linker ignores LD_PRELOAD for it", prog.display());
+    }
+    Ok(())
+}
+
+fn find_shim(cli: &Cli) -> Result<PathBuf> {
+    let name = if cfg!(target_os = "macos") { "libsigcap_run_shim.dylib" } else { "libsigcap_run_shim.so" };
+    let candidate = match (&cli.shim, std::env::var_os("SIGCAP_RUN_SHIM")) {
+        (Some(p), _) => p.clone(),
+        (None, Some(p)) => PathBuf::from(p),
+        (None, None) => {
+            let exe = std::env::current_exe().context("cannot find sigcap-run's own path")?;
+            let dir = exe.parent().unwrap_or(Path::new("."));
+            // cargo puts test binaries one level down, in deps/.
+            [dir.join(name), dir.join("..").join(name), dir.join("../lib").join(name)]
+                .into_iter()
+                .find(|p| p.is_file())
+                .unwrap_or_else(|| dir.join(name))
+        }
+    };
+    if !candidate.is_file() {
+        bail!(
+            "preload shim {} not found (build it with `cargo build -p sigcap-run-shim`, or pass --shim)",
+            candidate.display()
+        );
+    }
+    let abs = std::fs::canonicalize(&candidate)?;
+    // Load it here first: a shim that cannot be loaded is an error before
+    // the program starts, not a confusing loader message from inside it.
+    let c = std::ffi::CString::new(abs.as_os_str().as_encoded_bytes())?;
+    // SAFETY: dlopen/dlsym/dlclose on a path; the shim has no constructors.
+    unsafe {
+        let h = libc::dlopen(c.as_ptr(), libc::RTLD_LAZY | libc::RTLD_LOCAL);
+        if h.is_null() {
+            let err = std::ffi::CStr::from_ptr(libc::dlerror()).to_string_lossy().into_owned();
+            bail!("preload shim {} cannot be loaded: {err}", abs.display());
+        }
+        let ok = !libc::dlsym(h, c"sigcap_run_enter".as_ptr()).is_null();
+        libc::dlclose(h);
+        if !ok {
+            bail!("{} is not the sigcap-run shim (no sigcap_run_enter)", abs.display());
+        }
+    }
+    Ok(abs)
+}
+
+fn run(cli: Cli) -> Result<i32> {
+    let prog = find_program(&cli.command[0])?;
+    check_dynamic(&prog)?;
+    let shim = find_shim(&cli)?;
+    let policy = match &cli.policy {
+        Some(p) => {
+            let pol = sigcap::Policy::from_file(p).context("bad policy")?;
+            for r in pol.fs_rules() {
+                if std::fs::symlink_metadata(&r.root).is_err() {
+                    bail!("bad policy {}: root {} does not exist (roots are opened at enter)", p.display(), r.root.display());
+                }
+            }
+            Some((std::fs::canonicalize(p)?, pol))
+        }
+        None => None,
+    };
+    let enter = match cli.enter_at.as_str() {
+        "main" | "hook" => cli.enter_at.clone(),
+        s if s.is_empty() || s.contains(char::is_whitespace) => bail!("bad --enter-at {s:?}"),
+        s => format!("symbol:{s}"),
+    };
+
+    let dir = tempfile::Builder::new().prefix("sigcap-run.").tempdir()?;
+    let stream_path = dir.path().join("violations.jsonl");
+    let stream = std::fs::OpenOptions::new()
+        .create_new(true)
+        .append(true)
+        .read(true)
+        .open(&stream_path)
+        .context("cannot create the violation stream")?;
+    let fd = stream.as_raw_fd();
+
+    let mut preload = shim.as_os_str().to_owned();
+    if let Some(old) = std::env::var_os("LD_PRELOAD").filter(|v| !v.is_empty()) {
+        preload.push(":");
+        preload.push(old);
+    }
+    let mut cmd = Command::new(&prog);
+    cmd.arg0(&cli.command[0])
+        .args(&cli.command[1..])
+        .env("LD_PRELOAD", &preload)
+        .env("SIGCAP_RUN_LOG_FD", fd.to_string())
+        .env("SIGCAP_RUN_DIR", dir.path())
+        .env("SIGCAP_RUN_ENTER", &enter);
+    match &policy {
+        Some((p, _)) => cmd.env("SIGCAP_RUN_POLICY", p),
+        None => cmd.env_remove("SIGCAP_RUN_POLICY"),
+    };
+    // SAFETY: only fcntl between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            let flags = libc::fcntl(fd, libc::F_GETFD);
+            if flags < 0 || libc::fcntl(fd, libc::F_SETFD, flags & !libc::FD_CLOEXEC) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let started = std::time::Instant::now();
+    let mut child = cmd.spawn().with_context(|| format!("cannot start {}", prog.display()))?;
+    let pid = child.id() as i32;
+    // The terminal's ^C goes to the program; we stay to write the report.
+    // SAFETY: ignoring SIGINT/SIGQUIT in the parent only.
+    unsafe {
+        libc::signal(libc::SIGINT, libc::SIG_IGN);
+        libc::signal(libc::SIGQUIT, libc::SIG_IGN);
+    }
+    let status = child.wait()?;
+    let elapsed = started.elapsed();
+    drop(stream);
+
+    let text = std::fs::read_to_string(&stream_path).unwrap_or_default();
+    let stream = report::parse_stream(&text);
+    if let Some(msg) = stream.errors.first() {
+        bail!("{msg}");
+    }
+    let code = match (status.code(), status.signal()) {
+        (Some(c), _) => c,
+        (None, Some(s)) => 128 + s,
+        _ => 1,
+    };
+    if stream.enters.is_empty() && enter != "hook" {
+        if enter == "main" {
+            bail!(
+                "the shim was not loaded into {} (exit status {code}): is LD_PRELOAD ignored or is it not a glibc/FreeBSD libc program?",
+                prog.display()
+            );
+        }
+        eprintln!("sigcap-run: note: the program never reached {}; it ran unconfined", cli.enter_at);
+    }
+    let syms = symbols::Symbolizer::load(dir.path(), &prog);
+    let rep = report::build(
+        &cli.command,
+        &prog,
+        &stream,
+        &syms,
+        policy.as_ref().map(|(p, _)| p.as_path()),
+        &cli.enter_at,
+        pid,
+        code,
+        status.signal(),
+        elapsed,
+    );
+    if let Some(path) = &cli.report {
+        let mut s = serde_json::to_string_pretty(&rep)?;
+        s.push('\n');
+        std::fs::write(path, s).with_context(|| format!("cannot write the report to {}", path.display()))?;
+    }
+    if let Some(path) = &cli.suggest_policy {
+        let (p, notes) = suggest::least_policy(&stream)?;
+        let mut text = format!(
+            "# Least policy for: {}\n# Written by sigcap-run from {} violation(s); review before use.\n",
+            cli.command.iter().map(|a| a.to_string_lossy()).collect::<Vec<_>>().join(" "),
+            stream.records.len(),
+        );
+        for n in &notes {
+            text.push_str(&format!("# {n}\n"));
+        }
+        text.push_str(&p.to_toml());
+        std::fs::write(path, text).with_context(|| format!("cannot write the policy to {}", path.display()))?;
+    }
+    if !cli.quiet {
+        report::print_summary(&rep, cli.color);
+    }
+    Ok(code)
+}

@@ -1,0 +1,559 @@
+//! Parsing the shim's JSON stream, decoding arguments, aggregating
+//! distinct violations, and the JSON report and terminal summary.
+use crate::symbols::{Frame, Symbolizer};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::io::{IsTerminal, Write};
+use std::path::Path;
+
+/// One violation as the sigcap handler streams it.
+#[derive(Clone, Debug, Deserialize)]
+pub struct Record {
+    pub seq: u64,
+    pub pid: i32,
+    #[allow(dead_code)]
+    pub backend: String,
+    pub syscall: i64,
+    pub name: String,
+    pub args: [u64; 6],
+    pub errno: i32,
+    pub class: String,
+    pub ip: u64,
+    pub detail: Option<String>,
+    pub decision: String,
+    #[serde(default)]
+    pub rule: Option<u32>,
+    #[serde(default)]
+    pub reason: Option<String>,
+    pub result: i64,
+    #[serde(default)]
+    pub stack: Vec<u64>,
+}
+
+/// The shim's `enter` event.
+#[derive(Clone, Debug, Deserialize)]
+pub struct Enter {
+    pub pid: i32,
+    pub backend: String,
+    pub mode: String,
+    pub cwd: String,
+}
+
+#[derive(Default, Debug)]
+pub struct Stream {
+    pub records: Vec<Record>,
+    pub enters: Vec<Enter>,
+    pub errors: Vec<String>,
+    pub garbled: usize,
+}
+
+impl Stream {
+    /// The working directory at enter of the process that made `r`.
+    pub fn cwd_of(&self, pid: i32) -> Option<&str> {
+        self.enters
+            .iter()
+            .find(|e| e.pid == pid)
+            .or(self.enters.first())
+            .map(|e| e.cwd.as_str())
+    }
+}
+
+pub fn parse_stream(text: &str) -> Stream {
+    let mut s = Stream::default();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
+            s.garbled += 1;
+            continue;
+        };
+        match v.get("event").and_then(|e| e.as_str()) {
+            Some("enter") => match serde_json::from_value(v) {
+                Ok(e) => s.enters.push(e),
+                Err(_) => s.garbled += 1,
+            },
+            Some("error") => s
+                .errors
+                .push(v["message"].as_str().unwrap_or("the shim failed").to_string()),
+            _ => match serde_json::from_value(v) {
+                Ok(r) => s.records.push(r),
+                Err(_) => s.garbled += 1,
+            },
+        }
+    }
+    s.records.sort_by_key(|r| (r.pid, r.seq));
+    s
+}
+
+/// What a call does, for policy purposes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Op {
+    Open,
+    Stat,
+    Access,
+    Readlink,
+    Mkdir,
+    Unlink,
+    Rename,
+    Connect,
+    Bind,
+    Sendto,
+    Signal,
+    Other,
+}
+
+/// Arguments decoded from the raw registers, by system call name.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Args {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dirfd: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flags: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signal: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target_pid: Option<i64>,
+    #[serde(skip)]
+    pub op: Option<Op>,
+    #[serde(skip)]
+    pub dirfd_raw: Option<i32>,
+    #[serde(skip)]
+    pub open_flags: Option<i32>,
+}
+
+fn fd_name(fd: i32) -> String {
+    if fd == libc::AT_FDCWD {
+        "AT_FDCWD".into()
+    } else {
+        fd.to_string()
+    }
+}
+
+pub fn open_flags_str(f: i32) -> String {
+    let mut v = vec![match f & libc::O_ACCMODE {
+        libc::O_RDONLY => "O_RDONLY",
+        libc::O_WRONLY => "O_WRONLY",
+        _ => "O_RDWR",
+    }
+    .to_string()];
+    let named: &[(i32, &str)] = &[
+        (libc::O_CREAT, "O_CREAT"),
+        (libc::O_EXCL, "O_EXCL"),
+        (libc::O_TRUNC, "O_TRUNC"),
+        (libc::O_APPEND, "O_APPEND"),
+        (libc::O_NONBLOCK, "O_NONBLOCK"),
+        (libc::O_DIRECTORY, "O_DIRECTORY"),
+        (libc::O_NOFOLLOW, "O_NOFOLLOW"),
+        (libc::O_CLOEXEC, "O_CLOEXEC"),
+        (libc::O_NOCTTY, "O_NOCTTY"),
+        #[cfg(target_os = "linux")]
+        (libc::O_PATH, "O_PATH"),
+        #[cfg(target_os = "linux")]
+        (libc::O_NOATIME, "O_NOATIME"),
+    ];
+    let mut rest = f & !libc::O_ACCMODE;
+    for &(bit, name) in named {
+        if bit != 0 && rest & bit == bit {
+            v.push(name.into());
+            rest &= !bit;
+        }
+    }
+    if rest != 0 {
+        v.push(format!("{rest:#x}"));
+    }
+    v.join("|")
+}
+
+fn access_mode_str(m: u64) -> String {
+    if m == 0 {
+        return "F_OK".into();
+    }
+    let mut v = vec![];
+    for (bit, n) in [(libc::R_OK, "R_OK"), (libc::W_OK, "W_OK"), (libc::X_OK, "X_OK")] {
+        if m as i32 & bit != 0 {
+            v.push(n);
+        }
+    }
+    v.join("|")
+}
+
+pub fn signal_name(s: i32) -> String {
+    let names: &[(i32, &str)] = &[
+        (libc::SIGHUP, "SIGHUP"),
+        (libc::SIGINT, "SIGINT"),
+        (libc::SIGQUIT, "SIGQUIT"),
+        (libc::SIGKILL, "SIGKILL"),
+        (libc::SIGTERM, "SIGTERM"),
+        (libc::SIGUSR1, "SIGUSR1"),
+        (libc::SIGUSR2, "SIGUSR2"),
+        (libc::SIGPIPE, "SIGPIPE"),
+        (libc::SIGALRM, "SIGALRM"),
+        (libc::SIGCHLD, "SIGCHLD"),
+        (libc::SIGCONT, "SIGCONT"),
+        (libc::SIGSTOP, "SIGSTOP"),
+        (libc::SIGTSTP, "SIGTSTP"),
+        (libc::SIGABRT, "SIGABRT"),
+        (libc::SIGSEGV, "SIGSEGV"),
+        (libc::SIGTRAP, "SIGTRAP"),
+        (libc::SIGSYS, "SIGSYS"),
+        (0, "0 (existence check)"),
+    ];
+    names
+        .iter()
+        .find(|(n, _)| *n == s)
+        .map(|(_, n)| n.to_string())
+        .unwrap_or_else(|| format!("signal {s}"))
+}
+
+pub fn errno_name(e: i32) -> String {
+    let names: &[(i32, &str)] = &[
+        (libc::EPERM, "EPERM"),
+        (libc::ENOENT, "ENOENT"),
+        (libc::EACCES, "EACCES"),
+        (libc::EEXIST, "EEXIST"),
+        (libc::ENOTDIR, "ENOTDIR"),
+        (libc::EISDIR, "EISDIR"),
+        (libc::EINVAL, "EINVAL"),
+        (libc::EBADF, "EBADF"),
+        (libc::ELOOP, "ELOOP"),
+        (libc::ENAMETOOLONG, "ENAMETOOLONG"),
+        (libc::ENOTEMPTY, "ENOTEMPTY"),
+        (libc::EXDEV, "EXDEV"),
+        (libc::EROFS, "EROFS"),
+        (libc::ECONNREFUSED, "ECONNREFUSED"),
+        (libc::EADDRINUSE, "EADDRINUSE"),
+        (libc::EADDRNOTAVAIL, "EADDRNOTAVAIL"),
+        (libc::EAFNOSUPPORT, "EAFNOSUPPORT"),
+        (libc::EINPROGRESS, "EINPROGRESS"),
+        (libc::ENETUNREACH, "ENETUNREACH"),
+        (libc::ENOSYS, "ENOSYS"),
+        (libc::EFAULT, "EFAULT"),
+        (libc::ESRCH, "ESRCH"),
+        #[cfg(target_os = "freebsd")]
+        (libc::ENOTCAPABLE, "ENOTCAPABLE"),
+        #[cfg(target_os = "freebsd")]
+        (libc::ECAPMODE, "ECAPMODE"),
+    ];
+    names
+        .iter()
+        .find(|(n, _)| *n == e)
+        .map(|(_, n)| n.to_string())
+        .unwrap_or_else(|| format!("errno {e}"))
+}
+
+/// Decodes a record's arguments from its system call name. The tables
+/// follow the calling conventions of both Linux and FreeBSD (their *at
+/// calls share argument orders).
+pub fn decode(r: &Record) -> Args {
+    let a = r.args;
+    let fd = |x: u64| x as i32;
+    let mut d = Args::default();
+    let set_dir = |d: &mut Args, f: i32| {
+        d.dirfd_raw = Some(f);
+        d.dirfd = Some(fd_name(f));
+    };
+    let (op, dir, flags, mode): (Op, Option<i32>, Option<i32>, Option<String>) = match r.name.as_str() {
+        "open" => (Op::Open, None, Some(a[1] as i32), Some(format!("{:#o}", a[2] & 0o7777))),
+        "creat" => (
+            Op::Open,
+            None,
+            Some(libc::O_CREAT | libc::O_WRONLY | libc::O_TRUNC),
+            Some(format!("{:#o}", a[1] & 0o7777)),
+        ),
+        "openat" => (Op::Open, Some(fd(a[0])), Some(a[2] as i32), Some(format!("{:#o}", a[3] & 0o7777))),
+        "openat2" => (Op::Open, Some(fd(a[0])), None, None),
+        "stat" | "lstat" | "statfs" => (Op::Stat, None, None, None),
+        "newfstatat" | "fstatat" | "statx" => (Op::Stat, Some(fd(a[0])), None, None),
+        "access" | "eaccess" => (Op::Access, None, None, Some(access_mode_str(a[1]))),
+        "faccessat" | "faccessat2" => (Op::Access, Some(fd(a[0])), None, Some(access_mode_str(a[2]))),
+        "readlink" => (Op::Readlink, None, None, None),
+        "readlinkat" => (Op::Readlink, Some(fd(a[0])), None, None),
+        "mkdir" => (Op::Mkdir, None, None, Some(format!("{:#o}", a[1] & 0o7777))),
+        "mkdirat" => (Op::Mkdir, Some(fd(a[0])), None, Some(format!("{:#o}", a[2] & 0o7777))),
+        "unlink" | "rmdir" => (Op::Unlink, None, None, None),
+        "unlinkat" => (Op::Unlink, Some(fd(a[0])), None, None),
+        "rename" => (Op::Rename, None, None, None),
+        "renameat" | "renameat2" => (Op::Rename, Some(fd(a[0])), None, None),
+        "connect" | "connectat" => (Op::Connect, None, None, None),
+        "bind" | "bindat" => (Op::Bind, None, None, None),
+        "sendto" => (Op::Sendto, None, None, None),
+        "kill" => {
+            d.target_pid = Some(a[0] as i32 as i64);
+            d.signal = Some(signal_name(a[1] as i32));
+            (Op::Signal, None, None, None)
+        }
+        "pdkill" => {
+            d.signal = Some(signal_name(a[1] as i32));
+            (Op::Signal, None, None, None)
+        }
+        "fchmodat" | "fchownat" | "utimensat" | "mknodat" | "linkat" | "futimesat" | "name_to_handle_at" => {
+            (Op::Other, Some(fd(a[0])), None, None)
+        }
+        "symlinkat" => (Op::Other, Some(fd(a[1])), None, None),
+        _ => (Op::Other, None, None, None),
+    };
+    d.op = Some(op);
+    if let Some(f) = dir {
+        set_dir(&mut d, f);
+    }
+    if let Some(f) = flags {
+        d.open_flags = Some(f);
+        d.flags = Some(open_flags_str(f));
+    }
+    d.mode = mode.filter(|_| op != Op::Open || flags.is_some_and(|f| f & libc::O_CREAT != 0));
+    match op {
+        Op::Connect | Op::Bind | Op::Sendto => d.address = r.detail.clone(),
+        _ => d.path = r.detail.clone(),
+    }
+    d
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Serialize)]
+pub struct Outcome {
+    /// The call's return value, when it succeeded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value: Option<i64>,
+    /// The error the program saw, when it failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Serialize)]
+pub struct Entry {
+    pub syscall: String,
+    pub number: i64,
+    pub class: String,
+    /// What the sandbox made the call fail with before brokering.
+    pub errno: String,
+    pub args: Args,
+    pub decision: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule: Option<u32>,
+    /// What the program's call returned (the first time).
+    pub outcome: Outcome,
+    pub count: u64,
+    pub pids: Vec<i32>,
+    pub first_seq: u64,
+    /// Innermost first: the system call site, then return addresses from
+    /// the frame-pointer walk, cut at the first one outside loaded code.
+    pub stack: Vec<Frame>,
+}
+
+#[derive(Serialize)]
+pub struct Report {
+    pub tool: &'static str,
+    pub format: u32,
+    pub command: Vec<String>,
+    pub program: String,
+    pub pid: i32,
+    pub backend: Option<String>,
+    pub mode: String,
+    pub policy: Option<String>,
+    pub enter_at: String,
+    pub entered: bool,
+    pub exit_status: i32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signal: Option<i32>,
+    pub elapsed_ms: u128,
+    pub total_violations: usize,
+    pub distinct_violations: usize,
+    pub by_decision: BTreeMap<String, u64>,
+    pub garbled_records: usize,
+    pub violations: Vec<Entry>,
+}
+
+fn outcome(result: i64) -> Outcome {
+    if result >= 0 {
+        Outcome { value: Some(result), error: None }
+    } else {
+        Outcome { value: None, error: Some(errno_name(-result as i32)) }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+pub fn build(
+    command: &[OsString],
+    prog: &Path,
+    stream: &Stream,
+    syms: &Symbolizer,
+    policy: Option<&Path>,
+    enter_at: &str,
+    pid: i32,
+    exit_status: i32,
+    signal: Option<i32>,
+    elapsed: std::time::Duration,
+) -> Report {
+    let mut entries: Vec<Entry> = Vec::new();
+    let mut index: BTreeMap<(String, String, String, String, String, String), usize> = BTreeMap::new();
+    let mut by_decision = BTreeMap::new();
+    for r in &stream.records {
+        let args = decode(r);
+        let out = outcome(r.result);
+        let key = (
+            r.name.clone(),
+            r.detail.clone().unwrap_or_default(),
+            args.flags.clone().unwrap_or_default(),
+            r.decision.clone(),
+            r.reason.clone().unwrap_or_default(),
+            out.error.clone().unwrap_or_else(|| "ok".into()),
+        );
+        *by_decision.entry(r.decision.clone()).or_insert(0u64) += 1;
+        if let Some(&i) = index.get(&key) {
+            let e = &mut entries[i];
+            e.count += 1;
+            if !e.pids.contains(&r.pid) {
+                e.pids.push(r.pid);
+            }
+            continue;
+        }
+        index.insert(key, entries.len());
+        entries.push(Entry {
+            syscall: r.name.clone(),
+            number: r.syscall,
+            class: r.class.clone(),
+            errno: errno_name(r.errno),
+            args,
+            decision: r.decision.clone(),
+            reason: r.reason.clone(),
+            rule: r.rule,
+            outcome: out,
+            count: 1,
+            pids: vec![r.pid],
+            first_seq: r.seq,
+            stack: syms.frames(r.ip, &r.stack),
+        });
+    }
+    let first = stream.enters.iter().find(|e| e.pid == pid).or(stream.enters.first());
+    Report {
+        tool: "sigcap-run",
+        format: 1,
+        command: command.iter().map(|a| a.to_string_lossy().into_owned()).collect(),
+        program: prog.display().to_string(),
+        pid,
+        backend: first.map(|e| e.backend.clone()),
+        mode: first
+            .map(|e| e.mode.clone())
+            .unwrap_or_else(|| if policy.is_some() { "enforce" } else { "permissive" }.into()),
+        policy: policy.map(|p| p.display().to_string()),
+        enter_at: enter_at.to_string(),
+        entered: first.is_some(),
+        exit_status,
+        signal,
+        elapsed_ms: elapsed.as_millis(),
+        total_violations: stream.records.len(),
+        distinct_violations: entries.len(),
+        by_decision,
+        garbled_records: stream.garbled,
+        violations: entries,
+    }
+}
+
+struct Style {
+    on: bool,
+}
+
+impl Style {
+    fn paint(&self, code: &str, s: &str) -> String {
+        if self.on {
+            format!("\x1b[{code}m{s}\x1b[0m")
+        } else {
+            s.to_string()
+        }
+    }
+}
+
+/// The readable summary, on stderr (the program owns stdout).
+pub fn print_summary(rep: &Report, color: ColorChoice) {
+    let on = match color {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+    };
+    let st = Style { on };
+    let mut o = String::new();
+    let status = match rep.signal {
+        Some(s) => format!("killed by {}", signal_name(s)),
+        None => format!("exit status {}", rep.exit_status),
+    };
+    o.push_str(&format!(
+        "{} {}: {}, {} violation(s), {} distinct [{}, {}{}]\n",
+        st.paint("1", "sigcap-run:"),
+        rep.command.join(" "),
+        status,
+        rep.total_violations,
+        rep.distinct_violations,
+        rep.backend.as_deref().unwrap_or("not entered"),
+        rep.mode,
+        if rep.enter_at == "main" { String::new() } else { format!(", entered at {}", rep.enter_at) },
+    ));
+    let groups = ["denied", "unsupported", "broker-unavailable", "reported", "callback", "allowed", "allowed-by-descriptor"];
+    for g in groups {
+        let es: Vec<&Entry> = rep.violations.iter().filter(|e| e.decision == g).collect();
+        if es.is_empty() {
+            continue;
+        }
+        let n: u64 = es.iter().map(|e| e.count).sum();
+        let colour = match g {
+            "allowed" | "allowed-by-descriptor" => "32",
+            "denied" | "broker-unavailable" => "31",
+            _ => "33",
+        };
+        o.push_str(&format!("  {} ({n})\n", st.paint(&format!("1;{colour}"), g)));
+        for e in es {
+            let what = e
+                .args
+                .path
+                .as_deref()
+                .or(e.args.address.as_deref())
+                .map(str::to_string)
+                .or_else(|| e.args.signal.clone())
+                .unwrap_or_else(|| "-".into());
+            let mut extra = vec![];
+            if let Some(f) = &e.args.flags {
+                extra.push(f.clone());
+            }
+            if let Some(d) = e.args.dirfd.as_deref().filter(|d| *d != "AT_FDCWD") {
+                extra.push(format!("dirfd {d}"));
+            }
+            if let Some(r) = &e.reason {
+                extra.push(r.clone());
+            }
+            let res = match (&e.outcome.value, &e.outcome.error) {
+                (_, Some(err)) => st.paint("31", &format!("-> {err}")),
+                (Some(v), None) => format!("-> {v}"),
+                _ => String::new(),
+            };
+            let site = e
+                .stack
+                .iter()
+                .find(|f| f.symbol.is_some() && !f.object.as_deref().is_some_and(|o| o.contains("libc.so")))
+                .or(e.stack.first())
+                .map(|f| f.short())
+                .unwrap_or_default();
+            o.push_str(&format!(
+                "    {:>5}x {:<11} {} {} {}  {}\n",
+                e.count,
+                e.syscall,
+                st.paint("1", &what),
+                if extra.is_empty() { String::new() } else { format!("({})", extra.join(", ")) },
+                res,
+                st.paint("2", &site),
+            ));
+        }
+    }
+    let _ = std::io::stderr().write_all(o.as_bytes());
+}

@@ -1,0 +1,191 @@
+//! The least policy that would have allowed a run.
+//!
+//! Each brokered (or refused) path operation needs an access mode under
+//! some root. Roots must exist when the sandbox is entered, so the root
+//! for a path is the path itself if it existed then, else its nearest
+//! ancestor that did (creating `out/a/b` needs `create` on `out`).
+//! A path "existed at enter" unless the run created it (a successful
+//! mkdir or O_CREAT open before any other successful use), and it exists
+//! now or the run removed it. Nested rules inherit their ancestors' modes
+//! (the policy's longest match wins) and are dropped when that makes them
+//! redundant. Network destinations become exact connect/bind rules.
+use crate::report::{decode, Op, Stream};
+use anyhow::Result;
+use sigcap::{Access, NetTarget, Policy};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Component, Path, PathBuf};
+
+/// What an operation needs under its rule (mirrors the broker).
+fn open_access(flags: i32) -> Access {
+    let mut a = match flags & libc::O_ACCMODE {
+        libc::O_RDONLY => Access::READ,
+        libc::O_WRONLY => Access::WRITE,
+        _ => Access::READ | Access::WRITE,
+    };
+    if flags & (libc::O_TRUNC | libc::O_APPEND) != 0 {
+        a |= Access::WRITE;
+    }
+    if flags & libc::O_CREAT != 0 {
+        a |= Access::CREATE;
+    }
+    #[cfg(target_os = "linux")]
+    {
+        if flags & libc::O_TMPFILE == libc::O_TMPFILE {
+            a |= Access::CREATE;
+        }
+        if flags & libc::O_PATH != 0 {
+            a = Access::READ;
+        }
+    }
+    a
+}
+
+/// Lexical normalisation: drops `.`, folds `..`.
+fn normalize(p: &Path) -> PathBuf {
+    let mut out = PathBuf::from("/");
+    for c in p.components() {
+        match c {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::Normal(n) => out.push(n),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// The policy, and notes on what it leaves out.
+pub fn least_policy(stream: &Stream) -> Result<(Policy, Vec<String>)> {
+    let mut notes = Vec::new();
+    // Per process: descriptors the broker handed out, to resolve *at calls.
+    let mut fds: HashMap<(i32, i32), PathBuf> = HashMap::new();
+    let mut created: HashSet<PathBuf> = HashSet::new();
+    let mut used: HashSet<PathBuf> = HashSet::new();
+    let mut removed: HashSet<PathBuf> = HashSet::new();
+    let mut needs: Vec<(PathBuf, Access)> = Vec::new();
+    let mut policy = Policy::new();
+    for r in &stream.records {
+        if r.decision == "unsupported" || r.decision == "allowed-by-descriptor" {
+            continue;
+        }
+        let d = decode(r);
+        let op = d.op.unwrap_or(Op::Other);
+        match op {
+            Op::Connect | Op::Sendto | Op::Bind => {
+                if let Some(t) = d.address.as_deref().and_then(|a| NetTarget::parse(a).ok()) {
+                    if op == Op::Bind {
+                        policy.allow_bind(t);
+                    } else {
+                        policy.allow_connect(t);
+                    }
+                }
+                continue;
+            }
+            Op::Signal | Op::Other => continue,
+            _ => {}
+        }
+        let Some(rel) = d.path.as_deref().filter(|p| !p.is_empty()) else { continue };
+        let rel = Path::new(rel);
+        let base = if rel.is_absolute() {
+            PathBuf::from("/")
+        } else {
+            match d.dirfd_raw {
+                Some(fd) if fd != libc::AT_FDCWD => match fds.get(&(r.pid, fd)) {
+                    Some(p) => p.clone(),
+                    None => continue, // a descriptor from before enter: its own authority
+                },
+                _ => PathBuf::from(stream.cwd_of(r.pid).unwrap_or("/")),
+            }
+        };
+        let abs = normalize(&base.join(rel));
+        let ok = r.result >= 0;
+        let access = match op {
+            Op::Open => {
+                let f = d.open_flags.unwrap_or(0);
+                if ok {
+                    fds.insert((r.pid, r.result as i32), abs.clone());
+                    if f & libc::O_CREAT != 0 && !used.contains(&abs) {
+                        created.insert(abs.clone());
+                    }
+                }
+                open_access(f)
+            }
+            Op::Stat | Op::Access | Op::Readlink => Access::READ,
+            Op::Mkdir => {
+                if ok && !used.contains(&abs) {
+                    created.insert(abs.clone());
+                }
+                Access::CREATE
+            }
+            Op::Unlink | Op::Rename => {
+                if ok {
+                    removed.insert(abs.clone());
+                }
+                Access::WRITE
+            }
+            _ => continue,
+        };
+        if ok {
+            used.insert(abs.clone());
+        }
+        // glibc's NSS stats "/" to notice a chroot; allowing it would take a
+        // read rule on the whole file system, and NSS works without it.
+        if abs == Path::new("/") && matches!(op, Op::Stat | Op::Access) {
+            let n = format!("left out: {}(\"/\") would need read on /", r.name);
+            if !notes.contains(&n) {
+                notes.push(n);
+            }
+            continue;
+        }
+        if r.decision == "denied" && r.reason.as_deref() == Some("escape") {
+            let n = format!(
+                "left out: {} resolves outside its root (absolute symlink?); no rule can allow it",
+                abs.display()
+            );
+            if !notes.contains(&n) {
+                notes.push(n);
+            }
+            continue;
+        }
+        needs.push((abs, access));
+    }
+    let existed = |p: &Path| -> bool {
+        !created.contains(p) && (std::fs::symlink_metadata(p).is_ok() || removed.contains(p))
+    };
+    let mut roots: BTreeMap<PathBuf, Access> = BTreeMap::new();
+    for (abs, access) in needs {
+        let mut root = abs.clone();
+        while !existed(&root) {
+            if !root.pop() {
+                break;
+            }
+        }
+        *roots.entry(root).or_insert(Access::NONE) |= access;
+    }
+    // Longest match wins: a nested rule must carry its ancestors' modes.
+    let snapshot = roots.clone();
+    for (root, acc) in roots.iter_mut() {
+        for (other, oacc) in &snapshot {
+            if other != root && root.starts_with(other) {
+                *acc |= *oacc;
+            }
+        }
+    }
+    let nearest_ancestor = |root: &Path| -> Option<Access> {
+        let mut p = root.to_owned();
+        while p.pop() {
+            if let Some(a) = roots.get(&p) {
+                return Some(*a);
+            }
+        }
+        None
+    };
+    for (root, acc) in &roots {
+        if nearest_ancestor(root) == Some(*acc) {
+            continue;
+        }
+        policy.allow_fs(root, *acc)?;
+    }
+    Ok((policy, notes))
+}
