@@ -92,7 +92,7 @@ fn write_object_map(dir: &str) {
         out.push_str(&format!("obj {:#x} {}\n", info.dlpi_addr as u64, name));
         for i in 0..info.dlpi_phnum as usize {
             let ph = &*info.dlpi_phdr.add(i);
-            if ph.p_type == libc::PT_LOAD && ph.p_flags & libc::PF_X != 0 {
+            if ph.p_type == libc::PT_LOAD && ph.p_flags & PF_X != 0 {
                 let start = info.dlpi_addr as u64 + ph.p_vaddr as u64;
                 out.push_str(&format!("seg {:#x} {:#x}\n", start, start + ph.p_memsz as u64));
             }
@@ -183,6 +183,8 @@ static BP_ADDR: AtomicUsize = AtomicUsize::new(0);
 static BP_BYTE: AtomicU8 = AtomicU8::new(0);
 
 const PAGE: usize = 4096;
+/// ELF segment flag: executable (not in the libc crate on every OS).
+const PF_X: u32 = 1;
 
 unsafe fn set_prot(addr: usize, prot: c_int) -> bool {
     let start = addr & !(PAGE - 1);
