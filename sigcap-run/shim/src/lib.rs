@@ -68,12 +68,17 @@ fn json_str(s: &str) -> String {
 }
 
 fn fail(msg: &str) -> ! {
-    if let Some(fd) = log_fd() {
-        // SAFETY: getpid has no preconditions.
-        let pid = unsafe { libc::getpid() };
-        write_line(fd, &format!("{{\"event\":\"error\",\"pid\":{pid},\"message\":{}}}", json_str(msg)));
+    match log_fd() {
+        // The parent prints it.
+        Some(fd) => {
+            // SAFETY: getpid has no preconditions.
+            let pid = unsafe { libc::getpid() };
+            write_line(fd, &format!("{{\"event\":\"error\",\"pid\":{pid},\"message\":{}}}", json_str(msg)));
+        }
+        None => {
+            let _ = writeln!(std::io::stderr(), "sigcap-run shim: {msg}");
+        }
     }
-    let _ = writeln!(std::io::stderr(), "sigcap-run: {msg}");
     // SAFETY: leaving before main; nothing to flush that matters.
     unsafe { libc::_exit(SHIM_FAILURE) }
 }

@@ -1,0 +1,130 @@
+//! The tool itself: where it enters, the documented hook, exit statuses,
+//! and its own failures, which must be clear errors before the program
+//! starts.
+#![cfg(target_os = "linux")]
+mod common;
+use common::*;
+use std::path::Path;
+use std::process::Command;
+
+fn tmp() -> tempfile::TempDir {
+    tempfile::Builder::new().prefix("sigcap-run-tool.").tempdir().unwrap()
+}
+
+fn cc(dir: &Path, name: &str, src: &str, extra: &[&str]) -> Option<std::path::PathBuf> {
+    let c = dir.join(format!("{name}.c"));
+    std::fs::write(&c, src).unwrap();
+    let out = dir.join(name);
+    let ok = Command::new("cc").arg(&c).arg("-o").arg(&out).args(extra).status().ok()?.success();
+    ok.then_some(out)
+}
+
+#[test]
+fn exit_status_is_the_programs() {
+    let t = tmp();
+    assert_eq!(run(t.path(), &["-q"], &["sh", "-c", "exit 7"]).code(), 7);
+    let r = run(t.path(), &["-q"], &["sh", "-c", "kill -TERM $$"]);
+    assert_eq!(r.code(), 128 + libc::SIGTERM);
+    assert_eq!(r.report.unwrap()["signal"], libc::SIGTERM);
+    assert_eq!(run(t.path(), &["-q"], &["ls", "/nonexistent-sigcap"]).code(), 2);
+}
+
+#[test]
+fn enter_at_a_library_function_skips_start_up() {
+    let t = tmp();
+    let d = t.path();
+    std::fs::create_dir(d.join("dir")).unwrap();
+    std::fs::write(d.join("dir/a"), "a").unwrap();
+    let early = run(d, &[], &["ls", "-l", "dir"]);
+    let late = run(d, &["--enter-at", "opendir"], &["ls", "-l", "dir"]);
+    assert_eq!(late.code(), 0);
+    assert_eq!(late.report.as_ref().unwrap()["enter_at"], "opendir");
+    assert_eq!(late.stdout(), early.stdout());
+    let locale = |r: &Run| r.pairs().iter().filter(|(_, p)| p.starts_with("/usr/lib/locale")).count();
+    assert!(locale(&early) > 0);
+    assert_eq!(locale(&late), 0, "setlocale ran before opendir, unconfined");
+    // opendir's own open is the first violation.
+    let first = late.violations().into_iter().min_by_key(|v| v["first_seq"].as_u64()).unwrap();
+    assert_eq!((first["syscall"].as_str(), first["args"]["path"].as_str()), (Some("openat"), Some("dir")));
+    assert!(!late.find("statx", "dir/a").is_empty());
+
+    let bad = run(d, &["--enter-at", "no_such_function_xyz"], &["ls"]);
+    assert_eq!(bad.code(), 125);
+    assert!(bad.stderr().contains("no such dynamic symbol"), "{}", bad.stderr());
+    assert!(bad.stdout().is_empty(), "the program must not have run");
+}
+
+#[test]
+fn the_documented_hook_enters_where_the_program_says() {
+    let t = tmp();
+    let d = t.path();
+    let src = r#"
+        #include <stdio.h>
+        #include <fcntl.h>
+        #include <unistd.h>
+        extern int sigcap_run_enter(void) __attribute__((weak));
+        int main(void) {
+            int before = open("before.txt", O_RDONLY);
+            if (sigcap_run_enter) printf("enter=%d\n", sigcap_run_enter());
+            int after = open("after.txt", O_RDONLY);
+            printf("before=%d after=%d\n", before >= 0, after >= 0);
+            return 0;
+        }"#;
+    let Some(prog) = cc(d, "hooked", src, &[]) else {
+        eprintln!("no C compiler: skipped");
+        return;
+    };
+    std::fs::write(d.join("before.txt"), "b").unwrap();
+    std::fs::write(d.join("after.txt"), "a").unwrap();
+    let p = prog.to_str().unwrap();
+    // Without the shim the weak hook is absent and the program still runs.
+    let plain = Command::new(p).current_dir(d).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&plain.stdout), "before=1 after=1\n");
+    let r = run(d, &["--enter-at", "hook"], &[p]);
+    assert_eq!(r.code(), 0);
+    assert_eq!(r.stdout(), "enter=0\nbefore=1 after=1\n");
+    assert!(r.find("openat", "before.txt").is_empty());
+    assert_eq!(r.find("openat", "after.txt")[0]["decision"], "allowed");
+    // Entered at main, the hook reports that it already was.
+    let r = run(d, &[], &[p]);
+    assert!(r.stdout().starts_with("enter=-1\n"), "{}", r.stdout());
+    assert_eq!(r.find("openat", "before.txt").len(), 1);
+}
+
+#[test]
+fn tool_failures_are_clear_errors_before_the_program_starts() {
+    let t = tmp();
+    let d = t.path();
+    let marker = d.join("ran");
+    let touch = ["touch", marker.to_str().unwrap()];
+
+    std::fs::write(d.join("bad.toml"), "[[fs]]\npath = \"relative\"\naccess = [\"read\"]\n").unwrap();
+    let r = run(d, &["--policy", "bad.toml"], &touch);
+    assert_eq!(r.code(), 125);
+    assert!(r.stderr().contains("bad policy") && r.stderr().contains("not absolute"), "{}", r.stderr());
+
+    std::fs::write(d.join("gone.toml"), "[[fs]]\npath = \"/nonexistent-sigcap-root\"\naccess = [\"read\"]\n").unwrap();
+    let r = run(d, &["--policy", "gone.toml"], &touch);
+    assert_eq!(r.code(), 125);
+    assert!(r.stderr().contains("does not exist"), "{}", r.stderr());
+
+    let out = Command::new(TOOL).args(["--shim", "/nonexistent/libshim.so", "--"]).args(touch).output().unwrap();
+    assert_eq!(out.status.code(), Some(125));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("preload shim /nonexistent/libshim.so not found"));
+
+    std::fs::write(d.join("notashim.so"), "garbage").unwrap();
+    let out = Command::new(TOOL).arg("--shim").arg(d.join("notashim.so")).arg("--").args(touch).output().unwrap();
+    assert_eq!(out.status.code(), Some(125));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot be loaded"));
+
+    let r = run(d, &[], &["no-such-program-sigcap"]);
+    assert_eq!(r.code(), 125);
+    assert!(r.stderr().contains("not found in PATH"));
+
+    if let Some(st) = cc(d, "static", "int main(void){return 0;}", &["-static"]) {
+        let r = run(d, &[], &[st.to_str().unwrap()]);
+        assert_eq!(r.code(), 125);
+        assert!(r.stderr().contains("statically linked"), "{}", r.stderr());
+    }
+    assert!(!marker.exists(), "no failure may run the program");
+}
