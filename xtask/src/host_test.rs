@@ -12,7 +12,10 @@ const DEB_RUST_SRC: &str = "/usr/lib/rustlib/src/rust/library";
 const DEB_PACKAGES: &str = "rustc-web cargo-web rust-web-src";
 
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_owned()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace")
+        .to_owned()
 }
 
 fn run(what: &str, cmd: &mut Command) -> Result<()> {
@@ -61,15 +64,22 @@ pub fn run_all(src: Option<PathBuf>) -> Result<()> {
     let root = workspace_root();
     run(
         "cargo test --workspace",
-        Command::new(env!("CARGO")).current_dir(&root).args(["test", "--workspace"]),
+        Command::new(env!("CARGO"))
+            .current_dir(&root)
+            .args(["test", "--workspace"]),
     )?;
-    let n = crate::abi::check(&root.join("kernel-patches/15.1"), &root.join("sigcap-rs/src/sys/freebsd_abi.rs"))?;
+    let n = crate::abi::check(
+        &root.join("kernel-patches/15.1"),
+        &root.join("sigcap-rs/src/sys/freebsd_abi.rs"),
+    )?;
     eprintln!("xtask: FreeBSD ABI constants agree with the patch series ({n} checked)");
     freebsd_check(&root)?;
     match src.or_else(|| std::env::var_os("SIGCAP_FREEBSD_SRC").map(PathBuf::from)) {
         Some(src) => run(
             "check the FreeBSD tree against the series' base manifest",
-            Command::new("sh").arg(root.join("kernel-patches/check-series.sh")).arg(&src),
+            Command::new("sh")
+                .arg(root.join("kernel-patches/check-series.sh"))
+                .arg(&src),
         )?,
         None => println!(
             "SKIP freebsd-tree checks: no FreeBSD 15.1 tree given (--src DIR or SIGCAP_FREEBSD_SRC); \

@@ -1,9 +1,15 @@
 //! `cargo xtask`: the project's build and test driver.
 mod abi;
+mod freebsd;
+mod guest;
 mod host_test;
+mod results;
+mod util;
+mod vm;
 
 use anyhow::Result;
-use clap::Parser;
+use clap::{Args, Parser};
+use freebsd::{Ctx, KernelKind};
 use std::path::PathBuf;
 
 #[derive(Parser)]
@@ -17,10 +23,120 @@ enum Cmd {
         #[arg(long)]
         src: Option<PathBuf>,
     },
+    /// Check a FreeBSD tree against the series' base manifest (or clone one).
+    Source(Common),
+    /// Apply the series to the cached working copy of the tree.
+    Patch(Common),
+    /// Trimmed buildworld: the guest sysroot and the loader.
+    World {
+        #[command(flatten)]
+        c: Common,
+        /// Rebuild even if the cached world is up to date.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Build the test kernel (vm-images/kernel/SIGCAPVM), optionally GENERIC too.
+    Kernel {
+        #[command(flatten)]
+        c: Common,
+        #[arg(long)]
+        generic: bool,
+    },
+    /// Build the in-guest programs (tests/guest) for x86_64-unknown-freebsd.
+    Guest(Common),
+    /// Build the bootable ISO from vm-images/.
+    Image(Common),
+    /// Boot the ISO in QEMU, capture the console, parse the results.
+    Boot(BootArgs),
+    /// All steps: source, patch, world, kernel, guest, image, boot, results.
+    Vmtest(BootArgs),
+    /// Check the host prerequisites (and install them with --install-deps).
+    Deps {
+        #[arg(long)]
+        install_deps: bool,
+    },
+}
+
+#[derive(Args, Clone)]
+struct Common {
+    /// A FreeBSD 15.1 source tree (default: $SIGCAP_FREEBSD_SRC, else a
+    /// shallow clone of the release into the cache).
+    #[arg(long)]
+    src: Option<PathBuf>,
+    /// Cache for the working copy, objects and image (default target/freebsd).
+    #[arg(long, env = "SIGCAP_CACHE_DIR")]
+    cache_dir: Option<PathBuf>,
+    /// Parallel make jobs (default: number of CPUs).
+    #[arg(long, short)]
+    jobs: Option<usize>,
+    /// Which kernel: the patched one or the stock release kernel.
+    #[arg(long, value_enum, default_value = "patched")]
+    kernel: KernelKind,
+    /// Install missing host prerequisites first (needs root).
+    #[arg(long)]
+    install_deps: bool,
+}
+
+#[derive(Args, Clone)]
+struct BootArgs {
+    #[command(flatten)]
+    c: Common,
+    /// Hard timeout for the guest, in seconds.
+    #[arg(long, default_value_t = 600)]
+    timeout: u64,
+    /// Hypervisor: qemu (default) or bhyve (FreeBSD hosts).
+    #[arg(long, default_value = "auto")]
+    vmm: String,
+}
+
+impl Common {
+    fn ctx(&self) -> Result<Ctx> {
+        if self.install_deps {
+            vm::deps(true)?;
+        }
+        let root = host_test::workspace_root();
+        let cache = self.cache_dir.clone().unwrap_or_else(|| root.join("target/freebsd"));
+        std::fs::create_dir_all(&cache)?;
+        Ok(Ctx {
+            root,
+            cache: std::fs::canonicalize(cache)?,
+            src: self.src.clone(),
+            jobs: self
+                .jobs
+                .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)),
+            kernel: self.kernel,
+        })
+    }
 }
 
 fn main() -> Result<()> {
     match Cmd::parse() {
         Cmd::Test { src } => host_test::run_all(src),
+        Cmd::Source(c) => freebsd::source(&c.ctx()?).map(|_| ()),
+        Cmd::Patch(c) => {
+            let ctx = c.ctx()?;
+            let t = freebsd::source(&ctx)?;
+            freebsd::patch(&ctx, &t)
+        }
+        Cmd::World { c, force } => freebsd::world(&c.ctx()?, force),
+        Cmd::Kernel { c, generic } => freebsd::kernel(&c.ctx()?, generic),
+        Cmd::Guest(c) => guest::build(&c.ctx()?).map(|_| ()),
+        Cmd::Image(c) => vm::image(&c.ctx()?).map(|_| ()),
+        Cmd::Boot(b) => vm::boot_and_report(&b.c.ctx()?, b.timeout, &b.vmm),
+        Cmd::Vmtest(b) => {
+            let ctx = b.c.ctx()?;
+            let t0 = std::time::Instant::now();
+            vm::deps(false)?;
+            let tree = freebsd::source(&ctx)?;
+            freebsd::patch(&ctx, &tree)?;
+            freebsd::world(&ctx, false)?;
+            freebsd::kernel(&ctx, false)?;
+            guest::build(&ctx)?;
+            vm::image(&ctx)?;
+            let r = vm::boot_and_report(&ctx, b.timeout, &b.vmm);
+            eprintln!("xtask: vmtest took {}s", t0.elapsed().as_secs());
+            r
+        }
+        Cmd::Deps { install_deps } => vm::deps(install_deps),
     }
 }

@@ -1,0 +1,533 @@
+//! The FreeBSD steps: source, patch, world, kernel.
+use crate::util::{self, hash_bytes, read_stamp, run_logged, write_stamp};
+use anyhow::{bail, Context, Result};
+use std::collections::BTreeSet;
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The release the series is for, and where `source` clones it from when no
+/// `--src` is given.
+pub const RELEASE_GIT: &str = "https://git.freebsd.org/src.git";
+pub const RELEASE_REF: &str = "releng/15.1";
+pub const SERIES: &str = "kernel-patches/15.1";
+/// Our kernel configuration (under vm-images/kernel/).
+pub const KERNCONF: &str = "SIGCAPVM";
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug, clap::ValueEnum)]
+pub enum KernelKind {
+    /// The kernel with the SIGCAP series applied.
+    Patched,
+    /// The unpatched release kernel (same config), for the SIGTRAP backend.
+    Stock,
+}
+
+pub struct Ctx {
+    pub root: PathBuf,
+    pub cache: PathBuf,
+    pub src: Option<PathBuf>,
+    pub jobs: usize,
+    pub kernel: KernelKind,
+}
+
+impl Ctx {
+    pub fn series_dir(&self) -> PathBuf {
+        self.root.join(SERIES)
+    }
+    /// The working copy that is patched and built (never the user's tree).
+    pub fn work(&self) -> PathBuf {
+        self.cache.join("work")
+    }
+    pub fn objprefix(&self) -> PathBuf {
+        self.cache.join("obj")
+    }
+    /// The make.py/buildworld object directory of the working copy.
+    pub fn objdir(&self) -> PathBuf {
+        let w = self.work();
+        let w = fs::canonicalize(&w).unwrap_or(w);
+        let rel = w.strip_prefix("/").unwrap_or(&w).to_owned();
+        self.objprefix().join(rel).join("amd64.amd64")
+    }
+    pub fn sysroot(&self) -> PathBuf {
+        self.objdir().join("tmp")
+    }
+    pub fn kernel_file(&self) -> PathBuf {
+        self.objdir().join("sys").join(KERNCONF).join("kernel")
+    }
+    pub fn stand_dir(&self) -> PathBuf {
+        self.objdir().join("stand/i386")
+    }
+    fn log(&self, name: &str) -> PathBuf {
+        util::log_dir(&self.root).join(name)
+    }
+}
+
+// ---------------------------------------------------------------- source
+
+/// `<blob sha1> <path>` lines of the series' base manifest.
+pub fn read_manifest(series: &Path) -> Result<Vec<(String, String)>> {
+    let mut v = Vec::new();
+    for l in util::lines_of(&series.join("base-manifest"))? {
+        let l = l.trim();
+        if l.is_empty() || l.starts_with('#') {
+            continue;
+        }
+        let (sha, path) = l.split_once(char::is_whitespace).context("bad base-manifest line")?;
+        v.push((sha.to_owned(), path.trim().to_owned()));
+    }
+    Ok(v)
+}
+
+/// Git blob ids of `paths` under `dir` (None where the file is absent).
+fn blob_ids(dir: &Path, paths: &[String]) -> Result<Vec<Option<String>>> {
+    let present: Vec<&String> = paths.iter().filter(|p| dir.join(p).is_file()).collect();
+    let mut child = Command::new("git")
+        .args(["hash-object", "--no-filters", "--stdin-paths"])
+        .current_dir(dir)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .context("running git hash-object (is git installed?)")?;
+    {
+        let mut i = child.stdin.take().unwrap();
+        for p in &present {
+            writeln!(i, "{p}")?;
+        }
+    }
+    let out = child.wait_with_output()?;
+    let ids: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    if ids.len() != present.len() {
+        bail!("git hash-object gave {} ids for {} files", ids.len(), present.len());
+    }
+    let mut it = ids.into_iter();
+    Ok(paths
+        .iter()
+        .map(|p| if dir.join(p).is_file() { it.next() } else { None })
+        .collect())
+}
+
+/// Compare a tree with the base manifest; the error names every differing file.
+pub fn check_tree(tree: &Path, series: &Path) -> Result<usize> {
+    let m = read_manifest(series)?;
+    let paths: Vec<String> = m.iter().map(|(_, p)| p.clone()).collect();
+    let ids = blob_ids(tree, &paths)?;
+    let zero = "0".repeat(40);
+    let mut bad = Vec::new();
+    for ((want, path), have) in m.iter().zip(ids) {
+        match (want == &zero, have) {
+            (true, None) => {}
+            (true, Some(_)) => bad.push(format!("  {path}: exists, but the series creates it")),
+            (false, None) => bad.push(format!("  {path}: missing")),
+            (false, Some(h)) if &h != want => bad.push(format!("  {path}: differs (blob {h}, expected {want})")),
+            _ => {}
+        }
+    }
+    if !bad.is_empty() {
+        bail!(
+            "{} is not the FreeBSD tree the series is based on ({}); {} of {} files differ:\n{}",
+            tree.display(),
+            fs::read_to_string(series.join("base-manifest"))?
+                .lines()
+                .next()
+                .unwrap_or(""),
+            bad.len(),
+            m.len(),
+            bad.join("\n")
+        );
+    }
+    Ok(m.len())
+}
+
+/// Resolve the source tree: `--src`, $SIGCAP_FREEBSD_SRC, or a shallow clone
+/// of the release branch into the cache. Checks it against the manifest.
+pub fn source(ctx: &Ctx) -> Result<PathBuf> {
+    let tree = match ctx
+        .src
+        .clone()
+        .or_else(|| std::env::var_os("SIGCAP_FREEBSD_SRC").map(PathBuf::from))
+    {
+        Some(t) => t,
+        None => {
+            let clone = ctx.cache.join("src-clone");
+            if !clone.join("sys/kern").is_dir() {
+                fs::create_dir_all(&ctx.cache)?;
+                let mut c = Command::new("git");
+                c.args(["clone", "--depth", "1", "--branch", RELEASE_REF, RELEASE_GIT])
+                    .arg(&clone);
+                run_logged(
+                    &format!("source: shallow clone of {RELEASE_REF}"),
+                    c,
+                    &ctx.log("source-clone.log"),
+                )?;
+            }
+            clone
+        }
+    };
+    if !tree.join("sys/kern").is_dir() || !tree.join("tools/build/make.py").is_file() {
+        bail!(
+            "{} does not look like a FreeBSD source tree (no sys/kern or tools/build/make.py)",
+            tree.display()
+        );
+    }
+    let n = check_tree(&tree, &ctx.series_dir())?;
+    eprintln!(
+        "xtask: source: {} matches the series' base manifest ({n} files)",
+        tree.display()
+    );
+    Ok(tree)
+}
+
+// ---------------------------------------------------------------- patch
+
+/// The files a patch touches (from its `--- a/` and `+++ b/` lines).
+pub fn patch_paths(text: &str) -> BTreeSet<String> {
+    let mut s = BTreeSet::new();
+    for l in text.lines() {
+        for pre in ["--- a/", "+++ b/"] {
+            if let Some(p) = l.strip_prefix(pre) {
+                s.insert(p.split('\t').next().unwrap().trim_end().to_owned());
+            }
+        }
+    }
+    s
+}
+
+/// The series' patches in order (an empty list for the stock kernel).
+pub fn series_patches(ctx: &Ctx) -> Result<Vec<PathBuf>> {
+    if ctx.kernel == KernelKind::Stock {
+        return Ok(vec![]);
+    }
+    let d = ctx.series_dir();
+    Ok(util::lines_of(&d.join("series"))?
+        .into_iter()
+        .map(|l| l.trim().to_owned())
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(|l| d.join(l))
+        .collect())
+}
+
+/// Make the working copy equal to tree + series, touching only the files
+/// whose content changes (so make rebuilds only what a patch change touches).
+pub fn patch(ctx: &Ctx, tree: &Path) -> Result<()> {
+    let work = ctx.work();
+    let src_stamp = ctx.cache.join("work.source");
+    let tree_abs = fs::canonicalize(tree)?;
+    if read_stamp(&src_stamp).as_deref() != Some(&tree_abs.display().to_string()) || !work.join("sys/kern").is_dir() {
+        if work.exists() {
+            fs::remove_dir_all(&work)?;
+        }
+        fs::create_dir_all(&work)?;
+        let sh = format!(
+            "tar -C '{}' --exclude=./.git -cf - . | tar -C '{}' -xf -",
+            tree_abs.display(),
+            work.display()
+        );
+        let mut c = Command::new("sh");
+        c.args(["-c", &sh]);
+        run_logged(
+            "patch: copy the tree to the working copy",
+            c,
+            &ctx.log("patch-copy.log"),
+        )?;
+        let _ = fs::remove_file(ctx.cache.join("work.touched"));
+        write_stamp(&src_stamp, &tree_abs.display().to_string())?;
+    }
+    let patches = series_patches(ctx)?;
+    // Every file the previous or the current series touches.
+    let mut touched: BTreeSet<String> = read_stamp(&ctx.cache.join("work.touched"))
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_owned)
+        .filter(|l| !l.is_empty())
+        .collect();
+    let mut texts = Vec::new();
+    for p in &patches {
+        let t = fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+        touched.extend(patch_paths(&t));
+        texts.push(t);
+    }
+    touched.remove("/dev/null");
+    // Apply to a staging copy of just those files.
+    let stage = ctx.cache.join("patch-stage");
+    if stage.exists() {
+        fs::remove_dir_all(&stage)?;
+    }
+    for f in &touched {
+        let s = tree_abs.join(f);
+        if s.is_file() {
+            let d = stage.join(f);
+            fs::create_dir_all(d.parent().unwrap())?;
+            fs::copy(&s, &d)?;
+        }
+    }
+    fs::create_dir_all(&stage)?;
+    let log = ctx.log("patch.log");
+    let mut logtext = String::new();
+    for p in &patches {
+        let o = Command::new("patch")
+            .args(["-p1", "-N", "-t", "--no-backup-if-mismatch", "-d"])
+            .arg(&stage)
+            .arg("-i")
+            .arg(p)
+            .output()
+            .context("running patch(1) (Debian: apt-get install patch)")?;
+        let out = format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        logtext.push_str(&format!("=== {}\n{out}", p.display()));
+        if !o.status.success() {
+            fs::write(&log, &logtext)?;
+            bail!(
+                "patch: {} does not apply to {} (conflict; the working copy was left unchanged):\n{out}\nfull log: {}",
+                p.file_name().unwrap().to_string_lossy(),
+                tree.display(),
+                log.display()
+            );
+        }
+    }
+    fs::write(&log, &logtext)?;
+    // Sync the staging copy into the working copy.
+    let mut changed = Vec::new();
+    for f in &touched {
+        let (s, w) = (stage.join(f), work.join(f));
+        match (s.is_file(), w.is_file()) {
+            (true, _) => {
+                let new = fs::read(&s)?;
+                if fs::read(&w).ok().as_deref() != Some(&new[..]) {
+                    fs::create_dir_all(w.parent().unwrap())?;
+                    fs::write(&w, &new)?;
+                    changed.push(f.clone());
+                }
+            }
+            (false, true) => {
+                fs::remove_file(&w)?;
+                changed.push(f.clone());
+            }
+            _ => {}
+        }
+    }
+    let cur: BTreeSet<String> = texts
+        .iter()
+        .flat_map(|t| patch_paths(t))
+        .filter(|p| p != "/dev/null")
+        .collect();
+    write_stamp(
+        &ctx.cache.join("work.touched"),
+        &cur.into_iter().collect::<Vec<_>>().join("\n"),
+    )?;
+    eprintln!(
+        "xtask: patch: {} patch(es) applied to {}; {} file(s) changed since the last run{}",
+        patches.len(),
+        work.display(),
+        changed.len(),
+        if changed.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", changed.join(" "))
+        }
+    );
+    sqlite_blob(ctx)?;
+    Ok(())
+}
+
+/// contrib/sqlite3/sqlite3.c is not in the git tree; buildworld needs it.
+/// Take the amalgamation from the crates.io crate libsqlite3-sys (bundled).
+fn sqlite_blob(ctx: &Ctx) -> Result<()> {
+    let dst = ctx.work().join("contrib/sqlite3");
+    if dst.join("sqlite3.c").is_file() {
+        return Ok(());
+    }
+    let m = ctx.cache.join("sqlite-fetch");
+    fs::create_dir_all(m.join("src"))?;
+    fs::write(
+        m.join("Cargo.toml"),
+        "[package]\nname = \"sqlite-fetch\"\nversion = \"0.0.0\"\nedition = \"2021\"\n[workspace]\n\
+         [dependencies]\nlibsqlite3-sys = { version = \"=0.35.0\", features = [\"bundled\"] }\n",
+    )?;
+    fs::write(m.join("src/lib.rs"), "")?;
+    let mut c = Command::new(env!("CARGO"));
+    c.arg("fetch").arg("--manifest-path").arg(m.join("Cargo.toml"));
+    run_logged(
+        "patch: fetch the sqlite3 amalgamation (libsqlite3-sys 0.35.0)",
+        c,
+        &ctx.log("sqlite-fetch.log"),
+    )?;
+    let meta = util::output(
+        Command::new(env!("CARGO"))
+            .args(["metadata", "--format-version", "1", "--manifest-path"])
+            .arg(m.join("Cargo.toml")),
+    )?;
+    let key = "libsqlite3-sys-0.35.0/Cargo.toml";
+    let i = meta.find(key).context("libsqlite3-sys not found in cargo metadata")?;
+    let start = meta[..i].rfind('"').unwrap() + 1;
+    let crate_dir = PathBuf::from(&meta[start..i + key.len() - "/Cargo.toml".len()]);
+    for f in ["sqlite3.c", "sqlite3.h", "sqlite3ext.h"] {
+        let s = crate_dir.join("sqlite3").join(f);
+        if !dst.join(f).exists() && s.exists() {
+            fs::copy(&s, dst.join(f))?;
+        }
+    }
+    eprintln!(
+        "xtask: patch: contrib/sqlite3/sqlite3.c taken from {}",
+        crate_dir.display()
+    );
+    Ok(())
+}
+
+// ---------------------------------------------------------------- build
+
+/// Find clang/lld for the cross build (Linux and macOS hosts).
+pub fn cross_bindir() -> Result<PathBuf> {
+    if let Some(d) = std::env::var_os("SIGCAP_CROSS_BINDIR") {
+        return Ok(d.into());
+    }
+    let mut cands: Vec<PathBuf> = (14..=25)
+        .rev()
+        .map(|v| PathBuf::from(format!("/usr/lib/llvm-{v}/bin")))
+        .collect();
+    cands.push("/opt/homebrew/opt/llvm/bin".into());
+    cands.push("/usr/local/opt/llvm/bin".into());
+    for d in cands {
+        if d.join("clang").is_file() && d.join("ld.lld").is_file() {
+            return Ok(d);
+        }
+    }
+    bail!(
+        "no clang + lld found for cross-building FreeBSD (looked in /usr/lib/llvm-*/bin, Homebrew llvm); \
+         install: sudo apt-get install clang-19 lld-19 llvm-19, or set SIGCAP_CROSS_BINDIR"
+    )
+}
+
+/// A FreeBSD make invocation in the working copy: `make` on FreeBSD, the
+/// tree's tools/build/make.py elsewhere.
+fn make(ctx: &Ctx, args: &[String]) -> Result<Command> {
+    fs::create_dir_all(ctx.objprefix())?;
+    let mut c;
+    if cfg!(target_os = "freebsd") {
+        c = Command::new("make");
+    } else {
+        c = Command::new("python3");
+        c.arg("tools/build/make.py");
+        c.arg(format!("--cross-bindir={}", cross_bindir()?.display()));
+        c.args(["TARGET=amd64", "TARGET_ARCH=amd64"]);
+    }
+    c.current_dir(ctx.work());
+    c.env("MAKEOBJDIRPREFIX", ctx.objprefix());
+    c.arg(format!("-j{}", ctx.jobs));
+    c.arg(format!("SRCCONF={}", ctx.root.join("vm-images/src.conf").display()));
+    c.args(args);
+    Ok(util::locked(c))
+}
+
+fn file_hash(p: &Path) -> Vec<u8> {
+    fs::read(p).unwrap_or_default()
+}
+
+/// Trimmed buildworld: the sysroot for the guest programs and stand/'s
+/// loader. Cached: rebuilt only when the base tree or src.conf change (a
+/// patch change does not rebuild the world; the guest programs do not use
+/// the patched headers).
+pub fn world(ctx: &Ctx, force: bool) -> Result<()> {
+    let key = hash_bytes(&[
+        &file_hash(&ctx.series_dir().join("base-manifest")),
+        &file_hash(&ctx.root.join("vm-images/src.conf")),
+    ]);
+    let stamp = ctx.cache.join("world.stamp");
+    let need = [
+        ctx.sysroot().join("usr/lib/libc.a"),
+        ctx.sysroot().join("usr/lib/libthr.a"),
+        ctx.stand_dir().join("cdboot/cdboot"),
+        ctx.stand_dir().join("loader_4th/loader_4th"),
+    ];
+    if !force && read_stamp(&stamp).as_deref() == Some(&key) && need.iter().all(|p| p.exists()) {
+        eprintln!("xtask: world: up to date ({})", ctx.sysroot().display());
+        return Ok(());
+    }
+    let c = make(ctx, &["buildworld".into(), "WITHOUT_CLEAN=yes".into()])?;
+    run_logged("world: trimmed buildworld (sysroot + loader)", c, &ctx.log("world.log"))?;
+    for p in &need {
+        if !p.exists() {
+            bail!("world: buildworld finished but {} is missing", p.display());
+        }
+    }
+    write_stamp(&stamp, &key)
+}
+
+/// buildkernel of our config (and GENERIC on request), incremental.
+pub fn kernel(ctx: &Ctx, generic: bool) -> Result<()> {
+    let conf = ctx.root.join("vm-images/kernel").join(KERNCONF);
+    let dst = ctx.work().join("sys/amd64/conf").join(KERNCONF);
+    let text = fs::read(&conf)?;
+    if fs::read(&dst).ok().as_deref() != Some(&text[..]) {
+        fs::write(&dst, &text)?;
+    }
+    if !ctx.sysroot().join("usr/lib/libc.a").exists() {
+        bail!(
+            "kernel: no toolchain/world in {}; run `cargo xtask world` first",
+            ctx.objdir().display()
+        );
+    }
+    let kc = if generic {
+        format!("KERNCONF={KERNCONF} GENERIC")
+    } else {
+        format!("KERNCONF={KERNCONF}")
+    };
+    let c = make(
+        ctx,
+        &[
+            "buildkernel".into(),
+            kc,
+            "NO_KERNELCLEAN=yes".into(),
+            "NO_MODULES=yes".into(),
+        ],
+    )?;
+    run_logged("kernel: buildkernel", c, &ctx.log("kernel.log"))?;
+    eprintln!("xtask: kernel: {}", ctx.kernel_file().display());
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_of_a_git_patch() {
+        let p = "diff --git a/sys/sys/signal.h b/sys/sys/signal.h\n--- a/sys/sys/signal.h\n+++ b/sys/sys/signal.h\n@@ -1 +1 @@\n-x\n+y\n\
+                 diff --git a/new b/new\nnew file mode 100644\n--- /dev/null\n+++ b/new\n";
+        let s = patch_paths(p);
+        assert!(s.contains("sys/sys/signal.h") && s.contains("new") && !s.contains("/dev/null"));
+    }
+
+    #[test]
+    fn tree_check_names_differing_files() {
+        let d = tempfile::tempdir().unwrap();
+        let series = d.path().join("series");
+        let tree = d.path().join("tree");
+        fs::create_dir_all(&series).unwrap();
+        fs::create_dir_all(tree.join("a")).unwrap();
+        fs::write(tree.join("a/ok"), "hello\n").unwrap();
+        fs::write(tree.join("a/bad"), "changed\n").unwrap();
+        // git hash-object of "hello\n"
+        let ok = "ce013625030ba8dba906f756967f9e9ca394464a";
+        fs::write(
+            series.join("base-manifest"),
+            format!(
+                "# test\n{ok} a/ok\n{ok} a/bad\n{ok} a/missing\n{} a/new\n",
+                "0".repeat(40)
+            ),
+        )
+        .unwrap();
+        let e = check_tree(&tree, &series).unwrap_err().to_string();
+        assert!(
+            e.contains("a/bad: differs") && e.contains("a/missing: missing") && !e.contains("a/ok"),
+            "{e}"
+        );
+        assert!(!e.contains("a/new"));
+    }
+}

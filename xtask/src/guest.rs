@@ -1,0 +1,127 @@
+//! Guest programs: built for x86_64-unknown-freebsd with Debian's Rust
+//! (build-std, since rustup has no FreeBSD std), statically linked by clang/lld
+//! against the sysroot of the FreeBSD world. The list is data:
+//! vm-images/guest-programs.
+use crate::freebsd::{cross_bindir, Ctx};
+use crate::util::{self, run_logged};
+use anyhow::{bail, Context, Result};
+use std::path::PathBuf;
+use std::process::Command;
+
+pub const DEB_RUSTC: &str = "/usr/bin/rustc";
+pub const DEB_CARGO: &str = "/usr/bin/cargo";
+const TARGET: &str = "x86_64-unknown-freebsd";
+
+pub struct Program {
+    pub name: String,
+    pub manifest: PathBuf,
+    pub kind: String,
+    pub args: Vec<String>,
+}
+
+pub fn programs(ctx: &Ctx) -> Result<Vec<Program>> {
+    let f = ctx.root.join("vm-images/guest-programs");
+    let mut v = Vec::new();
+    for l in util::lines_of(&f)? {
+        let l = l.trim();
+        if l.is_empty() || l.starts_with('#') {
+            continue;
+        }
+        let w: Vec<&str> = l.split_whitespace().collect();
+        if w.len() < 3 || !(w[2] == "bin" || w[2] == "example") {
+            bail!(
+                "{}: bad line {l:?} (want: <name> <manifest> bin|example [args...])",
+                f.display()
+            );
+        }
+        v.push(Program {
+            name: w[0].into(),
+            manifest: ctx.root.join(w[1]),
+            kind: w[2].into(),
+            args: w[3..].iter().map(|s| s.to_string()).collect(),
+        });
+    }
+    Ok(v)
+}
+
+/// Build every listed program plus the init; returns (name, binary) pairs
+/// with the init first.
+pub fn build(ctx: &Ctx) -> Result<Vec<(String, PathBuf)>> {
+    let sysroot = ctx.sysroot();
+    if !sysroot.join("usr/lib/libc.a").exists() {
+        bail!("guest: no sysroot at {} (run `cargo xtask world`)", sysroot.display());
+    }
+    let bindir = if cfg!(target_os = "freebsd") {
+        PathBuf::from("/usr/bin")
+    } else {
+        cross_bindir()?
+    };
+    let tdir = ctx.cache.join("guest-target");
+    let flags = format!(
+        "-C target-feature=+crt-static -C link-arg=--target={TARGET}15.1 -C link-arg=--sysroot={} -C link-arg=-fuse-ld=lld",
+        sysroot.display()
+    );
+    let mut all = vec![Program {
+        name: "sigcap-init".into(),
+        manifest: ctx.root.join("tests/guest/Cargo.toml"),
+        kind: "bin".into(),
+        args: vec![],
+    }];
+    all.extend(programs(ctx)?);
+    let mut out = Vec::new();
+    for p in &all {
+        let mut c = Command::new(DEB_CARGO);
+        c.env("RUSTC", DEB_RUSTC)
+            .env("RUSTC_BOOTSTRAP", "1")
+            .env_remove("RUSTUP_TOOLCHAIN")
+            .env_remove("RUSTFLAGS")
+            .env("CARGO_TARGET_X86_64_UNKNOWN_FREEBSD_LINKER", bindir.join("clang"))
+            .env("CARGO_TARGET_X86_64_UNKNOWN_FREEBSD_RUSTFLAGS", &flags)
+            .args([
+                "build",
+                "--release",
+                "-Zbuild-std=std,panic_abort",
+                "--target",
+                TARGET,
+                "--manifest-path",
+            ])
+            .arg(&p.manifest)
+            .arg(format!("--{}", p.kind))
+            .arg(&p.name)
+            .arg("--target-dir")
+            .arg(&tdir);
+        run_logged(
+            &format!("guest: build {}", p.name),
+            c,
+            &util::log_dir(&ctx.root).join(format!("guest-{}.log", p.name)),
+        )?;
+        let mut bin = tdir.join(TARGET).join("release");
+        if p.kind == "example" {
+            bin = bin.join("examples");
+        }
+        let bin = bin.join(&p.name);
+        let hdr = std::fs::read(&bin).with_context(|| format!("reading {}", bin.display()))?;
+        if has_interp(&hdr) {
+            bail!(
+                "guest: {} is dynamically linked (has PT_INTERP); it must be static",
+                bin.display()
+            );
+        }
+        out.push((p.name.clone(), bin));
+    }
+    Ok(out)
+}
+
+/// Does an ELF64 file have a PT_INTERP program header (i.e. is it dynamic)?
+fn has_interp(elf: &[u8]) -> bool {
+    if elf.len() < 64 || &elf[..4] != b"\x7fELF" {
+        return false;
+    }
+    let u64at = |o: usize| u64::from_le_bytes(elf[o..o + 8].try_into().unwrap()) as usize;
+    let u16at = |o: usize| u16::from_le_bytes(elf[o..o + 2].try_into().unwrap()) as usize;
+    let (phoff, phentsize, phnum) = (u64at(32), u16at(54), u16at(56));
+    (0..phnum).any(|i| {
+        let o = phoff + i * phentsize;
+        o + 4 <= elf.len() && u32::from_le_bytes(elf[o..o + 4].try_into().unwrap()) == 3
+    })
+}
