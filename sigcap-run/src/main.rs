@@ -45,6 +45,10 @@ struct Cli {
     /// name of a dynamic symbol (a library function such as `opendir`).
     #[arg(long, value_name = "SYMBOL", default_value = "main")]
     enter_at: String,
+    /// Force a backend: freebsd-sigcap (patched kernel), freebsd-sigtrap
+    /// (stock FreeBSD) or linux-seccomp. Default: the best available.
+    #[arg(long, value_name = "NAME", value_parser = ["freebsd-sigcap", "freebsd-sigtrap", "linux-seccomp"])]
+    backend: Option<String>,
     /// The preload shim (default: libsigcap_run_shim.so next to this
     /// binary, or $SIGCAP_RUN_SHIM).
     #[arg(long, value_name = "PATH")]
@@ -196,6 +200,10 @@ fn run(cli: Cli) -> Result<i32> {
         .env("SIGCAP_RUN_LOG_FD", fd.to_string())
         .env("SIGCAP_RUN_DIR", dir.path())
         .env("SIGCAP_RUN_ENTER", &enter);
+    match &cli.backend {
+        Some(b) => cmd.env("SIGCAP_RUN_BACKEND", b),
+        None => cmd.env_remove("SIGCAP_RUN_BACKEND"),
+    };
     match &policy {
         Some((p, _)) => cmd.env("SIGCAP_RUN_POLICY", p),
         None => cmd.env_remove("SIGCAP_RUN_POLICY"),

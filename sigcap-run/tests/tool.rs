@@ -117,6 +117,10 @@ fn tool_failures_are_clear_errors_before_the_program_starts() {
     assert_eq!(out.status.code(), Some(125));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot be loaded"));
 
+    let r = run(d, &["--backend", "freebsd-sigtrap"], &touch);
+    assert_eq!(r.code(), 125);
+    assert!(r.stderr().contains("cannot enter capability mode"), "{}", r.stderr());
+
     let r = run(d, &[], &["no-such-program-sigcap"]);
     assert_eq!(r.code(), 125);
     assert!(r.stderr().contains("not found in PATH"));

@@ -17,10 +17,12 @@
 //! stream), `SIGCAP_RUN_DIR` (where the shim writes the loaded-object map
 //! used to symbolize stacks), `SIGCAP_RUN_POLICY` (a policy file to
 //! enforce; without it the run is permissive: everything is brokered and
-//! recorded). The shim writes one `{"event":"enter",...}` line to the
+//! recorded), `SIGCAP_RUN_BACKEND` (force `freebsd-sigcap`,
+//! `freebsd-sigtrap` or `linux-seccomp`; default: the best available).
+//! The shim writes one `{"event":"enter",...}` line to the
 //! stream when it has entered, or `{"event":"error",...}` and exits with
 //! status 125 when it cannot.
-#![allow(clippy::missing_safety_doc)]
+#![allow(clippy::missing_safety_doc, clippy::unnecessary_cast)] // casts: ELF field types differ between OSes
 
 use std::ffi::{c_char, c_int, c_void, CStr, CString};
 use std::io::Write as _;
@@ -128,6 +130,19 @@ fn enter_now() -> c_int {
     // SAFETY: the parent handed us this descriptor open.
     let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
     let mut b = sigcap::Sandbox::builder().mode(sigcap::Mode::Fallback).log_json(borrowed);
+    if let Ok(name) = std::env::var("SIGCAP_RUN_BACKEND") {
+        let kind = [
+            sigcap::BackendKind::LinuxSeccomp,
+            sigcap::BackendKind::FreeBsdSigcap,
+            sigcap::BackendKind::FreeBsdSigtrap,
+        ]
+        .into_iter()
+        .find(|k| k.name() == name);
+        match kind {
+            Some(k) => b = b.backend(k),
+            None => fail(&format!("unknown backend {name:?}")),
+        }
+    }
     let enforcing = match std::env::var_os("SIGCAP_RUN_POLICY") {
         Some(p) => {
             b = b.policy_file(p);
