@@ -80,11 +80,29 @@ pub fn run_all(src: Option<PathBuf>) -> Result<()> {
             Command::new("sh")
                 .arg(root.join("kernel-patches/check-series.sh"))
                 .arg(&src),
-        )?,
+        )
+        .and_then(|()| bindgen_check(&root, &src))?,
         None => println!(
             "SKIP freebsd-tree checks: no FreeBSD 15.1 tree given (--src DIR or SIGCAP_FREEBSD_SRC); \
-             the base-manifest and apply checks need one"
+             the base-manifest, apply and bindgen-on-patched-headers checks need one"
         ),
     }
     Ok(())
+}
+
+/// Real bindgen on the patched headers of the given tree, compared with the
+/// committed sigcap-rs/src/sys/freebsd_abi.rs.
+fn bindgen_check(root: &Path, src: &Path) -> Result<()> {
+    let cache = std::env::var_os("SIGCAP_CACHE_DIR").map(PathBuf::from).unwrap_or(root.join("target/freebsd"));
+    std::fs::create_dir_all(&cache)?;
+    let ctx = crate::freebsd::Ctx {
+        root: root.to_owned(),
+        cache: std::fs::canonicalize(cache)?,
+        src: Some(src.to_owned()),
+        jobs: 1,
+        kernel: crate::freebsd::KernelKind::Patched,
+    };
+    let t = crate::freebsd::source(&ctx)?;
+    crate::freebsd::patch(&ctx, &t)?;
+    crate::bindgen_abi::run(&ctx, true)
 }

@@ -1,5 +1,6 @@
 //! `cargo xtask`: the project's build and test driver.
 mod abi;
+mod bindgen_abi;
 mod freebsd;
 mod guest;
 mod host_test;
@@ -50,6 +51,14 @@ enum Cmd {
     Boot(BootArgs),
     /// All steps: source, patch, world, kernel, guest, image, boot, results.
     Vmtest(BootArgs),
+    /// Generate sigcap-rs/src/sys/freebsd_abi.rs from the patched headers
+    /// with bindgen (--check: fail if the committed file differs).
+    Bindgen {
+        #[command(flatten)]
+        c: Common,
+        #[arg(long)]
+        check: bool,
+    },
     /// Check the host prerequisites (and install them with --install-deps).
     Deps {
         #[arg(long)]
@@ -136,6 +145,12 @@ fn main() -> Result<()> {
             let r = vm::boot_and_report(&ctx, b.timeout, &b.vmm);
             eprintln!("xtask: vmtest took {}s", t0.elapsed().as_secs());
             r
+        }
+        Cmd::Bindgen { c, check } => {
+            let ctx = c.ctx()?;
+            let t = freebsd::source(&ctx)?;
+            freebsd::patch(&ctx, &t)?;
+            bindgen_abi::run(&ctx, check)
         }
         Cmd::Deps { install_deps } => vm::deps(install_deps),
     }
