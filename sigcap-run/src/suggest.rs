@@ -189,3 +189,69 @@ pub fn least_policy(stream: &Stream) -> Result<(Policy, Vec<String>)> {
     }
     Ok((policy, notes))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::parse_stream;
+
+    fn rec(seq: u64, name: &str, args: [i64; 4], detail: &str, result: i64) -> String {
+        serde_json::json!({
+            "seq": seq, "pid": 7, "tid": 7, "backend": "linux-seccomp", "syscall": 0, "name": name,
+            "args": [args[0] as u64, args[1] as u64, args[2] as u64, args[3] as u64, 0, 0],
+            "errno": 1, "class": "namei", "ip": 0, "detail": detail,
+            "decision": "allowed", "rule": 0, "result": result, "stack": []
+        })
+        .to_string()
+    }
+
+    #[test]
+    fn roots_exist_at_enter_and_nested_rules_inherit() {
+        let t = tempfile::tempdir().unwrap();
+        let d = t.path();
+        std::fs::write(d.join("in.txt"), "x").unwrap();
+        std::fs::create_dir(d.join("ro")).unwrap();
+        std::fs::write(d.join("ro/f"), "x").unwrap();
+        // The run created out/ and out/new (they exist now, but not at enter).
+        std::fs::create_dir_all(d.join("out/new")).unwrap();
+        let dd = d.to_str().unwrap();
+        let at = libc::AT_FDCWD as i64;
+        let creat = (libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL) as i64;
+        let lines = [
+            format!("{{\"event\":\"enter\",\"pid\":7,\"backend\":\"linux-seccomp\",\"mode\":\"permissive\",\"cwd\":\"{dd}\"}}"),
+            rec(1, "openat", [at, 0, 0, 0], "in.txt", 3),
+            rec(2, "mkdirat", [at, 0, 0o755, 0], "out", 0),
+            rec(3, "openat", [at, 0, libc::O_RDONLY as i64 | libc::O_DIRECTORY as i64, 0], "out", 4),
+            rec(4, "mkdirat", [4, 0, 0o755, 0], "new", 0),
+            rec(5, "openat", [4, 0, creat, 0o644], "new/file", 5),
+            rec(6, "newfstatat", [at, 0, 0, 0], &format!("{dd}/ro/f"), 0),
+            rec(7, "newfstatat", [at, 0, 0, 0], &format!("{dd}/ro"), 0),
+            rec(8, "newfstatat", [at, 0, 0, 0], "/", 0),
+            serde_json::json!({"seq": 9, "pid": 7, "tid": 7, "backend": "linux-seccomp", "syscall": 42,
+                "name": "connect", "args": [3, 0, 16, 0, 0, 0], "errno": 1, "class": "sockaddr", "ip": 0,
+                "detail": "127.0.0.1:8080", "decision": "allowed", "rule": 0, "result": 0, "stack": []})
+            .to_string(),
+        ];
+        let s = parse_stream(&lines.join("\n"));
+        let (p, notes) = least_policy(&s).unwrap();
+        let rules: Vec<(String, String)> =
+            p.fs_rules().iter().map(|r| (r.root.display().to_string(), r.access.to_string())).collect();
+        assert_eq!(
+            rules,
+            vec![
+                // out/ did not exist at enter: creating it needs create on its parent,
+                // which also covers everything made beneath it.
+                (dd.to_string(), "read+write+create".to_string()),
+            ],
+            "{rules:?}"
+        );
+        assert_eq!(p.connect_rules()[0].to_string(), "127.0.0.1:8080");
+        assert!(notes.iter().any(|n| n.contains("newfstatat(\"/\")")), "{notes:?}");
+
+        // Without the creations, reads keep their own narrow roots.
+        let reads = [lines[0].clone(), lines[1].clone(), lines[6].clone(), lines[7].clone()];
+        let (p, _) = least_policy(&parse_stream(&reads.join("\n"))).unwrap();
+        let roots: Vec<String> = p.fs_rules().iter().map(|r| r.root.display().to_string()).collect();
+        assert_eq!(roots, vec![format!("{dd}/in.txt"), format!("{dd}/ro")]);
+    }
+}
