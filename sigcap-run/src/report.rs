@@ -106,6 +106,11 @@ pub enum Op {
 pub struct Args {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
+    /// The path made absolute: against the working directory at enter, or
+    /// the directory a brokered open returned as `dirfd` (None when the
+    /// descriptor predates the sandbox).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resolved: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub address: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -313,6 +318,41 @@ pub fn decode(r: &Record) -> Args {
     d
 }
 
+/// Turns relative paths into absolute ones, following the descriptors
+/// brokered opens handed out (per process), in record order.
+#[derive(Default)]
+pub struct Resolver {
+    fds: std::collections::HashMap<(i32, i32), std::path::PathBuf>,
+}
+
+impl Resolver {
+    pub fn resolve(&mut self, stream: &Stream, r: &Record, d: &Args) -> Option<std::path::PathBuf> {
+        let rel = Path::new(d.path.as_deref().filter(|p| !p.is_empty())?);
+        let base = if rel.is_absolute() {
+            std::path::PathBuf::from("/")
+        } else {
+            match d.dirfd_raw {
+                Some(fd) if fd != libc::AT_FDCWD => self.fds.get(&(r.pid, fd))?.clone(),
+                _ => std::path::PathBuf::from(stream.cwd_of(r.pid)?),
+            }
+        };
+        let mut abs = std::path::PathBuf::from("/");
+        for c in base.join(rel).components() {
+            match c {
+                std::path::Component::ParentDir => {
+                    abs.pop();
+                }
+                std::path::Component::Normal(n) => abs.push(n),
+                _ => {}
+            }
+        }
+        if d.op == Some(Op::Open) && r.result >= 0 {
+            self.fds.insert((r.pid, r.result as i32), abs.clone());
+        }
+        Some(abs)
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum ColorChoice {
     Auto,
@@ -400,8 +440,10 @@ pub fn build(
     let mut entries: Vec<Entry> = Vec::new();
     let mut index: BTreeMap<(String, String, String, String, String, String), usize> = BTreeMap::new();
     let mut by_decision = BTreeMap::new();
+    let mut resolver = Resolver::default();
     for r in &stream.records {
-        let args = decode(r);
+        let mut args = decode(r);
+        args.resolved = resolver.resolve(stream, r, &args).map(|p| p.display().to_string());
         let out = outcome(r.result);
         let key = (
             r.name.clone(),
@@ -527,7 +569,10 @@ pub fn print_summary(rep: &Report, color: ColorChoice) {
                 extra.push(f.clone());
             }
             if let Some(d) = e.args.dirfd.as_deref().filter(|d| *d != "AT_FDCWD") {
-                extra.push(format!("dirfd {d}"));
+                match &e.args.resolved {
+                    Some(r) => extra.push(format!("dirfd {d}: {r}")),
+                    None => extra.push(format!("dirfd {d}")),
+                }
             }
             if let Some(r) = &e.reason {
                 extra.push(r.clone());

@@ -9,11 +9,11 @@
 //! now or the run removed it. Nested rules inherit their ancestors' modes
 //! (the policy's longest match wins) and are dropped when that makes them
 //! redundant. Network destinations become exact connect/bind rules.
-use crate::report::{decode, Op, Stream};
+use crate::report::{decode, Op, Resolver, Stream};
 use anyhow::Result;
 use sigcap::{Access, NetTarget, Policy};
-use std::collections::{BTreeMap, HashMap, HashSet};
-use std::path::{Component, Path, PathBuf};
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
 
 /// What an operation needs under its rule (mirrors the broker).
 fn open_access(flags: i32) -> Access {
@@ -40,26 +40,10 @@ fn open_access(flags: i32) -> Access {
     a
 }
 
-/// Lexical normalisation: drops `.`, folds `..`.
-fn normalize(p: &Path) -> PathBuf {
-    let mut out = PathBuf::from("/");
-    for c in p.components() {
-        match c {
-            Component::ParentDir => {
-                out.pop();
-            }
-            Component::Normal(n) => out.push(n),
-            _ => {}
-        }
-    }
-    out
-}
-
 /// The policy, and notes on what it leaves out.
 pub fn least_policy(stream: &Stream) -> Result<(Policy, Vec<String>)> {
     let mut notes = Vec::new();
-    // Per process: descriptors the broker handed out, to resolve *at calls.
-    let mut fds: HashMap<(i32, i32), PathBuf> = HashMap::new();
+    let mut resolver = Resolver::default();
     let mut created: HashSet<PathBuf> = HashSet::new();
     let mut used: HashSet<PathBuf> = HashSet::new();
     let mut removed: HashSet<PathBuf> = HashSet::new();
@@ -85,29 +69,14 @@ pub fn least_policy(stream: &Stream) -> Result<(Policy, Vec<String>)> {
             Op::Signal | Op::Other => continue,
             _ => {}
         }
-        let Some(rel) = d.path.as_deref().filter(|p| !p.is_empty()) else { continue };
-        let rel = Path::new(rel);
-        let base = if rel.is_absolute() {
-            PathBuf::from("/")
-        } else {
-            match d.dirfd_raw {
-                Some(fd) if fd != libc::AT_FDCWD => match fds.get(&(r.pid, fd)) {
-                    Some(p) => p.clone(),
-                    None => continue, // a descriptor from before enter: its own authority
-                },
-                _ => PathBuf::from(stream.cwd_of(r.pid).unwrap_or("/")),
-            }
-        };
-        let abs = normalize(&base.join(rel));
+        // No path, or a descriptor from before enter (its own authority).
+        let Some(abs) = resolver.resolve(stream, r, &d) else { continue };
         let ok = r.result >= 0;
         let access = match op {
             Op::Open => {
                 let f = d.open_flags.unwrap_or(0);
-                if ok {
-                    fds.insert((r.pid, r.result as i32), abs.clone());
-                    if f & libc::O_CREAT != 0 && !used.contains(&abs) {
-                        created.insert(abs.clone());
-                    }
+                if ok && f & libc::O_CREAT != 0 && !used.contains(&abs) {
+                    created.insert(abs.clone());
                 }
                 open_access(f)
             }

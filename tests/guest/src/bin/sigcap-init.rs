@@ -27,7 +27,26 @@ fn mount_tmpfs(path: &str) -> Result<(), i32> {
     }
 }
 
+/// The kernel starts init with no open descriptors (and Rust's runtime then
+/// points 0-2 at /dev/null): put the console on stdin, stdout and stderr.
+fn console() {
+    unsafe {
+        libc::setsid();
+        let fd = libc::open(cstr("/dev/console").as_ptr(), libc::O_RDWR);
+        if fd >= 0 {
+            libc::ioctl(fd, libc::TIOCSCTTY, 0);
+            for t in 0..3 {
+                libc::dup2(fd, t);
+            }
+            if fd > 2 {
+                libc::close(fd);
+            }
+        }
+    }
+}
+
 fn main() {
+    console();
     println!("sigcap-init: starting");
     if let Err(e) = mount_tmpfs("/tmp") {
         println!("sigcap-init: mounting tmpfs on /tmp failed: errno {e}");
