@@ -55,6 +55,9 @@ impl Ctx {
     pub fn kernel_file(&self) -> PathBuf {
         self.objdir().join("sys").join(KERNCONF).join("kernel")
     }
+    pub fn userland_dir(&self) -> PathBuf {
+        self.cache.join("userland")
+    }
     pub fn stand_dir(&self) -> PathBuf {
         self.objdir().join("stand/i386")
     }
@@ -333,11 +336,34 @@ pub fn patch(ctx: &Ctx, tree: &Path) -> Result<()> {
         }
     );
     sqlite_blob(ctx)?;
+    ctype_map(ctx)?;
     Ok(())
 }
 
-/// contrib/sqlite3/sqlite3.c is not in the git tree; buildworld needs it.
-/// Take the amalgamation from the crates.io crate libsqlite3-sys (bundled).
+/// share/ctypedef builds the C.UTF-8 LC_CTYPE table from
+/// tools/tools/locale/etc/final-maps/map.UTF-8, a large blob that some
+/// copies of the tree lack. Nothing we build or run needs the table, so
+/// when the map is absent the directory is built as an empty one (in the
+/// working copy only), and the run says so.
+fn ctype_map(ctx: &Ctx) -> Result<()> {
+    let work = ctx.work();
+    if work.join("tools/tools/locale/etc/final-maps/map.UTF-8").is_file() {
+        return Ok(());
+    }
+    let mk = work.join("share/ctypedef/Makefile");
+    let empty = "# Written by cargo xtask: tools/tools/locale/etc/final-maps/map.UTF-8\n\
+                 # is absent from this tree, so no LC_CTYPE tables are built.\n\
+                 .include <bsd.prog.mk>\n";
+    if fs::read_to_string(&mk).ok().as_deref() != Some(empty) {
+        fs::write(&mk, empty)?;
+    }
+    eprintln!("xtask: patch: map.UTF-8 is absent from the tree; share/ctypedef is built empty (no C.UTF-8 LC_CTYPE)");
+    Ok(())
+}
+
+/// contrib/sqlite3/sqlite3.c (a large blob some copies of the tree lack) is
+/// needed by buildworld. When it is absent, take the same amalgamation from
+/// the crates.io crate libsqlite3-sys (bundled).
 fn sqlite_blob(ctx: &Ctx) -> Result<()> {
     let dst = ctx.work().join("contrib/sqlite3");
     if dst.join("sqlite3.c").is_file() {
@@ -414,8 +440,12 @@ fn make(ctx: &Ctx, args: &[String]) -> Result<Command> {
     } else {
         c = Command::new("python3");
         c.arg("tools/build/make.py");
-        c.arg(format!("--cross-bindir={}", cross_bindir()?.display()));
+        let bindir = cross_bindir()?;
+        c.arg(format!("--cross-bindir={}", bindir.display()));
         c.args(["TARGET=amd64", "TARGET_ARCH=amd64"]);
+        // WITHOUT_CROSS_COMPILER also drops the bootstrapped ELF Tool Chain,
+        // whose strip(1) `install -s` would otherwise spawn.
+        c.env("XSTRIPBIN", bindir.join("llvm-strip"));
     }
     c.current_dir(ctx.work());
     c.env("MAKEOBJDIRPREFIX", ctx.objprefix());
@@ -457,6 +487,42 @@ pub fn world(ctx: &Ctx, force: bool) -> Result<()> {
         }
     }
     write_stamp(&stamp, &key)
+}
+
+/// The guest's userland: `installworld -DNO_ROOT` of the trimmed world into
+/// the cache, so that the image has /bin/sh, rtld, the shared libraries and
+/// the real programs (tar, unzip, ls) that sigcap-run is proven on. Cached
+/// with the world's key.
+pub fn userland(ctx: &Ctx) -> Result<PathBuf> {
+    let dest = ctx.userland_dir();
+    let key = fs::read_to_string(ctx.cache.join("world.stamp")).unwrap_or_default();
+    let stamp = ctx.cache.join("userland.stamp");
+    let need = [dest.join("bin/sh"), dest.join("libexec/ld-elf.so.1"), dest.join("usr/bin/tar")];
+    if !key.is_empty() && read_stamp(&stamp).as_deref() == Some(key.trim()) && need.iter().all(|p| p.exists()) {
+        eprintln!("xtask: userland: up to date ({})", dest.display());
+        return Ok(dest);
+    }
+    if dest.exists() {
+        fs::remove_dir_all(&dest)?;
+    }
+    fs::create_dir_all(&dest)?;
+    let c = make(
+        ctx,
+        &[
+            "installworld".into(),
+            "-DNO_ROOT".into(),
+            "-DDB_FROM_SRC".into(),
+            format!("DESTDIR={}", dest.display()),
+        ],
+    )?;
+    run_logged("userland: installworld into the image root", c, &ctx.log("userland.log"))?;
+    for p in &need {
+        if !p.exists() {
+            bail!("userland: installworld finished but {} is missing", p.display());
+        }
+    }
+    write_stamp(&stamp, key.trim())?;
+    Ok(dest)
 }
 
 /// buildkernel of our config (and GENERIC on request), incremental.
