@@ -378,6 +378,30 @@ fn cvt(r: libc::c_int) -> std::result::Result<i64, i32> {
     }
 }
 
+/// `base` joined with `rel`, with the `.` and `..` components that lead
+/// `rel` folded into `base`. `base` is a real path (getcwd, or the kernel's
+/// name of a descriptor), so its lexical parent is its real parent and
+/// `../a.tar` from a working directory under one root can match a rule for
+/// its sibling. A `..` after a name is left for the kernel to resolve
+/// beneath the matched root, where it cannot escape.
+fn join_leading_parents(base: &Path, rel: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = base.to_owned();
+    let mut rest = rel.components().peekable();
+    while let Some(c) = rest.peek() {
+        match c {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            _ => break,
+        }
+        rest.next();
+    }
+    out.extend(rest);
+    out
+}
+
 /// Errno values that mean "resolution tried to leave the base".
 fn is_escape(e: i32) -> bool {
     #[cfg(target_os = "linux")]
@@ -402,9 +426,9 @@ impl State {
             p.to_owned()
         } else {
             match dir {
-                None => self.cwd.join(p),
-                Some(fd) => match fd_path(fd) {
-                    Some(d) if self.policy.match_path(&d.join(p)).is_some() => d.join(p),
+                None => join_leading_parents(&self.cwd, p),
+                Some(fd) => match fd_path(fd).map(|d| join_leading_parents(&d, p)) {
+                    Some(a) if self.policy.match_path(&a).is_some() => a,
                     // A directory the program holds outside every root:
                     // the descriptor itself is the authority, as in
                     // capability mode, and resolution stays beneath it.

@@ -96,6 +96,33 @@ rusty_fork_test! {
     }
 
     #[test]
+    fn relative_paths_climbing_out_of_the_working_directory_match_their_own_rule() {
+        // tar run in out/ opening ../a.tar: the file's rule allows it, though
+        // the working directory's rule is the longer prefix of out/../a.tar.
+        let (t, root) = tree();
+        let out = root.join("sub");
+        std::fs::create_dir(out.join("d")).unwrap();
+        std::env::set_current_dir(&out).unwrap();
+        let sb = Sandbox::builder()
+            .read_beneath(root.join("file.txt"))
+            .write_beneath(&out)
+            .enter()
+            .unwrap();
+        assert_eq!(std::fs::read_to_string("../file.txt").unwrap(), "inside");
+        assert!(matches!(last(&sb).decision(), Decision::Allowed { .. }));
+        assert_eq!(std::fs::read_to_string("./../file.txt").unwrap(), "inside");
+        // Climbing to a file no rule covers is still refused.
+        let e = std::fs::read("../../secret.txt").unwrap_err();
+        assert!(is_eperm(&e), "{e}");
+        assert_eq!(last(&sb).decision(), Decision::Denied(DenyReason::NoRule));
+        // A '..' after a name is resolved beneath the rule's root and cannot leave it.
+        let e = std::fs::read("d/../../../secret.txt").unwrap_err();
+        assert!(is_eperm(&e), "{e}");
+        assert_eq!(last(&sb).decision(), Decision::Denied(DenyReason::Escape));
+        drop(t);
+    }
+
+    #[test]
     fn access_modes_are_enforced_per_root() {
         let (t, root) = tree();
         let rw = t.path().join("rw");
