@@ -71,12 +71,21 @@ fn violation(rt: &Runtime, trap: backend::Trap, uc: *mut libc::c_void) {
         decision,
         result: -(trap.errno as i64),
     };
-    let broker = |v: &mut Violation| match &call {
-        Some(c) if rt.ctl >= 0 => client::perform(rt.ctl, c, trap.errno, v),
-        Some(_) => refuse(Decision::BrokerUnavailable),
-        None => {
+    let broker = |v: &mut Violation| {
+        if let Some(result) = backend::answer_locally(&trap) {
             describe_raw(&trap, v);
-            refuse(Decision::Unsupported)
+            return Answer {
+                decision: Decision::AllowedByDescriptor,
+                result,
+            };
+        }
+        match &call {
+            Some(c) if rt.ctl >= 0 => client::perform(rt.ctl, c, trap.errno, v),
+            Some(_) => refuse(Decision::BrokerUnavailable),
+            None => {
+                describe_raw(&trap, v);
+                refuse(Decision::Unsupported)
+            }
         }
     };
     let answer = match rt.mode {

@@ -280,6 +280,7 @@ mod table {
     const SYS_LINK: i64 = 9;
     const SYS_UNLINK: i64 = 10;
     const SYS_CHDIR: i64 = 12;
+    const SYS_FCHDIR: i64 = 13;
     const SYS_CHMOD: i64 = 15;
     const SYS_CHOWN: i64 = 16;
     const SYS_ACCESS: i64 = 33;
@@ -362,6 +363,7 @@ mod table {
             SYS_LINK => "link",
             SYS_UNLINK => "unlink",
             SYS_CHDIR => "chdir",
+            SYS_FCHDIR => "fchdir",
             SYS_CHMOD => "chmod",
             SYS_CHOWN => "chown",
             SYS_ACCESS => "access",

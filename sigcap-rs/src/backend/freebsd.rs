@@ -17,6 +17,7 @@ use crate::error::{Error, Result};
 use crate::record::{BackendKind, Class};
 use crate::sys::freebsd_abi::*;
 use crate::syscall::{SYS_SYSCALL, SYS___SYSCALL};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The errno reported when a call is refused (the kernel's own is used
 /// whenever one is known; this is for calls that never reached it).
@@ -106,8 +107,20 @@ fn sys_err(what: &'static str, e: i32) -> Error {
     }
 }
 
+/// The working directory's identity at enter. Capability mode forbids
+/// chdir and fchdir, so it is the working directory for good.
+static CWD_DEV: AtomicU64 = AtomicU64::new(u64::MAX);
+static CWD_INO: AtomicU64 = AtomicU64::new(u64::MAX);
+const SYS_FCHDIR: i64 = 13;
+
 /// Enters capability mode.
 pub(crate) fn confine(_kind: BackendKind, _p: Prepared) -> Result<()> {
+    // SAFETY: a NUL-terminated path and a stat buffer of the right type.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    if unsafe { libc::stat(c".".as_ptr(), &mut st) } == 0 {
+        CWD_DEV.store(st.st_dev as u64, Ordering::Relaxed);
+        CWD_INO.store(st.st_ino as u64, Ordering::Relaxed);
+    }
     // SAFETY: no arguments.
     if unsafe { libc::cap_enter() } != 0 {
         return Err(Error::last_os("cap_enter"));
@@ -211,4 +224,23 @@ pub(crate) fn gettid() -> i64 {
     // SAFETY: thr_self writes one long.
     unsafe { libc::thr_self(&mut id) };
     id as i64
+}
+
+/// A violation the handler can answer without the broker: `fchdir(fd)` to
+/// the directory that already is the working directory is a no-op, so it
+/// succeeds. fts(3) (ls, find, rm -r) opens "." and fchdir()s back to it
+/// between operands. Only fstat, which capability mode allows; signal-safe.
+pub(crate) fn answer_locally(trap: &Trap) -> Option<i64> {
+    if trap.syscall != SYS_FCHDIR {
+        return None;
+    }
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: fstat of a number the program passed; a bad one fails.
+    if unsafe { libc::fstat(trap.args[0] as i32, &mut st) } != 0 {
+        return None;
+    }
+    let same = (st.st_mode & libc::S_IFMT) == libc::S_IFDIR
+        && st.st_dev as u64 == CWD_DEV.load(Ordering::Relaxed)
+        && st.st_ino as u64 == CWD_INO.load(Ordering::Relaxed);
+    same.then_some(0)
 }
