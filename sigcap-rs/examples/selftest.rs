@@ -5,8 +5,13 @@
 //! `SIGCAP-TEST sigcap <case> pass|fail|skip [reason]`.
 //!
 //! ```text
-//! selftest [--expect-backend freebsd-sigcap|freebsd-sigtrap|linux-seccomp]
+//! selftest [--expect-backend freebsd-sigcap|freebsd-sigtrap|linux-seccomp|by-kernel]
 //! ```
+//!
+//! `by-kernel` expects `freebsd-sigcap` when the running kernel has the
+//! SIGCAP series (the `kern.trap_enotcap_signal` sysctl exists) and
+//! `freebsd-sigtrap` otherwise, so one guest image line serves the patched
+//! and the stock kernel.
 use sigcap::{Decision, DenyReason, Mode, Sandbox};
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -277,13 +282,38 @@ fn in_grandchild(f: impl FnOnce()) -> (i32, String) {
     })
 }
 
+/// The backend this kernel should give: SIGCAP when the series is in.
+fn backend_of_kernel() -> String {
+    #[cfg(target_os = "freebsd")]
+    {
+        let mut v: libc::c_int = 0;
+        let mut len = std::mem::size_of::<libc::c_int>();
+        // SAFETY: a NUL-terminated name and an int-sized output buffer.
+        let r = unsafe {
+            libc::sysctlbyname(
+                c"kern.trap_enotcap_signal".as_ptr(),
+                (&raw mut v).cast(),
+                &mut len,
+                std::ptr::null(),
+                0,
+            )
+        };
+        if r == 0 { "freebsd-sigcap".into() } else { "freebsd-sigtrap".into() }
+    }
+    #[cfg(not(target_os = "freebsd"))]
+    "linux-seccomp".into()
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let expect = args
         .iter()
         .position(|a| a == "--expect-backend")
         .and_then(|i| args.get(i + 1))
-        .cloned();
+        .map(|k| if k == "by-kernel" { backend_of_kernel() } else { k.clone() });
+    if let Some(k) = &expect {
+        println!("selftest: expecting backend {k}");
+    }
     let cases: [(&str, fn(Option<&str>) -> Case); 9] = [
         ("fallback_file", fallback_file),
         ("denied_and_escape", denied_and_escape),

@@ -98,3 +98,19 @@ pub fn report(suite: &str, case: &str, result: &str, reason: &str) {
     }
     let _ = o.flush();
 }
+
+/// `std::process::Command` that starts the program with fork and exec.
+///
+/// Without a `pre_exec` hook std starts programs with `posix_spawn(3)`, and
+/// in our statically linked guest binaries that child dies of SIGSEGV (as
+/// pid 1 the spawn never returns). A no-op hook makes std take its fork and
+/// exec path, which works.
+pub fn command(program: impl AsRef<std::ffi::OsStr>) -> std::process::Command {
+    use std::os::unix::process::CommandExt;
+    let mut c = std::process::Command::new(program);
+    // SAFETY: the hook does nothing, so it is trivially async-signal-safe.
+    unsafe {
+        c.pre_exec(|| Ok(()));
+    }
+    c
+}
