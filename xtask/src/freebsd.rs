@@ -444,8 +444,17 @@ fn make(ctx: &Ctx, args: &[String]) -> Result<Command> {
         c.arg(format!("--cross-bindir={}", bindir.display()));
         c.args(["TARGET=amd64", "TARGET_ARCH=amd64"]);
         // WITHOUT_CROSS_COMPILER also drops the bootstrapped ELF Tool Chain,
-        // whose strip(1) `install -s` would otherwise spawn.
-        c.env("XSTRIPBIN", bindir.join("llvm-strip"));
+        // whose strip, objcopy and nm `install -s`, stand/ and the kernel
+        // would otherwise use: take LLVM's from the same bindir.
+        for (var, tool) in [
+            ("XSTRIPBIN", "llvm-strip"),
+            ("XOBJCOPY", "llvm-objcopy"),
+            ("XNM", "llvm-nm"),
+            ("XSIZE", "llvm-size"),
+            ("XSTRINGS", "llvm-strings"),
+        ] {
+            c.env(var, bindir.join(tool));
+        }
     }
     c.current_dir(ctx.work());
     c.env("MAKEOBJDIRPREFIX", ctx.objprefix());
@@ -506,6 +515,16 @@ pub fn userland(ctx: &Ctx) -> Result<PathBuf> {
         fs::remove_dir_all(&dest)?;
     }
     fs::create_dir_all(&dest)?;
+    if !cfg!(target_os = "freebsd") {
+        // installworld insists on a strip(1) among the world's tools, and the
+        // trimmed world (no ELF Tool Chain bootstrap) has none: offer LLVM's.
+        let legacy = ctx.sysroot().join("legacy/bin");
+        let strip = legacy.join("strip");
+        if fs::symlink_metadata(&strip).is_err() {
+            fs::create_dir_all(&legacy)?;
+            std::os::unix::fs::symlink(cross_bindir()?.join("llvm-strip"), &strip)?;
+        }
+    }
     let c = make(
         ctx,
         &[

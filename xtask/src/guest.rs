@@ -14,9 +14,43 @@ const TARGET: &str = "x86_64-unknown-freebsd";
 
 pub struct Program {
     pub name: String,
+    /// The cargo manifest, or for a script the script itself.
     pub manifest: PathBuf,
-    pub kind: String,
+    pub kind: Kind,
     pub args: Vec<String>,
+}
+
+/// How a vm-images/guest-programs entry is built and whether the init runs it.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Kind {
+    /// A cargo binary target, static; run.
+    Bin,
+    /// A cargo example, static; run.
+    Example,
+    /// A shell script, copied; run (by its #! line).
+    Script,
+    /// A cargo binary target, dynamically linked like the system's own
+    /// programs (sigcap-run dlopen()s its shim, which a static binary
+    /// cannot); installed for the scripts, not run.
+    Tool,
+    /// A cargo cdylib (dynamically linked, e.g. a preload shim); installed, not run.
+    Cdylib,
+}
+
+impl Kind {
+    fn parse(s: &str) -> Option<Kind> {
+        Some(match s {
+            "bin" => Kind::Bin,
+            "example" => Kind::Example,
+            "script" => Kind::Script,
+            "tool" => Kind::Tool,
+            "cdylib" => Kind::Cdylib,
+            _ => return None,
+        })
+    }
+    pub fn runs(self) -> bool {
+        matches!(self, Kind::Bin | Kind::Example | Kind::Script)
+    }
 }
 
 pub fn programs(ctx: &Ctx) -> Result<Vec<Program>> {
@@ -28,16 +62,17 @@ pub fn programs(ctx: &Ctx) -> Result<Vec<Program>> {
             continue;
         }
         let w: Vec<&str> = l.split_whitespace().collect();
-        if w.len() < 3 || !(w[2] == "bin" || w[2] == "example") {
+        let kind = w.get(2).and_then(|k| Kind::parse(k));
+        let Some(kind) = kind.filter(|_| w.len() >= 3) else {
             bail!(
-                "{}: bad line {l:?} (want: <name> <manifest> bin|example [args...])",
+                "{}: bad line {l:?} (want: <name> <manifest|script> bin|example|script|tool|cdylib [args...])",
                 f.display()
             );
-        }
+        };
         v.push(Program {
             name: w[0].into(),
             manifest: ctx.root.join(w[1]),
-            kind: w[2].into(),
+            kind,
             args: w[3..].iter().map(|s| s.to_string()).collect(),
         });
     }
@@ -61,22 +96,39 @@ pub fn build(ctx: &Ctx) -> Result<Vec<(String, PathBuf)>> {
         "-C target-feature=+crt-static -C link-arg=--target={TARGET}15.1 -C link-arg=--sysroot={} -C link-arg=-fuse-ld=lld",
         sysroot.display()
     );
+    let dyn_tdir = ctx.cache.join("guest-target-dynamic");
+    let dyn_flags = format!(
+        "-C link-arg=--target={TARGET}15.1 -C link-arg=--sysroot={} -C link-arg=-fuse-ld=lld",
+        sysroot.display()
+    );
     let mut all = vec![Program {
         name: "sigcap-init".into(),
         manifest: ctx.root.join("tests/guest/Cargo.toml"),
-        kind: "bin".into(),
+        kind: Kind::Bin,
         args: vec![],
     }];
     all.extend(programs(ctx)?);
     let mut out = Vec::new();
     for p in &all {
+        if p.kind == Kind::Script {
+            if !p.manifest.is_file() {
+                bail!("guest: script {} not found", p.manifest.display());
+            }
+            out.push((p.name.clone(), p.manifest.clone()));
+            continue;
+        }
+        // A cdylib cannot be linked with crt-static; dynamic builds get their
+        // own target directory so the two flag sets do not rebuild each
+        // other's std.
+        let dynamic = matches!(p.kind, Kind::Cdylib | Kind::Tool);
+        let (flags, tdir) = if dynamic { (&dyn_flags, &dyn_tdir) } else { (&flags, &tdir) };
         let mut c = Command::new(DEB_CARGO);
         c.env("RUSTC", DEB_RUSTC)
             .env("RUSTC_BOOTSTRAP", "1")
             .env_remove("RUSTUP_TOOLCHAIN")
             .env_remove("RUSTFLAGS")
             .env("CARGO_TARGET_X86_64_UNKNOWN_FREEBSD_LINKER", bindir.join("clang"))
-            .env("CARGO_TARGET_X86_64_UNKNOWN_FREEBSD_RUSTFLAGS", &flags)
+            .env("CARGO_TARGET_X86_64_UNKNOWN_FREEBSD_RUSTFLAGS", flags)
             .args([
                 "build",
                 "--release",
@@ -85,23 +137,25 @@ pub fn build(ctx: &Ctx) -> Result<Vec<(String, PathBuf)>> {
                 TARGET,
                 "--manifest-path",
             ])
-            .arg(&p.manifest)
-            .arg(format!("--{}", p.kind))
-            .arg(&p.name)
-            .arg("--target-dir")
-            .arg(&tdir);
+            .arg(&p.manifest);
+        match p.kind {
+            Kind::Example => c.arg("--example").arg(&p.name),
+            Kind::Cdylib => c.arg("--lib"),
+            _ => c.arg("--bin").arg(&p.name),
+        };
+        c.arg("--target-dir").arg(tdir);
         run_logged(
             &format!("guest: build {}", p.name),
             c,
             &util::log_dir(&ctx.root).join(format!("guest-{}.log", p.name)),
         )?;
         let mut bin = tdir.join(TARGET).join("release");
-        if p.kind == "example" {
+        if p.kind == Kind::Example {
             bin = bin.join("examples");
         }
         let bin = bin.join(&p.name);
         let hdr = std::fs::read(&bin).with_context(|| format!("reading {}", bin.display()))?;
-        if has_interp(&hdr) {
+        if !dynamic && has_interp(&hdr) {
             bail!(
                 "guest: {} is dynamically linked (has PT_INTERP); it must be static",
                 bin.display()

@@ -37,27 +37,28 @@ pub fn freebsd_check(root: &Path) -> Result<()> {
             );
         }
     }
-    run(
-        "type-check sigcap for x86_64-unknown-freebsd",
-        Command::new(DEB_CARGO)
-            .current_dir(root)
-            .env("RUSTC", DEB_RUSTC)
-            .env("RUSTC_BOOTSTRAP", "1")
-            .env_remove("RUSTUP_TOOLCHAIN")
-            .args([
-                "check",
-                "-Zbuild-std=std,panic_abort",
-                "--target",
-                "x86_64-unknown-freebsd",
-                "-p",
-                "sigcap",
-                "--lib",
-                "--examples",
-                "--benches",
-                "--target-dir",
-            ])
-            .arg(root.join("target/freebsd-check")),
-    )
+    // The runtime, sigcap-run and its shim, and the in-guest suites: every
+    // crate that is built for the guest.
+    let checks: [(&str, &[&str]); 3] = [
+        ("sigcap", &["-p", "sigcap", "--lib", "--examples", "--benches"]),
+        ("sigcap-run and its shim", &["-p", "sigcap-run", "-p", "sigcap-run-shim"]),
+        ("the in-guest suites (tests/guest)", &["--manifest-path", "tests/guest/Cargo.toml", "--bins"]),
+    ];
+    for (what, args) in checks {
+        run(
+            &format!("type-check {what} for x86_64-unknown-freebsd"),
+            Command::new(DEB_CARGO)
+                .current_dir(root)
+                .env("RUSTC", DEB_RUSTC)
+                .env("RUSTC_BOOTSTRAP", "1")
+                .env_remove("RUSTUP_TOOLCHAIN")
+                .args(["check", "-Zbuild-std=std,panic_abort", "--target", "x86_64-unknown-freebsd"])
+                .args(args)
+                .arg("--target-dir")
+                .arg(root.join("target/freebsd-check")),
+        )?;
+    }
+    Ok(())
 }
 
 pub fn run_all(src: Option<PathBuf>) -> Result<()> {

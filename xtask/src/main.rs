@@ -140,8 +140,8 @@ fn main() -> Result<()> {
             freebsd::patch(&ctx, &tree)?;
             freebsd::world(&ctx, false)?;
             freebsd::kernel(&ctx, false)?;
-            guest::build(&ctx)?;
-            vm::image(&ctx)?;
+            vm::image(&ctx)?; // builds the guest programs first
+
             let r = vm::boot_and_report(&ctx, b.timeout, &b.vmm);
             eprintln!("xtask: vmtest took {}s", t0.elapsed().as_secs());
             r

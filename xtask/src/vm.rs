@@ -1,6 +1,6 @@
 //! The image (vm-images/ recipes -> bootable ISO), the boot (QEMU TCG with a
 //! hard timeout, serial console to a log), and the host prerequisites.
-use crate::freebsd::{cross_bindir, Ctx};
+use crate::freebsd::{self, cross_bindir, Ctx};
 use crate::{guest, results, util};
 use anyhow::{bail, Context, Result};
 use std::fs;
@@ -13,15 +13,22 @@ pub fn iso_path(ctx: &Ctx) -> PathBuf {
     ctx.cache.join("sigcap-test.iso")
 }
 
-/// Stage the ISO root and run xorriso. The root holds stand/'s cdboot and
+/// Stage the ISO root and run xorriso. The root holds the installed trimmed
+/// world (sh, rtld, shared libraries, tar, unzip, ls...), stand/'s cdboot and
 /// loader_4th (as /boot/loader), vm-images/loader.rc, the kernel, the init as
-/// /sbin/init, every guest program under /tests and the list /etc/sigcap-tests.
+/// /sbin/init, every guest program under /tests and the list of those the
+/// init runs, /etc/sigcap-tests.
 pub fn image(ctx: &Ctx) -> Result<PathBuf> {
     let bins = guest::build(ctx)?;
+    let userland = freebsd::userland(ctx)?;
     let root = ctx.cache.join("iso-root");
     if root.exists() {
         fs::remove_dir_all(&root)?;
     }
+    // The installed world first; our loader.rc, kernel, init and tests on top.
+    let mut c = Command::new("cp");
+    c.arg("-a").arg(&userland).arg(&root);
+    util::run_logged("image: copy the userland", c, &util::log_dir(&ctx.root).join("image-copy.log"))?;
     for d in ["boot/kernel", "sbin", "tests", "etc", "dev", "tmp"] {
         fs::create_dir_all(root.join(d))?;
     }
@@ -43,7 +50,7 @@ pub fn image(ctx: &Ctx) -> Result<PathBuf> {
             cp(bin, &format!("tests/{name}"))?;
         }
     }
-    for p in &progs {
+    for p in progs.iter().filter(|p| p.kind.runs()) {
         list.push_str(&format!("/tests/{} {}\n", p.name, p.args.join(" ")));
     }
     fs::write(root.join("etc/sigcap-tests"), list)?;
@@ -135,7 +142,11 @@ pub fn boot_and_report(ctx: &Ctx, timeout: u64, vmm: &str) -> Result<()> {
         if timed_out { " (TIMEOUT)" } else { "" }
     );
     let console = fs::read_to_string(&log).unwrap_or_default();
-    let names: Vec<String> = guest::programs(ctx)?.into_iter().map(|p| p.name).collect();
+    let names: Vec<String> = guest::programs(ctx)?
+        .into_iter()
+        .filter(|p| p.kind.runs())
+        .map(|p| p.name)
+        .collect();
     let r = results::parse(&console, &names, timed_out);
     let out = ctx.root.join("target/xtask-results");
     fs::create_dir_all(&out)?;
