@@ -409,6 +409,8 @@ fn sqlite_blob(ctx: &Ctx) -> Result<()> {
 // ---------------------------------------------------------------- build
 
 /// Find clang/lld for the cross build (Linux and macOS hosts).
+const CROSS_TOOLS: [&str; 7] = ["clang", "ld.lld", "llvm-strip", "llvm-objcopy", "llvm-nm", "llvm-size", "llvm-strings"];
+
 pub fn cross_bindir() -> Result<PathBuf> {
     if let Some(d) = std::env::var_os("SIGCAP_CROSS_BINDIR") {
         return Ok(d.into());
@@ -420,13 +422,16 @@ pub fn cross_bindir() -> Result<PathBuf> {
     cands.push("/opt/homebrew/opt/llvm/bin".into());
     cands.push("/usr/local/opt/llvm/bin".into());
     for d in cands {
-        if d.join("clang").is_file() && d.join("ld.lld").is_file() {
+        // clang and lld compile and link; the LLVM binutils stand in for the
+        // ELF Tool Chain the trimmed world does not bootstrap (see make()).
+        if CROSS_TOOLS.iter().all(|t| d.join(t).is_file()) {
             return Ok(d);
         }
     }
     bail!(
-        "no clang + lld found for cross-building FreeBSD (looked in /usr/lib/llvm-*/bin, Homebrew llvm); \
-         install: sudo apt-get install clang-19 lld-19 llvm-19, or set SIGCAP_CROSS_BINDIR"
+        "no LLVM toolchain with {} found for cross-building FreeBSD (looked in /usr/lib/llvm-*/bin, Homebrew llvm); \
+         install: sudo apt-get install clang-19 lld-19 llvm-19, or set SIGCAP_CROSS_BINDIR",
+        CROSS_TOOLS.join(", ")
     )
 }
 

@@ -93,7 +93,7 @@ struct BootArgs {
     /// Hard timeout for the guest, in seconds.
     #[arg(long, default_value_t = 600)]
     timeout: u64,
-    /// Hypervisor: qemu (default) or bhyve (FreeBSD hosts).
+    /// Hypervisor: qemu (the only one implemented; auto = qemu).
     #[arg(long, default_value = "auto")]
     vmm: String,
 }
