@@ -104,6 +104,9 @@ fn main() {
     }
     println!("SIGCAP-GUEST-END {n}");
     let _ = std::io::stdout().flush();
+    // Let the console drain before the kernel's shutdown messages start,
+    // or they interleave with our last lines.
+    unsafe { libc::tcdrain(1) };
     unsafe {
         libc::sync();
         reboot(RB_POWEROFF);
