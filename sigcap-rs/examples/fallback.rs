@@ -15,17 +15,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     std::fs::write(dir.join("hello.txt"), "hello from beneath the root\n")?;
     let listener = TcpListener::bind("127.0.0.1:0")?;
     let addr = listener.local_addr()?;
-    let server = std::thread::spawn(move || {
-        let (mut s, _) = listener.accept().unwrap();
-        s.write_all(b"pong").unwrap();
-    });
-
     let sandbox = sigcap::Sandbox::builder()
         .write_beneath(&dir)
         .connect(&addr.to_string())
         .log_json(std::os::fd::AsFd::as_fd(&std::io::stderr()))
         .mode(sigcap::Mode::Fallback)
         .enter()?;
+    // Threads after enter: the broker is forked by enter().
+    let server = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        s.write_all(b"pong").unwrap();
+    });
     println!("entered the sandbox with backend {}", sandbox.backend().name());
 
     let text = std::fs::read_to_string(dir.join("hello.txt"))?;

@@ -111,14 +111,17 @@ fn connect(_: Option<&str>) -> Case {
     };
     let addr = l.local_addr().unwrap();
     let other = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
-    let t = std::thread::spawn(move || {
-        let (mut s, _) = l.accept().unwrap();
-        s.write_all(b"pong").unwrap();
-    });
+    // Enter first, then start the server thread: enter() forks the broker,
+    // and a fork taken while another thread holds a libc lock can leave the
+    // broker stuck on it (seen once in the guest).
     let sb = Sandbox::builder()
         .connect(&addr.to_string())
         .enter()
         .map_err(|e| e.to_string())?;
+    let t = std::thread::spawn(move || {
+        let (mut s, _) = l.accept().unwrap();
+        s.write_all(b"pong").unwrap();
+    });
     let mut s = String::new();
     TcpStream::connect(addr)
         .and_then(|mut c| c.read_to_string(&mut s))

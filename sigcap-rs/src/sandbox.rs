@@ -213,6 +213,12 @@ impl Builder {
     /// Starts the broker, installs the handler, enables trapping and
     /// enters capability mode (or the seccomp emulation). Irreversible for
     /// this process.
+    ///
+    /// Call it before starting other threads: the broker is forked from
+    /// this process, and a fork taken while another thread holds a C
+    /// library lock (malloc's, stdio's) leaves the broker's copy of that
+    /// lock held forever, and violations then wait on a broker that never
+    /// answers. Threads started after `enter` are fine.
     pub fn enter(mut self) -> Result<Sandbox> {
         if let Some(e) = self.errors.drain(..).next() {
             return Err(e);

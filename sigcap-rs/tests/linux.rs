@@ -179,16 +179,17 @@ rusty_fork_test! {
         let other = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
         let udp_peer = UdpSocket::bind("127.0.0.1:0").unwrap();
         let udp_addr = udp_peer.local_addr().unwrap();
-        let server = std::thread::spawn(move || {
-            let (mut s, _) = l.accept().unwrap();
-            s.write_all(b"hello").unwrap();
-        });
+        // Threads after enter (see Builder::enter).
         let sb = Sandbox::builder()
             .connect(&addr.to_string())
             .connect(&udp_addr.to_string())
             .bind("127.0.0.1:*")
             .enter()
             .unwrap();
+        let server = std::thread::spawn(move || {
+            let (mut s, _) = l.accept().unwrap();
+            s.write_all(b"hello").unwrap();
+        });
         let mut s = String::new();
         TcpStream::connect(addr).unwrap().read_to_string(&mut s).unwrap();
         assert_eq!(s, "hello");
