@@ -408,9 +408,18 @@ fn sqlite_blob(ctx: &Ctx) -> Result<()> {
 
 // ---------------------------------------------------------------- build
 
-/// Find clang/lld for the cross build (Linux and macOS hosts).
-const CROSS_TOOLS: [&str; 7] = ["clang", "ld.lld", "llvm-strip", "llvm-objcopy", "llvm-nm", "llvm-size", "llvm-strings"];
+/// What the cross build needs from an LLVM bindir.
+const CROSS_TOOLS: [&str; 7] = [
+    "clang",
+    "ld.lld",
+    "llvm-strip",
+    "llvm-objcopy",
+    "llvm-nm",
+    "llvm-size",
+    "llvm-strings",
+];
 
+/// Find clang/lld for the cross build (Linux and macOS hosts).
 pub fn cross_bindir() -> Result<PathBuf> {
     if let Some(d) = std::env::var_os("SIGCAP_CROSS_BINDIR") {
         return Ok(d.into());
@@ -511,7 +520,11 @@ pub fn userland(ctx: &Ctx) -> Result<PathBuf> {
     let dest = ctx.userland_dir();
     let key = fs::read_to_string(ctx.cache.join("world.stamp")).unwrap_or_default();
     let stamp = ctx.cache.join("userland.stamp");
-    let need = [dest.join("bin/sh"), dest.join("libexec/ld-elf.so.1"), dest.join("usr/bin/tar")];
+    let need = [
+        dest.join("bin/sh"),
+        dest.join("libexec/ld-elf.so.1"),
+        dest.join("usr/bin/tar"),
+    ];
     if !key.is_empty() && read_stamp(&stamp).as_deref() == Some(key.trim()) && need.iter().all(|p| p.exists()) {
         eprintln!("xtask: userland: up to date ({})", dest.display());
         return Ok(dest);
@@ -539,7 +552,11 @@ pub fn userland(ctx: &Ctx) -> Result<PathBuf> {
             format!("DESTDIR={}", dest.display()),
         ],
     )?;
-    run_logged("userland: installworld into the image root", c, &ctx.log("userland.log"))?;
+    run_logged(
+        "userland: installworld into the image root",
+        c,
+        &ctx.log("userland.log"),
+    )?;
     for p in &need {
         if !p.exists() {
             bail!("userland: installworld finished but {} is missing", p.display());

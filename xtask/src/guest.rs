@@ -8,9 +8,25 @@ use anyhow::{bail, Context, Result};
 use std::path::PathBuf;
 use std::process::Command;
 
+/// Debian's Rust (rustc-web, cargo-web) with its std sources
+/// (rust-web-src): rustup has no FreeBSD std, so FreeBSD builds and checks
+/// build std from source with -Zbuild-std.
 pub const DEB_RUSTC: &str = "/usr/bin/rustc";
 pub const DEB_CARGO: &str = "/usr/bin/cargo";
-const TARGET: &str = "x86_64-unknown-freebsd";
+pub const DEB_RUST_SRC: &str = "/usr/lib/rustlib/src/rust/library";
+pub const DEB_PACKAGES: &str = "rustc-web cargo-web rust-web-src";
+pub const TARGET: &str = "x86_64-unknown-freebsd";
+
+/// `cargo <sub> -Zbuild-std=std,panic_abort --target x86_64-unknown-freebsd`
+/// with Debian's cargo and rustc, whatever toolchain runs the xtask.
+pub fn deb_cargo(sub: &str) -> Command {
+    let mut c = Command::new(DEB_CARGO);
+    c.env("RUSTC", DEB_RUSTC)
+        .env("RUSTC_BOOTSTRAP", "1")
+        .env_remove("RUSTUP_TOOLCHAIN")
+        .args([sub, "-Zbuild-std=std,panic_abort", "--target", TARGET]);
+    c
+}
 
 pub struct Program {
     pub name: String,
@@ -91,16 +107,14 @@ pub fn build(ctx: &Ctx) -> Result<Vec<(String, PathBuf)>> {
     } else {
         cross_bindir()?
     };
-    let tdir = ctx.cache.join("guest-target");
-    let flags = format!(
-        "-C target-feature=+crt-static -C link-arg=--target={TARGET}15.1 -C link-arg=--sysroot={} -C link-arg=-fuse-ld=lld",
-        sysroot.display()
-    );
-    let dyn_tdir = ctx.cache.join("guest-target-dynamic");
+    // Link with clang/lld against the world's sysroot; static unless dynamic.
     let dyn_flags = format!(
         "-C link-arg=--target={TARGET}15.1 -C link-arg=--sysroot={} -C link-arg=-fuse-ld=lld",
         sysroot.display()
     );
+    let flags = format!("-C target-feature=+crt-static {dyn_flags}");
+    let tdir = ctx.cache.join("guest-target");
+    let dyn_tdir = ctx.cache.join("guest-target-dynamic");
     let mut all = vec![Program {
         name: "sigcap-init".into(),
         manifest: ctx.root.join("tests/guest/Cargo.toml"),
@@ -121,22 +135,16 @@ pub fn build(ctx: &Ctx) -> Result<Vec<(String, PathBuf)>> {
         // own target directory so the two flag sets do not rebuild each
         // other's std.
         let dynamic = matches!(p.kind, Kind::Cdylib | Kind::Tool);
-        let (flags, tdir) = if dynamic { (&dyn_flags, &dyn_tdir) } else { (&flags, &tdir) };
-        let mut c = Command::new(DEB_CARGO);
-        c.env("RUSTC", DEB_RUSTC)
-            .env("RUSTC_BOOTSTRAP", "1")
-            .env_remove("RUSTUP_TOOLCHAIN")
-            .env_remove("RUSTFLAGS")
+        let (flags, tdir) = if dynamic {
+            (&dyn_flags, &dyn_tdir)
+        } else {
+            (&flags, &tdir)
+        };
+        let mut c = deb_cargo("build");
+        c.env_remove("RUSTFLAGS")
             .env("CARGO_TARGET_X86_64_UNKNOWN_FREEBSD_LINKER", bindir.join("clang"))
             .env("CARGO_TARGET_X86_64_UNKNOWN_FREEBSD_RUSTFLAGS", flags)
-            .args([
-                "build",
-                "--release",
-                "-Zbuild-std=std,panic_abort",
-                "--target",
-                TARGET,
-                "--manifest-path",
-            ])
+            .args(["--release", "--manifest-path"])
             .arg(&p.manifest);
         match p.kind {
             Kind::Example => c.arg("--example").arg(&p.name),

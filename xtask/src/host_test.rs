@@ -3,13 +3,7 @@ use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// Debian's Rust (rustc-web, cargo-web) with its std sources
-/// (rust-web-src): rustup has no FreeBSD std, so the FreeBSD type-check
-/// builds std from source with -Zbuild-std.
-const DEB_RUSTC: &str = "/usr/bin/rustc";
-const DEB_CARGO: &str = "/usr/bin/cargo";
-const DEB_RUST_SRC: &str = "/usr/lib/rustlib/src/rust/library";
-const DEB_PACKAGES: &str = "rustc-web cargo-web rust-web-src";
+use crate::guest::{deb_cargo, DEB_CARGO, DEB_PACKAGES, DEB_RUSTC, DEB_RUST_SRC, TARGET};
 
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -41,18 +35,20 @@ pub fn freebsd_check(root: &Path) -> Result<()> {
     // crate that is built for the guest.
     let checks: [(&str, &[&str]); 3] = [
         ("sigcap", &["-p", "sigcap", "--lib", "--examples", "--benches"]),
-        ("sigcap-run and its shim", &["-p", "sigcap-run", "-p", "sigcap-run-shim"]),
-        ("the in-guest suites (tests/guest)", &["--manifest-path", "tests/guest/Cargo.toml", "--bins"]),
+        (
+            "sigcap-run and its shim",
+            &["-p", "sigcap-run", "-p", "sigcap-run-shim"],
+        ),
+        (
+            "the in-guest suites (tests/guest)",
+            &["--manifest-path", "tests/guest/Cargo.toml", "--bins"],
+        ),
     ];
     for (what, args) in checks {
         run(
-            &format!("type-check {what} for x86_64-unknown-freebsd"),
-            Command::new(DEB_CARGO)
+            &format!("type-check {what} for {TARGET}"),
+            deb_cargo("check")
                 .current_dir(root)
-                .env("RUSTC", DEB_RUSTC)
-                .env("RUSTC_BOOTSTRAP", "1")
-                .env_remove("RUSTUP_TOOLCHAIN")
-                .args(["check", "-Zbuild-std=std,panic_abort", "--target", "x86_64-unknown-freebsd"])
                 .args(args)
                 .arg("--target-dir")
                 .arg(root.join("target/freebsd-check")),
@@ -94,7 +90,9 @@ pub fn run_all(src: Option<PathBuf>) -> Result<()> {
 /// Real bindgen on the patched headers of the given tree, compared with the
 /// committed sigcap-rs/src/sys/freebsd_abi.rs.
 fn bindgen_check(root: &Path, src: &Path) -> Result<()> {
-    let cache = std::env::var_os("SIGCAP_CACHE_DIR").map(PathBuf::from).unwrap_or(root.join("target/freebsd"));
+    let cache = std::env::var_os("SIGCAP_CACHE_DIR")
+        .map(PathBuf::from)
+        .unwrap_or(root.join("target/freebsd"));
     std::fs::create_dir_all(&cache)?;
     let ctx = crate::freebsd::Ctx {
         root: root.to_owned(),

@@ -28,7 +28,11 @@ pub fn image(ctx: &Ctx) -> Result<PathBuf> {
     // The installed world first; our loader.rc, kernel, init and tests on top.
     let mut c = Command::new("cp");
     c.arg("-a").arg(&userland).arg(&root);
-    util::run_logged("image: copy the userland", c, &util::log_dir(&ctx.root).join("image-copy.log"))?;
+    util::run_logged(
+        "image: copy the userland",
+        c,
+        &util::log_dir(&ctx.root).join("image-copy.log"),
+    )?;
     for d in ["boot/kernel", "sbin", "tests", "etc", "dev", "tmp"] {
         fs::create_dir_all(root.join(d))?;
     }
@@ -251,8 +255,12 @@ pub fn deps(install: bool) -> Result<()> {
         },
         Req {
             what: "Rust with FreeBSD-buildable std sources (/usr/bin/cargo, /usr/lib/rustlib/src)",
-            ok: || Path::new(guest::DEB_CARGO).exists() && Path::new("/usr/lib/rustlib/src/rust/library").exists(),
-            deb: "rustc-web cargo-web rust-web-src",
+            ok: || {
+                [guest::DEB_RUSTC, guest::DEB_CARGO, guest::DEB_RUST_SRC]
+                    .iter()
+                    .all(|p| Path::new(p).exists())
+            },
+            deb: guest::DEB_PACKAGES,
             fbsd: "rust",
         },
         Req {

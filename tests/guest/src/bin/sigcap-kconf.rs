@@ -154,54 +154,35 @@ fn violate_kill() -> i64 {
     unsafe { libc::kill(1, 0) as i64 }
 }
 
-fn sysctl_signal() -> Result<c_int, String> {
-    let mut v: c_int = 0;
+/// An integer sysctl: reads it and, given `new`, sets it. The old value,
+/// or the errno.
+fn sysctl_int(name: &str, new: Option<c_int>) -> Result<c_int, c_int> {
+    let mut old: c_int = 0;
     let mut len = std::mem::size_of::<c_int>();
-    let r = unsafe {
-        sysctlbyname(
-            cstr("kern.trap_enotcap_signal").as_ptr(),
-            &mut v as *mut _ as *mut c_void,
-            &mut len,
-            std::ptr::null(),
-            0,
-        )
+    let (newp, newlen) = match &new {
+        Some(v) => (v as *const c_int as *const c_void, std::mem::size_of::<c_int>()),
+        None => (std::ptr::null(), 0),
     };
-    req!(r == 0, "sysctl kern.trap_enotcap_signal: errno {} (no SIGCAP series?)", errno());
-    Ok(v)
-}
-
-fn set_sysctl_signal(v: c_int) -> Result<(), c_int> {
-    let r = unsafe {
-        sysctlbyname(
-            cstr("kern.trap_enotcap_signal").as_ptr(),
-            std::ptr::null_mut(),
-            std::ptr::null_mut(),
-            &v as *const _ as *const c_void,
-            std::mem::size_of::<c_int>(),
-        )
-    };
+    let r = unsafe { sysctlbyname(cstr(name).as_ptr(), &mut old as *mut _ as *mut c_void, &mut len, newp, newlen) };
     if r == 0 {
-        Ok(())
+        Ok(old)
     } else {
         Err(errno())
     }
 }
 
+fn sysctl_signal() -> Result<c_int, String> {
+    sysctl_int("kern.trap_enotcap_signal", None)
+        .map_err(|e| format!("sysctl kern.trap_enotcap_signal: errno {e} (no SIGCAP series?)"))
+}
+
+fn set_sysctl_signal(v: c_int) -> Result<(), c_int> {
+    sysctl_int("kern.trap_enotcap_signal", Some(v)).map(|_| ())
+}
+
 /// Set an integer sysctl; returns the old value.
 fn set_sysctl_int(name: &str, v: c_int) -> Result<c_int, String> {
-    let mut old: c_int = 0;
-    let mut len = std::mem::size_of::<c_int>();
-    let r = unsafe {
-        sysctlbyname(
-            cstr(name).as_ptr(),
-            &mut old as *mut _ as *mut c_void,
-            &mut len,
-            &v as *const _ as *const c_void,
-            std::mem::size_of::<c_int>(),
-        )
-    };
-    req!(r == 0, "sysctl {name}={v}: errno {}", errno());
-    Ok(old)
+    sysctl_int(name, Some(v)).map_err(|e| format!("sysctl {name}={v}: errno {e}"))
 }
 
 /// Run `f` in a forked child; the child's error text comes back on a pipe.
