@@ -447,6 +447,11 @@ pub fn cross_bindir() -> Result<PathBuf> {
 /// A FreeBSD make invocation in the working copy: `make` on FreeBSD, the
 /// tree's tools/build/make.py elsewhere.
 fn make(ctx: &Ctx, args: &[String]) -> Result<Command> {
+    make_with(ctx, args, true)
+}
+
+/// `make`, with `-jN` or (for buildenv, which refuses -j) without.
+fn make_with(ctx: &Ctx, args: &[String], parallel: bool) -> Result<Command> {
     fs::create_dir_all(ctx.objprefix())?;
     let mut c;
     if cfg!(target_os = "freebsd") {
@@ -472,7 +477,9 @@ fn make(ctx: &Ctx, args: &[String]) -> Result<Command> {
     }
     c.current_dir(ctx.work());
     c.env("MAKEOBJDIRPREFIX", ctx.objprefix());
-    c.arg(format!("-j{}", ctx.jobs));
+    if parallel {
+        c.arg(format!("-j{}", ctx.jobs));
+    }
     c.arg(format!("SRCCONF={}", ctx.root.join("vm-images/src.conf").display()));
     c.args(args);
     Ok(util::locked(c))
@@ -512,10 +519,11 @@ pub fn world(ctx: &Ctx, force: bool) -> Result<()> {
     write_stamp(&stamp, &key)
 }
 
-/// The guest's userland: `installworld -DNO_ROOT` of the trimmed world into
-/// the cache, so that the image has /bin/sh, rtld, the shared libraries and
-/// the real programs (tar, unzip, ls) that sigcap-run is proven on. Cached
-/// with the world's key.
+/// The guest's userland: `installworld` and `distribution` (-DNO_ROOT) of
+/// the trimmed world into the cache, so that the image has /bin/sh, rtld,
+/// the shared libraries, /etc (the password database) and the real
+/// programs (tar, unzip, ls, kyua) that sigcap-run and the ATF tests run
+/// on. Cached with the world's key.
 pub fn userland(ctx: &Ctx) -> Result<PathBuf> {
     let dest = ctx.userland_dir();
     let key = fs::read_to_string(ctx.cache.join("world.stamp")).unwrap_or_default();
@@ -524,6 +532,7 @@ pub fn userland(ctx: &Ctx) -> Result<PathBuf> {
         dest.join("bin/sh"),
         dest.join("libexec/ld-elf.so.1"),
         dest.join("usr/bin/tar"),
+        dest.join("etc/pwd.db"),
     ];
     if !key.is_empty() && read_stamp(&stamp).as_deref() == Some(key.trim()) && need.iter().all(|p| p.exists()) {
         eprintln!("xtask: userland: up to date ({})", dest.display());
@@ -543,26 +552,104 @@ pub fn userland(ctx: &Ctx) -> Result<PathBuf> {
             std::os::unix::fs::symlink(cross_bindir()?.join("llvm-strip"), &strip)?;
         }
     }
-    let c = make(
-        ctx,
-        &[
-            "installworld".into(),
-            "-DNO_ROOT".into(),
-            "-DDB_FROM_SRC".into(),
-            format!("DESTDIR={}", dest.display()),
-        ],
-    )?;
-    run_logged(
-        "userland: installworld into the image root",
-        c,
-        &ctx.log("userland.log"),
-    )?;
+    // installworld, then distribution for /etc: kyua and the tests that
+    // need a user look root up in the password database.
+    for (target, log) in [("installworld", "userland.log"), ("distribution", "userland-etc.log")] {
+        let c = make(
+            ctx,
+            &[
+                target.into(),
+                "-DNO_ROOT".into(),
+                "-DDB_FROM_SRC".into(),
+                format!("DESTDIR={}", dest.display()),
+            ],
+        )?;
+        run_logged(&format!("userland: {target} into the image root"), c, &ctx.log(log))?;
+    }
     for p in &need {
         if !p.exists() {
             bail!("userland: installworld finished but {} is missing", p.display());
         }
     }
     write_stamp(&stamp, key.trim())?;
+    Ok(dest)
+}
+
+/// The directory of in-tree ATF tests the image runs under kyua: the
+/// series' sigcap_test beside the stock capsicum tests (a regression check
+/// of the patched kernel).
+pub const ATF_TESTS_DIR: &str = "tests/sys/capsicum";
+
+/// Build the working copy's tests/sys/capsicum in the world's build
+/// environment and install it into its own root (usr/tests/sys/capsicum:
+/// the programs and the generated Kyuafile), which the image lays over the
+/// userland. The world is WITHOUT_TESTS (a full test build would cost more
+/// than the rest together) but WITH_TESTS_SUPPORT, so libatf and kyua are
+/// there. Cached on the world and that directory's files, so a change to
+/// the test patch, or switching to the stock kernel (no sigcap_test.c),
+/// reinstalls it.
+pub fn atf_tests(ctx: &Ctx) -> Result<PathBuf> {
+    let dest = ctx.cache.join("atf-root");
+    let srcdir = ctx.work().join(ATF_TESTS_DIR);
+    let mut files: Vec<PathBuf> = fs::read_dir(&srcdir)
+        .with_context(|| format!("atf: reading {}", srcdir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file())
+        .collect();
+    files.sort();
+    let world = fs::read(ctx.cache.join("world.stamp")).unwrap_or_default();
+    let mut parts = vec![world];
+    for f in &files {
+        parts.push(f.file_name().unwrap().as_encoded_bytes().to_vec());
+        parts.push(fs::read(f)?);
+    }
+    let key = hash_bytes(&parts.iter().map(|p| &p[..]).collect::<Vec<_>>());
+    let stamp = ctx.cache.join("atf.stamp");
+    let kyuafile = dest.join("usr").join(ATF_TESTS_DIR).join("Kyuafile");
+    if read_stamp(&stamp).as_deref() == Some(&key) && kyuafile.is_file() {
+        eprintln!("xtask: atf: up to date ({})", dest.display());
+        return Ok(dest);
+    }
+    if dest.exists() {
+        fs::remove_dir_all(&dest)?;
+    }
+    fs::create_dir_all(kyuafile.parent().unwrap())?;
+    // buildenv runs one command line in the world's environment (its
+    // compiler, sysroot and make); a script keeps the quoting simple. The
+    // install is NO_ROOT with an explicit metalog, as installworld's, so
+    // nothing is chowned on the host.
+    let metalog = dest.join("METALOG");
+    let script = ctx.cache.join("atf-build.sh");
+    fs::write(
+        &script,
+        format!(
+            "set -e\ncd '{dir}'\n\
+             make -j{jobs} MK_TESTS=yes all\n\
+             make MK_TESTS=yes install -DNO_ROOT DESTDIR='{dest}' METALOG='{metalog}' \\\n\
+             \tINSTALL='install -U -M {metalog} -D {dest}'\n",
+            dir = srcdir.display(),
+            jobs = ctx.jobs,
+            dest = dest.display(),
+            metalog = metalog.display(),
+        ),
+    )?;
+    let c = make_with(
+        ctx,
+        &[
+            "buildenv".into(),
+            format!("BUILDENV_SHELL=sh {}", script.display()),
+        ],
+        false,
+    )?;
+    run_logged(
+        &format!("atf: build and install {ATF_TESTS_DIR}"),
+        c,
+        &ctx.log("atf.log"),
+    )?;
+    if !kyuafile.is_file() {
+        bail!("atf: the install finished but {} is missing", kyuafile.display());
+    }
+    write_stamp(&stamp, &key)?;
     Ok(dest)
 }
 

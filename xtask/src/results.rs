@@ -215,6 +215,131 @@ mod tests {
         assert!(tap(&r).contains("not ok 1 - kconf/a # si_code 3 <x>"));
     }
 
+    /// Run tests/guest/atf-capsicum.sh against a stand-in kyua printing
+    /// `out` for `kyua test` and exiting `rc`; (exit status, parsed cases).
+    fn atf_script(out: &str, rc: i32) -> (bool, String, Results) {
+        atf_script_with(out, rc, None)
+    }
+
+    /// The same, with `sysctl` replaced by a script (its body).
+    fn atf_script_with(out: &str, rc: i32, sysctl: Option<&str>) -> (bool, String, Results) {
+        use std::os::unix::fs::PermissionsExt;
+        let d = tempfile::tempdir().unwrap();
+        let atf = d.path().join("capsicum");
+        std::fs::create_dir(&atf).unwrap();
+        std::fs::write(atf.join("Kyuafile"), "syntax(2)\n").unwrap();
+        let exe = |p: &std::path::Path, text: &str| {
+            std::fs::write(p, text).unwrap();
+            std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        };
+        exe(&atf.join("sigcap_test"), "#!/bin/sh\n");
+        let kyua = d.path().join("kyua");
+        std::fs::write(d.path().join("test.out"), out).unwrap();
+        exe(
+            &kyua,
+            &format!(
+                "#!/bin/sh\nif [ \"$1\" = test ]; then cat '{}'; exit {rc}; fi\necho REPORT \"$@\"\n",
+                d.path().join("test.out").display()
+            ),
+        );
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/guest/atf-capsicum.sh");
+        let mut c = std::process::Command::new("sh");
+        c.arg(script).env("KYUA", &kyua).env("ATF_DIR", &atf);
+        if let Some(body) = sysctl {
+            let bin = d.path().join("bin");
+            std::fs::create_dir(&bin).unwrap();
+            exe(&bin.join("sysctl"), &format!("#!/bin/sh\ncd '{}'\n{body}", d.path().display()));
+            let path = std::env::var("PATH").unwrap_or_default();
+            c.env("PATH", format!("{}:{path}", bin.display()));
+        }
+        let o = c.output().unwrap();
+        let text = String::from_utf8_lossy(&o.stdout).into_owned();
+        let console = format!("SIGCAP-GUEST-BEGIN\n{text}SIGCAP-GUEST-END 0\n");
+        (o.status.success(), text, parse(&console, &[], false))
+    }
+
+    #[test]
+    fn atf_script_maps_every_kyua_result() {
+        let out = "sigcap_test:a  ->  passed  [0.010s]\n\
+                   sigcap_test:b  ->  failed: si_code 3 != 7: x  [0.020s]\n\
+                   sigcap_test:c  ->  skipped: Requires root privileges  [0.000s]\n\
+                   ioctls_test:d  ->  expected_failure: known bug  [0.001s]\n\
+                   sigcap_test:e  ->  broken: Premature exit; test case received signal 34  [0.100s]\n\
+                   \nResults file id is usr_tests.20261123\nCommitted action 1\n";
+        let (ok, text, r) = atf_script(out, 1);
+        assert!(!ok, "a failed case must fail the script:\n{text}");
+        let got: Vec<(String, String, String)> = r
+            .cases
+            .iter()
+            .map(|c| (c.name.clone(), c.result.clone(), c.reason.clone()))
+            .collect();
+        let want = [
+            ("sigcap_test:a", "pass", "kyua: passed"),
+            ("sigcap_test:b", "fail", "failed: si_code 3 != 7: x"),
+            ("sigcap_test:c", "skip", "Requires root privileges"),
+            ("ioctls_test:d", "pass", "expected failure: known bug"),
+            ("sigcap_test:e", "fail", "broken: Premature exit; test case received signal 34"),
+        ];
+        let want: Vec<(String, String, String)> =
+            want.iter().map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string())).collect();
+        assert_eq!(got[..5], want[..], "{text}");
+        assert_eq!((got[5].0.as_str(), got[5].1.as_str()), ("sysctls_restored", "pass"), "{text}");
+        assert!(r.cases.iter().all(|c| c.suite == "atf"));
+        // What did not pass is shown with kyua's own verbose report.
+        assert!(text.contains("REPORT report -r") && text.contains("--results-filter=broken,failed"), "{text}");
+    }
+
+    #[test]
+    fn atf_script_green_and_empty() {
+        let (ok, text, r) = atf_script("sigcap_test:a  ->  passed  [0.010s]\n", 0);
+        assert!(ok && r.ok() && r.cases.len() == 2, "{text}");
+        assert!(!text.contains("REPORT"), "{text}");
+        // kyua ran nothing (a broken Kyuafile, a crash): never green.
+        let (ok, text, r) = atf_script("kyua: E: Load of 'Kyuafile' failed\n", 1);
+        assert!(!ok && !r.ok(), "{text}");
+        assert!(text.contains("kyua reported no test case (exit 1)"), "{text}");
+    }
+
+    #[test]
+    fn atf_script_sysctl_left_changed_fails() {
+        // A stock kernel (no kern.trap_enotcap_signal alone) whose knobs read
+        // 1 34 before the run and 1 5 after it.
+        let fake = "case \"$*\" in\n\
+                    '-n kern.trap_enotcap kern.trap_enotcap_signal')\n\
+                    if [ -e after ]; then echo 1; echo 5; else touch after; echo 1; echo 34; fi ;;\n\
+                    *) exit 1 ;;\nesac\n";
+        let (ok, text, r) = atf_script_with("sigcap_test:a  ->  passed  [0.010s]\n", 0, Some(fake));
+        assert!(!ok, "{text}");
+        let c = r.cases.iter().find(|c| c.name == "sysctls_restored").expect("a sysctls_restored case");
+        assert_eq!(c.result, "fail", "{text}");
+        assert!(c.reason.contains("were 1 34 , now 1 5"), "{text}");
+    }
+
+    #[test]
+    fn atf_script_reruns_with_sigcap_selected_and_restores() {
+        // A patched kernel: the global signal is 5 and can be set.
+        let fake = "v=$(cat sig 2>/dev/null || echo 5)\n\
+                    case \"$*\" in\n\
+                    '-n kern.trap_enotcap_signal') echo $v ;;\n\
+                    '-n kern.trap_enotcap kern.trap_enotcap_signal') echo 0; echo $v ;;\n\
+                    kern.trap_enotcap_signal=*) echo \"${1#*=}\" > sig ;;\n\
+                    *) exit 1 ;;\nesac\n";
+        let (ok, text, r) = atf_script_with("sigcap_test:a  ->  passed  [0.010s]\n", 0, Some(fake));
+        assert!(ok && r.ok(), "{text}");
+        let names: Vec<&str> = r.cases.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "sigcap_test:a",
+                "sysctls_restored",
+                "global_sigcap/sigcap_test:a",
+                "global_sigcap/sysctls_restored"
+            ],
+            "{text}"
+        );
+        assert!(text.contains(": 0 34 as before"), "the second run sees SIGCAP selected:\n{text}");
+    }
+
     #[test]
     fn nothing_at_all() {
         let r = parse("", &["prog".into()], false);

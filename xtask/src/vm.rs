@@ -14,7 +14,8 @@ pub fn iso_path(ctx: &Ctx) -> PathBuf {
 }
 
 /// Stage the ISO root and run xorriso. The root holds the installed trimmed
-/// world (sh, rtld, shared libraries, tar, unzip, ls...), stand/'s cdboot and
+/// world (sh, rtld, shared libraries, tar, unzip, ls, kyua...), the ATF
+/// tests of tests/sys/capsicum, stand/'s cdboot and
 /// loader_4th (as /boot/loader), vm-images/loader.rc, the kernel, the init as
 /// /sbin/init, every guest program under /tests and the list of those the
 /// init runs, /etc/sigcap-tests.
@@ -32,6 +33,15 @@ pub fn image(ctx: &Ctx) -> Result<PathBuf> {
         "image: copy the userland",
         c,
         &util::log_dir(&ctx.root).join("image-copy.log"),
+    )?;
+    // The ATF tests (usr/tests/sys/capsicum) over the userland.
+    let atf = freebsd::atf_tests(ctx)?;
+    let mut c = Command::new("cp");
+    c.arg("-a").arg(atf.join("usr")).arg(&root);
+    util::run_logged(
+        "image: copy the ATF tests",
+        c,
+        &util::log_dir(&ctx.root).join("image-copy-atf.log"),
     )?;
     for d in ["boot/kernel", "sbin", "tests", "etc", "dev", "tmp"] {
         fs::create_dir_all(root.join(d))?;
