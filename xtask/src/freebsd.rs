@@ -585,9 +585,9 @@ pub const ATF_TESTS_DIR: &str = "tests/sys/capsicum";
 /// the programs and the generated Kyuafile), which the image lays over the
 /// userland. The world is WITHOUT_TESTS (a full test build would cost more
 /// than the rest together) but WITH_TESTS_SUPPORT, so libatf and kyua are
-/// there. Cached on the world and that directory's files, so a change to
-/// the test patch, or switching to the stock kernel (no sigcap_test.c),
-/// reinstalls it.
+/// there. Cached on the world, the series and that directory's files, so a
+/// patch change, or switching to the stock kernel (no sigcap_test.c),
+/// rebuilds it.
 pub fn atf_tests(ctx: &Ctx) -> Result<PathBuf> {
     let dest = ctx.cache.join("atf-root");
     let srcdir = ctx.work().join(ATF_TESTS_DIR);
@@ -597,8 +597,14 @@ pub fn atf_tests(ctx: &Ctx) -> Result<PathBuf> {
         .filter(|p| p.is_file())
         .collect();
     files.sort();
+    // The world's sysroot links <sys/*.h> to the working copy, so the
+    // series' kernel headers reach the tests without a world rebuild; a
+    // patch change therefore rebuilds them too.
     let world = fs::read(ctx.cache.join("world.stamp")).unwrap_or_default();
     let mut parts = vec![world];
+    for p in series_patches(ctx)? {
+        parts.push(fs::read(&p)?);
+    }
     for f in &files {
         parts.push(f.file_name().unwrap().as_encoded_bytes().to_vec());
         parts.push(fs::read(f)?);
