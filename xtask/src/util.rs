@@ -58,6 +58,8 @@ pub fn run_logged(step: &str, mut cmd: Command, log: &Path) -> Result<Duration> 
         while !d2.load(Ordering::Relaxed) {
             std::thread::sleep(Duration::from_millis(500));
             n += 1;
+            // Not u64::is_multiple_of: it is newer than our rust-version (1.85).
+            #[allow(clippy::manual_is_multiple_of)]
             if n % 60 == 0 {
                 let last = last_line(&log2).unwrap_or_default();
                 let last: String = last.chars().take(100).collect();
