@@ -51,6 +51,9 @@ pub enum Kind {
     Tool,
     /// A cargo cdylib (dynamically linked, e.g. a preload shim); installed, not run.
     Cdylib,
+    /// A C program for Linux (path: its source), built static by the host's
+    /// cc for the guest's Linux ABI; installed for the scripts, not run.
+    Linux,
 }
 
 impl Kind {
@@ -61,6 +64,7 @@ impl Kind {
             "script" => Kind::Script,
             "tool" => Kind::Tool,
             "cdylib" => Kind::Cdylib,
+            "linux" => Kind::Linux,
             _ => return None,
         })
     }
@@ -81,7 +85,7 @@ pub fn programs(ctx: &Ctx) -> Result<Vec<Program>> {
         let kind = w.get(2).and_then(|k| Kind::parse(k));
         let Some(kind) = kind.filter(|_| w.len() >= 3) else {
             bail!(
-                "{}: bad line {l:?} (want: <name> <manifest|script> bin|example|script|tool|cdylib [args...])",
+                "{}: bad line {l:?} (want: <name> <manifest|script|source> bin|example|script|tool|cdylib|linux [args...])",
                 f.display()
             );
         };
@@ -131,6 +135,14 @@ pub fn build(ctx: &Ctx) -> Result<Vec<(String, PathBuf)>> {
             out.push((p.name.clone(), p.manifest.clone()));
             continue;
         }
+        if p.kind == Kind::Linux {
+            if cfg!(target_os = "linux") {
+                out.push((p.name.clone(), build_linux(ctx, p)?));
+            } else {
+                eprintln!("xtask: guest: {} left out: Linux programs are built on Linux hosts only", p.name);
+            }
+            continue;
+        }
         // A cdylib cannot be linked with crt-static; dynamic builds get their
         // own target directory so the two flag sets do not rebuild each
         // other's std.
@@ -172,6 +184,23 @@ pub fn build(ctx: &Ctx) -> Result<Vec<(String, PathBuf)>> {
         out.push((p.name.clone(), bin));
     }
     Ok(out)
+}
+
+/// A static Linux program from one C file, with the host's cc (the guest
+/// runs it under linux64.ko, with no Linux libraries to link against).
+fn build_linux(ctx: &Ctx, p: &Program) -> Result<PathBuf> {
+    let dir = ctx.cache.join("guest-linux");
+    std::fs::create_dir_all(&dir)?;
+    let bin = dir.join(&p.name);
+    let mut c = Command::new("cc");
+    c.args(["-static", "-O2", "-Wall", "-Werror", "-o"]).arg(&bin).arg(&p.manifest);
+    run_logged(
+        &format!("guest: build {} (Linux, static)", p.name),
+        c,
+        &util::log_dir(&ctx.root).join(format!("guest-{}.log", p.name)),
+    )
+    .context("building a Linux guest program needs a C compiler and static libc (Debian: apt-get install gcc libc6-dev)")?;
+    Ok(bin)
 }
 
 /// Does an ELF64 file have a PT_INTERP program header (i.e. is it dynamic)?
