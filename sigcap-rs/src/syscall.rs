@@ -280,7 +280,7 @@ mod table {
     const SYS_LINK: i64 = 9;
     const SYS_UNLINK: i64 = 10;
     const SYS_CHDIR: i64 = 12;
-    const SYS_FCHDIR: i64 = 13;
+    pub const SYS_FCHDIR: i64 = 13;
     const SYS_CHMOD: i64 = 15;
     const SYS_CHOWN: i64 = 16;
     const SYS_ACCESS: i64 = 33;
@@ -408,7 +408,7 @@ mod table {
 }
 
 #[cfg(target_os = "freebsd")]
-pub(crate) use table::{SYS_SYSCALL, SYS___SYSCALL};
+pub(crate) use table::{SYS_FCHDIR, SYS_SYSCALL, SYS___SYSCALL};
 
 /// Decodes a trapped call the broker can perform, or `None`.
 pub fn decode(nr: i64, args: [u64; 6]) -> Option<Call> {

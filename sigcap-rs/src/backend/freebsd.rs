@@ -16,7 +16,7 @@ use super::Trap;
 use crate::error::{Error, Result};
 use crate::record::{BackendKind, Class};
 use crate::sys::freebsd_abi::*;
-use crate::syscall::{SYS_SYSCALL, SYS___SYSCALL};
+use crate::syscall::{SYS_FCHDIR, SYS_SYSCALL, SYS___SYSCALL};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The errno reported when a call is refused (the kernel's own is used
@@ -111,7 +111,6 @@ fn sys_err(what: &'static str, e: i32) -> Error {
 /// chdir and fchdir, so it is the working directory for good.
 static CWD_DEV: AtomicU64 = AtomicU64::new(u64::MAX);
 static CWD_INO: AtomicU64 = AtomicU64::new(u64::MAX);
-const SYS_FCHDIR: i64 = 13;
 
 /// Enters capability mode.
 pub(crate) fn confine(_kind: BackendKind, _p: Prepared) -> Result<()> {
