@@ -42,12 +42,16 @@ impl Ctx {
     pub fn objprefix(&self) -> PathBuf {
         self.cache.join("obj")
     }
-    /// The make.py/buildworld object directory of the working copy.
-    pub fn objdir(&self) -> PathBuf {
+    /// The working copy's absolute path without its leading `/`: make
+    /// names object directories after it, beneath an object prefix.
+    fn work_rel(&self) -> PathBuf {
         let w = self.work();
         let w = fs::canonicalize(&w).unwrap_or(w);
-        let rel = w.strip_prefix("/").unwrap_or(&w).to_owned();
-        self.objprefix().join(rel).join("amd64.amd64")
+        w.strip_prefix("/").unwrap_or(&w).to_owned()
+    }
+    /// The make.py/buildworld object directory of the working copy.
+    pub fn objdir(&self) -> PathBuf {
+        self.objprefix().join(self.work_rel()).join("amd64.amd64")
     }
     pub fn sysroot(&self) -> PathBuf {
         self.objdir().join("tmp")
@@ -568,7 +572,7 @@ pub fn userland(ctx: &Ctx) -> Result<PathBuf> {
     }
     for p in &need {
         if !p.exists() {
-            bail!("userland: installworld finished but {} is missing", p.display());
+            bail!("userland: installworld and distribution finished but {} is missing", p.display());
         }
     }
     write_stamp(&stamp, key.trim())?;
@@ -667,14 +671,11 @@ pub const KERNEL_MODULES: [(&str, &str); 3] =
 
 /// Where buildkernel leaves a module of our config.
 pub fn module_file(ctx: &Ctx, (dir, kmod): (&str, &str)) -> PathBuf {
-    let w = ctx.work();
-    let w = fs::canonicalize(&w).unwrap_or(w);
-    let rel = w.strip_prefix("/").unwrap_or(&w).to_owned();
     ctx.objdir()
         .join("sys")
         .join(KERNCONF)
         .join("modules")
-        .join(rel)
+        .join(ctx.work_rel())
         .join("sys/modules")
         .join(dir)
         .join(format!("{kmod}.ko"))

@@ -82,8 +82,7 @@ pub fn programs(ctx: &Ctx) -> Result<Vec<Program>> {
             continue;
         }
         let w: Vec<&str> = l.split_whitespace().collect();
-        let kind = w.get(2).and_then(|k| Kind::parse(k));
-        let Some(kind) = kind.filter(|_| w.len() >= 3) else {
+        let Some(kind) = w.get(2).and_then(|k| Kind::parse(k)) else {
             bail!(
                 "{}: bad line {l:?} (want: <name> <manifest|script|source> bin|example|script|tool|cdylib|linux [args...])",
                 f.display()

@@ -141,7 +141,6 @@ fn main() -> Result<()> {
             freebsd::world(&ctx, false)?;
             freebsd::kernel(&ctx, false)?;
             vm::image(&ctx)?; // builds the guest programs first
-
             let r = vm::boot_and_report(&ctx, b.timeout, &b.vmm);
             eprintln!("xtask: vmtest took {}s", t0.elapsed().as_secs());
             r

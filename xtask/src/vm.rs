@@ -26,23 +26,18 @@ pub fn image(ctx: &Ctx) -> Result<PathBuf> {
     if root.exists() {
         fs::remove_dir_all(&root)?;
     }
-    // The installed world first; our loader.rc, kernel, init and tests on top.
-    let mut c = Command::new("cp");
-    c.arg("-a").arg(&userland).arg(&root);
-    util::run_logged(
-        "image: copy the userland",
-        c,
-        &util::log_dir(&ctx.root).join("image-copy.log"),
-    )?;
-    // The ATF tests (usr/tests/sys/capsicum) over the userland.
+    // `cp -a from into`: a tree, with its modes and links, merged into `into`.
+    let cp_tree = |what: &str, from: &Path, into: &Path, log: &str| -> Result<()> {
+        let mut c = Command::new("cp");
+        c.arg("-a").arg(from).arg(into);
+        util::run_logged(&format!("image: copy {what}"), c, &util::log_dir(&ctx.root).join(log))?;
+        Ok(())
+    };
+    // The installed world first; the ATF tests (usr/tests/sys/capsicum)
+    // over it; our loader.rc, kernel, init and tests on top.
+    cp_tree("the userland", &userland, &root, "image-copy.log")?;
     let atf = freebsd::atf_tests(ctx)?;
-    let mut c = Command::new("cp");
-    c.arg("-a").arg(atf.join("usr")).arg(&root);
-    util::run_logged(
-        "image: copy the ATF tests",
-        c,
-        &util::log_dir(&ctx.root).join("image-copy-atf.log"),
-    )?;
+    cp_tree("the ATF tests", &atf.join("usr"), &root, "image-copy-atf.log")?;
     for d in ["boot/kernel", "sbin", "tests", "etc", "dev", "tmp"] {
         fs::create_dir_all(root.join(d))?;
     }
