@@ -119,7 +119,25 @@ impl Common {
 }
 
 fn main() -> Result<()> {
-    match Cmd::parse() {
+    // Before anything starts a thread or a child: see the function's comment.
+    let reset = util::reset_inherited_signals();
+    util::mark_start();
+    let cmd = Cmd::parse();
+    if !reset.is_empty() {
+        let names: Vec<&str> = reset.iter().map(|s| s.as_str()).collect();
+        eprintln!(
+            "xtask: started with {} ignored; children get the default",
+            names.join(", ")
+        );
+    }
+    let r = run(cmd);
+    // Every run ends with its step times, the failed ones too.
+    eprint!("{}", util::step_table());
+    r
+}
+
+fn run(cmd: Cmd) -> Result<()> {
+    match cmd {
         Cmd::Test { src } => host_test::run_all(src),
         Cmd::Source(c) => freebsd::source(&c.ctx()?).map(|_| ()),
         Cmd::Patch(c) => {
@@ -131,17 +149,22 @@ fn main() -> Result<()> {
         Cmd::Kernel { c, generic } => freebsd::kernel(&c.ctx()?, generic),
         Cmd::Guest(c) => guest::build(&c.ctx()?).map(|_| ()),
         Cmd::Image(c) => vm::image(&c.ctx()?).map(|_| ()),
-        Cmd::Boot(b) => vm::boot_and_report(&b.c.ctx()?, b.timeout, &b.vmm),
+        Cmd::Boot(b) => {
+            let ctx = b.c.ctx()?;
+            util::timed("boot and results", || vm::boot_and_report(&ctx, b.timeout, &b.vmm))
+        }
         Cmd::Vmtest(b) => {
             let ctx = b.c.ctx()?;
             let t0 = std::time::Instant::now();
-            vm::deps(false)?;
-            let tree = freebsd::source(&ctx)?;
-            freebsd::patch(&ctx, &tree)?;
+            // The main command on a fresh machine: install what is missing
+            // when we are root, else one message naming the command.
+            vm::deps(vm::is_root())?;
+            let tree = util::timed("source: check the tree", || freebsd::source(&ctx))?;
+            util::timed("patch", || freebsd::patch(&ctx, &tree))?;
             freebsd::world(&ctx, false)?;
             freebsd::kernel(&ctx, false)?;
             vm::image(&ctx)?; // builds the guest programs first
-            let r = vm::boot_and_report(&ctx, b.timeout, &b.vmm);
+            let r = util::timed("boot and results", || vm::boot_and_report(&ctx, b.timeout, &b.vmm));
             eprintln!("xtask: vmtest took {}s", t0.elapsed().as_secs());
             r
         }

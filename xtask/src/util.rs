@@ -1,19 +1,122 @@
-//! Shared helpers: running long commands with a log file and progress lines,
-//! the optional build lock, stamps.
+//! Shared helpers: the signal state children start with, running long
+//! commands with a time-stamped log and progress lines, the run's step
+//! times, the optional build lock, stamps.
 use anyhow::{bail, Context, Result};
+use nix::sys::signal::{sigaction, sigprocmask, SaFlags, SigAction, SigHandler, SigSet, SigmaskHow, Signal};
 use std::fs;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-/// Where the full logs of every step go.
+/// Where the full logs of every step go: target/xtask-logs, or
+/// $SIGCAP_LOG_DIR (the tests point it elsewhere so a real run's logs stay).
 pub fn log_dir(root: &Path) -> PathBuf {
-    let d = root.join("target/xtask-logs");
+    let d = match std::env::var_os("SIGCAP_LOG_DIR") {
+        Some(d) if !d.is_empty() => PathBuf::from(d),
+        _ => root.join("target/xtask-logs"),
+    };
     let _ = fs::create_dir_all(&d);
     d
+}
+
+/// Start every child with default signal dispositions and an empty signal
+/// mask, whatever this process inherited. A script's `cmd &` (and many CI
+/// agents) start us with SIGINT and SIGQUIT ignored; ignored dispositions
+/// survive exec, and bmake's bootstrap self-test then fails
+/// (`cmd-interrupt ... unexpected-ok`). Called first thing in main, before
+/// any thread, so every child (make.py, make, cargo, QEMU) inherits it.
+///
+/// SIGHUP stays ignored if it was: that is what `nohup` asks for, and a
+/// build the user protected from hang-up should not die when they log out.
+/// SIGPIPE is left to the Rust runtime, which ignores it here and restores
+/// the default in every child it spawns. Handlers (Rust's own for SIGSEGV
+/// and SIGBUS) are kept. Returns the signals that were reset.
+pub fn reset_inherited_signals() -> Vec<Signal> {
+    let dfl = SigAction::new(SigHandler::SigDfl, SaFlags::empty(), SigSet::empty());
+    let mut reset = Vec::new();
+    for sig in Signal::iterator() {
+        if matches!(sig, Signal::SIGKILL | Signal::SIGSTOP | Signal::SIGHUP | Signal::SIGPIPE) {
+            continue;
+        }
+        // SAFETY: single-threaded start of main; installs only SIG_DFL, and
+        // puts back whatever was not SIG_IGN.
+        unsafe {
+            match sigaction(sig, &dfl) {
+                Ok(old) if matches!(old.handler(), SigHandler::SigIgn) => reset.push(sig),
+                Ok(old) => {
+                    let _ = sigaction(sig, &old);
+                }
+                Err(_) => {}
+            }
+        }
+    }
+    let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
+    reset
+}
+
+/// When this run started (set by the first recorded step at the latest).
+static START: OnceLock<Instant> = OnceLock::new();
+
+/// Note the start of the run, for the table's total.
+pub fn mark_start() {
+    START.get_or_init(Instant::now);
+}
+
+/// The time each step took in this run, for the table every run ends with.
+static STEPS: Mutex<Vec<(String, Duration, &'static str)>> = Mutex::new(Vec::new());
+
+/// Record a step's time (`how`: "ran", "cached", "failed") for step_table().
+pub fn record_step(step: &str, took: Duration, how: &'static str) {
+    mark_start();
+    if let Ok(mut v) = STEPS.lock() {
+        v.push((step.to_owned(), took, how));
+    }
+}
+
+/// Run `f` as a step of the table (for steps that are not one command).
+pub fn timed<T>(step: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    let t0 = Instant::now();
+    let r = f();
+    record_step(step, t0.elapsed(), if r.is_ok() { "ran" } else { "failed" });
+    r
+}
+
+/// The steps of this run with their times, one per line, and the run's
+/// wall-clock total (steps may nest, so it is not their sum); empty if no
+/// step was recorded.
+pub fn step_table() -> String {
+    let v = STEPS.lock().map(|v| v.clone()).unwrap_or_default();
+    let total = START.get().map(|t| t.elapsed()).unwrap_or_default();
+    format_step_table(&v, total)
+}
+
+fn format_step_table(v: &[(String, Duration, &str)], total: Duration) -> String {
+    if v.is_empty() {
+        return String::new();
+    }
+    let w = v.iter().map(|(s, _, _)| s.len()).max().unwrap_or(0).max(18);
+    let mut out = format!("xtask: step times
+  {:<w$}  {:>8}
+", "step", "time");
+    for (s, d, how) in v {
+        let note = if *how == "ran" { String::new() } else { format!("  ({how})") };
+        out.push_str(&format!("  {s:<w$}  {:>8}{note}\n", mmss(*d)));
+    }
+    out.push_str(&format!("  {:<w$}  {:>8}\n", "total (wall clock)", mmss(total)));
+    out
+}
+
+/// `m:ss` (or `h:mm:ss`) for step times.
+pub fn mmss(d: Duration) -> String {
+    let s = d.as_secs();
+    if s >= 3600 {
+        format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+    } else {
+        format!("{}:{:02}", s / 60, s % 60)
+    }
 }
 
 /// Wrap a build command in `flock $SIGCAP_BUILD_LOCK` when that variable is
@@ -38,21 +141,58 @@ pub fn locked(cmd: Command) -> Command {
     }
 }
 
-/// Run `cmd` with stdout and stderr appended to `log`, printing a progress
-/// line every 30 s (elapsed time and the log's last line). Fails naming the
-/// log and showing its tail.
+/// Run `cmd` with stdout and stderr, each line stamped with the time since
+/// the start (`[mm:ss] `, so the log shows where the time went), written to
+/// `log`; print a progress line every 30 s (elapsed time and the last line).
+/// Fails naming the log and showing its tail. The step's time goes into the
+/// run's step table.
 pub fn run_logged(step: &str, mut cmd: Command, log: &Path) -> Result<Duration> {
-    let f = fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
+    let mut f = fs::File::create(log).with_context(|| format!("creating {}", log.display()))?;
     eprintln!("xtask: {step} (log: {})", log.display());
     let t0 = Instant::now();
-    let mut child = cmd
+    // One pipe for both streams keeps their lines in order.
+    let (rd, wr) = nix::unistd::pipe().context("pipe for the step's output")?;
+    let wr2 = wr.try_clone()?;
+    let spawned = cmd
         .stdin(Stdio::null())
-        .stdout(f.try_clone()?)
-        .stderr(f)
-        .spawn()
-        .with_context(|| format!("starting {step}: {:?}", cmd.get_program()))?;
+        .stdout(Stdio::from(wr))
+        .stderr(Stdio::from(wr2))
+        .spawn();
+    // Our copies of the write end are closed with `cmd`'s Stdio when it is
+    // dropped below, so the reader sees EOF once the child tree exits.
+    let mut child = match spawned {
+        Ok(c) => c,
+        Err(e) => {
+            record_step(step, t0.elapsed(), "failed");
+            return Err(e).with_context(|| format!("starting {step}: {:?}", cmd.get_program()));
+        }
+    };
+    drop(cmd);
+    let last = Arc::new(Mutex::new(String::new()));
+    let last2 = last.clone();
+    let reader = std::thread::spawn(move || {
+        let mut r = BufReader::new(fs::File::from(rd));
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            match r.read_until(b'\n', &mut line) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {
+                    let el = t0.elapsed().as_secs();
+                    let _ = write!(f, "[{:02}:{:02}] ", el / 60, el % 60);
+                    let _ = f.write_all(&line);
+                    if !line.ends_with(b"\n") {
+                        let _ = f.write_all(b"\n");
+                    }
+                    if let Ok(mut l) = last2.lock() {
+                        *l = String::from_utf8_lossy(&line).trim().chars().take(100).collect();
+                    }
+                }
+            }
+        }
+    });
     let done = Arc::new(AtomicBool::new(false));
-    let (d2, log2, step2) = (done.clone(), log.to_owned(), step.to_owned());
+    let (d2, step2) = (done.clone(), step.to_owned());
     let ticker = std::thread::spawn(move || {
         let mut n = 0u64;
         while !d2.load(Ordering::Relaxed) {
@@ -61,17 +201,26 @@ pub fn run_logged(step: &str, mut cmd: Command, log: &Path) -> Result<Duration> 
             // Not u64::is_multiple_of: it is newer than our rust-version (1.85).
             #[allow(clippy::manual_is_multiple_of)]
             if n % 60 == 0 {
-                let last = last_line(&log2).unwrap_or_default();
-                let last: String = last.chars().take(100).collect();
-                eprintln!("xtask:   {step2}: {}s ... {last}", n / 2);
+                let l = last.lock().map(|l| l.clone()).unwrap_or_default();
+                eprintln!("xtask:   {step2}: {}s ... {l}", n / 2);
             }
         }
     });
     let st = child.wait()?;
     done.store(true, Ordering::Relaxed);
     let _ = ticker.join();
+    // A grandchild that outlives the step (a daemon) could hold the pipe
+    // open: wait for the reader a bounded time, then leave it.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !reader.is_finished() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    if reader.is_finished() {
+        let _ = reader.join();
+    }
     let el = t0.elapsed();
     if !st.success() {
+        record_step(step, el, "failed");
         let tail = tail_lines(log, 25).unwrap_or_default();
         bail!(
             "{step} failed ({st}) after {}s; last lines of {}:\n{tail}",
@@ -79,12 +228,9 @@ pub fn run_logged(step: &str, mut cmd: Command, log: &Path) -> Result<Duration> 
             log.display()
         );
     }
+    record_step(step, el, "ran");
     eprintln!("xtask: {step}: done in {}s", el.as_secs());
     Ok(el)
-}
-
-fn last_line(p: &Path) -> Option<String> {
-    tail_lines(p, 1).map(|s| s.trim().to_owned())
 }
 
 pub fn tail_lines(p: &Path, n: usize) -> Option<String> {

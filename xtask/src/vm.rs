@@ -303,25 +303,37 @@ pub fn deps(install: bool) -> Result<()> {
     if !fb.is_empty() {
         eprintln!("  FreeBSD:       sudo pkg install -y {}", fb.join(" "));
     }
-    if install && unsafe_is_root() {
-        let cmd = if cfg!(target_os = "freebsd") {
-            format!("pkg install -y {}", fb.join(" "))
-        } else {
-            debcmd
-        };
-        let st = Command::new("sh").args(["-c", &cmd]).status()?;
-        if !st.success() {
-            bail!("deps: `{cmd}` failed");
-        }
-        return Ok(());
+    if !install {
+        bail!(
+            "host prerequisites missing (see above); as root, `cargo xtask vmtest` and \
+             `cargo xtask deps --install-deps` install them"
+        );
     }
-    bail!("host prerequisites missing (see above; --install-deps installs them when run as root)")
+    if !is_root() {
+        bail!("host prerequisites missing and not running as root: run the install command above, then again");
+    }
+    // A fresh Debian has no package lists yet: update first.
+    let cmd = if cfg!(target_os = "freebsd") {
+        format!("pkg install -y {}", fb.join(" "))
+    } else {
+        format!("apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq {}", deb.join(" "))
+    };
+    eprintln!("xtask: deps: installing: {cmd}");
+    let st = Command::new("sh").args(["-c", &cmd]).status()?;
+    if !st.success() {
+        bail!("deps: `{cmd}` failed ({st})");
+    }
+    let still: Vec<&str> = reqs.iter().filter(|r| !(r.ok)()).map(|r| r.what).collect();
+    if !still.is_empty() {
+        bail!("deps: still missing after the install: {}", still.join(", "));
+    }
+    eprintln!("xtask: deps: installed");
+    Ok(())
 }
 
-fn unsafe_is_root() -> bool {
-    util::output(Command::new("id").arg("-u"))
-        .map(|s| s.trim() == "0")
-        .unwrap_or(false)
+/// Are we root (so that installing packages can work)?
+pub fn is_root() -> bool {
+    nix::unistd::Uid::effective().is_root()
 }
 
 fn glob_libclang() -> Vec<PathBuf> {
