@@ -6,6 +6,7 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Duration;
 
 /// The release the series is for, and where `source` clones it from when no
 /// `--src` is given.
@@ -493,28 +494,94 @@ fn file_hash(p: &Path) -> Vec<u8> {
     fs::read(p).unwrap_or_default()
 }
 
-/// Trimmed buildworld: the sysroot for the guest programs and stand/'s
-/// loader. Cached: rebuilt only when the base tree or src.conf change (a
-/// patch change does not rebuild the world; the guest programs do not use
-/// the patched headers).
+/// The directories the trimmed world builds beyond the libraries
+/// (vm-images/world-dirs, comments and blank lines left out).
+pub fn world_dirs(ctx: &Ctx) -> Result<Vec<String>> {
+    let f = ctx.root.join("vm-images/world-dirs");
+    let mut v = Vec::new();
+    for l in util::lines_of(&f)? {
+        let l = l.trim();
+        if l.is_empty() || l.starts_with('#') {
+            continue;
+        }
+        if l.contains(char::is_whitespace) || l.starts_with('/') || l.split('/').any(|c| c == "..") {
+            bail!("{}: bad line {l:?} (want one directory of the tree, relative)", f.display());
+        }
+        v.push(l.to_owned());
+    }
+    Ok(v)
+}
+
+/// Trimmed world in two steps, each cached on what it depends on:
+/// `toolchain` (bootstrap and build tools, headers and every library
+/// src.conf allows: the guest programs' sysroot) keyed on the base tree and
+/// src.conf; then the `everything` stage limited to vm-images/world-dirs
+/// (the programs the image runs and stand/'s loader) keyed on those plus
+/// the list, so adding a program rebuilds only that step. A patch change
+/// rebuilds neither: the guest programs and the installed world do not use
+/// the patched headers (see atf_tests for the one that does).
 pub fn world(ctx: &Ctx, force: bool) -> Result<()> {
-    let key = hash_bytes(&[
-        &file_hash(&ctx.series_dir().join("base-manifest")),
-        &file_hash(&ctx.root.join("vm-images/src.conf")),
-    ]);
+    let base = [
+        file_hash(&ctx.series_dir().join("base-manifest")),
+        file_hash(&ctx.root.join("vm-images/src.conf")),
+    ];
+    let tc_key = hash_bytes(&[&base[0], &base[1]]);
+    let dirs = world_dirs(ctx)?;
+    let dirs_text = dirs.join(" ");
+    let key = hash_bytes(&[&base[0], &base[1], dirs_text.as_bytes()]);
+    let tc_stamp = ctx.cache.join("toolchain.stamp");
     let stamp = ctx.cache.join("world.stamp");
-    let need = [
+    let tc_need = [
         ctx.sysroot().join("usr/lib/libc.a"),
         ctx.sysroot().join("usr/lib/libthr.a"),
+        ctx.sysroot().join("usr/lib/libc.so"),
+    ];
+    let need = [
         ctx.stand_dir().join("cdboot/cdboot"),
         ctx.stand_dir().join("loader_4th/loader_4th"),
     ];
-    if !force && read_stamp(&stamp).as_deref() == Some(&key) && need.iter().all(|p| p.exists()) {
-        eprintln!("xtask: world: up to date ({})", ctx.sysroot().display());
+    let fresh = |st: &Path, k: &str, files: &[PathBuf]| {
+        !force && read_stamp(st).as_deref() == Some(k) && files.iter().all(|p| p.exists())
+    };
+    if fresh(&tc_stamp, &tc_key, &tc_need) {
+        eprintln!("xtask: world: toolchain and libraries up to date ({})", ctx.sysroot().display());
+        util::record_step("world: toolchain and libraries", Duration::ZERO, "cached");
+    } else {
+        // The stamp of the second step goes first: it builds on this one.
+        let _ = fs::remove_file(&stamp);
+        let c = make(ctx, &["toolchain".into(), "WITHOUT_CLEAN=yes".into()])?;
+        run_logged(
+            "world: toolchain and libraries (make toolchain)",
+            c,
+            &ctx.log("world-toolchain.log"),
+        )?;
+        for p in &tc_need {
+            if !p.exists() {
+                bail!("world: make toolchain finished but {} is missing", p.display());
+            }
+        }
+        write_stamp(&tc_stamp, &tc_key)?;
+    }
+    if fresh(&stamp, &key, &need) {
+        eprintln!("xtask: world: the programs of vm-images/world-dirs up to date");
+        util::record_step("world: programs and loader", Duration::ZERO, "cached");
         return Ok(());
     }
-    let c = make(ctx, &["buildworld".into(), "WITHOUT_CLEAN=yes".into()])?;
-    run_logged("world: trimmed buildworld (sysroot + loader)", c, &ctx.log("world.log"))?;
+    let c = make(
+        ctx,
+        &[
+            "buildworld".into(),
+            "WORLDFAST=yes".into(),
+            "NO_LIBS=yes".into(),
+            "WITHOUT_CLEAN=yes".into(),
+            format!("SUBDIR_OVERRIDE={dirs_text}"),
+        ],
+    )?;
+    run_logged(
+        &format!("world: programs and loader ({} directories of vm-images/world-dirs)", dirs.len()),
+        c,
+        &ctx.log("world.log"),
+    )?;
     for p in &need {
         if !p.exists() {
             bail!("world: buildworld finished but {} is missing", p.display());
@@ -523,8 +590,8 @@ pub fn world(ctx: &Ctx, force: bool) -> Result<()> {
     write_stamp(&stamp, &key)
 }
 
-/// The guest's userland: `installworld` and `distribution` (-DNO_ROOT) of
-/// the trimmed world into the cache, so that the image has /bin/sh, rtld,
+/// The guest's userland: `installworld` (lib/ and vm-images/world-dirs)
+/// and `distribution` (-DNO_ROOT) of the trimmed world into the cache, so that the image has /bin/sh, rtld,
 /// the shared libraries, /etc (the password database) and the real
 /// programs (tar, unzip, ls, kyua) that sigcap-run and the ATF tests run
 /// on. Cached with the world's key.
@@ -540,6 +607,7 @@ pub fn userland(ctx: &Ctx) -> Result<PathBuf> {
     ];
     if !key.is_empty() && read_stamp(&stamp).as_deref() == Some(key.trim()) && need.iter().all(|p| p.exists()) {
         eprintln!("xtask: userland: up to date ({})", dest.display());
+        util::record_step("userland", Duration::ZERO, "cached");
         return Ok(dest);
     }
     if dest.exists() {
@@ -556,18 +624,21 @@ pub fn userland(ctx: &Ctx) -> Result<PathBuf> {
             std::os::unix::fs::symlink(cross_bindir()?.join("llvm-strip"), &strip)?;
         }
     }
-    // installworld, then distribution for /etc: kyua and the tests that
+    // installworld of what the trimmed world built (lib/ and the listed
+    // directories), then distribution for /etc: kyua and the tests that
     // need a user look root up in the password database.
+    let install_dirs = format!("SUBDIR_OVERRIDE=lib {}", world_dirs(ctx)?.join(" "));
     for (target, log) in [("installworld", "userland.log"), ("distribution", "userland-etc.log")] {
-        let c = make(
-            ctx,
-            &[
-                target.into(),
-                "-DNO_ROOT".into(),
-                "-DDB_FROM_SRC".into(),
-                format!("DESTDIR={}", dest.display()),
-            ],
-        )?;
+        let mut args = vec![
+            target.to_owned(),
+            "-DNO_ROOT".into(),
+            "-DDB_FROM_SRC".into(),
+            format!("DESTDIR={}", dest.display()),
+        ];
+        if target == "installworld" {
+            args.push(install_dirs.clone());
+        }
+        let c = make(ctx, &args)?;
         run_logged(&format!("userland: {target} into the image root"), c, &ctx.log(log))?;
     }
     for p in &need {
@@ -618,6 +689,7 @@ pub fn atf_tests(ctx: &Ctx) -> Result<PathBuf> {
     let kyuafile = dest.join("usr").join(ATF_TESTS_DIR).join("Kyuafile");
     if read_stamp(&stamp).as_deref() == Some(&key) && kyuafile.is_file() {
         eprintln!("xtask: atf: up to date ({})", dest.display());
+        util::record_step("atf", Duration::ZERO, "cached");
         return Ok(dest);
     }
     if dest.exists() {

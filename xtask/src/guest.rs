@@ -1,6 +1,8 @@
 //! Guest programs: built for x86_64-unknown-freebsd with Debian's Rust
-//! (build-std, since rustup has no FreeBSD std), statically linked by clang/lld
-//! against the sysroot of the FreeBSD world. The list is data:
+//! (build-std, since rustup has no FreeBSD std), linked by clang/lld against
+//! the sysroot of the FreeBSD world, dynamically like the system's own
+//! programs (the image carries the installed world's rtld and libraries),
+//! so that std is built once for all of them. The list is data:
 //! vm-images/guest-programs.
 use crate::freebsd::{cross_bindir, Ctx};
 use crate::util::{self, run_logged};
@@ -39,17 +41,15 @@ pub struct Program {
 /// How a vm-images/guest-programs entry is built and whether the init runs it.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Kind {
-    /// A cargo binary target, static; run.
+    /// A cargo binary target; run.
     Bin,
-    /// A cargo example, static; run.
+    /// A cargo example; run.
     Example,
     /// A shell script, copied; run (by its #! line).
     Script,
-    /// A cargo binary target, dynamically linked like the system's own
-    /// programs (sigcap-run dlopen()s its shim, which a static binary
-    /// cannot); installed for the scripts, not run.
+    /// A cargo binary target installed for the scripts, not run.
     Tool,
-    /// A cargo cdylib (dynamically linked, e.g. a preload shim); installed, not run.
+    /// A cargo cdylib (e.g. a preload shim); installed, not run.
     Cdylib,
     /// A C program for Linux (path: its source), built static by the host's
     /// cc for the guest's Linux ABI; installed for the scripts, not run.
@@ -110,14 +110,15 @@ pub fn build(ctx: &Ctx) -> Result<Vec<(String, PathBuf)>> {
     } else {
         cross_bindir()?
     };
-    // Link with clang/lld against the world's sysroot; static unless dynamic.
-    let dyn_flags = format!(
+    // Link with clang/lld against the world's sysroot. Every program is
+    // dynamic: one set of flags, one target directory, one std build (a
+    // static and a dynamic set built std twice, the longest part of this
+    // step), and a cdylib (the preload shim) cannot be static anyway.
+    let flags = format!(
         "-C link-arg=--target={TARGET}15.1 -C link-arg=--sysroot={} -C link-arg=-fuse-ld=lld",
         sysroot.display()
     );
-    let flags = format!("-C target-feature=+crt-static {dyn_flags}");
     let tdir = ctx.cache.join("guest-target");
-    let dyn_tdir = ctx.cache.join("guest-target-dynamic");
     let mut all = vec![Program {
         name: "sigcap-init".into(),
         manifest: ctx.root.join("tests/guest/Cargo.toml"),
@@ -142,19 +143,10 @@ pub fn build(ctx: &Ctx) -> Result<Vec<(String, PathBuf)>> {
             }
             continue;
         }
-        // A cdylib cannot be linked with crt-static; dynamic builds get their
-        // own target directory so the two flag sets do not rebuild each
-        // other's std.
-        let dynamic = matches!(p.kind, Kind::Cdylib | Kind::Tool);
-        let (flags, tdir) = if dynamic {
-            (&dyn_flags, &dyn_tdir)
-        } else {
-            (&flags, &tdir)
-        };
         let mut c = deb_cargo("build");
         c.env_remove("RUSTFLAGS")
             .env("CARGO_TARGET_X86_64_UNKNOWN_FREEBSD_LINKER", bindir.join("clang"))
-            .env("CARGO_TARGET_X86_64_UNKNOWN_FREEBSD_RUSTFLAGS", flags)
+            .env("CARGO_TARGET_X86_64_UNKNOWN_FREEBSD_RUSTFLAGS", &flags)
             .args(["--release", "--manifest-path"])
             .arg(&p.manifest);
         match p.kind {
@@ -162,7 +154,7 @@ pub fn build(ctx: &Ctx) -> Result<Vec<(String, PathBuf)>> {
             Kind::Cdylib => c.arg("--lib"),
             _ => c.arg("--bin").arg(&p.name),
         };
-        c.arg("--target-dir").arg(tdir);
+        c.arg("--target-dir").arg(&tdir);
         run_logged(
             &format!("guest: build {}", p.name),
             c,
@@ -173,12 +165,8 @@ pub fn build(ctx: &Ctx) -> Result<Vec<(String, PathBuf)>> {
             bin = bin.join("examples");
         }
         let bin = bin.join(&p.name);
-        let hdr = std::fs::read(&bin).with_context(|| format!("reading {}", bin.display()))?;
-        if !dynamic && has_interp(&hdr) {
-            bail!(
-                "guest: {} is dynamically linked (has PT_INTERP); it must be static",
-                bin.display()
-            );
+        if !bin.is_file() {
+            bail!("guest: {} was built but {} is missing", p.name, bin.display());
         }
         out.push((p.name.clone(), bin));
     }
@@ -200,18 +188,4 @@ fn build_linux(ctx: &Ctx, p: &Program) -> Result<PathBuf> {
     )
     .context("building a Linux guest program needs a C compiler and static libc (Debian: apt-get install gcc libc6-dev)")?;
     Ok(bin)
-}
-
-/// Does an ELF64 file have a PT_INTERP program header (i.e. is it dynamic)?
-fn has_interp(elf: &[u8]) -> bool {
-    if elf.len() < 64 || &elf[..4] != b"\x7fELF" {
-        return false;
-    }
-    let u64at = |o: usize| u64::from_le_bytes(elf[o..o + 8].try_into().unwrap()) as usize;
-    let u16at = |o: usize| u16::from_le_bytes(elf[o..o + 2].try_into().unwrap()) as usize;
-    let (phoff, phentsize, phnum) = (u64at(32), u16at(54), u16at(56));
-    (0..phnum).any(|i| {
-        let o = phoff + i * phentsize;
-        o + 4 <= elf.len() && u32::from_le_bytes(elf[o..o + 4].try_into().unwrap()) == 3
-    })
 }
