@@ -282,3 +282,39 @@ pub fn lines_of(p: &Path) -> Result<Vec<String>> {
     let f = fs::File::open(p).with_context(|| format!("opening {}", p.display()))?;
     Ok(BufReader::new(f).lines().collect::<std::io::Result<_>>()?)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn step_table_lists_steps_and_the_wall_clock_total() {
+        let v = vec![
+            ("world: toolchain".to_owned(), Duration::from_secs(605), "ran"),
+            ("atf".to_owned(), Duration::ZERO, "cached"),
+        ];
+        let t = format_step_table(&v, Duration::from_secs(3725));
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(lines.len(), 5, "{t}");
+        assert!(lines[2].contains("world: toolchain") && lines[2].ends_with("10:05"), "{t}");
+        assert!(lines[3].ends_with("0:00  (cached)"), "{t}");
+        assert!(lines[4].contains("total (wall clock)") && lines[4].ends_with("1:02:05"), "{t}");
+        assert_eq!(format_step_table(&[], Duration::ZERO), "");
+    }
+
+    #[test]
+    fn run_logged_stamps_lines_in_order_and_names_the_log_on_failure() {
+        let d = tempfile::tempdir().unwrap();
+        let log = d.path().join("x.log");
+        let mut c = Command::new("sh");
+        c.args(["-c", "echo out; echo err >&2; printf tail"]);
+        run_logged("test step", c, &log).unwrap();
+        let text = fs::read_to_string(&log).unwrap();
+        assert_eq!(text, "[00:00] out\n[00:00] err\n[00:00] tail\n");
+
+        let mut c = Command::new("sh");
+        c.args(["-c", "echo boom; exit 4"]);
+        let e = run_logged("failing step", c, &log).unwrap_err().to_string();
+        assert!(e.contains("failing step failed") && e.contains("boom") && e.contains("x.log"), "{e}");
+    }
+}
