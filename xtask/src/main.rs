@@ -7,6 +7,7 @@ mod host_test;
 mod results;
 mod util;
 mod vm;
+mod vmm;
 
 use anyhow::Result;
 use clap::{Args, Parser};
@@ -47,7 +48,7 @@ enum Cmd {
     Guest(Common),
     /// Build the bootable ISO from vm-images/.
     Image(Common),
-    /// Boot the ISO in QEMU, capture the console, parse the results.
+    /// Boot the ISO (QEMU, or bhyve on FreeBSD), capture the console, parse the results.
     Boot(BootArgs),
     /// All steps: source, patch, world, kernel, guest, image, boot, results.
     Vmtest(BootArgs),
@@ -93,9 +94,10 @@ struct BootArgs {
     /// Hard timeout for the guest, in seconds.
     #[arg(long, default_value_t = 600)]
     timeout: u64,
-    /// Hypervisor: qemu (the only one implemented; auto = qemu).
-    #[arg(long, default_value = "auto")]
-    vmm: String,
+    /// Hypervisor: auto = bhyve on a FreeBSD host where vmm.ko is usable
+    /// (as root), QEMU elsewhere.
+    #[arg(long, value_enum, default_value = "auto")]
+    vmm: vmm::Requested,
 }
 
 impl Common {
