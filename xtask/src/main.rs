@@ -160,7 +160,7 @@ fn run(cmd: Cmd) -> Result<()> {
             let t0 = std::time::Instant::now();
             // The main command on a fresh machine: install what is missing
             // when we are root, else one message naming the command.
-            vm::deps(vm::is_root())?;
+            util::timed("deps: host prerequisites", || vm::deps(vm::is_root()))?;
             let tree = util::timed("source: check the tree", || freebsd::source(&ctx))?;
             util::timed("patch", || freebsd::patch(&ctx, &tree))?;
             freebsd::world(&ctx, false)?;

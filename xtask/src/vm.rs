@@ -255,7 +255,7 @@ pub fn deps(install: bool) -> Result<()> {
     let cmd = if cfg!(target_os = "freebsd") {
         format!("pkg install -y {}", fb.join(" "))
     } else {
-        format!("apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq {}", deb.join(" "))
+        format!("apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends {}", deb.join(" "))
     };
     eprintln!("xtask: deps: installing: {cmd}");
     let st = Command::new("sh").args(["-c", &cmd]).status()?;
