@@ -7,8 +7,14 @@
 use crate::freebsd::{cross_bindir, Ctx};
 use crate::util::{self, run_logged};
 use anyhow::{bail, Context, Result};
+use nix::sys::signal::{killpg, Signal};
+use nix::unistd::Pid;
+use std::io::Write;
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
-use std::process::Command;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 /// Debian's Rust (rustc-web, cargo-web) with its std sources
 /// (rust-web-src): rustup has no FreeBSD std, so FreeBSD builds and checks
@@ -98,27 +104,8 @@ pub fn programs(ctx: &Ctx) -> Result<Vec<Program>> {
     Ok(v)
 }
 
-/// Build every listed program plus the init; returns (name, binary) pairs
-/// with the init first.
-pub fn build(ctx: &Ctx) -> Result<Vec<(String, PathBuf)>> {
-    let sysroot = ctx.sysroot();
-    if !sysroot.join("usr/lib/libc.a").exists() {
-        bail!("guest: no sysroot at {} (run `cargo xtask world`)", sysroot.display());
-    }
-    let bindir = if cfg!(target_os = "freebsd") {
-        PathBuf::from("/usr/bin")
-    } else {
-        cross_bindir()?
-    };
-    // Link with clang/lld against the world's sysroot. Every program is
-    // dynamic: one set of flags, one target directory, one std build (a
-    // static and a dynamic set built std twice, the longest part of this
-    // step), and a cdylib (the preload shim) cannot be static anyway.
-    let flags = format!(
-        "-C link-arg=--target={TARGET}15.1 -C link-arg=--sysroot={} -C link-arg=-fuse-ld=lld",
-        sysroot.display()
-    );
-    let tdir = ctx.cache.join("guest-target");
+/// The init (always built) and the programs of vm-images/guest-programs.
+fn all_programs(ctx: &Ctx) -> Result<Vec<Program>> {
     let mut all = vec![Program {
         name: "sigcap-init".into(),
         manifest: ctx.root.join("tests/guest/Cargo.toml"),
@@ -126,8 +113,168 @@ pub fn build(ctx: &Ctx) -> Result<Vec<(String, PathBuf)>> {
         args: vec![],
     }];
     all.extend(programs(ctx)?);
+    Ok(all)
+}
+
+/// The cargo build of one Rust guest program. Every program is dynamic:
+/// one set of flags, one target directory, one std build (a static and a
+/// dynamic set built std twice, the longest part of this step), and a
+/// cdylib (the preload shim) cannot be static anyway. The flags name the
+/// sysroot, which need not exist yet: only the final link reads it.
+fn cargo_build(ctx: &Ctx, p: &Program) -> Result<Command> {
+    let bindir = if cfg!(target_os = "freebsd") {
+        PathBuf::from("/usr/bin")
+    } else {
+        cross_bindir()?
+    };
+    let flags = format!(
+        "-C link-arg=--target={TARGET}15.1 -C link-arg=--sysroot={} -C link-arg=-fuse-ld=lld",
+        ctx.sysroot().display()
+    );
+    let mut c = deb_cargo("build");
+    c.env_remove("RUSTFLAGS")
+        .env("CARGO_TARGET_X86_64_UNKNOWN_FREEBSD_LINKER", bindir.join("clang"))
+        .env("CARGO_TARGET_X86_64_UNKNOWN_FREEBSD_RUSTFLAGS", &flags)
+        .args(["--release", "--manifest-path"])
+        .arg(&p.manifest);
+    match p.kind {
+        Kind::Example => c.arg("--example").arg(&p.name),
+        Kind::Cdylib => c.arg("--lib"),
+        _ => c.arg("--bin").arg(&p.name),
+    };
+    c.arg("--target-dir").arg(guest_target_dir(ctx));
+    Ok(c)
+}
+
+fn guest_target_dir(ctx: &Ctx) -> PathBuf {
+    ctx.cache.join("guest-target")
+}
+
+fn is_cargo(k: Kind) -> bool {
+    !matches!(k, Kind::Script | Kind::Linux)
+}
+
+/// Compile the guest programs' std and dependencies while the world and
+/// the kernel build, at the lowest priority so that it takes only the CPU
+/// time make leaves idle (the libraries stage keeps two cores ~85% busy).
+/// The same cargo commands as build(), with --keep-going: everything but
+/// the final links (which need the sysroot) is compiled, and build() then
+/// mostly links. Its failures are not errors: build() reports the real ones.
+pub fn prebuild_in_background(ctx: &Ctx) -> Result<Prebuild> {
+    let mut cmds = Vec::new();
+    for p in all_programs(ctx)?.iter().filter(|p| is_cargo(p.kind)) {
+        let c = cargo_build(ctx, p)?;
+        let mut n = Command::new("nice");
+        n.args(["-n", "19"])
+            .arg(c.get_program())
+            .args(c.get_args())
+            .arg("--keep-going");
+        for (k, v) in c.get_envs() {
+            match v {
+                Some(v) => n.env(k, v),
+                None => n.env_remove(k),
+            };
+        }
+        // Its own process group, so that stopping it stops cargo's rustc
+        // children too.
+        n.process_group(0);
+        cmds.push((p.name.clone(), n));
+    }
+    Prebuild::start(cmds, &util::log_dir(&ctx.root).join("guest-prebuild.log"))
+}
+
+impl Prebuild {
+    /// Run `cmds` one after the other in a thread, output to `log`.
+    fn start(cmds: Vec<(String, Command)>, log: &std::path::Path) -> Result<Prebuild> {
+        let mut f = std::fs::File::create(log)?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let running = Arc::new(Mutex::new(None::<i32>));
+        let (stop2, running2) = (stop.clone(), running.clone());
+        let thread = std::thread::spawn(move || {
+            let t0 = std::time::Instant::now();
+            for (name, mut c) in cmds {
+                let child = {
+                    // Checked under the lock Drop takes: no child starts after
+                    // a stop.
+                    let mut r = running2.lock().unwrap_or_else(|e| e.into_inner());
+                    if stop2.load(Ordering::SeqCst) {
+                        return;
+                    }
+                    let (Ok(o), Ok(e)) = (f.try_clone(), f.try_clone()) else {
+                        return;
+                    };
+                    match c.stdin(Stdio::null()).stdout(o).stderr(e).spawn() {
+                        Ok(ch) => {
+                            *r = Some(ch.id() as i32);
+                            ch
+                        }
+                        Err(e) => {
+                            let _ = writeln!(f, "xtask: prebuild: not started: {e}");
+                            return;
+                        }
+                    }
+                };
+                let mut child = child;
+                let st = child.wait();
+                *running2.lock().unwrap_or_else(|e| e.into_inner()) = None;
+                match st {
+                    Ok(st) => writeln!(f, "xtask: prebuild of {name}: {st}"),
+                    Err(e) => writeln!(f, "xtask: prebuild of {name}: {e}"),
+                }
+                .ok();
+            }
+            util::record_step("guest: prebuild (background, nice 19)", t0.elapsed(), "overlapped");
+        });
+        Ok(Prebuild {
+            thread: Some(thread),
+            stop,
+            running,
+        })
+    }
+}
+
+/// The background prebuild: wait() for it, or drop it to stop it (an
+/// earlier step failed) without leaving cargo running after we exit.
+pub struct Prebuild {
+    thread: Option<std::thread::JoinHandle<()>>,
+    stop: Arc<AtomicBool>,
+    running: Arc<Mutex<Option<i32>>>,
+}
+
+impl Prebuild {
+    pub fn wait(mut self) -> Result<()> {
+        if let Some(t) = self.thread.take() {
+            t.join()
+                .map_err(|_| anyhow::anyhow!("the guest prebuild thread panicked"))?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Prebuild {
+    fn drop(&mut self) {
+        let Some(t) = self.thread.take() else { return };
+        {
+            let r = self.running.lock().unwrap_or_else(|e| e.into_inner());
+            self.stop.store(true, Ordering::SeqCst);
+            if let Some(pg) = *r {
+                let _ = killpg(Pid::from_raw(pg), Signal::SIGTERM);
+            }
+        }
+        let _ = t.join();
+    }
+}
+
+/// Build every listed program plus the init; returns (name, binary) pairs
+/// with the init first.
+pub fn build(ctx: &Ctx) -> Result<Vec<(String, PathBuf)>> {
+    let sysroot = ctx.sysroot();
+    if !sysroot.join("usr/lib/libc.a").exists() {
+        bail!("guest: no sysroot at {} (run `cargo xtask world`)", sysroot.display());
+    }
+    let tdir = guest_target_dir(ctx);
     let mut out = Vec::new();
-    for p in &all {
+    for p in &all_programs(ctx)? {
         if p.kind == Kind::Script {
             if !p.manifest.is_file() {
                 bail!("guest: script {} not found", p.manifest.display());
@@ -139,25 +286,16 @@ pub fn build(ctx: &Ctx) -> Result<Vec<(String, PathBuf)>> {
             if cfg!(target_os = "linux") {
                 out.push((p.name.clone(), build_linux(ctx, p)?));
             } else {
-                eprintln!("xtask: guest: {} left out: Linux programs are built on Linux hosts only", p.name);
+                eprintln!(
+                    "xtask: guest: {} left out: Linux programs are built on Linux hosts only",
+                    p.name
+                );
             }
             continue;
         }
-        let mut c = deb_cargo("build");
-        c.env_remove("RUSTFLAGS")
-            .env("CARGO_TARGET_X86_64_UNKNOWN_FREEBSD_LINKER", bindir.join("clang"))
-            .env("CARGO_TARGET_X86_64_UNKNOWN_FREEBSD_RUSTFLAGS", &flags)
-            .args(["--release", "--manifest-path"])
-            .arg(&p.manifest);
-        match p.kind {
-            Kind::Example => c.arg("--example").arg(&p.name),
-            Kind::Cdylib => c.arg("--lib"),
-            _ => c.arg("--bin").arg(&p.name),
-        };
-        c.arg("--target-dir").arg(&tdir);
         run_logged(
             &format!("guest: build {}", p.name),
-            c,
+            cargo_build(ctx, p)?,
             &util::log_dir(&ctx.root).join(format!("guest-{}.log", p.name)),
         )?;
         let mut bin = tdir.join(TARGET).join("release");
@@ -180,12 +318,84 @@ fn build_linux(ctx: &Ctx, p: &Program) -> Result<PathBuf> {
     std::fs::create_dir_all(&dir)?;
     let bin = dir.join(&p.name);
     let mut c = Command::new("cc");
-    c.args(["-static", "-O2", "-Wall", "-Werror", "-o"]).arg(&bin).arg(&p.manifest);
+    c.args(["-static", "-O2", "-Wall", "-Werror", "-o"])
+        .arg(&bin)
+        .arg(&p.manifest);
     run_logged(
         &format!("guest: build {} (Linux, static)", p.name),
         c,
         &util::log_dir(&ctx.root).join(format!("guest-{}.log", p.name)),
     )
-    .context("building a Linux guest program needs a C compiler and static libc (Debian: apt-get install gcc libc6-dev)")?;
+    .context(
+        "building a Linux guest program needs a C compiler and static libc (Debian: apt-get install gcc libc6-dev)",
+    )?;
     Ok(bin)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    fn sh(script: &str) -> Command {
+        let mut c = Command::new("sh");
+        c.args(["-c", script]).process_group(0);
+        c
+    }
+
+    #[test]
+    fn prebuild_runs_its_commands_in_order_and_waits() {
+        let d = tempfile::tempdir().unwrap();
+        let out = d.path().join("out");
+        let o = out.display().to_string();
+        let p = Prebuild::start(
+            vec![
+                ("a".into(), sh(&format!("echo a >> {o}"))),
+                ("b".into(), sh(&format!("echo b >> {o}; exit 1"))),
+                ("c".into(), sh(&format!("echo c >> {o}"))),
+            ],
+            &d.path().join("log"),
+        )
+        .unwrap();
+        p.wait().unwrap();
+        // A failing command does not stop the rest: build() reports failures.
+        assert_eq!(std::fs::read_to_string(&out).unwrap(), "a\nb\nc\n");
+        let log = std::fs::read_to_string(d.path().join("log")).unwrap();
+        assert!(log.contains("prebuild of b") && log.contains("exit status: 1"), "{log}");
+    }
+
+    #[test]
+    fn dropping_the_prebuild_stops_its_process_group_and_starts_nothing_more() {
+        let d = tempfile::tempdir().unwrap();
+        let pidfile = d.path().join("pid");
+        let later = d.path().join("later");
+        // The command's own child (as cargo's rustc would be) must die too.
+        let p = Prebuild::start(
+            vec![
+                (
+                    "slow".into(),
+                    sh(&format!("sleep 60 & echo $! > {}; wait", pidfile.display())),
+                ),
+                ("later".into(), sh(&format!("touch {}", later.display()))),
+            ],
+            &d.path().join("log"),
+        )
+        .unwrap();
+        let t0 = Instant::now();
+        while !pidfile.exists() || std::fs::read_to_string(&pidfile).unwrap().trim().is_empty() {
+            assert!(t0.elapsed() < Duration::from_secs(10), "the command did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let grandchild: i32 = std::fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();
+        drop(p);
+        assert!(t0.elapsed() < Duration::from_secs(10), "drop waited for the command");
+        assert!(!later.exists(), "a command started after the stop");
+        // The grandchild was signalled; it is reaped by init, so poll.
+        let gone = (0..100).any(|_| {
+            std::thread::sleep(Duration::from_millis(20));
+            let st = std::fs::read_to_string(format!("/proc/{grandchild}/stat")).unwrap_or_default();
+            st.is_empty() || st.split(' ').nth(2) == Some("Z")
+        });
+        assert!(gone, "the command's child outlived the stop");
+    }
 }

@@ -163,8 +163,12 @@ fn run(cmd: Cmd) -> Result<()> {
             util::timed("deps: host prerequisites", || vm::deps(vm::is_root()))?;
             let tree = util::timed("source: check the tree", || freebsd::source(&ctx))?;
             util::timed("patch", || freebsd::patch(&ctx, &tree))?;
+            // The guest programs' dependencies compile in the CPU time the
+            // world and kernel builds leave idle.
+            let prebuild = guest::prebuild_in_background(&ctx)?;
             freebsd::world(&ctx, false)?;
             freebsd::kernel(&ctx, false)?;
+            util::timed("guest: wait for the prebuild", || prebuild.wait())?;
             vm::image(&ctx)?; // builds the guest programs first
             let r = util::timed("boot and results", || vm::boot_and_report(&ctx, b.timeout, &b.vmm));
             eprintln!("xtask: vmtest took {}s", t0.elapsed().as_secs());
