@@ -427,20 +427,17 @@ impl State {
         } else {
             match dir {
                 None => join_leading_parents(&self.cwd, p),
-                Some(fd) => match fd_path(fd).map(|d| join_leading_parents(&d, p)) {
-                    Some(a) if self.policy.match_path(&a).is_some() => a,
-                    // A directory the program holds outside every root:
-                    // the descriptor itself is the authority, as in
-                    // capability mode, and resolution stays beneath it.
-                    _ => {
-                        return Ok(Place {
-                            base: fd,
-                            rel: CString::new(path).map_err(|_| Outcome::deny(WireDecision::DeniedBadRequest))?,
-                            granted: Access::ALL,
-                            grant: Grant::Descriptor,
-                            _root: None,
-                        })
-                    }
+                // The descriptor only says where the lookup starts; the
+                // policy decides, and resolution happens beneath the
+                // matching root's own handle, never the program's
+                // descriptor. A directory outside every root (one held
+                // from before entering, or made by a call the filter
+                // missed) is no authority: capability mode would honour
+                // it, but on Linux nothing confines what the program
+                // holds, so honouring it would reach anything.
+                Some(fd) => match fd_path(fd) {
+                    Some(d) => join_leading_parents(&d, p),
+                    None => return Err(Outcome::deny(WireDecision::DeniedNoRule)),
                 },
             }
         };

@@ -90,7 +90,10 @@ rusty_fork_test! {
         let fd = unsafe { libc::openat(dir.as_raw_fd(), c"../../secret.txt".as_ptr(), libc::O_RDONLY) };
         assert_eq!(fd, -1);
         assert_eq!(std::io::Error::last_os_error().raw_os_error(), Some(libc::EPERM));
-        assert_eq!(last(&sb).decision(), Decision::Denied(DenyReason::Escape));
+        // The leading '..' are folded into the descriptor's real path, which
+        // then lies outside every root (issue #10: a descriptor is no
+        // authority of its own).
+        assert_eq!(last(&sb).decision(), Decision::Denied(DenyReason::NoRule));
         let fd = unsafe { libc::openat(dir.as_raw_fd(), c"deep.txt".as_ptr(), libc::O_RDONLY) };
         assert!(fd >= 0);
     }
@@ -249,7 +252,11 @@ rusty_fork_test! {
         let deep: Vec<_> = vs.iter().filter(|v| v.detail().is_some_and(|d| d.ends_with("deep.txt"))).collect();
         assert_eq!(deep.len(), 1600);
         assert!(deep.iter().all(|v| matches!(v.decision(), Decision::Allowed { .. }) && v.result() >= 0));
-        assert_eq!(st.violations, vs.len() as u64);
+        // Counted and recorded agree. glibc's one-time probe of
+        // /proc/sys/vm/overcommit_memory (its first heap shrink in a thread
+        // arena) may violate between stats() and take_violations(): only
+        // records numbered up to the snapshot are compared.
+        assert_eq!(st.violations, vs.iter().filter(|v| v.seq() <= st.violations).count() as u64);
         let tids: std::collections::HashSet<_> = deep.iter().map(|v| v.tid()).collect();
         assert_eq!(tids.len(), 8, "each thread handled its own violations");
     }

@@ -46,15 +46,39 @@ pub(crate) fn prepare(requested: Option<BackendKind>) -> Result<(BackendKind, Pr
         }
     }
     let trap = compile(rules()?, SeccompAction::Trap)?;
-    // exec is refused with an error rather than trapped: the process that
-    // execs (a posix_spawn child) has reset its handlers, so a trap would
-    // kill it instead of failing the call. Nothing can broker an exec.
-    let exec = [libc::SYS_execve, libc::SYS_execveat]
-        .into_iter()
-        .map(|nr| (nr, vec![]))
-        .collect();
-    let refuse = compile(exec, SeccompAction::Errno(CAPMODE_ERRNO as u32))?;
+    let refuse = compile(refused()?, SeccompAction::Errno(CAPMODE_ERRNO as u32))?;
     Ok((BackendKind::LinuxSeccomp, Prepared { trap, refuse }))
+}
+
+/// open_tree_attr(2) (Linux 6.15), not in the libc crate yet.
+const SYS_OPEN_TREE_ATTR: i64 = 467;
+
+/// Calls refused with EPERM without a signal: nothing could broker them,
+/// and each would reach outside the policy if it ran.
+fn refused() -> Result<BTreeMap<i64, Vec<SeccompRule>>> {
+    use libc::*;
+    let mut m: BTreeMap<i64, Vec<SeccompRule>> = BTreeMap::new();
+    for nr in [
+        // exec is refused with an error rather than trapped: the process
+        // that execs (a posix_spawn child) has reset its handlers, so a
+        // trap would kill it instead of failing the call.
+        SYS_execve,
+        SYS_execveat,
+        // The new mount API: open_tree(2) without OPEN_TREE_CLONE hands
+        // out an O_PATH descriptor on any directory by path, and the rest
+        // build, reconfigure and attach mounts.
+        SYS_open_tree,
+        SYS_OPEN_TREE_ATTR,
+        SYS_move_mount,
+        SYS_fsopen,
+        SYS_fsconfig,
+        SYS_fsmount,
+        SYS_fspick,
+        SYS_mount_setattr,
+    ] {
+        m.insert(nr, vec![]);
+    }
+    Ok(m)
 }
 
 fn compile(rules: BTreeMap<i64, Vec<SeccompRule>>, action: SeccompAction) -> Result<seccompiler::BpfProgram> {
