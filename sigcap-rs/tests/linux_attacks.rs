@@ -78,6 +78,133 @@ fn loot_through(dirfd: i32) -> Vec<String> {
     loot
 }
 
+/// A minimal io_uring, by hand: the structures of <linux/io_uring.h>.
+mod uring {
+    #[repr(C)]
+    #[derive(Default)]
+    pub struct SqOffsets {
+        pub head: u32,
+        pub tail: u32,
+        pub ring_mask: u32,
+        pub ring_entries: u32,
+        pub flags: u32,
+        pub dropped: u32,
+        pub array: u32,
+        pub resv1: u32,
+        pub user_addr: u64,
+    }
+    #[repr(C)]
+    #[derive(Default)]
+    pub struct CqOffsets {
+        pub head: u32,
+        pub tail: u32,
+        pub ring_mask: u32,
+        pub ring_entries: u32,
+        pub overflow: u32,
+        pub cqes: u32,
+        pub flags: u32,
+        pub resv1: u32,
+        pub user_addr: u64,
+    }
+    #[repr(C)]
+    #[derive(Default)]
+    pub struct Params {
+        pub sq_entries: u32,
+        pub cq_entries: u32,
+        pub flags: u32,
+        pub sq_thread_cpu: u32,
+        pub sq_thread_idle: u32,
+        pub features: u32,
+        pub wq_fd: u32,
+        pub resv: [u32; 3],
+        pub sq_off: SqOffsets,
+        pub cq_off: CqOffsets,
+    }
+    const OFF_SQ_RING: i64 = 0;
+    const OFF_CQ_RING: i64 = 0x800_0000;
+    const OFF_SQES: i64 = 0x1000_0000;
+    const OP_OPENAT: u8 = 18;
+    const ENTER_GETEVENTS: u32 = 1;
+
+    /// A ring of 4 entries, or the errno of io_uring_setup.
+    pub struct Ring {
+        pub fd: i32,
+        p: Params,
+        sq: *mut u8,
+        cq: *mut u8,
+        sqes: *mut u8,
+    }
+
+    fn map(fd: i32, len: usize, off: i64) -> *mut u8 {
+        // SAFETY: mapping the ring's regions as the io_uring ABI describes.
+        let m = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED | libc::MAP_POPULATE,
+                fd,
+                off,
+            )
+        };
+        assert_ne!(m, libc::MAP_FAILED);
+        m.cast()
+    }
+
+    pub fn setup() -> Result<Ring, i32> {
+        let mut p = Params::default();
+        // SAFETY: p is a valid io_uring_params.
+        let fd = unsafe { libc::syscall(libc::SYS_io_uring_setup, 4u32, &mut p as *mut Params) };
+        if fd < 0 {
+            return Err(super::errno());
+        }
+        let fd = fd as i32;
+        let sq_len = (p.sq_off.array + p.sq_entries * 4) as usize;
+        let cq_len = (p.cq_off.cqes + p.cq_entries * 16) as usize;
+        let sq = map(fd, sq_len, OFF_SQ_RING);
+        let cq = map(fd, cq_len, OFF_CQ_RING);
+        let sqes = map(fd, p.sq_entries as usize * 64, OFF_SQES);
+        Ok(Ring { fd, p, sq, cq, sqes })
+    }
+
+    impl Ring {
+        /// Submits openat(AT_FDCWD, path, O_RDONLY) and waits for its
+        /// completion: the descriptor, or the errno (of io_uring_enter
+        /// itself, or of the operation).
+        pub fn openat(&self, path: &std::ffi::CStr) -> Result<i32, i32> {
+            // SAFETY: offsets come from the kernel; entry 0 is ours alone.
+            unsafe {
+                let sqe = self.sqes;
+                std::ptr::write_bytes(sqe, 0, 64);
+                *sqe = OP_OPENAT;
+                *(sqe.add(4) as *mut i32) = libc::AT_FDCWD;
+                *(sqe.add(16) as *mut u64) = path.as_ptr() as u64;
+                *(sqe.add(28) as *mut u32) = libc::O_RDONLY as u32;
+                *(sqe.add(32) as *mut u64) = 0x5ec;
+                let tail = self.sq.add(self.p.sq_off.tail as usize) as *mut u32;
+                let mask = *(self.sq.add(self.p.sq_off.ring_mask as usize) as *const u32);
+                let t = std::ptr::read_volatile(tail);
+                *(self.sq.add(self.p.sq_off.array as usize) as *mut u32).add((t & mask) as usize) = 0;
+                std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
+                std::ptr::write_volatile(tail, t.wrapping_add(1));
+                let r = libc::syscall(libc::SYS_io_uring_enter, self.fd, 1u32, 1u32, ENTER_GETEVENTS, 0usize, 0usize);
+                if r < 0 {
+                    return Err(super::errno());
+                }
+                let head = std::ptr::read_volatile(self.cq.add(self.p.cq_off.head as usize) as *const u32);
+                let cmask = *(self.cq.add(self.p.cq_off.ring_mask as usize) as *const u32);
+                let cqe = self.cq.add(self.p.cq_off.cqes as usize + (head & cmask) as usize * 16);
+                let res = *(cqe.add(8) as *const i32);
+                if res < 0 {
+                    Err(-res)
+                } else {
+                    Ok(res)
+                }
+            }
+        }
+    }
+}
+
 rusty_fork_test! {
     /// open_tree(2) hands out an O_PATH descriptor on any directory; an
     /// openat(2) relative to it used to be granted "by descriptor".
@@ -154,5 +281,51 @@ rusty_fork_test! {
             .filter(|&(_, r)| r != Err(libc::EPERM))
             .collect();
         assert!(not_refused.is_empty(), "reached the kernel: {not_refused:?}");
+    }
+
+    /// IORING_OP_OPENAT runs in the kernel without a system call the
+    /// filter sees: the ring itself must be refused.
+    #[test]
+    fn io_uring_openat_reads_outside_the_roots() {
+        let (_t, root, outside) = tree();
+        let _sb = Sandbox::builder().write_beneath(&root).enter().unwrap();
+        let ring = uring::setup();
+        if let Ok(ring) = &ring {
+            let got = ring.openat(&c(&outside.join("secret.txt"))).map(read_fd);
+            panic!("io_uring opened outside the roots: {got:?}");
+        }
+        assert_eq!(ring.err(), Some(libc::EPERM));
+    }
+
+    /// A ring set up before entering (a runtime started early) would keep
+    /// working inside, and with SQPOLL a kernel thread consumes its
+    /// submissions without any system call: entering is refused while the
+    /// process holds one.
+    #[test]
+    fn io_uring_ring_made_before_entering_blocks_entering() {
+        let (_t, root, outside) = tree();
+        let ring = uring::setup().expect("io_uring available before entering");
+        let entered = Sandbox::builder().write_beneath(&root).enter();
+        let err = match entered {
+            Ok(_) => panic!("entered holding a ring: {:?}", ring.openat(&c(&outside.join("secret.txt"))).map(read_fd)),
+            Err(e) => e.to_string(),
+        };
+        assert!(err.contains("io_uring"), "{err}");
+    }
+
+    /// io_uring_enter and io_uring_register on any descriptor (one passed
+    /// in later, say) are refused before the kernel looks at it.
+    #[test]
+    fn io_uring_enter_and_register_are_refused() {
+        let (_t, root, _outside) = tree();
+        let _sb = Sandbox::builder().write_beneath(&root).enter().unwrap();
+        // SAFETY: calls on a descriptor that is not open; nothing is touched.
+        let (e, r) = unsafe {
+            (
+                sys(libc::syscall(libc::SYS_io_uring_enter, 1000, 0u32, 0u32, 0u32, 0usize, 0usize)),
+                sys(libc::syscall(libc::SYS_io_uring_register, 1000, 1u32, 0usize, 0u32)),
+            )
+        };
+        assert_eq!((e, r), (Err(libc::EPERM), Err(libc::EPERM)));
     }
 }

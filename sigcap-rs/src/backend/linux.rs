@@ -45,9 +45,30 @@ pub(crate) fn prepare(requested: Option<BackendKind>) -> Result<(BackendKind, Pr
             return Err(Error::Unsupported(format!("{} is not available on Linux", k.name())));
         }
     }
+    refuse_held_rings()?;
     let trap = compile(rules()?, SeccompAction::Trap)?;
     let refuse = compile(refused()?, SeccompAction::Errno(CAPMODE_ERRNO as u32))?;
     Ok((BackendKind::LinuxSeccomp, Prepared { trap, refuse }))
+}
+
+/// Fails if the process holds an io_uring: the filter refuses
+/// io_uring_enter, but a ring made with IORING_SETUP_SQPOLL has a kernel
+/// thread that takes submissions straight from shared memory, with no
+/// system call to refuse.
+fn refuse_held_rings() -> Result<()> {
+    let dir = std::fs::read_dir("/proc/self/fd").map_err(|source| Error::Sys {
+        what: "read /proc/self/fd",
+        source,
+    })?;
+    for e in dir.flatten() {
+        if std::fs::read_link(e.path()).is_ok_and(|t| t.as_os_str() == "anon_inode:[io_uring]") {
+            return Err(Error::Unsupported(format!(
+                "descriptor {} is an io_uring: io_uring bypasses the seccomp filter; close it before entering",
+                e.file_name().to_string_lossy()
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// open_tree_attr(2) (Linux 6.15), not in the libc crate yet.
@@ -75,6 +96,11 @@ fn refused() -> Result<BTreeMap<i64, Vec<SeccompRule>>> {
         SYS_fsmount,
         SYS_fspick,
         SYS_mount_setattr,
+        // io_uring runs openat, connect, statx... inside the kernel
+        // without a system call the filter could see.
+        SYS_io_uring_setup,
+        SYS_io_uring_enter,
+        SYS_io_uring_register,
     ] {
         m.insert(nr, vec![]);
     }
