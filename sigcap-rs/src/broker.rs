@@ -126,6 +126,16 @@ pub(crate) fn spawn(policy: &Policy) -> Result<BrokerHandle> {
         return Err(Error::last_os("fork broker"));
     }
     if pid == 0 {
+        // Not dumpable, first: a process of the same user (the program
+        // itself, were its filter to miss something) may then neither
+        // ptrace this one nor read its memory or take its descriptors
+        // (pidfd_getfd) without CAP_SYS_PTRACE. Root has that capability;
+        // the Linux filter refuses those calls to the program outright.
+        #[cfg(target_os = "linux")]
+        // SAFETY: prctl with integer arguments.
+        unsafe {
+            libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0)
+        };
         sys::close(client);
         let mut keep = vec![server, 2];
         for r in &state.roots {

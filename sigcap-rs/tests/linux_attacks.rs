@@ -328,4 +328,140 @@ rusty_fork_test! {
         };
         assert_eq!((e, r), (Err(libc::EPERM), Err(libc::EPERM)));
     }
+
+    /// pidfd_getfd(2) copies any descriptor of a process the caller may
+    /// ptrace: the broker's control socket, its handles on the roots.
+    #[test]
+    fn pidfd_getfd_steals_the_brokers_descriptors() {
+        let (_t, root, _outside) = tree();
+        let root_ino = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&root).unwrap());
+        let sb = Sandbox::builder().write_beneath(&root).enter().unwrap();
+        // SAFETY: pidfd_open on the broker's pid.
+        let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, sb.broker_pid(), 0) };
+        assert!(pidfd >= 0, "pidfd_open: {}", errno());
+        let mut stolen = Vec::new();
+        let mut last_err = 0;
+        for target in 0..64 {
+            // SAFETY: pidfd_getfd with a live pidfd.
+            let fd = unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd, target, 0) };
+            if fd < 0 {
+                last_err = errno();
+                continue;
+            }
+            let mut st: libc::stat = unsafe { std::mem::zeroed() };
+            // SAFETY: fstat into a zeroed struct (SYS_fstat: no path).
+            unsafe { libc::syscall(libc::SYS_fstat, fd, &mut st) };
+            stolen.push(if st.st_ino == root_ino { format!("{target} (the root's handle)") } else { target.to_string() });
+        }
+        assert!(stolen.is_empty(), "took the broker's descriptors {stolen:?}");
+        assert_eq!(last_err, libc::EPERM);
+    }
+
+    /// As root, PR_SET_DUMPABLE 0 does not stop ptrace (CAP_SYS_PTRACE):
+    /// the filter must refuse it.
+    #[test]
+    fn ptrace_attach_to_the_broker() {
+        let (_t, root, _outside) = tree();
+        let sb = Sandbox::builder().write_beneath(&root).enter().unwrap();
+        let pid = sb.broker_pid();
+        let mut got = Vec::new();
+        for (name, req) in [("PTRACE_ATTACH", libc::PTRACE_ATTACH), ("PTRACE_SEIZE", libc::PTRACE_SEIZE)] {
+            // SAFETY: ptrace requests on our own child; undone below.
+            let r = unsafe { libc::ptrace(req, pid, 0, 0) };
+            if r == 0 {
+                got.push(name);
+                unsafe {
+                    libc::kill(pid, libc::SIGSTOP);
+                    libc::waitpid(pid, std::ptr::null_mut(), libc::__WALL);
+                    libc::ptrace(libc::PTRACE_DETACH, pid, 0, 0);
+                    libc::kill(pid, libc::SIGCONT);
+                }
+            } else {
+                assert_eq!(errno(), libc::EPERM, "{name}");
+            }
+        }
+        assert!(got.is_empty(), "attached to the broker with {got:?}");
+    }
+
+    /// process_vm_readv/writev read and write another process's memory
+    /// under the same ptrace check.
+    #[test]
+    fn process_vm_readv_and_writev_on_the_broker() {
+        static MARKER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0x5167_ca95);
+        let (_t, root, _outside) = tree();
+        let sb = Sandbox::builder().write_beneath(&root).enter().unwrap();
+        let mut word = 0u64;
+        let local = libc::iovec { iov_base: (&mut word as *mut u64).cast(), iov_len: 8 };
+        let remote = libc::iovec { iov_base: MARKER.as_ptr().cast(), iov_len: 8 };
+        // SAFETY: the broker is forked from us, so MARKER is at the same
+        // address there; writing its own value back changes nothing.
+        let (r, w) = unsafe {
+            (
+                sys(libc::process_vm_readv(sb.broker_pid(), &local, 1, &remote, 1, 0) as libc::c_long),
+                sys(libc::process_vm_writev(sb.broker_pid(), &local, 1, &remote, 1, 0) as libc::c_long),
+            )
+        };
+        assert_eq!((r, w), (Err(libc::EPERM), Err(libc::EPERM)), "read {word:#x}");
+        // Our own memory stays readable (the handler relies on it).
+        let r = unsafe { libc::process_vm_readv(libc::getpid(), &local, 1, &remote, 1, 0) };
+        assert_eq!((r, word), (8, 0x5167_ca95));
+    }
+
+    /// kcmp(2) compares the broker's descriptors and memory with ours.
+    #[test]
+    fn kcmp_on_the_broker() {
+        let (_t, root, _outside) = tree();
+        let sb = Sandbox::builder().write_beneath(&root).enter().unwrap();
+        const KCMP_FILE: i32 = 0;
+        // SAFETY: kcmp only compares.
+        let r = sys(unsafe { libc::syscall(libc::SYS_kcmp, libc::getpid(), sb.broker_pid(), KCMP_FILE, 0, 0) });
+        assert_eq!(r, Err(libc::EPERM));
+    }
+
+    /// The broker is not dumpable: a process of the same user with the same
+    /// capabilities, outside the sandbox, cannot inspect it. (Without
+    /// CAP_SYS_PTRACE: a root process that has it passes the dumpable
+    /// check; so the test drops it before the broker is forked, and the
+    /// helper has exactly the broker's capabilities.)
+    #[test]
+    fn broker_is_not_dumpable() {
+        let (_t, root, _outside) = tree();
+        let mut to_helper = [0; 2];
+        let mut from_helper = [0; 2];
+        // SAFETY: capset, pipes and a fork before entering; the helper
+        // makes only raw calls and _exits.
+        unsafe {
+            // Drop CAP_SYS_PTRACE (19) from the effective and permitted sets.
+            let mut hdr = [0x2008_0522u32, 0];
+            let mut data = [0u32; 6];
+            assert_eq!(libc::syscall(libc::SYS_capget, hdr.as_mut_ptr(), data.as_mut_ptr()), 0);
+            data[0] &= !(1 << 19);
+            data[1] &= !(1 << 19);
+            assert_eq!(libc::syscall(libc::SYS_capset, hdr.as_mut_ptr(), data.as_ptr()), 0);
+            assert_eq!(libc::pipe(to_helper.as_mut_ptr()), 0);
+            assert_eq!(libc::pipe(from_helper.as_mut_ptr()), 0);
+        }
+        let helper = unsafe { libc::fork() };
+        if helper == 0 {
+            unsafe {
+                let mut pid: libc::pid_t = 0;
+                libc::read(to_helper[0], (&mut pid as *mut libc::pid_t).cast(), 4);
+                const KCMP_VM: i32 = 1;
+                let r = libc::syscall(libc::SYS_kcmp, libc::getpid(), pid, KCMP_VM, 0, 0);
+                let res = if r < 0 { errno() } else { 0 };
+                libc::write(from_helper[1], (&res as *const i32).cast(), 4);
+                libc::_exit(0);
+            }
+        }
+        let sb = Sandbox::builder().write_beneath(&root).enter().unwrap();
+        let pid = sb.broker_pid();
+        let mut res = -2i32;
+        // SAFETY: read/write on our pipes; reaping the helper.
+        unsafe {
+            libc::write(to_helper[1], (&pid as *const libc::pid_t).cast(), 4);
+            libc::read(from_helper[0], (&mut res as *mut i32).cast(), 4);
+            libc::waitpid(helper, std::ptr::null_mut(), 0);
+        }
+        assert_eq!(res, libc::EPERM, "kcmp on the broker from an unprivileged process of the same user");
+    }
 }

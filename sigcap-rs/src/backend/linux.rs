@@ -101,9 +101,23 @@ fn refused() -> Result<BTreeMap<i64, Vec<SeccompRule>>> {
         SYS_io_uring_setup,
         SYS_io_uring_enter,
         SYS_io_uring_register,
+        // Reaching into other processes (the broker above all, which
+        // keeps the authority the program lacks): ptrace, copying their
+        // descriptors, writing their memory, comparing their resources.
+        SYS_ptrace,
+        SYS_pidfd_getfd,
+        SYS_process_vm_writev,
+        SYS_kcmp,
     ] {
         m.insert(nr, vec![]);
     }
+    // process_vm_readv of this process is how the handler reads the
+    // program's arguments without faulting (sys::read_user); any other
+    // pid is refused. A forked child has another pid and falls back to a
+    // copy through a pipe.
+    // SAFETY: getpid has no preconditions.
+    let me = unsafe { getpid() } as u32 as u64;
+    m.insert(SYS_process_vm_readv, vec![rule(vec![cond(0, Len::Dword, Cmp::Ne, me)?])?]);
     Ok(m)
 }
 

@@ -217,6 +217,10 @@ pub fn read_user(dst: &mut [u8], src: usize) -> Result<(), i32> {
         let n = unsafe { libc::process_vm_readv(libc::getpid(), &local, 1, &remote, 1, 0) };
         if n == dst.len() as isize {
             Ok(())
+        } else if n < 0 && last_errno() == libc::EPERM {
+            // The seccomp filter allows process_vm_readv only on the pid
+            // that entered; a forked child copies through a pipe.
+            read_user_via_pipe(dst, src)
         } else if n < 0 {
             Err(last_errno())
         } else {
@@ -229,6 +233,40 @@ pub fn read_user(dst: &mut [u8], src: usize) -> Result<(), i32> {
         unsafe { std::ptr::copy_nonoverlapping(src as *const u8, dst.as_mut_ptr(), dst.len()) };
         Ok(())
     }
+}
+
+/// `read_user` without process_vm_readv: write(2) into a fresh pipe
+/// copies from the program's memory with the kernel's checks (EFAULT, or
+/// a short count, for unmapped memory), then read(2) brings the bytes
+/// back. Chunks of one page fit any pipe, however small its buffer.
+#[cfg(target_os = "linux")]
+fn read_user_via_pipe(dst: &mut [u8], src: usize) -> Result<(), i32> {
+    const CHUNK: usize = 4096;
+    let mut p = [-1; 2];
+    // SAFETY: p is a two-element array.
+    if unsafe { libc::pipe2(p.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) } != 0 {
+        return Err(last_errno());
+    }
+    let mut done = 0;
+    let mut r = Ok(());
+    while done < dst.len() {
+        let n = (dst.len() - done).min(CHUNK);
+        // SAFETY: the kernel checks the source; dst has n bytes at done.
+        let w = unsafe { libc::write(p[1], (src + done) as *const libc::c_void, n) };
+        if w != n as isize {
+            r = Err(if w < 0 { last_errno() } else { libc::EFAULT });
+            break;
+        }
+        let got = unsafe { libc::read(p[0], dst[done..].as_mut_ptr().cast(), n) };
+        if got != n as isize {
+            r = Err(libc::EFAULT);
+            break;
+        }
+        done += n;
+    }
+    close(p[0]);
+    close(p[1]);
+    r
 }
 
 /// Copies a NUL-terminated string from the program's memory into `dst`
