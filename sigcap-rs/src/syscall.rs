@@ -151,6 +151,16 @@ mod table {
     use super::*;
     use libc::*;
 
+    /// x86_64 numbers the libc crate does not name yet.
+    mod xattrat {
+        pub const SET: i64 = 463;
+        pub const GET: i64 = 464;
+        pub const LIST: i64 = 465;
+        pub const REMOVE: i64 = 466;
+        pub const FILE_GET: i64 = 468;
+        pub const FILE_SET: i64 = 469;
+    }
+
     pub fn decode(nr: i64, a: [u64; 6]) -> Option<Call> {
         Some(match nr {
             SYS_open => shape::open(AT_FDCWD, a[0], a[1], a[2]),
@@ -195,7 +205,9 @@ mod table {
             | SYS_chroot | SYS_mknod | SYS_statfs | SYS_getxattr | SYS_lgetxattr | SYS_setxattr | SYS_lsetxattr
             | SYS_listxattr | SYS_llistxattr | SYS_removexattr | SYS_lremovexattr | SYS_acct | SYS_uselib => 0,
             SYS_symlink | SYS_fchmodat | SYS_fchownat | SYS_linkat | SYS_utimensat | SYS_futimesat | SYS_mknodat
-            | SYS_openat2 | SYS_renameat2 | SYS_inotify_add_watch | SYS_name_to_handle_at => 1,
+            | SYS_openat2 | SYS_renameat2 | SYS_inotify_add_watch | SYS_name_to_handle_at | SYS_fchmodat2
+            | xattrat::SET | xattrat::GET | xattrat::LIST | xattrat::REMOVE | xattrat::FILE_GET
+            | xattrat::FILE_SET => 1,
             SYS_symlinkat => 2,
             _ => return None,
         })
@@ -233,6 +245,18 @@ mod table {
             SYS_symlinkat => "symlinkat",
             SYS_chmod => "chmod",
             SYS_fchmodat => "fchmodat",
+            SYS_fchmodat2 => "fchmodat2",
+            xattrat::SET => "setxattrat",
+            xattrat::GET => "getxattrat",
+            xattrat::LIST => "listxattrat",
+            xattrat::REMOVE => "removexattrat",
+            xattrat::FILE_GET => "file_getattr",
+            xattrat::FILE_SET => "file_setattr",
+            SYS_open_tree => "open_tree",
+            SYS_io_uring_setup => "io_uring_setup",
+            SYS_io_uring_enter => "io_uring_enter",
+            SYS_ptrace => "ptrace",
+            SYS_pidfd_getfd => "pidfd_getfd",
             SYS_chown => "chown",
             SYS_lchown => "lchown",
             SYS_fchownat => "fchownat",

@@ -464,4 +464,104 @@ rusty_fork_test! {
         }
         assert_eq!(res, libc::EPERM, "kcmp on the broker from an unprivileged process of the same user");
     }
+
+    /// fchmodat2(2) (Linux 6.6) was not trapped: chmod 04777 outside.
+    #[test]
+    fn fchmodat2_chmods_outside_the_roots() {
+        let (_t, root, outside) = tree();
+        let f = std::fs::File::open(outside.join("secret.txt")).unwrap();
+        let _sb = Sandbox::builder().write_beneath(&root).enter().unwrap();
+        let p = c(&outside.join("secret.txt"));
+        // SAFETY: plain system call with a valid C string.
+        let r = sys(unsafe { libc::syscall(libc::SYS_fchmodat2, libc::AT_FDCWD, p.as_ptr(), 0o4777, 0) });
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        unsafe { libc::syscall(libc::SYS_fstat, std::os::fd::AsRawFd::as_raw_fd(&f), &mut st) };
+        assert_ne!(st.st_mode & 0o7777, 0o4777, "chmod reached outside");
+        assert_eq!(r, Err(libc::EPERM));
+    }
+
+    /// The *xattrat family (Linux 6.13) and file_getattr/file_setattr
+    /// (6.17) look names up by path and were not trapped.
+    #[test]
+    fn xattrat_and_file_attr_calls_reach_outside_the_roots() {
+        let (_t, root, outside) = tree();
+        let file = outside.join("secret.txt");
+        let p = c(&file);
+        // SAFETY: setting a user xattr before entering.
+        let pre = unsafe { libc::setxattr(p.as_ptr(), c"user.k".as_ptr(), b"v".as_ptr().cast(), 1, 0) };
+        assert_eq!(pre, 0, "user xattrs on the scratch file system: {}", errno());
+        let _sb = Sandbox::builder().write_beneath(&root).enter().unwrap();
+        #[repr(C)]
+        struct XattrArgs {
+            value: u64,
+            size: u32,
+            flags: u32,
+        }
+        let mut buf = [0u8; 64];
+        let mut args = XattrArgs { value: buf.as_mut_ptr() as u64, size: buf.len() as u32, flags: 0 };
+        let mut fattr = [0u8; 24];
+        let (fd, at) = (libc::AT_FDCWD, p.as_ptr());
+        // SAFETY: every pointer is valid for the size passed.
+        let calls: [(&str, libc::c_long); 6] = unsafe {
+            [
+                ("getxattrat", libc::syscall(464, fd, at, 0, c"user.k".as_ptr(), &mut args as *mut XattrArgs, 16)),
+                ("listxattrat", libc::syscall(465, fd, at, 0, buf.as_mut_ptr(), buf.len())),
+                ("setxattrat", libc::syscall(463, fd, at, 0, c"user.n".as_ptr(), &args as *const XattrArgs, 16)),
+                ("removexattrat", libc::syscall(466, fd, at, 0, c"user.k".as_ptr())),
+                ("file_getattr", libc::syscall(468, fd, at, fattr.as_mut_ptr(), fattr.len(), 0)),
+                ("file_setattr", libc::syscall(469, fd, at, fattr.as_ptr(), fattr.len(), 0)),
+            ]
+        };
+        let not_refused: Vec<_> = calls
+            .iter()
+            .map(|&(n, r)| (n, sys(r)))
+            .filter(|&(_, r)| r != Err(libc::EPERM))
+            .collect();
+        assert!(not_refused.is_empty(), "reached the kernel: {not_refused:?}");
+    }
+
+    /// newfstatat/statx with AT_EMPTY_PATH and a non-empty path look the
+    /// path up; the filter used to let every AT_EMPTY_PATH call through.
+    #[test]
+    fn stat_with_at_empty_path_and_a_path_looks_outside() {
+        let (_t, root, outside) = tree();
+        let dir = c(&outside);
+        // SAFETY: plain opens before entering.
+        let outfd = unsafe { libc::open(dir.as_ptr(), libc::O_PATH | libc::O_DIRECTORY) };
+        let f = std::fs::File::open(outside.join("secret.txt")).unwrap();
+        let sb = Sandbox::builder().write_beneath(&root).enter().unwrap();
+        let abs = c(&outside.join("secret.txt"));
+        let mut st = [0u8; 256];
+        let e = libc::AT_EMPTY_PATH;
+        // SAFETY: buffers are large enough for struct stat and struct statx.
+        let calls: [(&str, libc::c_long); 4] = unsafe {
+            [
+                ("newfstatat abs", libc::syscall(libc::SYS_newfstatat, outfd, abs.as_ptr(), st.as_mut_ptr(), e)),
+                ("statx abs", libc::syscall(libc::SYS_statx, outfd, abs.as_ptr(), e, 0x7ff, st.as_mut_ptr())),
+                ("newfstatat rel", libc::syscall(libc::SYS_newfstatat, outfd, c"secret.txt".as_ptr(), st.as_mut_ptr(), e)),
+                ("statx rel", libc::syscall(libc::SYS_statx, outfd, c"secret.txt".as_ptr(), e, 0x7ff, st.as_mut_ptr())),
+            ]
+        };
+        let looked_up: Vec<_> = calls
+            .iter()
+            .map(|&(n, r)| (n, sys(r)))
+            .filter(|&(_, r)| r != Err(libc::EPERM))
+            .collect();
+        assert!(looked_up.is_empty(), "looked up outside: {looked_up:?}");
+        // fstat of a held descriptor stays an fstat, and is no violation.
+        sb.take_violations();
+        let md = f.metadata().unwrap(); // statx(fd, "", AT_EMPTY_PATH)
+        assert_eq!(md.len(), "outside secret".len() as u64);
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        assert_eq!(unsafe { libc::fstat(std::os::fd::AsRawFd::as_raw_fd(&f), &mut st) }, 0);
+        assert_eq!(st.st_size, md.len() as i64);
+        // The NULL-path form (Linux 6.11) is not trapped at all.
+        let r = unsafe { libc::syscall(libc::SYS_statx, outfd, std::ptr::null::<u8>(), e, 0x7ff, st_buf().as_mut_ptr()) };
+        assert_eq!(r, 0);
+        assert!(sb.take_violations().is_empty(), "fstat recorded as a violation");
+    }
+}
+
+fn st_buf() -> [u8; 256] {
+    [0; 256]
 }
