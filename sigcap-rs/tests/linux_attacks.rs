@@ -562,6 +562,71 @@ rusty_fork_test! {
     }
 }
 
+/// A copy of `s` (NUL-terminated) in memory below 4 GiB, where a 32-bit
+/// system call can point.
+fn low_cstr(s: &Path) -> *const u8 {
+    // SAFETY: a fresh anonymous mapping, written before use.
+    unsafe {
+        let m = libc::mmap(
+            std::ptr::null_mut(),
+            4096,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_32BIT,
+            -1,
+            0,
+        );
+        assert_ne!(m, libc::MAP_FAILED);
+        let b = s.as_os_str().as_bytes();
+        std::ptr::copy_nonoverlapping(b.as_ptr(), m.cast::<u8>(), b.len());
+        m.cast()
+    }
+}
+
 fn st_buf() -> [u8; 256] {
     [0; 256]
+}
+
+rusty_fork_test! {
+    /// x32 system calls carry the x86_64 audit architecture with
+    /// 0x40000000 added to the number: openat as x32 (257 | 0x40000000)
+    /// matched no rule of the denylist. Refused now with EPERM; a kernel
+    /// built without x32 says ENOSYS, which is why EPERM is the proof.
+    #[test]
+    fn x32_openat_passes_the_denylist() {
+        let (_t, root, outside) = tree();
+        let path = c(&outside.join("secret.txt"));
+        let _sb = Sandbox::builder().write_beneath(&root).enter().unwrap();
+        let r: i64;
+        // SAFETY: a raw x32 openat; it fails or returns a descriptor.
+        unsafe {
+            std::arch::asm!("syscall", inlateout("rax") 0x4000_0000i64 | libc::SYS_openat => r,
+                in("rdi") libc::AT_FDCWD as i64, in("rsi") path.as_ptr(), in("rdx") 0i64,
+                out("rcx") _, out("r11") _);
+        }
+        let got = if r >= 0 { Ok(read_fd(r as i32)) } else { Err(-r as i32) };
+        assert_eq!(got, Err(libc::EPERM));
+    }
+
+    /// The i386 entry (int 0x80, AUDIT_ARCH_I386) is killed by the
+    /// filter's architecture check: open(2) as i386 of a file outside.
+    #[test]
+    fn i386_int80_open_is_killed() {
+        let (_t, root, outside) = tree();
+        let path = low_cstr(&outside.join("secret.txt"));
+        let _sb = Sandbox::builder().write_beneath(&root).enter().unwrap();
+        // SAFETY: fork; the child makes one raw call and exits.
+        let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            let r: i32;
+            unsafe {
+                // rbx belongs to LLVM: swap the path in and out around the call.
+                std::arch::asm!("xchg {p:r}, rbx", "int 0x80", "xchg {p:r}, rbx",
+                    p = inout(reg) path as u64 => _, inlateout("eax") 5i32 => r, in("ecx") 0u32);
+                libc::_exit(if r >= 0 { 0 } else { 1 });
+            }
+        }
+        let mut status = 0;
+        unsafe { libc::waitpid(pid, &mut status, 0) };
+        assert!(libc::WIFSIGNALED(status) && libc::WTERMSIG(status) == libc::SIGSYS, "status {status:#x}");
+    }
 }

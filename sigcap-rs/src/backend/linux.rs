@@ -37,6 +37,7 @@ pub(crate) fn signal_for(_kind: BackendKind) -> libc::c_int {
 pub(crate) struct Prepared {
     trap: seccompiler::BpfProgram,
     refuse: seccompiler::BpfProgram,
+    x32: seccompiler::BpfProgram,
 }
 
 pub(crate) fn prepare(requested: Option<BackendKind>) -> Result<(BackendKind, Prepared)> {
@@ -48,7 +49,35 @@ pub(crate) fn prepare(requested: Option<BackendKind>) -> Result<(BackendKind, Pr
     refuse_held_rings()?;
     let trap = compile(rules()?, SeccompAction::Trap)?;
     let refuse = compile(refused()?, SeccompAction::Errno(CAPMODE_ERRNO as u32))?;
-    Ok((BackendKind::LinuxSeccomp, Prepared { trap, refuse }))
+    Ok((BackendKind::LinuxSeccomp, Prepared { trap, refuse, x32: refuse_x32() }))
+}
+
+/// A filter of its own for the x32 ABI. seccompiler's programs begin by
+/// killing the process on any other audit architecture (so i386 system
+/// calls through `int 0x80` die), but x32 calls carry AUDIT_ARCH_X86_64
+/// with __X32_SYSCALL_BIT set in the number, which no rule keyed by number
+/// matches: every x32 call would pass the denylist. seccompiler has no
+/// range comparison on the number, hence these five instructions by hand
+/// (as in the kernel's samples/seccomp and Documentation/userspace-api/
+/// seccomp_filter.rst).
+fn refuse_x32() -> seccompiler::BpfProgram {
+    use seccompiler::sock_filter;
+    const LD_W_ABS: u16 = 0x20; // BPF_LD (0) | BPF_W (0) | BPF_ABS (0x20)
+    const JGE_K: u16 = 0x05 | 0x30; // BPF_JMP | BPF_JGE | BPF_K
+    const JEQ_K: u16 = 0x05 | 0x10; // BPF_JMP | BPF_JEQ | BPF_K
+    const RET_K: u16 = 0x06; // BPF_RET | BPF_K
+    const X32_SYSCALL_BIT: u32 = 0x4000_0000;
+    const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
+    let st = |code, k| sock_filter { code, jt: 0, jf: 0, k };
+    vec![
+        st(LD_W_ABS, 4), // seccomp_data.arch
+        sock_filter { code: JEQ_K, jt: 1, jf: 0, k: AUDIT_ARCH_X86_64 },
+        st(RET_K, libc::SECCOMP_RET_KILL_PROCESS),
+        st(LD_W_ABS, 0), // seccomp_data.nr
+        sock_filter { code: JGE_K, jt: 0, jf: 1, k: X32_SYSCALL_BIT },
+        st(RET_K, libc::SECCOMP_RET_ERRNO | CAPMODE_ERRNO as u32),
+        st(RET_K, libc::SECCOMP_RET_ALLOW),
+    ]
 }
 
 /// Fails if the process holds an io_uring: the filter refuses
@@ -147,7 +176,7 @@ pub(crate) fn confine(_kind: BackendKind, p: Prepared) -> Result<()> {
     if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
         return Err(Error::last_os("prctl(PR_SET_NO_NEW_PRIVS)"));
     }
-    for prog in [&p.refuse, &p.trap] {
+    for prog in [&p.x32, &p.refuse, &p.trap] {
         seccompiler::apply_filter_all_threads(prog).map_err(|e| Error::Unsupported(format!("seccomp install: {e}")))?;
     }
     Ok(())
