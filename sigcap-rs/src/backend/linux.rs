@@ -8,13 +8,14 @@
 //! ran, "the original error" is EPERM, the nearest Linux has to ECAPMODE.
 //! execve/execveat fail with EPERM directly (see [`prepare`]).
 //!
-//! Known differences from FreeBSD capability mode (Linux has none): lookups
-//! relative to a real directory descriptor are brokered but a descriptor
-//! handed out is not confined by the kernel (`openat(dirfd, "..")` from
-//! code that bypasses libc is not caught when combined with AT_EMPTY_PATH);
-//! sendmsg(2) with an address and signals to other processes are not
-//! trapped. The emulation catches what std and libc do; it is a fallback
-//! and debugging aid, not a hardened sandbox by itself.
+//! Known differences from FreeBSD capability mode (Linux has none): the
+//! filter is a denylist (calls it does not name, including those of newer
+//! kernels, run); lookups relative to a directory descriptor are brokered
+//! and a descriptor outside every root grants nothing, but a descriptor
+//! held from before entering is not confined by the kernel for calls that
+//! take no path; sendmsg(2)/sendmmsg(2) with an address, listen(2) on an
+//! unbound socket and signals to other processes are not trapped (issue
+//! #10). It is a fallback and debugging aid, not a hardened sandbox.
 use super::Trap;
 use crate::error::{Error, Result};
 use crate::record::{BackendKind, Class};
