@@ -44,6 +44,14 @@ fn sys(r: libc::c_long) -> Result<libc::c_long, i32> {
     }
 }
 
+/// Every call of `calls` (name, result taken with its errno right after
+/// the call) was refused with EPERM by the filter; the error names those
+/// that reached the kernel.
+fn assert_all_refused(calls: &[(&str, Result<libc::c_long, i32>)]) {
+    let not_refused: Vec<_> = calls.iter().filter(|&&(_, r)| r != Err(libc::EPERM)).collect();
+    assert!(not_refused.is_empty(), "reached the kernel: {not_refused:?}");
+}
+
 fn raw_openat(dir: i32, path: &str, flags: i32, mode: u32) -> Result<i32, i32> {
     let p = CString::new(path).unwrap();
     // SAFETY: plain system call with a valid C string.
@@ -187,7 +195,15 @@ mod uring {
                 *(self.sq.add(self.p.sq_off.array as usize) as *mut u32).add((t & mask) as usize) = 0;
                 std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
                 std::ptr::write_volatile(tail, t.wrapping_add(1));
-                let r = libc::syscall(libc::SYS_io_uring_enter, self.fd, 1u32, 1u32, ENTER_GETEVENTS, 0usize, 0usize);
+                let r = libc::syscall(
+                    libc::SYS_io_uring_enter,
+                    self.fd,
+                    1u32,
+                    1u32,
+                    ENTER_GETEVENTS,
+                    0usize,
+                    0usize,
+                );
                 if r < 0 {
                     return Err(super::errno());
                 }
@@ -264,23 +280,18 @@ rusty_fork_test! {
         let dir = c(&outside);
         const SYS_OPEN_TREE_ATTR: libc::c_long = 467;
         // SAFETY: each call either fails or returns a descriptor we never use.
-        let calls: [(&str, libc::c_long); 7] = unsafe {
+        let calls: [(&str, Result<libc::c_long, i32>); 7] = unsafe {
             [
-                ("fsopen", libc::syscall(libc::SYS_fsopen, c"tmpfs".as_ptr(), 0)),
-                ("fspick", libc::syscall(libc::SYS_fspick, libc::AT_FDCWD, dir.as_ptr(), 0)),
-                ("fsconfig", libc::syscall(libc::SYS_fsconfig, -1, 0, 0, 0, 0)),
-                ("fsmount", libc::syscall(libc::SYS_fsmount, -1, 0, 0)),
-                ("move_mount", libc::syscall(libc::SYS_move_mount, -1, c"".as_ptr(), -1, c"".as_ptr(), 0)),
-                ("mount_setattr", libc::syscall(libc::SYS_mount_setattr, -1, c"".as_ptr(), 0, 0, 0)),
-                ("open_tree_attr", libc::syscall(SYS_OPEN_TREE_ATTR, libc::AT_FDCWD, dir.as_ptr(), 0, 0, 0)),
+                ("fsopen", sys(libc::syscall(libc::SYS_fsopen, c"tmpfs".as_ptr(), 0))),
+                ("fspick", sys(libc::syscall(libc::SYS_fspick, libc::AT_FDCWD, dir.as_ptr(), 0))),
+                ("fsconfig", sys(libc::syscall(libc::SYS_fsconfig, -1, 0, 0, 0, 0))),
+                ("fsmount", sys(libc::syscall(libc::SYS_fsmount, -1, 0, 0))),
+                ("move_mount", sys(libc::syscall(libc::SYS_move_mount, -1, c"".as_ptr(), -1, c"".as_ptr(), 0))),
+                ("mount_setattr", sys(libc::syscall(libc::SYS_mount_setattr, -1, c"".as_ptr(), 0, 0, 0))),
+                ("open_tree_attr", sys(libc::syscall(SYS_OPEN_TREE_ATTR, libc::AT_FDCWD, dir.as_ptr(), 0, 0, 0))),
             ]
         };
-        let not_refused: Vec<_> = calls
-            .iter()
-            .map(|&(n, r)| (n, sys(r)))
-            .filter(|&(_, r)| r != Err(libc::EPERM))
-            .collect();
-        assert!(not_refused.is_empty(), "reached the kernel: {not_refused:?}");
+        assert_all_refused(&calls);
     }
 
     /// IORING_OP_OPENAT runs in the kernel without a system call the
@@ -502,22 +513,17 @@ rusty_fork_test! {
         let mut fattr = [0u8; 24];
         let (fd, at) = (libc::AT_FDCWD, p.as_ptr());
         // SAFETY: every pointer is valid for the size passed.
-        let calls: [(&str, libc::c_long); 6] = unsafe {
+        let calls: [(&str, Result<libc::c_long, i32>); 6] = unsafe {
             [
-                ("getxattrat", libc::syscall(464, fd, at, 0, c"user.k".as_ptr(), &mut args as *mut XattrArgs, 16)),
-                ("listxattrat", libc::syscall(465, fd, at, 0, buf.as_mut_ptr(), buf.len())),
-                ("setxattrat", libc::syscall(463, fd, at, 0, c"user.n".as_ptr(), &args as *const XattrArgs, 16)),
-                ("removexattrat", libc::syscall(466, fd, at, 0, c"user.k".as_ptr())),
-                ("file_getattr", libc::syscall(468, fd, at, fattr.as_mut_ptr(), fattr.len(), 0)),
-                ("file_setattr", libc::syscall(469, fd, at, fattr.as_ptr(), fattr.len(), 0)),
+                ("getxattrat", sys(libc::syscall(464, fd, at, 0, c"user.k".as_ptr(), &mut args as *mut XattrArgs, 16))),
+                ("listxattrat", sys(libc::syscall(465, fd, at, 0, buf.as_mut_ptr(), buf.len()))),
+                ("setxattrat", sys(libc::syscall(463, fd, at, 0, c"user.n".as_ptr(), &args as *const XattrArgs, 16))),
+                ("removexattrat", sys(libc::syscall(466, fd, at, 0, c"user.k".as_ptr()))),
+                ("file_getattr", sys(libc::syscall(468, fd, at, fattr.as_mut_ptr(), fattr.len(), 0))),
+                ("file_setattr", sys(libc::syscall(469, fd, at, fattr.as_ptr(), fattr.len(), 0))),
             ]
         };
-        let not_refused: Vec<_> = calls
-            .iter()
-            .map(|&(n, r)| (n, sys(r)))
-            .filter(|&(_, r)| r != Err(libc::EPERM))
-            .collect();
-        assert!(not_refused.is_empty(), "reached the kernel: {not_refused:?}");
+        assert_all_refused(&calls);
     }
 
     /// newfstatat/statx with AT_EMPTY_PATH and a non-empty path look the
@@ -534,19 +540,15 @@ rusty_fork_test! {
         let mut st = [0u8; 256];
         let e = libc::AT_EMPTY_PATH;
         // SAFETY: buffers are large enough for struct stat and struct statx.
-        let calls: [(&str, libc::c_long); 4] = unsafe {
+        let calls: [(&str, Result<libc::c_long, i32>); 4] = unsafe {
             [
-                ("newfstatat abs", libc::syscall(libc::SYS_newfstatat, outfd, abs.as_ptr(), st.as_mut_ptr(), e)),
-                ("statx abs", libc::syscall(libc::SYS_statx, outfd, abs.as_ptr(), e, 0x7ff, st.as_mut_ptr())),
-                ("newfstatat rel", libc::syscall(libc::SYS_newfstatat, outfd, c"secret.txt".as_ptr(), st.as_mut_ptr(), e)),
-                ("statx rel", libc::syscall(libc::SYS_statx, outfd, c"secret.txt".as_ptr(), e, 0x7ff, st.as_mut_ptr())),
+                ("newfstatat abs", sys(libc::syscall(libc::SYS_newfstatat, outfd, abs.as_ptr(), st.as_mut_ptr(), e))),
+                ("statx abs", sys(libc::syscall(libc::SYS_statx, outfd, abs.as_ptr(), e, 0x7ff, st.as_mut_ptr()))),
+                ("newfstatat rel", sys(libc::syscall(libc::SYS_newfstatat, outfd, c"secret.txt".as_ptr(), st.as_mut_ptr(), e))),
+                ("statx rel", sys(libc::syscall(libc::SYS_statx, outfd, c"secret.txt".as_ptr(), e, 0x7ff, st.as_mut_ptr()))),
             ]
         };
-        let looked_up: Vec<_> = calls
-            .iter()
-            .map(|&(n, r)| (n, sys(r)))
-            .filter(|&(_, r)| r != Err(libc::EPERM))
-            .collect();
+        let looked_up: Vec<_> = calls.iter().filter(|&&(_, r)| r != Err(libc::EPERM)).collect();
         assert!(looked_up.is_empty(), "looked up outside: {looked_up:?}");
         // fstat of a held descriptor stays an fstat, and is no violation.
         sb.take_violations();
