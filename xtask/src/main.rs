@@ -163,8 +163,10 @@ fn run(cmd: Cmd) -> Result<()> {
             util::timed("deps: host prerequisites", || vm::deps(vm::is_root()))?;
             let tree = util::timed("source: check the tree", || freebsd::source(&ctx))?;
             util::timed("patch", || freebsd::patch(&ctx, &tree))?;
-            // The guest programs' dependencies compile in the CPU time the
-            // world and kernel builds leave idle.
+            // bmake's bootstrap self-test fails on a busy machine: bootstrap
+            // first. Then the guest programs' dependencies compile in the CPU
+            // time the world and kernel builds leave idle.
+            freebsd::bootstrap_make(&ctx)?;
             let prebuild = guest::prebuild_in_background(&ctx)?;
             freebsd::world(&ctx, false)?;
             freebsd::kernel(&ctx, false)?;
