@@ -1,6 +1,7 @@
 //! `cargo xtask`: the project's build and test driver.
 mod abi;
 mod bindgen_abi;
+mod deps;
 mod freebsd;
 mod guest;
 mod host_test;
@@ -103,7 +104,7 @@ struct BootArgs {
 impl Common {
     fn ctx(&self) -> Result<Ctx> {
         if self.install_deps {
-            vm::deps(true)?;
+            deps::ensure("the main job", &deps::vmtest_reqs(), true)?;
         }
         let root = host_test::workspace_root();
         let cache = self.cache_dir.clone().unwrap_or_else(|| root.join("target/freebsd"));
@@ -140,7 +141,14 @@ fn main() -> Result<()> {
 
 fn run(cmd: Cmd) -> Result<()> {
     match cmd {
-        Cmd::Test { src } => host_test::run_all(src),
+        Cmd::Test { src } => {
+            // On a fresh machine, as root, the test command installs what
+            // it needs itself, like the main job.
+            util::timed("deps: host prerequisites", || {
+                deps::ensure("the test command", &deps::test_reqs(), deps::is_root())
+            })?;
+            host_test::run_all(src)
+        }
         Cmd::Source(c) => freebsd::source(&c.ctx()?).map(|_| ()),
         Cmd::Patch(c) => {
             let ctx = c.ctx()?;
@@ -160,7 +168,9 @@ fn run(cmd: Cmd) -> Result<()> {
             let t0 = std::time::Instant::now();
             // The main command on a fresh machine: install what is missing
             // when we are root, else one message naming the command.
-            util::timed("deps: host prerequisites", || vm::deps(vm::is_root()))?;
+            util::timed("deps: host prerequisites", || {
+                deps::ensure("the main job", &deps::vmtest_reqs(), deps::is_root())
+            })?;
             let tree = util::timed("source: check the tree", || freebsd::source(&ctx))?;
             util::timed("patch", || freebsd::patch(&ctx, &tree))?;
             // bmake's bootstrap self-test fails on a busy machine: bootstrap
@@ -182,6 +192,6 @@ fn run(cmd: Cmd) -> Result<()> {
             freebsd::patch(&ctx, &t)?;
             bindgen_abi::run(&ctx, check)
         }
-        Cmd::Deps { install_deps } => vm::deps(install_deps),
+        Cmd::Deps { install_deps } => deps::ensure("vmtest and test", &deps::all_reqs(), install_deps),
     }
 }
