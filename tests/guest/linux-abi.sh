@@ -1,5 +1,5 @@
 #!/bin/sh
-# In-guest check of the series' Linux ABI change (patch 4): Linux has no
+# In-guest check of the series' Linux ABI change (patch 5): Linux has no
 # SIGCAP. A Linux parent must see a native child killed by SIGCAP as
 # killed by SIGSYS (31), not by the real-time-signal arithmetic's SIGHUP
 # (1) of the unpatched translation; and SIGCAP sent to a Linux process by
