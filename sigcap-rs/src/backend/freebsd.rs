@@ -55,18 +55,23 @@ fn trapcap(arg: libc::c_int) -> std::result::Result<(), i32> {
     }
 }
 
-fn trapcap_status() -> Option<libc::c_int> {
-    let mut s: libc::c_int = 0;
-    // SAFETY: as above.
+/// The signal kern.trap_enotcap_signal selects for PROC_TRAPCAP_CTL_ENABLE;
+/// None on kernels without the SIGCAP series (no such sysctl).
+fn global_trap_signal() -> Option<libc::c_int> {
+    let mut v: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>();
+    // SAFETY: a NUL-terminated name, an int-sized output buffer and its
+    // length; nothing is written.
     let r = unsafe {
-        libc::procctl(
-            libc::P_PID,
-            libc::getpid() as libc::id_t,
-            PROC_TRAPCAP_STATUS,
-            (&mut s as *mut libc::c_int).cast(),
+        libc::sysctlbyname(
+            c"kern.trap_enotcap_signal".as_ptr(),
+            (&mut v as *mut libc::c_int).cast(),
+            &mut len,
+            std::ptr::null(),
+            0,
         )
     };
-    (r == 0).then_some(s)
+    (r == 0 && len == std::mem::size_of::<libc::c_int>()).then_some(v)
 }
 
 /// Enables trapping and reports which signal the kernel will send.
@@ -78,7 +83,9 @@ pub(crate) fn prepare(requested: Option<BackendKind>) -> Result<(BackendKind, Pr
         }
         Some(BackendKind::FreeBsdSigtrap) => {
             trapcap(PROC_TRAPCAP_CTL_ENABLE).map_err(|e| sys_err("procctl(PROC_TRAPCAP_CTL)", e))?;
-            if trapcap_status() == Some(PROC_TRAPCAP_CTL_ENABLE_SIGCAP) {
+            // PROC_TRAPCAP_STATUS reports the process' own choice
+            // (ENABLE), not the signal the sysctl selects for it.
+            if global_trap_signal() == Some(SIGCAP) {
                 return Err(Error::Unsupported(
                     "kern.trap_enotcap_signal selects SIGCAP; the SIGTRAP backend cannot be used".into(),
                 ));
