@@ -28,6 +28,20 @@ pub enum Error {
     /// kernel refused to enable trapping).
     #[error("no usable sigcap backend: {0}")]
     Unsupported(String),
+    /// Linux: the kernel has no Landlock, or one too old to enforce the
+    /// policy's rules, and the builder did not opt into running without it
+    /// ([`Builder::allow_without_landlock`](crate::Builder::allow_without_landlock)).
+    #[error(
+        "Landlock ABI {abi} is missing or too old (sigcap needs ABI {needed}, Linux 6.12+): the kernel would not \
+         enforce the policy, only the seccomp emulation and the broker would; call \
+         Builder::allow_without_landlock() to enter anyway"
+    )]
+    Landlock {
+        /// The ABI the kernel reports (0: no Landlock, or disabled at boot).
+        abi: i32,
+        /// The ABI sigcap needs.
+        needed: i32,
+    },
     /// `enter()` was already called in this process; capability mode is
     /// process-wide and cannot be entered twice with different policies.
     #[error("this process has already entered a sigcap sandbox")]

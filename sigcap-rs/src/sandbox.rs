@@ -37,6 +37,49 @@ pub enum Action {
     Abort,
 }
 
+/// Whether `enter()` must have Landlock (Linux).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum LandlockChoice {
+    /// Refuse to enter without Landlock ABI 6 (the default).
+    Required,
+    /// Use what the kernel has, nothing if it has none.
+    IfAvailable,
+    /// Do not use Landlock.
+    Off,
+}
+
+/// What the kernel's Landlock LSM enforces for this sandbox (Linux; see
+/// [`Sandbox::landlock`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LandlockStatus {
+    /// The policy's filesystem rules, its TCP ports and the signal and
+    /// abstract-socket scopes are enforced by the kernel for the thread
+    /// that entered and everything it starts afterwards; for every thread
+    /// of the process when `all_threads` (Landlock ABI 8+).
+    Enforced {
+        /// The kernel's Landlock ABI.
+        abi: i32,
+        /// Whether threads that already ran at `enter()` are restricted too.
+        all_threads: bool,
+    },
+    /// An older Landlock enforces part of it (entered with
+    /// [`Builder::allow_without_landlock`]).
+    Partial {
+        /// The kernel's Landlock ABI.
+        abi: i32,
+    },
+    /// The kernel has no Landlock (entered with
+    /// [`Builder::allow_without_landlock`]): only the seccomp filter and
+    /// the broker stand between the program and the rest of the system.
+    NotEnforced {
+        /// The kernel's Landlock ABI (0: none).
+        abi: i32,
+    },
+    /// Landlock was not asked for ([`Builder::without_landlock`]), or the
+    /// system is not Linux.
+    NotUsed,
+}
+
 /// Counters since `enter()`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Stats {
@@ -64,6 +107,7 @@ pub(crate) struct Runtime {
     pub ring: Ring,
     pub broker_pid: libc::pid_t,
     pub policy: Policy,
+    pub landlock: LandlockStatus,
     allowed: AtomicU64,
     refused: AtomicU64,
     unavailable: AtomicU64,
@@ -89,6 +133,7 @@ pub struct Builder {
     log_fd: Option<RawFd>,
     backend: Option<BackendKind>,
     ring_capacity: usize,
+    landlock: LandlockChoice,
     errors: Vec<Error>,
 }
 
@@ -100,6 +145,7 @@ impl Default for Builder {
             log_fd: None,
             backend: None,
             ring_capacity: 4096,
+            landlock: LandlockChoice::Required,
             errors: Vec::new(),
         }
     }
@@ -205,6 +251,30 @@ impl Builder {
         self
     }
 
+    /// Linux: enter even where the kernel has no Landlock, or one older
+    /// than ABI 6 (Linux 6.12), using whatever part it has. Without this,
+    /// `enter()` fails there with [`Error::Landlock`]: the kernel would not
+    /// enforce the policy, and the seccomp emulation with the broker would
+    /// be the only wall. [`Sandbox::landlock`] tells what was applied. No
+    /// effect on FreeBSD.
+    pub fn allow_without_landlock(mut self) -> Self {
+        if self.landlock == LandlockChoice::Required {
+            self.landlock = LandlockChoice::IfAvailable;
+        }
+        self
+    }
+
+    /// Linux: do not restrict the process with Landlock at all, even where
+    /// the kernel has it; the seccomp filter and the broker are then the
+    /// only walls. For permissive, record-everything runs (`sigcap-run`
+    /// without a policy), where Landlock would refuse, without a record,
+    /// what the filter does not trap: signals to other processes and
+    /// abstract Unix sockets. No effect on FreeBSD.
+    pub fn without_landlock(mut self) -> Self {
+        self.landlock = LandlockChoice::Off;
+        self
+    }
+
     /// The policy built so far.
     pub fn current_policy(&self) -> &Policy {
         &self.policy
@@ -219,7 +289,17 @@ impl Builder {
     /// library lock (malloc's, stdio's) leaves the broker's copy of that
     /// lock held forever, and violations then wait on a broker that never
     /// answers. Threads started after `enter` are fine.
-    pub fn enter(mut self) -> Result<Sandbox> {
+    ///
+    /// On Linux the process is also restricted with Landlock (see
+    /// [`Sandbox::landlock`]); a kernel without Landlock ABI 6 is an error
+    /// unless [`Builder::allow_without_landlock`] was called.
+    pub fn enter(self) -> Result<Sandbox> {
+        self.enter_probed(backend::landlock::probe_abi)
+    }
+
+    /// [`Builder::enter`] with the kernel's Landlock ABI read by `landlock_abi`
+    /// (tests simulate older kernels with it).
+    pub(crate) fn enter_probed(mut self, landlock_abi: fn() -> i32) -> Result<Sandbox> {
         if let Some(e) = self.errors.drain(..).next() {
             return Err(e);
         }
@@ -227,6 +307,9 @@ impl Builder {
             return Err(Error::AlreadyEntered);
         }
         let (kind, prepared) = backend::prepare(self.backend)?;
+        // Compiled before the broker exists, applied after it is forked:
+        // the broker keeps its authority.
+        let landlock = backend::landlock::prepare(&self.policy, landlock_abi(), self.landlock)?;
         let needs_broker = !matches!(self.mode, Mode::Report | Mode::Abort);
         let broker = if needs_broker {
             Some(broker::spawn(&self.policy)?)
@@ -241,6 +324,8 @@ impl Builder {
             }
             e
         };
+        // After the fork: the broker stays outside the Landlock domain.
+        let landlock = backend::landlock::restrict(landlock).map_err(|e| fail(&broker, e))?;
         let sig = backend::signal_for(kind);
         let rt = Box::new(Runtime {
             backend: kind,
@@ -252,6 +337,7 @@ impl Builder {
             ring: Ring::new(self.ring_capacity),
             broker_pid: broker.as_ref().map_or(0, |b| b.pid),
             policy: self.policy.clone(),
+            landlock,
             allowed: AtomicU64::new(0),
             refused: AtomicU64::new(0),
             unavailable: AtomicU64::new(0),
@@ -319,6 +405,11 @@ impl Sandbox {
     /// The policy the broker enforces.
     pub fn policy(&self) -> &Policy {
         &self.rt.policy
+    }
+
+    /// What Landlock enforces for this process (Linux).
+    pub fn landlock(&self) -> LandlockStatus {
+        self.rt.landlock
     }
 
     /// The broker's process id (0 in modes without a broker).
@@ -390,6 +481,43 @@ impl Sandbox {
             Err(std::io::Error::from_raw_os_error(-a.result as i32))
         } else {
             Ok(a.result)
+        }
+    }
+}
+
+#[cfg(all(test, target_os = "linux", target_arch = "x86_64"))]
+mod tests {
+    use super::*;
+    use rusty_fork::rusty_fork_test;
+
+    rusty_fork_test! {
+        /// A kernel without Landlock (simulated by the probe): entering
+        /// fails with a clear error before anything is confined.
+        #[test]
+        fn entering_without_landlock_is_refused_unless_allowed() {
+            let probes: [(i32, fn() -> i32); 2] = [(0, || 0), (5, || 5)];
+            for (abi, probe) in probes {
+                let e = Sandbox::builder().enter_probed(probe).unwrap_err();
+                assert!(matches!(e, Error::Landlock { abi: a, needed: 6 } if a == abi), "{e}");
+                assert!(e.to_string().contains("allow_without_landlock()"), "{e}");
+                assert!(Sandbox::current().is_none());
+            }
+            // Still unconfined.
+            assert!(std::fs::metadata("/etc/passwd").is_ok());
+            let sb = Sandbox::builder().allow_without_landlock().enter_probed(|| 0).unwrap();
+            assert_eq!(sb.landlock(), LandlockStatus::NotEnforced { abi: 0 });
+        }
+
+        #[test]
+        fn an_older_landlock_is_used_in_part_when_allowed() {
+            let sb = Sandbox::builder().allow_without_landlock().enter_probed(|| 5).unwrap();
+            assert_eq!(sb.landlock(), LandlockStatus::Partial { abi: 5 });
+        }
+
+        #[test]
+        fn without_landlock_nothing_is_applied() {
+            let sb = Sandbox::builder().without_landlock().enter().unwrap();
+            assert_eq!(sb.landlock(), LandlockStatus::NotUsed);
         }
     }
 }

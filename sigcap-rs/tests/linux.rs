@@ -264,11 +264,30 @@ rusty_fork_test! {
     #[test]
     fn broker_death_fails_calls_at_once_with_the_original_error() {
         let (_t, root) = tree();
+        // Landlock scopes signals: the sandboxed process cannot kill its
+        // broker, so a helper forked before entering does it.
+        let mut p = [0; 2];
+        // SAFETY: pipe into a local array; the helper reads a pid, kills it, exits.
+        let helper = unsafe {
+            assert_eq!(libc::pipe(p.as_mut_ptr()), 0);
+            let pid = libc::fork();
+            if pid == 0 {
+                let mut b = [0u8; 4];
+                if libc::read(p[0], b.as_mut_ptr().cast(), 4) == 4 {
+                    libc::kill(i32::from_ne_bytes(b), libc::SIGKILL);
+                }
+                libc::_exit(0);
+            }
+            pid
+        };
         let sb = Sandbox::builder().read_beneath(&root).enter().unwrap();
         assert!(std::fs::read(root.join("file.txt")).is_ok());
-        // SAFETY: killing and reaping our own child.
+        // SAFETY: signalling, then reaping our own children.
         unsafe {
-            libc::kill(sb.broker_pid(), libc::SIGKILL);
+            assert_eq!(libc::kill(sb.broker_pid(), libc::SIGKILL), -1, "Landlock scopes signals");
+            let b = sb.broker_pid().to_ne_bytes();
+            assert_eq!(libc::write(p[1], b.as_ptr().cast(), 4), 4);
+            libc::waitpid(helper, std::ptr::null_mut(), 0);
             libc::waitpid(sb.broker_pid(), std::ptr::null_mut(), 0);
         }
         let start = std::time::Instant::now();

@@ -632,3 +632,62 @@ rusty_fork_test! {
         assert!(libc::WIFSIGNALED(status) && libc::WTERMSIG(status) == libc::SIGSYS, "status {status:#x}");
     }
 }
+
+rusty_fork_test! {
+    /// Signals to other processes are not trapped by the filter: the
+    /// program could kill or stop any process of its user (the broker
+    /// among them). Landlock's signal scope now refuses them.
+    #[test]
+    fn signals_to_a_process_outside_the_sandbox_are_refused_by_the_kernel() {
+        // SAFETY: fork; the child waits to be killed, or for its parent to go.
+        let other = unsafe { libc::fork() };
+        if other == 0 {
+            unsafe {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                libc::pause();
+                libc::_exit(0);
+            }
+        }
+        let sb = Sandbox::builder().enter().unwrap();
+        assert!(matches!(sb.landlock(), sigcap::LandlockStatus::Enforced { .. }), "{:?}", sb.landlock());
+        // SAFETY: plain kill.
+        let r = sys(unsafe { libc::kill(other, libc::SIGKILL) } as libc::c_long);
+        // Signal 0: the same permission check, without harm if it passes.
+        let b = sys(unsafe { libc::kill(sb.broker_pid(), 0) } as libc::c_long);
+        assert_eq!((r, b), (Err(libc::EPERM), Err(libc::EPERM)));
+    }
+
+    /// sendmsg(2) with an address is not trapped: a datagram reached any
+    /// abstract Unix socket (D-Bus, X11 and others listen on them).
+    /// Landlock's abstract-socket scope now refuses it.
+    #[test]
+    fn sendmsg_to_an_abstract_socket_outside_is_refused_by_the_kernel() {
+        use std::os::linux::net::SocketAddrExt;
+        let name = format!("sigcap-attack-{}", std::process::id());
+        let addr = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes()).unwrap();
+        let server = std::os::unix::net::UnixDatagram::bind_addr(&addr).unwrap();
+        server.set_nonblocking(true).unwrap();
+        let client = std::os::unix::net::UnixDatagram::unbound().unwrap();
+        let _sb = Sandbox::builder().enter().unwrap();
+        // sockaddr_un with the abstract name: a NUL, then the name.
+        let mut sun: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+        sun.sun_family = libc::AF_UNIX as u16;
+        for (i, b) in name.bytes().enumerate() {
+            sun.sun_path[1 + i] = b as libc::c_char;
+        }
+        let mut data = *b"x";
+        let mut iov = libc::iovec { iov_base: data.as_mut_ptr().cast(), iov_len: 1 };
+        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+        msg.msg_name = (&mut sun as *mut libc::sockaddr_un).cast();
+        msg.msg_namelen = (std::mem::size_of::<libc::sa_family_t>() + 1 + name.len()) as u32;
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        // SAFETY: a valid msghdr on live buffers.
+        let r = sys(unsafe {
+            libc::syscall(libc::SYS_sendmsg, std::os::fd::AsRawFd::as_raw_fd(&client), &msg as *const libc::msghdr, 0)
+        });
+        let mut buf = [0u8; 4];
+        assert_eq!(r, Err(libc::EPERM));
+        assert!(server.recv(&mut buf).is_err(), "the datagram arrived");
+    }
+}

@@ -9,6 +9,26 @@ mod linux;
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 pub(crate) use linux::*;
 
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+pub(crate) mod landlock;
+
+/// Landlock is Linux's: elsewhere there is nothing to compile or apply
+/// (on FreeBSD capability mode is the kernel's own wall).
+#[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
+pub(crate) mod landlock {
+    use crate::sandbox::{LandlockChoice, LandlockStatus};
+    pub(crate) struct Prepared;
+    pub(crate) fn probe_abi() -> i32 {
+        0
+    }
+    pub(crate) fn prepare(_: &crate::policy::Policy, _: i32, _: LandlockChoice) -> crate::error::Result<Prepared> {
+        Ok(Prepared)
+    }
+    pub(crate) fn restrict(_: Prepared) -> crate::error::Result<LandlockStatus> {
+        Ok(LandlockStatus::NotUsed)
+    }
+}
+
 #[cfg(all(target_os = "freebsd", target_arch = "x86_64"))]
 mod freebsd;
 #[cfg(all(target_os = "freebsd", target_arch = "x86_64"))]
