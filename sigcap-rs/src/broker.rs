@@ -12,13 +12,13 @@ use crate::error::{Error, Result};
 use crate::policy::{Access, NetTarget, Policy};
 use crate::proto::{Op, Reply, Request, WireDecision, DATA_MAX, FD_DIR, FD_DIR2, MAGIC, OUT_MAX};
 use crate::sys;
+use std::collections::VecDeque;
 use std::ffi::{CString, OsStr};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex};
 
 /// A policy root, opened once at start.
@@ -371,6 +371,11 @@ enum Grant {
 struct Place<'a> {
     base: RawFd,
     rel: CString,
+    /// The path as the policy saw it (absolute, leading `..` folded).
+    abs: PathBuf,
+    /// Other roots lie beneath this one: follow no symlink (see
+    /// [`State::locate`]).
+    strict: bool,
     granted: Access,
     grant: Grant,
     _root: Option<&'a RootFd>,
@@ -456,6 +461,19 @@ impl State {
             .match_path(&abs)
             .ok_or_else(|| Outcome::deny(WireDecision::DeniedNoRule))?;
         let granted = self.policy.fs_rules()[m.rule].access;
+        // The rule is chosen on the path as spelled, and the longest root
+        // wins: W read-write with W/ro read-only inside it makes W/ro/f
+        // read-only. Resolution beneath W would not keep that promise if
+        // the spelling were not the real path: `W/x/../ro/f` and a symlink
+        // `W/l -> ro` both match W but land in W/ro. Beneath a root with
+        // others inside it, then, `..` after a name is refused and no
+        // symlink is followed (RESOLVE_NO_SYMLINKS; FreeBSD has no such
+        // flag, see open_beneath). Elsewhere resolution beneath the root
+        // is enough: nothing under it belongs to another rule.
+        let strict = self.nested_roots(m.rule);
+        if strict && m.rel.components().any(|c| c == std::path::Component::ParentDir) {
+            return Err(Outcome::deny(WireDecision::DeniedEscape));
+        }
         let root = &self.roots[m.rule];
         let (base, rel) = match root {
             RootFd::Dir(fd) => (fd.as_raw_fd(), m.rel.as_os_str().as_bytes().to_vec()),
@@ -469,10 +487,21 @@ impl State {
         Ok(Place {
             base,
             rel: CString::new(rel).map_err(|_| Outcome::deny(WireDecision::DeniedBadRequest))?,
+            abs,
+            strict,
             granted,
             grant: Grant::Rule(m.rule),
             _root: Some(root),
         })
+    }
+
+    /// Whether another rule's root lies beneath rule `i`'s.
+    fn nested_roots(&self, i: usize) -> bool {
+        let rules = self.policy.fs_rules();
+        rules
+            .iter()
+            .enumerate()
+            .any(|(j, r)| j != i && r.root.starts_with(&rules[i].root))
     }
 
     fn handle(&self, op: Op, req: &Request, fds: &[RawFd]) -> Outcome {
@@ -506,7 +535,7 @@ impl State {
         Ok(match op {
             Op::Open => {
                 let flags = check_open_flags(req.flags).map_err(|e| Outcome::allowed_err(0, e))?;
-                match open_beneath(place.base, &place.rel, flags, req.mode) {
+                match open_beneath(place.base, &place.rel, flags, req.mode, place.strict) {
                     Ok(fd) => Outcome { fd: Some(fd), ..out },
                     Err(e) if is_escape(e) => return Err(Outcome::deny(WireDecision::DeniedEscape)),
                     Err(e) => out.with_result(Err(e)),
@@ -518,7 +547,7 @@ impl State {
                 } else {
                     0
                 };
-                match open_beneath(place.base, &place.rel, libc::O_PATH | nofollow, 0) {
+                match open_beneath(place.base, &place.rel, libc::O_PATH | nofollow, 0, place.strict) {
                     Ok(fd) => out.with_stat(op, fd.as_raw_fd(), req),
                     Err(e) if is_escape(e) => return Err(Outcome::deny(WireDecision::DeniedEscape)),
                     Err(e) => out.with_result(Err(e)),
@@ -530,7 +559,7 @@ impl State {
                 } else {
                     0
                 };
-                match open_beneath(place.base, &place.rel, libc::O_PATH | nofollow, 0) {
+                match open_beneath(place.base, &place.rel, libc::O_PATH | nofollow, 0, place.strict) {
                     Ok(fd) => out.with_result(access_fd(fd.as_raw_fd(), req.mode as i32, req.flags)),
                     Err(e) if is_escape(e) => return Err(Outcome::deny(WireDecision::DeniedEscape)),
                     Err(e) => out.with_result(Err(e)),
@@ -574,6 +603,11 @@ impl State {
             Op::Rename => {
                 let to = self.locate(dir2, req.path2())?;
                 if !to.granted.contains(Access::CREATE) {
+                    return Err(Outcome::deny(WireDecision::DeniedAccess));
+                }
+                // Moving a root, or a directory holding one, would change
+                // which rule governs what is inside it.
+                if self.policy.fs_rules().iter().any(|r| r.root.starts_with(&place.abs)) {
                     return Err(Outcome::deny(WireDecision::DeniedAccess));
                 }
                 let from_parent = parent_of(&place);
@@ -723,7 +757,7 @@ fn parent_of(place: &Place<'_>) -> std::result::Result<(OwnedFd, CString), i32> 
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     let parent = CString::new(parent.as_os_str().as_bytes()).map_err(|_| libc::EINVAL)?;
-    let pfd = open_beneath(place.base, &parent, libc::O_PATH | libc::O_DIRECTORY, 0)?;
+    let pfd = open_beneath(place.base, &parent, libc::O_PATH | libc::O_DIRECTORY, 0, place.strict)?;
     Ok((pfd, CString::new(name).map_err(|_| libc::EINVAL)?))
 }
 
@@ -789,8 +823,10 @@ fn required_access(op: Op, flags: i32) -> Access {
     }
 }
 
+/// Opens `rel` strictly beneath `base`; with `strict`, following no
+/// symlink on the way (Linux).
 #[cfg(target_os = "linux")]
-fn open_beneath(base: RawFd, rel: &CString, flags: i32, mode: u32) -> std::result::Result<OwnedFd, i32> {
+fn open_beneath(base: RawFd, rel: &CString, flags: i32, mode: u32, strict: bool) -> std::result::Result<OwnedFd, i32> {
     let mut how: libc::open_how = unsafe { std::mem::zeroed() };
     how.flags = (flags | libc::O_CLOEXEC) as u64;
     how.mode = if flags & (libc::O_CREAT | libc::O_TMPFILE) != 0 {
@@ -799,6 +835,9 @@ fn open_beneath(base: RawFd, rel: &CString, flags: i32, mode: u32) -> std::resul
         0
     };
     how.resolve = libc::RESOLVE_BENEATH | libc::RESOLVE_NO_MAGICLINKS;
+    if strict {
+        how.resolve |= libc::RESOLVE_NO_SYMLINKS;
+    }
     // SAFETY: how is a valid open_how; rel is a C string.
     let fd = unsafe {
         libc::syscall(
@@ -817,8 +856,11 @@ fn open_beneath(base: RawFd, rel: &CString, flags: i32, mode: u32) -> std::resul
     }
 }
 
+/// FreeBSD has no flag that refuses symlinks in every component, so
+/// `strict` is not honoured there: beneath a root with other roots inside
+/// it, a symlink can still reach a nested root under the outer rule.
 #[cfg(target_os = "freebsd")]
-fn open_beneath(base: RawFd, rel: &CString, flags: i32, mode: u32) -> std::result::Result<OwnedFd, i32> {
+fn open_beneath(base: RawFd, rel: &CString, flags: i32, mode: u32, _strict: bool) -> std::result::Result<OwnedFd, i32> {
     // SAFETY: rel is a C string.
     let fd = unsafe {
         libc::openat(

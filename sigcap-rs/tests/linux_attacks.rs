@@ -691,3 +691,52 @@ rusty_fork_test! {
         assert!(server.recv(&mut buf).is_err(), "the datagram arrived");
     }
 }
+
+/// W/ (read-write-create) with W/sub/ro/ (read-only) nested inside it,
+/// W/x/ beside it and W/l, a symlink to sub/ro, made before entering.
+fn nested_tree() -> (tempfile::TempDir, PathBuf) {
+    let t = tempfile::tempdir().unwrap();
+    let w = t.path().join("W");
+    std::fs::create_dir_all(w.join("sub/ro")).unwrap();
+    std::fs::create_dir_all(w.join("x")).unwrap();
+    std::fs::write(w.join("sub/ro/f"), "read-only").unwrap();
+    std::fs::write(w.join("f"), "writable").unwrap();
+    std::os::unix::fs::symlink("sub/ro", w.join("l")).unwrap();
+    (t, w)
+}
+
+rusty_fork_test! {
+    /// The policy gives W/sub/ro/ its own, read-only rule inside the
+    /// read-write W/. The broker chose the rule on the spelled path and
+    /// resolved beneath W: `W/x/../sub/ro/f` and `W/l/f` matched W and
+    /// landed in the read-only directory, and the directory (or one
+    /// holding it) could be renamed away from its rule.
+    #[test]
+    fn a_nested_read_only_rule_is_not_bypassed_by_dotdot_symlinks_or_renames() {
+        let (_t, w) = nested_tree();
+        let sb = Sandbox::builder()
+            .write_beneath(&w)
+            .read_beneath(w.join("sub/ro"))
+            .enter()
+            .unwrap();
+        let wr = |p: &str| std::fs::OpenOptions::new().write(true).open(w.join(p)).map(|_| ()).map_err(|e| e.raw_os_error());
+        let mv = |a: &str, b: &str| std::fs::rename(w.join(a), w.join(b)).map_err(|e| e.raw_os_error());
+        let reached: Vec<(&str, bool)> = vec![
+            ("write x/../sub/ro/f", wr("x/../sub/ro/f").is_ok()),
+            ("write l/f", wr("l/f").is_ok()),
+            ("write sub/ro/f", wr("sub/ro/f").is_ok()),
+            ("rename x/../sub/ro", mv("x/../sub/ro", "ro-moved").is_ok()),
+            ("rename l/f", mv("l/f", "stolen").is_ok()),
+            ("rename sub (holds ro)", mv("sub", "sub-moved").is_ok()),
+        ];
+        let bad: Vec<_> = reached.iter().filter(|(_, r)| *r).collect();
+        assert!(bad.is_empty(), "bypassed the read-only rule: {bad:?}");
+        assert_eq!(std::fs::read_to_string(w.join("sub/ro/f")).unwrap(), "read-only");
+        // What the rules grant still works.
+        assert_eq!(wr("f"), Ok(()));
+        assert_eq!(mv("f", "g"), Ok(()));
+        assert_eq!(std::fs::read_to_string(w.join("l/f")).map_err(|e| e.raw_os_error()), Err(Some(libc::ELOOP)),
+            "beneath a root holding other roots no symlink is followed");
+        assert!(!sb.take_violations().is_empty());
+    }
+}
