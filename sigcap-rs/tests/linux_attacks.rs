@@ -740,3 +740,77 @@ rusty_fork_test! {
         assert!(!sb.take_violations().is_empty());
     }
 }
+
+/// The SIGSYS handler the program had before entering: records what it
+/// was given and makes the interrupted call return 4242.
+static FOREIGN: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+extern "C" fn foreign_handler(_: libc::c_int, info: *mut libc::siginfo_t, uc: *mut libc::c_void) {
+    // SAFETY: kernel-provided frame; si_errno is the trap's data.
+    unsafe {
+        FOREIGN.store(
+            ((*info).si_code as i64) << 32 | (*info).si_errno as i64,
+            std::sync::atomic::Ordering::SeqCst,
+        );
+        (*(uc as *mut libc::ucontext_t)).uc_mcontext.gregs[libc::REG_RAX as usize] = 4242;
+    }
+}
+
+fn install_foreign_handler() {
+    // SAFETY: sigaction with a zeroed, filled-in structure.
+    unsafe {
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = foreign_handler as *const () as usize;
+        sa.sa_flags = libc::SA_SIGINFO;
+        assert_eq!(libc::sigaction(libc::SIGSYS, &sa, std::ptr::null_mut()), 0);
+    }
+}
+
+rusty_fork_test! {
+    /// A SIGSYS another seccomp filter traps with its own data (here one
+    /// the program installs after entering, for getppid) belongs to the
+    /// handler the program had: it used to be taken for a violation,
+    /// refused with EPERM and recorded.
+    #[test]
+    fn another_filters_trap_goes_to_the_previous_handler() {
+        install_foreign_handler();
+        let sb = Sandbox::builder().enter().unwrap();
+        let filter = [
+            libc::sock_filter { code: 0x20, jt: 0, jf: 0, k: 0 }, // ld nr
+            libc::sock_filter { code: 0x15, jt: 0, jf: 1, k: libc::SYS_getppid as u32 }, // jeq
+            libc::sock_filter { code: 0x06, jt: 0, jf: 0, k: libc::SECCOMP_RET_TRAP | 0x42 },
+            libc::sock_filter { code: 0x06, jt: 0, jf: 0, k: libc::SECCOMP_RET_ALLOW },
+        ];
+        let prog = libc::sock_fprog { len: filter.len() as u16, filter: filter.as_ptr() as *mut _ };
+        // SAFETY: a valid program; no_new_privs is set by enter().
+        let r = unsafe { libc::syscall(libc::SYS_seccomp, libc::SECCOMP_SET_MODE_FILTER, 0, &prog as *const libc::sock_fprog) };
+        assert_eq!(r, 0, "seccomp: {}", errno());
+        // SAFETY: no arguments.
+        let r = unsafe { libc::syscall(libc::SYS_getppid) };
+        assert_eq!(r, 4242, "the previous handler answered");
+        assert_eq!(FOREIGN.load(std::sync::atomic::Ordering::SeqCst), 1 << 32 | 0x42);
+        assert!(sb.take_violations().is_empty(), "taken for a violation");
+    }
+
+    /// A SIGSYS the process queues to itself with si_code SYS_SECCOMP (the
+    /// one si_code a user may forge for its own process) is no violation:
+    /// it used to be decoded from the registers of rt_tgsigqueueinfo, sent
+    /// to the broker, and the call made to return the answer.
+    #[test]
+    fn a_forged_seccomp_sigsys_is_not_a_violation() {
+        install_foreign_handler();
+        let sb = Sandbox::builder().write_beneath("/tmp").enter().unwrap();
+        // SAFETY: a zeroed siginfo with the fields of a seccomp trap filled in.
+        let r = unsafe {
+            let mut si: [u32; 32] = [0; 32];
+            si[0] = libc::SIGSYS as u32;
+            si[1] = 0; // si_errno: the data of a trap with none
+            si[2] = 1; // si_code: SYS_SECCOMP
+            si[6] = libc::SYS_openat as u32; // si_syscall
+            si[7] = 0xc000_003e; // si_arch: x86_64
+            libc::syscall(libc::SYS_rt_tgsigqueueinfo, libc::getpid(), libc::gettid(), libc::SIGSYS, si.as_ptr())
+        };
+        assert_eq!(FOREIGN.load(std::sync::atomic::Ordering::SeqCst), 1 << 32);
+        assert_eq!(r, 4242, "the previous handler answered");
+        assert!(sb.take_violations().is_empty(), "taken for a violation");
+    }
+}

@@ -23,10 +23,40 @@ use seccompiler::{
     SeccompAction, SeccompCmpArgLen as Len, SeccompCmpOp as Cmp, SeccompCondition as Cond, SeccompFilter, SeccompRule,
 };
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 /// The errno a trapped call returns when it is not brokered.
 pub(crate) const CAPMODE_ERRNO: i32 = libc::EPERM;
 const SYS_SECCOMP: i32 = 1;
+
+/// The SECCOMP_RET_DATA of this process's traps (random, 1..=0xffff). The
+/// kernel hands it to the handler in `si_errno`; a SIGSYS that does not
+/// carry it (another filter's trap, whose data is its own, or one sent by
+/// kill(2), tgkill(2) or rt_sigqueueinfo(2)) is not a violation and goes
+/// to the previous disposition. The process itself can read the cookie and
+/// forge a matching SIGSYS to itself; that only lies to its own handler.
+static TRAP_COOKIE: AtomicU32 = AtomicU32::new(0);
+
+fn new_cookie() -> Result<u32> {
+    let mut b = [0u8; 2];
+    // SAFETY: getrandom into a local buffer.
+    let n = unsafe { libc::getrandom(b.as_mut_ptr().cast(), b.len(), 0) };
+    if n != 2 {
+        return Err(Error::last_os("getrandom"));
+    }
+    Ok(u16::from_ne_bytes(b).max(1) as u32)
+}
+
+/// Gives every SECCOMP_RET_TRAP of `prog` the data `cookie` (seccompiler's
+/// Trap action carries none).
+fn mark_traps(prog: &mut seccompiler::BpfProgram, cookie: u32) {
+    const RET_K: u16 = 0x06; // BPF_RET | BPF_K
+    for ins in prog.iter_mut() {
+        if ins.code == RET_K && ins.k == libc::SECCOMP_RET_TRAP {
+            ins.k = libc::SECCOMP_RET_TRAP | (cookie & libc::SECCOMP_RET_DATA);
+        }
+    }
+}
 
 /// The backends this OS can offer, best first.
 pub(crate) fn signal_for(_kind: BackendKind) -> libc::c_int {
@@ -37,6 +67,7 @@ pub(crate) fn signal_for(_kind: BackendKind) -> libc::c_int {
 /// nothing allocates after.
 pub(crate) struct Prepared {
     trap: seccompiler::BpfProgram,
+    cookie: u32,
     refuse: seccompiler::BpfProgram,
     x32: seccompiler::BpfProgram,
 }
@@ -48,9 +79,19 @@ pub(crate) fn prepare(requested: Option<BackendKind>) -> Result<(BackendKind, Pr
         }
     }
     refuse_held_rings()?;
-    let trap = compile(rules()?, SeccompAction::Trap)?;
+    let cookie = new_cookie()?;
+    let mut trap = compile(rules()?, SeccompAction::Trap)?;
+    mark_traps(&mut trap, cookie);
     let refuse = compile(refused()?, SeccompAction::Errno(CAPMODE_ERRNO as u32))?;
-    Ok((BackendKind::LinuxSeccomp, Prepared { trap, refuse, x32: refuse_x32() }))
+    Ok((
+        BackendKind::LinuxSeccomp,
+        Prepared {
+            trap,
+            cookie,
+            refuse,
+            x32: refuse_x32(),
+        },
+    ))
 }
 
 /// A filter of its own for the x32 ABI. seccompiler's programs begin by
@@ -72,10 +113,20 @@ fn refuse_x32() -> seccompiler::BpfProgram {
     let st = |code, k| sock_filter { code, jt: 0, jf: 0, k };
     vec![
         st(LD_W_ABS, 4), // seccomp_data.arch
-        sock_filter { code: JEQ_K, jt: 1, jf: 0, k: AUDIT_ARCH_X86_64 },
+        sock_filter {
+            code: JEQ_K,
+            jt: 1,
+            jf: 0,
+            k: AUDIT_ARCH_X86_64,
+        },
         st(RET_K, libc::SECCOMP_RET_KILL_PROCESS),
         st(LD_W_ABS, 0), // seccomp_data.nr
-        sock_filter { code: JGE_K, jt: 0, jf: 1, k: X32_SYSCALL_BIT },
+        sock_filter {
+            code: JGE_K,
+            jt: 0,
+            jf: 1,
+            k: X32_SYSCALL_BIT,
+        },
         st(RET_K, libc::SECCOMP_RET_ERRNO | CAPMODE_ERRNO as u32),
         st(RET_K, libc::SECCOMP_RET_ALLOW),
     ]
@@ -156,7 +207,10 @@ fn refused() -> Result<BTreeMap<i64, Vec<SeccompRule>>> {
     // copy through a pipe.
     // SAFETY: getpid has no preconditions.
     let me = unsafe { getpid() } as u32 as u64;
-    m.insert(SYS_process_vm_readv, vec![rule(vec![cond(0, Len::Dword, Cmp::Ne, me)?])?]);
+    m.insert(
+        SYS_process_vm_readv,
+        vec![rule(vec![cond(0, Len::Dword, Cmp::Ne, me)?])?],
+    );
     Ok(m)
 }
 
@@ -177,6 +231,8 @@ pub(crate) fn confine(_kind: BackendKind, p: Prepared) -> Result<()> {
     if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
         return Err(Error::last_os("prctl(PR_SET_NO_NEW_PRIVS)"));
     }
+    // Published before the filter can trap; the handler is installed already.
+    TRAP_COOKIE.store(p.cookie, Ordering::Release);
     for prog in [&p.x32, &p.refuse, &p.trap] {
         seccompiler::apply_filter_all_threads(prog).map_err(|e| Error::Unsupported(format!("seccomp install: {e}")))?;
     }
@@ -301,13 +357,14 @@ struct SigsysInfo {
 }
 
 /// Reads the violation from a SIGSYS frame, or None if this SIGSYS was not
-/// raised by seccomp.
+/// raised by this process's own filter (see [`TRAP_COOKIE`]).
 ///
 /// # Safety
 /// `info` and `uc` are the handler's arguments.
 pub(crate) unsafe fn classify(_kind: BackendKind, info: *const libc::siginfo_t, uc: *mut libc::c_void) -> Option<Trap> {
     let si = &*(info as *const SigsysInfo);
-    if si.code != SYS_SECCOMP {
+    let cookie = TRAP_COOKIE.load(Ordering::Acquire);
+    if si.code != SYS_SECCOMP || cookie == 0 || si.errno as u32 != cookie {
         return None;
     }
     let g = &(*(uc as *const libc::ucontext_t)).uc_mcontext.gregs;
