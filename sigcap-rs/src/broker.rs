@@ -251,6 +251,11 @@ fn serve(state: &Arc<State>, ctl: RawFd) {
                     close_all(reply_fd, &r.fds[1..r.nfds]);
                 }
             }
+            Ok(Op::Listen) => {
+                let out = state.listen(&req, rest[0]);
+                reply(reply_fd, out);
+                close_all(reply_fd, &rest);
+            }
             Ok(Op::Bind) => {
                 let out = state.net(Op::Bind, &req, rest[0], &[]);
                 reply(reply_fd, out);
@@ -621,8 +626,42 @@ impl State {
                     (Err(e), _) | (_, Err(e)) => out.with_result(Err(e)),
                 }
             }
-            Op::Connect | Op::Bind | Op::Sendto => unreachable!("socket ops are not path ops"),
+            Op::Connect | Op::Bind | Op::Sendto | Op::Listen => unreachable!("socket ops are not path ops"),
         })
+    }
+
+    /// listen on the program's socket. On an unbound IP socket the kernel
+    /// would first bind it to every address and a free port, a bind the
+    /// program never asked for: it needs a bind rule covering that
+    /// (`0.0.0.0:0`, `[::]:0`, or a wider one). A socket already bound
+    /// (by a brokered bind, or before entering) listens on its own
+    /// authority; other families do not bind implicitly.
+    fn listen(&self, req: &Request, sock: RawFd) -> Outcome {
+        if !is_socket(sock) {
+            return Outcome::deny(WireDecision::DeniedBadRequest);
+        }
+        let mut ss: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+        let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+        // SAFETY: getsockname into a sockaddr_storage of `len` bytes.
+        if unsafe { libc::getsockname(sock, (&mut ss as *mut libc::sockaddr_storage).cast(), &mut len) } < 0 {
+            return Outcome::allowed(Grant::Descriptor).with_result(Err(errno()));
+        }
+        // SAFETY: the kernel wrote `len` bytes of the structure.
+        let bytes = unsafe {
+            std::slice::from_raw_parts(
+                (&ss as *const libc::sockaddr_storage).cast::<u8>(),
+                (len as usize).min(std::mem::size_of_val(&ss)),
+            )
+        };
+        let grant = match parse_sockaddr(bytes) {
+            Some(t @ NetTarget::Inet { port: Some(0), .. }) => match self.policy.match_bind(&t) {
+                Some(rule) => Grant::Rule(rule),
+                None => return Outcome::deny(WireDecision::DeniedNoRule),
+            },
+            _ => Grant::Descriptor,
+        };
+        // SAFETY: a socket we hold.
+        Outcome::allowed(grant).with_result(cvt(unsafe { libc::listen(sock, req.flags) }))
     }
 
     /// connect, bind, sendto on the program's socket.
@@ -819,7 +858,7 @@ fn required_access(op: Op, flags: i32) -> Access {
         Op::Stat | Op::Statx | Op::Access | Op::Readlink => Access::READ,
         Op::Mkdir => Access::CREATE,
         Op::Unlink | Op::Rename => Access::WRITE,
-        Op::Connect | Op::Bind | Op::Sendto => Access::NONE,
+        Op::Connect | Op::Bind | Op::Sendto | Op::Listen => Access::NONE,
     }
 }
 

@@ -78,6 +78,18 @@ pub(crate) fn perform(ctl: RawFd, call: &Call, orig_errno: i32, v: &mut Violatio
                 nfds += 1;
             }
         }
+    } else if call.op == Op::Listen {
+        // No address: the socket's own, as the record's detail (an
+        // unbound one shows 0.0.0.0:0, what the kernel would bind).
+        let mut a = [0u8; ADDR_MAX];
+        let mut len = ADDR_MAX as libc::socklen_t;
+        // SAFETY: getsockname into a stack buffer of `len` bytes.
+        if unsafe { libc::getsockname(call.sock, a.as_mut_ptr().cast(), &mut len) } == 0 && len >= 2 {
+            describe_addr(&a[..(len as usize).min(ADDR_MAX)], v);
+        }
+        req.fd_roles = FD_SOCK;
+        fds[nfds] = call.sock;
+        nfds += 1;
     } else {
         if call.addr_len > ADDR_MAX || call.addr_len < 2 {
             return bad(libc::EINVAL);

@@ -49,6 +49,9 @@ pub enum Op {
     Bind = 10,
     /// sendto with an address, on the program's socket.
     Sendto = 11,
+    /// listen on the program's socket (Linux: an unbound socket would be
+    /// bound to every address by the kernel).
+    Listen = 12,
 }
 
 impl Op {
@@ -66,6 +69,7 @@ impl Op {
             9 => Op::Connect,
             10 => Op::Bind,
             11 => Op::Sendto,
+            12 => Op::Listen,
             _ => return None,
         })
     }
@@ -75,7 +79,7 @@ impl Op {
     }
     /// Whether the op acts on the program's socket.
     pub fn has_socket(self) -> bool {
-        matches!(self, Op::Connect | Op::Bind | Op::Sendto)
+        matches!(self, Op::Connect | Op::Bind | Op::Sendto | Op::Listen)
     }
 }
 
@@ -173,6 +177,16 @@ impl Request {
             return Err("payload length mismatch");
         }
         match op {
+            Op::Listen => {
+                if self.fd_roles != FD_SOCK
+                    || self.path_len != 0
+                    || self.path2_len != 0
+                    || self.data_len != 0
+                    || self.addr_len != 0
+                {
+                    return Err("listen carries exactly a socket");
+                }
+            }
             Op::Connect | Op::Bind | Op::Sendto => {
                 if self.fd_roles != FD_SOCK || self.path_len != 0 || self.path2_len != 0 {
                     return Err("socket op needs exactly a socket");

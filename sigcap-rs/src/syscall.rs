@@ -194,6 +194,12 @@ mod table {
             SYS_connect => shape::socket(Op::Connect, a),
             SYS_bind => shape::socket(Op::Bind, a),
             SYS_sendto => shape::sendto(a),
+            SYS_listen => Call {
+                op: Op::Listen,
+                sock: fd(a[0]),
+                flags: a[1] as i32,
+                ..Call::default()
+            },
             _ => return None,
         })
     }
@@ -271,6 +277,7 @@ mod table {
             SYS_execveat => "execveat",
             SYS_connect => "connect",
             SYS_bind => "bind",
+            SYS_listen => "listen",
             SYS_sendto => "sendto",
             SYS_getxattr => "getxattr",
             SYS_lgetxattr => "lgetxattr",

@@ -814,3 +814,66 @@ rusty_fork_test! {
         assert!(sb.take_violations().is_empty(), "taken for a violation");
     }
 }
+
+fn tcp_socket(family: i32) -> i32 {
+    // SAFETY: plain socket(2).
+    let s = unsafe { libc::socket(family, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
+    assert!(s >= 0);
+    s
+}
+
+/// The port getsockname shows (0: unbound).
+fn local_port(s: i32) -> u16 {
+    let mut ss: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    // SAFETY: getsockname into a sockaddr_storage.
+    assert_eq!(
+        unsafe { libc::getsockname(s, (&mut ss as *mut libc::sockaddr_storage).cast(), &mut len) },
+        0
+    );
+    // sin_port and sin6_port sit at the same offset.
+    let sin = unsafe { &*(&ss as *const libc::sockaddr_storage).cast::<libc::sockaddr_in>() };
+    u16::from_be(sin.sin_port)
+}
+
+rusty_fork_test! {
+    /// listen(2) on a socket never bound makes the kernel bind it to
+    /// 0.0.0.0 (or ::) and a free port: a listening socket on every
+    /// address with no bind rule. It was not trapped.
+    #[test]
+    fn listen_on_an_unbound_socket_binds_every_address() {
+        let before = tcp_socket(libc::AF_INET);
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        // SAFETY: plain bind of a socket made before entering.
+        let addr = l.local_addr().unwrap();
+        drop(l);
+        let sa = libc::sockaddr_in { sin_family: libc::AF_INET as u16, sin_port: addr.port().to_be(),
+            sin_addr: libc::in_addr { s_addr: u32::from_ne_bytes([127, 0, 0, 1]) }, sin_zero: [0; 8] };
+        assert_eq!(unsafe { libc::bind(before, (&sa as *const libc::sockaddr_in).cast(), 16) }, 0);
+        let sb = Sandbox::builder().connect("127.0.0.1:*").enter().unwrap();
+        let (v4, v6) = (tcp_socket(libc::AF_INET), tcp_socket(libc::AF_INET6));
+        // SAFETY: plain listen.
+        let r = [v4, v6].map(|s| sys(unsafe { libc::syscall(libc::SYS_listen, s, 8) }));
+        assert_eq!(r, [Err(libc::EPERM), Err(libc::EPERM)]);
+        assert_eq!((local_port(v4), local_port(v6)), (0, 0), "still unbound");
+        let v = sb.take_violations();
+        assert_eq!(v.last().unwrap().detail().as_deref(), Some("[::]:0"), "{v:?}");
+        assert_eq!(v.last().unwrap().syscall_name(), "listen");
+        // A socket bound before entering listens on its own address.
+        assert_eq!(sys(unsafe { libc::syscall(libc::SYS_listen, before, 8) }), Ok(0));
+        assert_eq!(sb.take_violations().last().unwrap().decision(), sigcap::Decision::AllowedByDescriptor);
+    }
+
+    /// With a bind rule for the address the kernel would pick, the same
+    /// listen is brokered.
+    #[test]
+    fn listen_on_an_unbound_socket_follows_the_bind_rules() {
+        let _sb = Sandbox::builder().bind("0.0.0.0:0").enter().unwrap();
+        let s = tcp_socket(libc::AF_INET);
+        // SAFETY: plain listen.
+        assert_eq!(sys(unsafe { libc::syscall(libc::SYS_listen, s, 8) }), Ok(0));
+        assert_ne!(local_port(s), 0);
+        let s6 = tcp_socket(libc::AF_INET6);
+        assert_eq!(sys(unsafe { libc::syscall(libc::SYS_listen, s6, 8) }), Err(libc::EPERM));
+    }
+}

@@ -285,7 +285,9 @@ pub fn decode(r: &Record) -> Args {
         "rename" => (Op::Rename, None, None, None),
         "renameat" | "renameat2" => (Op::Rename, Some(fd(a[0])), None, None),
         "connect" | "connectat" => (Op::Connect, None, None, None),
-        "bind" | "bindat" => (Op::Bind, None, None, None),
+        // listen on an unbound socket binds it (the detail is 0.0.0.0:0):
+        // the policy needs that bind rule.
+        "bind" | "bindat" | "listen" => (Op::Bind, None, None, None),
         "sendto" => (Op::Sendto, None, None, None),
         "kill" => {
             d.target_pid = Some(a[0] as i32 as i64);

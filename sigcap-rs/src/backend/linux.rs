@@ -13,9 +13,12 @@
 //! kernels, run); lookups relative to a directory descriptor are brokered
 //! and a descriptor outside every root grants nothing, but a descriptor
 //! held from before entering is not confined by the kernel for calls that
-//! take no path; sendmsg(2)/sendmmsg(2) with an address, listen(2) on an
-//! unbound socket and signals to other processes are not trapped (issue
-//! #10). It is a fallback and debugging aid, not a hardened sandbox.
+//! take no path; sendmsg(2)/sendmmsg(2) with an address are not trapped
+//! (issue #10). listen(2) is trapped: on an unbound socket the kernel
+//! would bind every address. Beside the filter, Landlock (landlock.rs)
+//! bounds the process's own file and TCP access by the policy and refuses
+//! signals to other processes and abstract Unix sockets. It is a fallback
+//! and debugging aid, not a hardened sandbox.
 use super::Trap;
 use crate::error::{Error, Result};
 use crate::record::{BackendKind, Class};
@@ -291,6 +294,9 @@ fn rules() -> Result<BTreeMap<i64, Vec<SeccompRule>>> {
         SYS_chroot,
         SYS_connect,
         SYS_bind,
+        // listen(2) on an unbound socket binds it to every address and a
+        // free port: the broker checks (State::listen).
+        SYS_listen,
         SYS_getxattr,
         SYS_lgetxattr,
         SYS_setxattr,
