@@ -278,6 +278,8 @@ mod table {
             SYS_connect => "connect",
             SYS_bind => "bind",
             SYS_listen => "listen",
+            SYS_sendmsg => "sendmsg",
+            SYS_sendmmsg => "sendmmsg",
             SYS_sendto => "sendto",
             SYS_getxattr => "getxattr",
             SYS_lgetxattr => "lgetxattr",

@@ -877,3 +877,35 @@ rusty_fork_test! {
         assert_eq!(sys(unsafe { libc::syscall(libc::SYS_listen, s6, 8) }), Err(libc::EPERM));
     }
 }
+
+rusty_fork_test! {
+    /// sendmsg(2) is not trapped (the filter cannot read its msghdr):
+    /// with MSG_FASTOPEN and an address it connects a TCP socket, and
+    /// Landlock's CONNECT_TCP does not see that connect either.
+    #[test]
+    fn tcp_fast_open_through_sendmsg_connects_anywhere() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.set_nonblocking(true).unwrap();
+        let port = l.local_addr().unwrap().port();
+        let _sb = Sandbox::builder().connect("127.0.0.1:1").enter().unwrap();
+        let s = tcp_socket(libc::AF_INET);
+        let mut sa = libc::sockaddr_in {
+            sin_family: libc::AF_INET as u16,
+            sin_port: port.to_be(),
+            sin_addr: libc::in_addr { s_addr: u32::from_ne_bytes([127, 0, 0, 1]) },
+            sin_zero: [0; 8],
+        };
+        let mut data = *b"x";
+        let mut iov = libc::iovec { iov_base: data.as_mut_ptr().cast(), iov_len: 1 };
+        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+        msg.msg_name = (&mut sa as *mut libc::sockaddr_in).cast();
+        msg.msg_namelen = std::mem::size_of::<libc::sockaddr_in>() as u32;
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        // SAFETY: a valid msghdr on live buffers.
+        let r = sys(unsafe { libc::syscall(libc::SYS_sendmsg, s, &msg as *const libc::msghdr, libc::MSG_FASTOPEN) });
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let accepted = l.accept().is_ok();
+        assert_eq!((r, accepted), (Err(libc::EPERM), false));
+    }
+}

@@ -348,6 +348,23 @@ fn rules() -> Result<BTreeMap<i64, Vec<SeccompRule>>> {
     m.insert(SYS_utimensat, vec![rule(vec![cond(1, Len::Qword, Cmp::Ne, 0)?])?]);
     // sendto() without an address uses the connected peer.
     m.insert(SYS_sendto, vec![rule(vec![cond(4, Len::Qword, Cmp::Ne, 0)?])?]);
+    // TCP Fast Open: sendmsg/sendmmsg with MSG_FASTOPEN and an address
+    // connect a TCP socket. The filter cannot read the msghdr, and
+    // Landlock's CONNECT_TCP (6.18) is checked in connect(2) only, so
+    // this connected anywhere. Trapped on the flag and refused (the
+    // broker has no sendmsg); sendto with an address is trapped above.
+    let fastopen = MSG_FASTOPEN as u32 as u64;
+    for (nr, flags_arg) in [(SYS_sendmsg, 2u8), (SYS_sendmmsg, 3u8)] {
+        m.insert(
+            nr,
+            vec![rule(vec![cond(
+                flags_arg,
+                Len::Dword,
+                Cmp::MaskedEq(fastopen),
+                fastopen,
+            )?])?],
+        );
+    }
     Ok(m)
 }
 
