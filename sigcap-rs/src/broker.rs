@@ -474,7 +474,7 @@ impl State {
         // others inside it, then, `..` after a name is refused and no
         // symlink is followed (RESOLVE_NO_SYMLINKS; FreeBSD has no such
         // flag, see open_beneath). Elsewhere resolution beneath the root
-        // is enough: nothing under it belongs to another rule.
+        // is enough: nothing under it belongs to a rule that grants less.
         let strict = self.nested_roots(m.rule);
         if strict && m.rel.components().any(|c| c == std::path::Component::ParentDir) {
             return Err(Outcome::deny(WireDecision::DeniedEscape));
@@ -500,13 +500,15 @@ impl State {
         })
     }
 
-    /// Whether another rule's root lies beneath rule `i`'s.
+    /// Whether the root of a rule that grants less than rule `i` lies
+    /// beneath rule `i`'s (nested rules that grant as much or more cannot
+    /// be bypassed by reaching them under rule `i`).
     fn nested_roots(&self, i: usize) -> bool {
         let rules = self.policy.fs_rules();
         rules
             .iter()
             .enumerate()
-            .any(|(j, r)| j != i && r.root.starts_with(&rules[i].root))
+            .any(|(j, r)| j != i && r.root.starts_with(&rules[i].root) && !r.access.contains(rules[i].access))
     }
 
     fn handle(&self, op: Op, req: &Request, fds: &[RawFd]) -> Outcome {

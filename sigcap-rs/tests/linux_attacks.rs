@@ -909,3 +909,15 @@ rusty_fork_test! {
         assert_eq!((r, accepted), (Err(libc::EPERM), false));
     }
 }
+
+rusty_fork_test! {
+    /// Nested rules that grant as much as the one around them need no
+    /// strict lookup: symlinks beneath /etc-like roots keep working.
+    #[test]
+    fn a_nested_rule_granting_as_much_keeps_symlinks_working() {
+        let (_t, w) = nested_tree();
+        let _sb = Sandbox::builder().read_beneath(&w).read_beneath(w.join("sub/ro")).enter().unwrap();
+        assert_eq!(std::fs::read_to_string(w.join("l/f")).unwrap(), "read-only");
+        assert!(std::fs::OpenOptions::new().write(true).open(w.join("l/f")).is_err());
+    }
+}
