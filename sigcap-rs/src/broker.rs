@@ -116,14 +116,26 @@ pub(crate) fn spawn(policy: &Policy) -> Result<BrokerHandle> {
         cwd,
         pool: Arc::new(Pool::default()),
     };
+    // The broker says when it is set up (not dumpable, descriptors
+    // closed): enter() must not return while another process of the same
+    // user could still attach to it or take its descriptors.
+    let mut ready = [-1; 2];
+    // SAFETY: pipe2 fills the two descriptors.
+    if unsafe { libc::pipe2(ready.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        sys::close(client);
+        sys::close(server);
+        return Err(Error::last_os("pipe for the broker's start"));
+    }
     // SAFETY: fork. The child only uses the state built above, libc calls
     // and the allocator, which glibc and FreeBSD's libc make fork-safe; it
     // never touches std's global locks (stdio, env).
     let pid = unsafe { libc::fork() };
     if pid < 0 {
-        sys::close(client);
-        sys::close(server);
-        return Err(Error::last_os("fork broker"));
+        let e = Error::last_os("fork broker");
+        for fd in [client, server, ready[0], ready[1]] {
+            sys::close(fd);
+        }
+        return Err(e);
     }
     if pid == 0 {
         // Not dumpable, first: a process of the same user (the program
@@ -137,7 +149,7 @@ pub(crate) fn spawn(policy: &Policy) -> Result<BrokerHandle> {
             libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0)
         };
         sys::close(client);
-        let mut keep = vec![server, 2];
+        let mut keep = vec![server, 2, ready[1]];
         for r in &state.roots {
             match r {
                 RootFd::Dir(fd) => keep.push(fd.as_raw_fd()),
@@ -159,15 +171,60 @@ pub(crate) fn spawn(policy: &Policy) -> Result<BrokerHandle> {
             let mut all: libc::sigset_t = std::mem::zeroed();
             libc::sigemptyset(&mut all);
             libc::sigprocmask(libc::SIG_SETMASK, &all, std::ptr::null_mut());
+            libc::write(ready[1], b"r".as_ptr().cast(), 1);
         }
+        sys::close(ready[1]);
         let state = Arc::new(state);
         serve(&state, server);
         // SAFETY: leave without running the program's atexit handlers.
         unsafe { libc::_exit(0) };
     }
     sys::close(server);
+    sys::close(ready[1]);
     drop(state);
+    let started = wait_ready(ready[0], BROKER_START_TIMEOUT_MS);
+    sys::close(ready[0]);
+    if let Err(why) = started {
+        sys::close(client);
+        // SAFETY: our own child; reaped so that it does not linger.
+        unsafe {
+            libc::kill(pid, libc::SIGKILL);
+            libc::waitpid(pid, std::ptr::null_mut(), 0);
+        }
+        return Err(Error::Sys {
+            what: "starting the broker",
+            source: std::io::Error::new(std::io::ErrorKind::TimedOut, why),
+        });
+    }
     Ok(BrokerHandle { pid, ctl: client })
+}
+
+/// How long enter() waits for the broker to be set up.
+const BROKER_START_TIMEOUT_MS: i32 = 5000;
+
+/// Wait, at most `ms`, for the broker's one-byte "set up" on `fd`.
+fn wait_ready(fd: RawFd, ms: i32) -> std::result::Result<(), &'static str> {
+    let mut p = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    loop {
+        // SAFETY: one valid pollfd.
+        let n = unsafe { libc::poll(&mut p, 1, ms) };
+        if n < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+            continue;
+        }
+        if n <= 0 {
+            return Err("the broker did not report ready in time");
+        }
+        let mut b = [0u8; 1];
+        // SAFETY: one byte into a local buffer.
+        return match unsafe { libc::read(fd, b.as_mut_ptr().cast(), 1) } {
+            1 => Ok(()),
+            _ => Err("the broker exited before it was ready"),
+        };
+    }
 }
 
 fn open_root(root: &Path) -> Result<RootFd> {
