@@ -3,8 +3,9 @@
 //!
 //! - Patched kernels (kernel-patches/): `procctl(PROC_TRAPCAP_CTL,
 //!   PROC_TRAPCAP_CTL_ENABLE_SIGCAP)` makes violations raise SIGCAP with
-//!   the violation class in si_code and the real system call number in
-//!   si_syscall (si_origsyscall tells syscall(2)/__syscall(2) apart).
+//!   the violation class in si_code, the system call number as made in
+//!   si_syscall (SYS_syscall/SYS___syscall for an indirect call, as for
+//!   TRAP_CAP) and the number of the call that ran in si_realsyscall.
 //! - Stock kernels refuse that value with EINVAL; then PROC_TRAPCAP_CTL_ENABLE
 //!   gives SIGTRAP with si_code TRAP_CAP, whose si_syscall is the code
 //!   as trapped (0 or 198 for an indirect call). Any other SIGTRAP (a
@@ -24,9 +25,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 pub(crate) const CAPMODE_ERRNO: i32 = libc::ECAPMODE;
 const PSL_C: i64 = 0x1;
 // Offsets in FreeBSD's siginfo_t of _reason._capsicum._syscall and the
-// patch series' _reason._capsicum._origsyscall.
+// patch series' _reason._capsicum._realsyscall.
 const SI_SYSCALL_OFF: usize = 40;
-const SI_ORIGSYSCALL_OFF: usize = 44;
+const SI_REALSYSCALL_OFF: usize = 44;
 
 pub(crate) fn signal_for(kind: BackendKind) -> libc::c_int {
     match kind {
@@ -172,10 +173,10 @@ pub(crate) unsafe fn classify(kind: BackendKind, info: *const libc::siginfo_t, u
             if si.si_code < CAPV_NOTCAPABLE || si.si_code > CAPV_CPUSET {
                 return None;
             }
-            let orig = std::ptr::read_unaligned(raw.add(SI_ORIGSYSCALL_OFF) as *const i32) as i64;
+            let real = std::ptr::read_unaligned(raw.add(SI_REALSYSCALL_OFF) as *const i32) as i64;
             (
-                si_syscall,
-                orig == SYS_SYSCALL || orig == SYS___SYSCALL,
+                real,
+                si_syscall == SYS_SYSCALL || si_syscall == SYS___SYSCALL,
                 class_of_code(si.si_code, si.si_errno),
             )
         }

@@ -14,14 +14,14 @@ static ERRNO: AtomicI32 = AtomicI32::new(0);
 static CODE: AtomicI32 = AtomicI32::new(0);
 static ADDR: AtomicU64 = AtomicU64::new(0);
 static SYSNO: AtomicI32 = AtomicI32::new(0);
-static ORIGSYSNO: AtomicI32 = AtomicI32::new(0);
+static REALSYSNO: AtomicI32 = AtomicI32::new(0);
 /// Signals for calls other than kill(2), and the last such call: the
 /// threaded cases count only their own violations and name any other.
 static OTHER: AtomicUsize = AtomicUsize::new(0);
 static OTHER_SYSNO: AtomicI32 = AtomicI32::new(0);
 
 /// siginfo_t on FreeBSD amd64: si_signo 0, si_errno 4, si_code 8, si_addr 24,
-/// _reason at 40: _capsicum { _syscall 40, _origsyscall 44 }.
+/// _reason at 40: _capsicum { _syscall 40, _realsyscall 44 }.
 extern "C" fn record(_sig: c_int, info: *mut libc::siginfo_t, _ctx: *mut c_void) {
     unsafe {
         let p = info as *const u8;
@@ -31,7 +31,7 @@ extern "C" fn record(_sig: c_int, info: *mut libc::siginfo_t, _ctx: *mut c_void)
         ADDR.store(*(p.add(24) as *const u64), SeqCst);
         let sysno = *(p.add(40) as *const i32);
         SYSNO.store(sysno, SeqCst);
-        ORIGSYSNO.store(*(p.add(44) as *const i32), SeqCst);
+        REALSYSNO.store(*(p.add(44) as *const i32), SeqCst);
         if sysno != SYS_KILL {
             OTHER.fetch_add(1, SeqCst);
             OTHER_SYSNO.store(sysno, SeqCst);
@@ -93,13 +93,15 @@ fn check(what: &str, ret: i64, err: c_int, signo: c_int, code: c_int, sysno: c_i
     req!(e == err, "{what}: errno {e}, expected {err}");
     let n = COUNT.swap(0, SeqCst);
     req!(n == 1, "{what}: {n} signals delivered, expected 1");
-    let (s, se, c, sy, o) =
-        (SIGNO.load(SeqCst), ERRNO.load(SeqCst), CODE.load(SeqCst), SYSNO.load(SeqCst), ORIGSYSNO.load(SeqCst));
+    // si_syscall is the number as made (orig), si_realsyscall the call
+    // that ran (sysno); they differ for syscall(2) and __syscall(2).
+    let (s, se, c, sy, re) =
+        (SIGNO.load(SeqCst), ERRNO.load(SeqCst), CODE.load(SeqCst), SYSNO.load(SeqCst), REALSYSNO.load(SeqCst));
     req!(s == signo, "{what}: si_signo {s}, expected {signo}");
     req!(se == err, "{what}: si_errno {se}, expected {err}");
     req!(c == code, "{what}: si_code {c}, expected {code}");
-    req!(sy == sysno, "{what}: si_syscall {sy}, expected {sysno}");
-    req!(o == orig, "{what}: si_origsyscall {o}, expected {orig}");
+    req!(sy == orig, "{what}: si_syscall {sy}, expected {orig} (as made)");
+    req!(re == sysno, "{what}: si_realsyscall {re}, expected {sysno}");
     let a = ADDR.load(SeqCst);
     if want_addr {
         req!(a != 0, "{what}: si_addr is NULL");
@@ -460,7 +462,7 @@ fn main() {
         enter()?;
         let r = violate_kill();
         let sy = SYSNO.load(SeqCst);
-        check("kill(1, 0) with SIGTRAP", r, ECAPMODE, libc::SIGTRAP, TRAP_CAP, sy, ORIGSYSNO.load(SeqCst), false)?;
+        check("kill(1, 0) with SIGTRAP", r, ECAPMODE, libc::SIGTRAP, TRAP_CAP, REALSYSNO.load(SeqCst), sy, false)?;
         req!(sy == SYS_KILL, "SIGTRAP si_syscall {sy}, expected {SYS_KILL}");
         Ok(())
     });
