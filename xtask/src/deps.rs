@@ -30,28 +30,66 @@ fn debian_rust() -> bool {
         .all(|p| Path::new(p).exists())
 }
 
+// Prerequisites both commands have.
+fn rust_req() -> Req {
+    Req {
+        what: "Rust with FreeBSD-buildable std sources (/usr/bin/cargo, /usr/lib/rustlib/src)",
+        ok: debian_rust,
+        deb: guest::DEB_PACKAGES,
+        fbsd: "rust",
+    }
+}
+
+fn libclang_req() -> Req {
+    Req {
+        what: "libclang (bindgen)",
+        ok: || !glob_libclang().is_empty(),
+        deb: "libclang-19-dev",
+        fbsd: "llvm19",
+    }
+}
+
+fn git_req() -> Req {
+    Req {
+        what: "git",
+        ok: || on_path("git"),
+        deb: "git",
+        fbsd: "git",
+    }
+}
+
+fn python3_req() -> Req {
+    Req {
+        what: "python3",
+        ok: || on_path("python3"),
+        deb: "python3",
+        fbsd: "python3",
+    }
+}
+
+/// A C compiler and static libc: the guest's Linux-ABI test program and
+/// sigcap-run's tests build static C programs.
+fn cc_req() -> Req {
+    Req {
+        what: "cc and a static libc",
+        ok: || !cfg!(target_os = "linux") || (on_path("cc") && Path::new("/usr/lib/x86_64-linux-gnu/libc.a").exists()),
+        deb: "gcc libc6-dev",
+        fbsd: "",
+    }
+}
+
 /// What `cargo xtask vmtest` needs: the cross build, the guest programs,
 /// the image and QEMU.
 pub fn vmtest_reqs() -> Vec<Req> {
     vec![
-        Req {
-            what: "git",
-            ok: || on_path("git"),
-            deb: "git",
-            fbsd: "git",
-        },
+        git_req(),
         Req {
             what: "patch",
             ok: || on_path("patch"),
             deb: "patch",
             fbsd: "",
         },
-        Req {
-            what: "python3",
-            ok: || on_path("python3"),
-            deb: "python3",
-            fbsd: "python3",
-        },
+        python3_req(),
         Req {
             what: "flock",
             ok: || on_path("flock"),
@@ -88,14 +126,7 @@ pub fn vmtest_reqs() -> Vec<Req> {
             deb: "bison",
             fbsd: "",
         },
-        Req {
-            what: "cc and a static libc (the guest's Linux-ABI test program)",
-            ok: || {
-                !cfg!(target_os = "linux") || (on_path("cc") && Path::new("/usr/lib/x86_64-linux-gnu/libc.a").exists())
-            },
-            deb: "gcc libc6-dev",
-            fbsd: "",
-        },
+        cc_req(),
         Req {
             what: "qemu-system-x86_64",
             ok: || on_path("qemu-system-x86_64"),
@@ -108,18 +139,8 @@ pub fn vmtest_reqs() -> Vec<Req> {
             deb: "xorriso",
             fbsd: "xorriso",
         },
-        Req {
-            what: "Rust with FreeBSD-buildable std sources (/usr/bin/cargo, /usr/lib/rustlib/src)",
-            ok: debian_rust,
-            deb: guest::DEB_PACKAGES,
-            fbsd: "rust",
-        },
-        Req {
-            what: "libclang (bindgen)",
-            ok: || !glob_libclang().is_empty(),
-            deb: "libclang-19-dev",
-            fbsd: "llvm19",
-        },
+        rust_req(),
+        libclang_req(),
     ]
 }
 
@@ -129,24 +150,9 @@ pub fn vmtest_reqs() -> Vec<Req> {
 /// compiler with static libc, ip for network namespaces, python3, git).
 pub fn test_reqs() -> Vec<Req> {
     vec![
-        Req {
-            what: "Rust with FreeBSD-buildable std sources (/usr/bin/cargo, /usr/lib/rustlib/src)",
-            ok: debian_rust,
-            deb: guest::DEB_PACKAGES,
-            fbsd: "rust",
-        },
-        Req {
-            what: "libclang (bindgen)",
-            ok: || !glob_libclang().is_empty(),
-            deb: "libclang-19-dev",
-            fbsd: "llvm19",
-        },
-        Req {
-            what: "git",
-            ok: || on_path("git"),
-            deb: "git",
-            fbsd: "git",
-        },
+        rust_req(),
+        libclang_req(),
+        git_req(),
         Req {
             what: "strace (sigcap-run's tests compare with it)",
             ok: || !cfg!(target_os = "linux") || on_path("strace"),
@@ -159,26 +165,14 @@ pub fn test_reqs() -> Vec<Req> {
             deb: "curl tar",
             fbsd: "curl",
         },
-        Req {
-            what: "cc and a static libc",
-            ok: || {
-                !cfg!(target_os = "linux") || (on_path("cc") && Path::new("/usr/lib/x86_64-linux-gnu/libc.a").exists())
-            },
-            deb: "gcc libc6-dev",
-            fbsd: "",
-        },
+        cc_req(),
         Req {
             what: "ip (network namespaces for the resolver test)",
             ok: || !cfg!(target_os = "linux") || on_path("ip"),
             deb: "iproute2",
             fbsd: "",
         },
-        Req {
-            what: "python3",
-            ok: || on_path("python3"),
-            deb: "python3",
-            fbsd: "python3",
-        },
+        python3_req(),
     ]
 }
 
