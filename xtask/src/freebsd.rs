@@ -775,7 +775,7 @@ pub fn atf_tests(ctx: &Ctx) -> Result<PathBuf> {
 }
 
 /// The only modules built with the kernels, as (sys/modules directory,
-/// module file name): the Linux ABI, which the series touches (patch 4) and
+/// module file name): the Linux ABI, which the series touches (patch 5) and
 /// the guest exercises, and mqueuefs, which linux64.ko depends on.
 pub const KERNEL_MODULES: [(&str, &str); 3] =
     [("mqueue", "mqueuefs"), ("linux_common", "linux_common"), ("linux64", "linux64")];
