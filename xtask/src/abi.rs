@@ -10,15 +10,9 @@ use std::path::Path;
 
 /// `#define NAME VALUE` lines added by the patches in `series` order.
 pub fn series_defines(series_dir: &Path) -> Result<BTreeMap<String, i64>> {
-    let series = std::fs::read_to_string(series_dir.join("series"))
-        .with_context(|| format!("reading {}", series_dir.join("series").display()))?;
     let mut out = BTreeMap::new();
-    for name in series
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-    {
-        let text = std::fs::read_to_string(series_dir.join(name)).with_context(|| format!("reading patch {name}"))?;
+    for name in crate::util::data_lines(&series_dir.join("series"))? {
+        let text = std::fs::read_to_string(series_dir.join(&name)).with_context(|| format!("reading patch {name}"))?;
         for line in text.lines() {
             let Some(rest) = line.strip_prefix("+#define") else {
                 continue;

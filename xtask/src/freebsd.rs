@@ -76,11 +76,7 @@ impl Ctx {
 /// `<blob sha1> <path>` lines of the series' base manifest.
 pub fn read_manifest(series: &Path) -> Result<Vec<(String, String)>> {
     let mut v = Vec::new();
-    for l in util::lines_of(&series.join("base-manifest"))? {
-        let l = l.trim();
-        if l.is_empty() || l.starts_with('#') {
-            continue;
-        }
+    for l in util::data_lines(&series.join("base-manifest"))? {
         let (sha, path) = l.split_once(char::is_whitespace).context("bad base-manifest line")?;
         v.push((sha.to_owned(), path.trim().to_owned()));
     }
@@ -210,12 +206,7 @@ pub fn series_patches(ctx: &Ctx) -> Result<Vec<PathBuf>> {
         return Ok(vec![]);
     }
     let d = ctx.series_dir();
-    Ok(util::lines_of(&d.join("series"))?
-        .into_iter()
-        .map(|l| l.trim().to_owned())
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .map(|l| d.join(l))
-        .collect())
+    Ok(util::data_lines(&d.join("series"))?.into_iter().map(|l| d.join(l)).collect())
 }
 
 /// Make the working copy equal to tree + series, touching only the files
@@ -537,15 +528,11 @@ fn bmake_self_test_failed(log: &str) -> bool {
 pub fn world_dirs(ctx: &Ctx) -> Result<Vec<String>> {
     let f = ctx.root.join("vm-images/world-dirs");
     let mut v = Vec::new();
-    for l in util::lines_of(&f)? {
-        let l = l.trim();
-        if l.is_empty() || l.starts_with('#') {
-            continue;
-        }
+    for l in util::data_lines(&f)? {
         if l.contains(char::is_whitespace) || l.starts_with('/') || l.split('/').any(|c| c == "..") {
             bail!("{}: bad line {l:?} (want one directory of the tree, relative)", f.display());
         }
-        v.push(l.to_owned());
+        v.push(l);
     }
     Ok(v)
 }

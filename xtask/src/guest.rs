@@ -82,11 +82,7 @@ impl Kind {
 pub fn programs(ctx: &Ctx) -> Result<Vec<Program>> {
     let f = ctx.root.join("vm-images/guest-programs");
     let mut v = Vec::new();
-    for l in util::lines_of(&f)? {
-        let l = l.trim();
-        if l.is_empty() || l.starts_with('#') {
-            continue;
-        }
+    for l in util::data_lines(&f)? {
         let w: Vec<&str> = l.split_whitespace().collect();
         let Some(kind) = w.get(2).and_then(|k| Kind::parse(k)) else {
             bail!(
@@ -163,18 +159,9 @@ fn is_cargo(k: Kind) -> bool {
 pub fn prebuild_in_background(ctx: &Ctx) -> Result<Prebuild> {
     let mut cmds = Vec::new();
     for p in all_programs(ctx)?.iter().filter(|p| is_cargo(p.kind)) {
-        let c = cargo_build(ctx, p)?;
-        let mut n = Command::new("nice");
-        n.args(["-n", "19"])
-            .arg(c.get_program())
-            .args(c.get_args())
-            .arg("--keep-going");
-        for (k, v) in c.get_envs() {
-            match v {
-                Some(v) => n.env(k, v),
-                None => n.env_remove(k),
-            };
-        }
+        let mut c = cargo_build(ctx, p)?;
+        c.arg("--keep-going");
+        let mut n = util::wrap_in("nice", &["-n".as_ref(), "19".as_ref()], &c);
         // Its own process group, so that stopping it stops cargo's rustc
         // children too.
         n.process_group(0);

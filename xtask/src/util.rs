@@ -3,6 +3,7 @@
 //! times, the optional build lock, stamps.
 use anyhow::{bail, Context, Result};
 use nix::sys::signal::{sigaction, sigprocmask, SaFlags, SigAction, SigHandler, SigSet, SigmaskHow, Signal};
+use std::ffi::OsStr;
 use std::fs;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -123,22 +124,26 @@ pub fn mmss(d: Duration) -> String {
 /// set, so that several users of one small machine serialize FreeBSD builds.
 pub fn locked(cmd: Command) -> Command {
     match std::env::var_os("SIGCAP_BUILD_LOCK") {
-        Some(lock) if !lock.is_empty() => {
-            let mut c = Command::new("flock");
-            c.arg(lock).arg(cmd.get_program()).args(cmd.get_args());
-            if let Some(d) = cmd.get_current_dir() {
-                c.current_dir(d);
-            }
-            for (k, v) in cmd.get_envs() {
-                match v {
-                    Some(v) => c.env(k, v),
-                    None => c.env_remove(k),
-                };
-            }
-            c
-        }
+        Some(lock) if !lock.is_empty() => wrap_in("flock", &[lock.as_os_str()], &cmd),
         _ => cmd,
     }
+}
+
+/// `program args... <cmd>`: `cmd` run through a wrapper (flock, nice), with
+/// its arguments, working directory and environment changes.
+pub fn wrap_in(program: &str, args: &[&OsStr], cmd: &Command) -> Command {
+    let mut c = Command::new(program);
+    c.args(args).arg(cmd.get_program()).args(cmd.get_args());
+    if let Some(d) = cmd.get_current_dir() {
+        c.current_dir(d);
+    }
+    for (k, v) in cmd.get_envs() {
+        match v {
+            Some(v) => c.env(k, v),
+            None => c.env_remove(k),
+        };
+    }
+    c
 }
 
 /// Run `cmd` with stdout and stderr, each line stamped with the time since
@@ -276,6 +281,16 @@ pub fn hash_bytes(parts: &[&[u8]]) -> String {
         }
     }
     format!("{h:016x}")
+}
+
+/// The lines of a data file (series, base-manifest, world-dirs,
+/// guest-programs), trimmed, without blank lines and `#` comments.
+pub fn data_lines(p: &Path) -> Result<Vec<String>> {
+    Ok(lines_of(p)?
+        .into_iter()
+        .map(|l| l.trim().to_owned())
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .collect())
 }
 
 pub fn lines_of(p: &Path) -> Result<Vec<String>> {
