@@ -6,6 +6,7 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 /// The release the series is for, and where `source` clones it from when no
@@ -493,14 +494,20 @@ fn file_hash(p: &Path) -> Vec<u8> {
 /// before vmtest loads the machine, and retried once when only bmake's
 /// self-test failed. Once bmake is bootstrapped this takes a second.
 pub fn bootstrap_make(ctx: &Ctx) -> Result<()> {
-    if cfg!(target_os = "freebsd") {
-        return Ok(()); // the system's make
+    // vmtest bootstraps before starting its prebuild, and world() again:
+    // once per run is enough.
+    static DONE: AtomicBool = AtomicBool::new(false);
+    if cfg!(target_os = "freebsd") || DONE.load(Ordering::Relaxed) {
+        return Ok(()); // the system's make, or done in this run
     }
     for attempt in 1..=2 {
         let log = ctx.log(&format!("bmake-bootstrap-{attempt}.log"));
         let c = make(ctx, &["-V".into(), "MACHINE".into()])?;
         match run_logged("world: bootstrap bmake (make.py)", c, &log) {
-            Ok(_) => return Ok(()),
+            Ok(_) => {
+                DONE.store(true, Ordering::Relaxed);
+                return Ok(());
+            }
             Err(e) => {
                 let text = fs::read_to_string(&log).unwrap_or_default();
                 if attempt == 1 && bmake_self_test_failed(&text) {
