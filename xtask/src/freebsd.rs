@@ -207,7 +207,10 @@ pub fn series_patches(ctx: &Ctx) -> Result<Vec<PathBuf>> {
         return Ok(vec![]);
     }
     let d = ctx.series_dir();
-    Ok(util::data_lines(&d.join("series"))?.into_iter().map(|l| d.join(l)).collect())
+    Ok(util::data_lines(&d.join("series"))?
+        .into_iter()
+        .map(|l| d.join(l))
+        .collect())
 }
 
 /// Make the working copy equal to tree + series, touching only the files
@@ -537,7 +540,10 @@ pub fn world_dirs(ctx: &Ctx) -> Result<Vec<String>> {
     let mut v = Vec::new();
     for l in util::data_lines(&f)? {
         if l.contains(char::is_whitespace) || l.starts_with('/') || l.split('/').any(|c| c == "..") {
-            bail!("{}: bad line {l:?} (want one directory of the tree, relative)", f.display());
+            bail!(
+                "{}: bad line {l:?} (want one directory of the tree, relative)",
+                f.display()
+            );
         }
         v.push(l);
     }
@@ -577,7 +583,10 @@ pub fn world(ctx: &Ctx, force: bool) -> Result<()> {
         !force && read_stamp(st).as_deref() == Some(k) && files.iter().all(|p| p.exists())
     };
     if fresh(&tc_stamp, &tc_key, &tc_need) {
-        eprintln!("xtask: world: toolchain and libraries up to date ({})", ctx.sysroot().display());
+        eprintln!(
+            "xtask: world: toolchain and libraries up to date ({})",
+            ctx.sysroot().display()
+        );
         util::record_step("world: toolchain and libraries", Duration::ZERO, "cached");
     } else {
         // The stamp of the second step goes first: it builds on this one.
@@ -611,7 +620,10 @@ pub fn world(ctx: &Ctx, force: bool) -> Result<()> {
         ],
     )?;
     run_logged(
-        &format!("world: programs and loader ({} directories of vm-images/world-dirs)", dirs.len()),
+        &format!(
+            "world: programs and loader ({} directories of vm-images/world-dirs)",
+            dirs.len()
+        ),
         c,
         &ctx.log("world.log"),
     )?;
@@ -676,7 +688,10 @@ pub fn userland(ctx: &Ctx) -> Result<PathBuf> {
     }
     for p in &need {
         if !p.exists() {
-            bail!("userland: installworld and distribution finished but {} is missing", p.display());
+            bail!(
+                "userland: installworld and distribution finished but {} is missing",
+                p.display()
+            );
         }
     }
     write_stamp(&stamp, key.trim())?;
@@ -750,10 +765,7 @@ pub fn atf_tests(ctx: &Ctx) -> Result<PathBuf> {
     )?;
     let c = make_with(
         ctx,
-        &[
-            "buildenv".into(),
-            format!("BUILDENV_SHELL=sh {}", script.display()),
-        ],
+        &["buildenv".into(), format!("BUILDENV_SHELL=sh {}", script.display())],
         false,
     )?;
     run_logged(
@@ -771,8 +783,11 @@ pub fn atf_tests(ctx: &Ctx) -> Result<PathBuf> {
 /// The only modules built with the kernels, as (sys/modules directory,
 /// module file name): the Linux ABI, which the series touches (patch 5) and
 /// the guest exercises, and mqueuefs, which linux64.ko depends on.
-pub const KERNEL_MODULES: [(&str, &str); 3] =
-    [("mqueue", "mqueuefs"), ("linux_common", "linux_common"), ("linux64", "linux64")];
+pub const KERNEL_MODULES: [(&str, &str); 3] = [
+    ("mqueue", "mqueuefs"),
+    ("linux_common", "linux_common"),
+    ("linux64", "linux64"),
+];
 
 /// Where buildkernel leaves a module of our config.
 pub fn module_file(ctx: &Ctx, (dir, kmod): (&str, &str)) -> PathBuf {
@@ -812,10 +827,7 @@ pub fn kernel(ctx: &Ctx, generic: bool) -> Result<()> {
             "buildkernel".into(),
             kc,
             "NO_KERNELCLEAN=yes".into(),
-            format!(
-                "MODULES_OVERRIDE={}",
-                KERNEL_MODULES.map(|(dir, _)| dir).join(" ")
-            ),
+            format!("MODULES_OVERRIDE={}", KERNEL_MODULES.map(|(dir, _)| dir).join(" ")),
         ],
     )?;
     run_logged("kernel: buildkernel", c, &ctx.log("kernel.log"))?;
@@ -868,7 +880,11 @@ mod tests {
                      File \"tools/build/make.py\", line 342, in <module>\n    bmake_binary = bootstrap_bmake(source_root, objdir_prefix)\n";
         assert!(bmake_self_test_failed(flaky));
         // A compile error in the world, or a missing tool, is not retried.
-        assert!(!bmake_self_test_failed("error: unknown type name 'foo'\n*** Error code 1\n"));
-        assert!(!bmake_self_test_failed("Traceback ...\n  bootstrap_bmake(...)\nFileNotFoundError: cc\n"));
+        assert!(!bmake_self_test_failed(
+            "error: unknown type name 'foo'\n*** Error code 1\n"
+        ));
+        assert!(!bmake_self_test_failed(
+            "Traceback ...\n  bootstrap_bmake(...)\nFileNotFoundError: cc\n"
+        ));
     }
 }

@@ -39,7 +39,10 @@ pub fn reset_inherited_signals() -> Vec<Signal> {
     let dfl = SigAction::new(SigHandler::SigDfl, SaFlags::empty(), SigSet::empty());
     let mut reset = Vec::new();
     for sig in Signal::iterator() {
-        if matches!(sig, Signal::SIGKILL | Signal::SIGSTOP | Signal::SIGHUP | Signal::SIGPIPE) {
+        if matches!(
+            sig,
+            Signal::SIGKILL | Signal::SIGSTOP | Signal::SIGHUP | Signal::SIGPIPE
+        ) {
             continue;
         }
         // SAFETY: single-threaded start of main; installs only SIG_DFL, and
@@ -99,11 +102,18 @@ fn format_step_table(v: &[(String, Duration, &str)], total: Duration) -> String 
         return String::new();
     }
     let w = v.iter().map(|(s, _, _)| s.len()).max().unwrap_or(0).max(18);
-    let mut out = format!("xtask: step times
+    let mut out = format!(
+        "xtask: step times
   {:<w$}  {:>8}
-", "step", "time");
+",
+        "step", "time"
+    );
     for (s, d, how) in v {
-        let note = if *how == "ran" { String::new() } else { format!("  ({how})") };
+        let note = if *how == "ran" {
+            String::new()
+        } else {
+            format!("  ({how})")
+        };
         out.push_str(&format!("  {s:<w$}  {:>8}{note}\n", mmss(*d)));
     }
     out.push_str(&format!("  {:<w$}  {:>8}\n", "total (wall clock)", mmss(total)));
@@ -311,9 +321,15 @@ mod tests {
         let t = format_step_table(&v, Duration::from_secs(3725));
         let lines: Vec<&str> = t.lines().collect();
         assert_eq!(lines.len(), 5, "{t}");
-        assert!(lines[2].contains("world: toolchain") && lines[2].ends_with("10:05"), "{t}");
+        assert!(
+            lines[2].contains("world: toolchain") && lines[2].ends_with("10:05"),
+            "{t}"
+        );
         assert!(lines[3].ends_with("0:00  (cached)"), "{t}");
-        assert!(lines[4].contains("total (wall clock)") && lines[4].ends_with("1:02:05"), "{t}");
+        assert!(
+            lines[4].contains("total (wall clock)") && lines[4].ends_with("1:02:05"),
+            "{t}"
+        );
         assert_eq!(format_step_table(&[], Duration::ZERO), "");
     }
 
@@ -330,6 +346,9 @@ mod tests {
         let mut c = Command::new("sh");
         c.args(["-c", "echo boom; exit 4"]);
         let e = run_logged("failing step", c, &log).unwrap_err().to_string();
-        assert!(e.contains("failing step failed") && e.contains("boom") && e.contains("x.log"), "{e}");
+        assert!(
+            e.contains("failing step failed") && e.contains("boom") && e.contains("x.log"),
+            "{e}"
+        );
     }
 }
