@@ -245,7 +245,9 @@ impl Drop for Prebuild {
             let r = self.running.lock().unwrap_or_else(|e| e.into_inner());
             self.stop.store(true, Ordering::SeqCst);
             if let Some(pg) = *r {
-                let _ = killpg(Pid::from_raw(pg), Signal::SIGTERM);
+                // SIGKILL: nothing in the group can ignore it, so the join
+                // below cannot wait forever; cargo's locks are flocks.
+                let _ = killpg(Pid::from_raw(pg), Signal::SIGKILL);
             }
         }
         let _ = t.join();
