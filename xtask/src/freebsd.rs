@@ -550,18 +550,33 @@ pub fn world_dirs(ctx: &Ctx) -> Result<Vec<String>> {
     Ok(v)
 }
 
+/// The release the series is based on: the base manifest's first line
+/// (`# FreeBSD 15.1-RELEASE-p1`). The world's cache key uses it rather
+/// than the whole manifest, which grows whenever a patch touches one more
+/// file without the base tree changing (`source` checks the tree against
+/// the manifest before anything is built).
+fn base_release(series: &Path) -> Result<String> {
+    let f = series.join("base-manifest");
+    let text = fs::read_to_string(&f).with_context(|| format!("reading {}", f.display()))?;
+    match text.lines().next() {
+        Some(l) if l.starts_with("# ") => Ok(l.trim().to_owned()),
+        _ => bail!("{}: the first line must name the base release (`# FreeBSD ...`)", f.display()),
+    }
+}
+
 /// Trimmed world in two steps, each cached on what it depends on:
 /// `toolchain` (bootstrap and build tools, headers and every library
-/// src.conf allows: the guest programs' sysroot) keyed on the base tree and
-/// src.conf; then the `everything` stage limited to vm-images/world-dirs
+/// src.conf allows: the guest programs' sysroot) keyed on the base release
+/// and src.conf; then the `everything` stage limited to vm-images/world-dirs
 /// (the programs the image runs and stand/'s loader) keyed on those plus
 /// the list, so adding a program rebuilds only that step. A patch change
-/// rebuilds neither: the guest programs and the installed world do not use
-/// the patched headers (see atf_tests for the one that does).
+/// rebuilds neither: the programs the series patches are rebuilt on their
+/// own (patched_programs), and the ATF tests, which use the patched
+/// headers, too (atf_tests).
 pub fn world(ctx: &Ctx, force: bool) -> Result<()> {
     bootstrap_make(ctx)?;
     let base = [
-        file_hash(&ctx.series_dir().join("base-manifest")),
+        base_release(&ctx.series_dir())?.into_bytes(),
         file_hash(&ctx.root.join("vm-images/src.conf")),
     ];
     let tc_key = hash_bytes(&[&base[0], &base[1]]);
@@ -750,17 +765,38 @@ pub fn atf_tests(ctx: &Ctx) -> Result<PathBuf> {
     // nothing is chowned on the host.
     let metalog = dest.join("METALOG");
     let script = ctx.cache.join("atf-build.sh");
+    // FreeBSD's capsicum-test (googletest) is part of the directory when
+    // MK_GOOGLETEST is on. The world is built without googletest, so its
+    // gtest library is built here too: installed into the sysroot to link
+    // against and into the test root for the guest to run with.
+    let install = |root: &Path, log: &Path| {
+        format!(
+            "install -DNO_ROOT DESTDIR='{r}' METALOG='{m}' INSTALL='install -U -M {m} -D {r}'",
+            r = root.display(),
+            m = log.display()
+        )
+    };
     fs::write(
         &script,
         format!(
-            "set -e\ncd '{dir}'\n\
-             make -j{jobs} MK_TESTS=yes all\n\
-             make MK_TESTS=yes install -DNO_ROOT DESTDIR='{dest}' METALOG='{metalog}' \\\n\
-             \tINSTALL='install -U -M {metalog} -D {dest}'\n",
+            "set -e\n\
+             for r in '{sysroot}' '{dest}'; do\n\
+             \tmkdir -p \"$r/usr/lib\" \"$r/usr/include/private/gtest/internal/custom\"\n\
+             done\n\
+             cd '{gtest}'\n\
+             make -j{jobs} MK_GOOGLETEST=yes all\n\
+             make MK_GOOGLETEST=yes {to_sysroot}\n\
+             make MK_GOOGLETEST=yes {to_dest}\n\
+             cd '{dir}'\n\
+             make -j{jobs} MK_TESTS=yes MK_GOOGLETEST=yes all\n\
+             make MK_TESTS=yes MK_GOOGLETEST=yes {to_dest}\n",
+            gtest = ctx.work().join("lib/googletest/gtest").display(),
             dir = srcdir.display(),
             jobs = ctx.jobs,
+            to_sysroot = install(&ctx.sysroot(), &ctx.cache.join("gtest-sysroot.METALOG")),
+            to_dest = install(&dest, &metalog),
+            sysroot = ctx.sysroot().display(),
             dest = dest.display(),
-            metalog = metalog.display(),
         ),
     )?;
     let c = make_with(
@@ -776,6 +812,106 @@ pub fn atf_tests(ctx: &Ctx) -> Result<PathBuf> {
     if !kyuafile.is_file() {
         bail!("atf: the install finished but {} is missing", kyuafile.display());
     }
+    write_stamp(&stamp, &key)?;
+    Ok(dest)
+}
+
+/// The directories of the tree with a program or library the series
+/// patches: for each patched file outside sys/, tests/, include/ and the
+/// manual pages, the nearest directory holding a Makefile (lib/libc/gen/
+/// has only a Makefile.inc, so its files belong to lib/libc). Pure: `has_makefile` says
+/// whether a directory of the tree has one.
+pub fn program_dirs(patched: &BTreeSet<String>, has_makefile: impl Fn(&str) -> bool) -> Vec<String> {
+    let mut dirs = BTreeSet::new();
+    for f in patched {
+        if ["sys/", "tests/", "include/", "share/man/"].iter().any(|p| f.starts_with(p))
+            || f.ends_with(".1")
+            || f.ends_with(".2")
+            || f.ends_with(".3")
+            || f.ends_with(".4")
+            || f.ends_with(".8")
+        {
+            continue;
+        }
+        let mut d = Path::new(f).parent();
+        while let Some(dir) = d {
+            let ds = dir.to_string_lossy();
+            if ds.is_empty() {
+                break;
+            }
+            if has_makefile(&ds) {
+                dirs.insert(ds.into_owned());
+                break;
+            }
+            d = dir.parent();
+        }
+    }
+    dirs.into_iter().collect()
+}
+
+/// The programs and libraries the series patches (program_dirs), rebuilt
+/// from the working copy in the world's build environment and installed
+/// into their own root, which the image lays over the userland. The world
+/// itself is cached on the base tree only, so without this a change of a
+/// userland patch would not reach the guest; here it does, and only the
+/// changed files recompile (same object directory). Cached on the world
+/// and the patched files' contents.
+pub fn patched_programs(ctx: &Ctx) -> Result<PathBuf> {
+    let dest = ctx.cache.join("patched-root");
+    let mut patched = BTreeSet::new();
+    for p in series_patches(ctx)? {
+        patched.extend(patch_paths(&fs::read_to_string(&p)?));
+    }
+    patched.remove("/dev/null");
+    let work = ctx.work();
+    let dirs = program_dirs(&patched, |d| work.join(d).join("Makefile").is_file());
+    let mut parts = vec![fs::read(ctx.cache.join("world.stamp")).unwrap_or_default()];
+    for f in &patched {
+        parts.push(f.as_bytes().to_vec());
+        parts.push(fs::read(work.join(f)).unwrap_or_default());
+    }
+    let key = hash_bytes(&parts.iter().map(|p| &p[..]).collect::<Vec<_>>());
+    let stamp = ctx.cache.join("patched-programs.stamp");
+    if read_stamp(&stamp).as_deref() == Some(&key) && dest.is_dir() {
+        eprintln!("xtask: patched programs: up to date ({})", dest.display());
+        util::record_step("patched programs", Duration::ZERO, "cached");
+        return Ok(dest);
+    }
+    if dest.exists() {
+        fs::remove_dir_all(&dest)?;
+    }
+    fs::create_dir_all(&dest)?;
+    if dirs.is_empty() {
+        write_stamp(&stamp, &key)?;
+        return Ok(dest);
+    }
+    // As for the ATF tests: one script in buildenv, a NO_ROOT install
+    // with its own metalog.
+    let metalog = dest.join("METALOG");
+    let mut sh = String::from("set -e\n");
+    for d in &dirs {
+        sh.push_str(&format!(
+            "echo '>>> {d}'\ncd '{w}/{d}'\nmake -j{jobs} all\n\
+             make install -DNO_ROOT DESTDIR='{dest}' METALOG='{metalog}' \\\n\
+             \tINSTALL='install -U -M {metalog} -D {dest}'\n",
+            w = work.display(),
+            jobs = ctx.jobs,
+            dest = dest.display(),
+            metalog = metalog.display(),
+        ));
+    }
+    let script = ctx.cache.join("patched-programs.sh");
+    fs::write(&script, sh)?;
+    let c = make_with(
+        ctx,
+        &["buildenv".into(), format!("BUILDENV_SHELL=sh {}", script.display())],
+        false,
+    )?;
+    run_logged(
+        &format!("patched programs: build and install {}", dirs.join(" ")),
+        c,
+        &ctx.log("patched-programs.log"),
+    )?;
     write_stamp(&stamp, &key)?;
     Ok(dest)
 }
@@ -835,9 +971,66 @@ pub fn kernel(ctx: &Ctx, generic: bool) -> Result<()> {
     Ok(())
 }
 
+/// The stock kernel for instruction counts: the same vm-images/kernel
+/// config built from the unpatched `tree` with the working copy's
+/// toolchain. KERNSRCDIR points make at the tree's sys/ (config and the
+/// compiler only read it; objects go under the object directory, in a
+/// directory named after the tree, apart from the patched kernel's) and
+/// KERNCONFDIR at vm-images/kernel, whose `include MINIMAL` then resolves
+/// in the tree's own conf/. No modules: the counting boot loads none.
+pub fn stock_kernel(ctx: &Ctx, tree: &Path) -> Result<PathBuf> {
+    let tree = fs::canonicalize(tree)?;
+    if !ctx.sysroot().join("usr/lib/libc.a").exists() {
+        bail!(
+            "stock kernel: no toolchain in {}; run `cargo xtask world` first",
+            ctx.objdir().display()
+        );
+    }
+    let c = make(
+        ctx,
+        &[
+            "buildkernel".into(),
+            format!("KERNCONF={KERNCONF}"),
+            format!("KERNSRCDIR={}", tree.join("sys").display()),
+            format!("KERNCONFDIR={}", ctx.root.join("vm-images/kernel").display()),
+            "NO_KERNELCLEAN=yes".into(),
+            "NO_MODULES=yes".into(),
+        ],
+    )?;
+    run_logged("stock kernel: buildkernel", c, &ctx.log("kernel-stock.log"))?;
+    let rel = tree.strip_prefix("/").unwrap_or(&tree);
+    let k = ctx.objdir().join(rel).join("sys").join(KERNCONF).join("kernel");
+    if !k.is_file() {
+        bail!("stock kernel: the build left no {}", k.display());
+    }
+    eprintln!("xtask: stock kernel: {}", k.display());
+    Ok(k)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn program_dirs_of_patched_files() {
+        let patched: BTreeSet<String> = [
+            "bin/pkill/pkill.c",
+            "lib/libc/gen/siglist.c",
+            "lib/libc/gen/Symbol.map",
+            "sys/kern/kern_sig.c",
+            "tests/sys/capsicum/sigcap_test.c",
+            "include/signal.h",
+            "lib/libc/sys/procctl.2",
+            "usr.bin/proccontrol/proccontrol.c",
+            "usr.bin/proccontrol/proccontrol.1",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let with_makefile = ["bin/pkill", "lib/libc", "usr.bin/proccontrol", "sys/kern", "tests/sys/capsicum"];
+        let d = program_dirs(&patched, |d| with_makefile.contains(&d));
+        assert_eq!(d, ["bin/pkill", "lib/libc", "usr.bin/proccontrol"]);
+    }
 
     #[test]
     fn paths_of_a_git_patch() {

@@ -5,6 +5,7 @@ mod deps;
 mod freebsd;
 mod guest;
 mod host_test;
+mod icount;
 mod results;
 mod util;
 mod vm;
@@ -51,8 +52,19 @@ enum Cmd {
     Image(Common),
     /// Boot the ISO (QEMU, or bhyve on FreeBSD), capture the console, parse the results.
     Boot(BootArgs),
-    /// All steps: source, patch, world, kernel, guest, image, boot, results.
-    Vmtest(BootArgs),
+    /// All steps: source, patch, world, kernel, guest, image, boot, results,
+    /// then the instruction counts (icount) unless --no-icount.
+    Vmtest {
+        #[command(flatten)]
+        b: BootArgs,
+        /// Skip the instruction-count boots of the patched and stock kernels.
+        #[arg(long)]
+        no_icount: bool,
+    },
+    /// Instructions per system call and per violation on the patched and
+    /// the stock kernel (QEMU -icount shift=0), with their ratios. Needs
+    /// the image (`cargo xtask image`).
+    Icount(BootArgs),
     /// Generate sigcap-rs/src/sys/freebsd_abi.rs from the patched headers
     /// with bindgen (--check: fail if the committed file differs).
     Bindgen {
@@ -163,7 +175,12 @@ fn run(cmd: Cmd) -> Result<()> {
             let ctx = b.c.ctx()?;
             util::timed("boot and results", || vm::boot_and_report(&ctx, b.timeout, &b.vmm))
         }
-        Cmd::Vmtest(b) => {
+        Cmd::Icount(b) => {
+            let ctx = b.c.ctx()?;
+            let tree = freebsd::source(&ctx)?;
+            icount::run(&ctx, &tree, b.timeout)
+        }
+        Cmd::Vmtest { b, no_icount } => {
             let ctx = b.c.ctx()?;
             let t0 = std::time::Instant::now();
             // The main command on a fresh machine: install what is missing
@@ -182,7 +199,12 @@ fn run(cmd: Cmd) -> Result<()> {
             freebsd::kernel(&ctx, false)?;
             util::timed("guest: wait for the prebuild", || prebuild.wait())?;
             vm::image(&ctx)?; // builds the guest programs first
-            let r = util::timed("boot and results", || vm::boot_and_report(&ctx, b.timeout, &b.vmm));
+            let mut r = util::timed("boot and results", || vm::boot_and_report(&ctx, b.timeout, &b.vmm));
+            // The counts compare kernels, so only with the patched one; they
+            // are printed, not asserted (see icount.rs).
+            if r.is_ok() && !no_icount && ctx.kernel == KernelKind::Patched {
+                r = icount::run(&ctx, &tree, b.timeout);
+            }
             eprintln!("xtask: vmtest took {}s", t0.elapsed().as_secs());
             r
         }

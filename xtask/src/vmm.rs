@@ -419,7 +419,7 @@ pub fn run(vmm: Vmm, iso: &Path, console_log: &Path, timeout: u64) -> Result<boo
     let t0 = Instant::now();
     let deadline = t0 + Duration::from_secs(timeout);
     let timed_out = match vmm {
-        Vmm::Qemu => run_qemu(iso, console_log, timeout, deadline)?,
+        Vmm::Qemu => run_qemu(iso, console_log, timeout, deadline, &[])?,
         Vmm::Bhyve => run_bhyve(iso, console_log, timeout, deadline)?,
     };
     eprintln!(
@@ -430,11 +430,50 @@ pub fn run(vmm: Vmm, iso: &Path, console_log: &Path, timeout: u64) -> Result<boo
     Ok(timed_out)
 }
 
-fn run_qemu(iso: &Path, log: &Path, timeout: u64, deadline: Instant) -> Result<bool> {
+/// Boots `iso` under QEMU TCG with `-icount shift=0`: every guest
+/// instruction advances the virtual clock by 1 ns, so the guest's TSC
+/// counts instructions and a cost measured with rdtsc is exact and
+/// repeatable across boots. Only QEMU's TCG can do this (not KVM, not
+/// bhyve). Returns whether the guest timed out.
+pub fn run_icount(iso: &Path, console_log: &Path, timeout: u64) -> Result<bool> {
+    let t0 = Instant::now();
+    let timed_out = run_qemu(
+        iso,
+        console_log,
+        timeout,
+        t0 + Duration::from_secs(timeout),
+        &ICOUNT_ARGS,
+    )?;
+    eprintln!(
+        "xtask: boot: guest ran {}s{}",
+        t0.elapsed().as_secs(),
+        if timed_out { " (TIMEOUT)" } else { "" }
+    );
+    Ok(timed_out)
+}
+
+/// What run_icount adds to QEMU's command line (it also forces TCG).
+pub const ICOUNT_ARGS: [&str; 2] = ["-icount", "shift=0"];
+
+fn run_qemu(iso: &Path, log: &Path, timeout: u64, deadline: Instant, extra: &[&str]) -> Result<bool> {
     // TCG by default: this project's reference host has a nested KVM that
-    // cannot run FreeBSD guests. SIGCAP_QEMU_ACCEL=kvm where KVM is known good.
-    let accel = std::env::var("SIGCAP_QEMU_ACCEL").unwrap_or_else(|_| "tcg".into());
-    let mut c = command(&qemu_argv(&accel, utf8(iso)?, utf8(log)?));
+    // cannot run FreeBSD guests. SIGCAP_QEMU_ACCEL=kvm where KVM is known
+    // good. Instruction counting needs TCG whatever that says.
+    let accel = if extra.is_empty() {
+        std::env::var("SIGCAP_QEMU_ACCEL").unwrap_or_else(|_| "tcg".into())
+    } else {
+        "tcg".into()
+    };
+    let mut argv = qemu_argv(&accel, utf8(iso)?, utf8(log)?);
+    if !extra.is_empty() {
+        // One vCPU: under -icount the vCPUs take turns on one host
+        // thread, so a second one only slows the guest down.
+        if let Some(i) = argv.iter().position(|a| a == "-smp") {
+            argv[i + 1] = "1".into();
+        }
+    }
+    argv.extend(extra.iter().map(|s| s.to_string()));
+    let mut c = command(&argv);
     c.stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(File::create(log.with_file_name("qemu.log"))?);
