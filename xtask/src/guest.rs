@@ -127,10 +127,19 @@ fn cargo_build(ctx: &Ctx, p: &Program) -> Result<Command> {
         "-C link-arg=--target={TARGET}15.1 -C link-arg=--sysroot={} -C link-arg=-fuse-ld=lld",
         ctx.sysroot().display()
     );
+    // Crates with C parts (signal-hook's siginfo helper) compile them with
+    // the cross clang against the same sysroot.
+    let cflags = format!("--target={TARGET}15.1 --sysroot={}", ctx.sysroot().display());
     let mut c = deb_cargo("build");
     c.env_remove("RUSTFLAGS")
         .env("CARGO_TARGET_X86_64_UNKNOWN_FREEBSD_LINKER", bindir.join("clang"))
         .env("CARGO_TARGET_X86_64_UNKNOWN_FREEBSD_RUSTFLAGS", &flags)
+        .env("CC_x86_64_unknown_freebsd", bindir.join("clang"))
+        .env("CFLAGS_x86_64_unknown_freebsd", &cflags)
+        .env(
+            "AR_x86_64_unknown_freebsd",
+            bindir.join(if cfg!(target_os = "freebsd") { "ar" } else { "llvm-ar" }),
+        )
         .args(["--release", "--manifest-path"])
         .arg(&p.manifest);
     match p.kind {

@@ -258,6 +258,73 @@ mod tests {
         (o.status.success(), text, parse(&console, &[], false))
     }
 
+    /// tests/guest/capsicum-test.sh against a stand-in capsicum-test
+    /// printing `out` and exiting `rc` (kldstat and id stand-ins on PATH).
+    fn gtest_script(out: &str, rc: i32) -> (bool, String, Results) {
+        use std::os::unix::fs::PermissionsExt;
+        let d = tempfile::tempdir().unwrap();
+        let exe = |p: &std::path::Path, text: &str| {
+            std::fs::write(p, text).unwrap();
+            std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        };
+        std::fs::write(d.path().join("gtest.out"), out).unwrap();
+        let bin = d.path().join("bin");
+        std::fs::create_dir(&bin).unwrap();
+        exe(&bin.join("kldstat"), "#!/bin/sh\nexit 0\n");
+        exe(&bin.join("id"), "#!/bin/sh\necho 977\n");
+        let fake = d.path().join("capsicum-test");
+        exe(
+            &fake,
+            &format!(
+                "#!/bin/sh\n[ \"$1 $2\" = \"-u 977\" ] || {{ echo bad args \"$@\"; exit 9; }}\ncat '{}'\nexit {rc}\n",
+                d.path().join("gtest.out").display()
+            ),
+        );
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/guest/capsicum-test.sh");
+        let path = std::env::var("PATH").unwrap_or_default();
+        let o = std::process::Command::new("sh")
+            .arg(script)
+            .env("CAPSICUM_TEST", &fake)
+            .env("PATH", format!("{}:{path}", bin.display()))
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&o.stdout).into_owned();
+        let console = format!("SIGCAP-GUEST-BEGIN\n{text}SIGCAP-GUEST-END 0\n");
+        (o.status.success(), text, parse(&console, &[], false))
+    }
+
+    #[test]
+    fn capsicum_test_script_reports_each_gtest_case() {
+        let out = "[==========] Running 3 tests from 2 test suites.\n\
+                   [ RUN      ] Capability.CapNew\n\
+                   [       OK ] Capability.CapNew (3 ms)\n\
+                   [ RUN      ] Capmode.Syscalls\n\
+                   capmode.cc:42: Failure\n\
+                   [  FAILED  ] Capmode.Syscalls (12 ms)\n\
+                   [ RUN      ] Sctp.Socket\n\
+                   [  SKIPPED ] Sctp.Socket (0 ms)\n\
+                   [==========] 3 tests from 2 test suites ran. (15 ms total)\n\
+                   [  PASSED  ] 1 test.\n\
+                   [  FAILED  ] 1 test, listed below:\n\
+                   [  FAILED  ] Capmode.Syscalls\n";
+        let (ok, text, r) = gtest_script(out, 1);
+        assert!(!ok, "a failed case fails the script:\n{text}");
+        let got: Vec<(&str, &str)> = r.cases.iter().map(|c| (c.name.as_str(), c.result.as_str())).collect();
+        assert_eq!(
+            got,
+            [("Capability.CapNew", "pass"), ("Capmode.Syscalls", "fail"), ("Sctp.Socket", "skip")],
+            "{text}"
+        );
+        assert!(r.cases.iter().all(|c| c.suite == "capsicum-test"));
+        assert!(text.contains("capmode.cc:42: Failure"), "the output follows a failure:\n{text}");
+        let green = "[       OK ] Capability.CapNew (3 ms)\n[  PASSED  ] 1 test.\n";
+        let (ok, text, r) = gtest_script(green, 0);
+        assert!(ok && r.ok() && r.cases.len() == 1 && !text.contains("---"), "{text}");
+        // A crash before any case is never green.
+        let (ok, text, r) = gtest_script("Segmentation fault\n", 139);
+        assert!(!ok && !r.ok() && text.contains("no test case reported (exit 139)"), "{text}");
+    }
+
     #[test]
     fn atf_script_maps_every_kyua_result() {
         let out = "sigcap_test:a  ->  passed  [0.010s]\n\
