@@ -138,16 +138,7 @@ pub(crate) fn spawn(policy: &Policy) -> Result<BrokerHandle> {
         return Err(e);
     }
     if pid == 0 {
-        // Not dumpable, first: a process of the same user (the program
-        // itself, were its filter to miss something) may then neither
-        // ptrace this one nor read its memory or take its descriptors
-        // (pidfd_getfd) without CAP_SYS_PTRACE. Root has that capability;
-        // the Linux filter refuses those calls to the program outright.
-        #[cfg(target_os = "linux")]
-        // SAFETY: prctl with integer arguments.
-        unsafe {
-            libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0)
-        };
+        become_broker();
         sys::close(client);
         let mut keep = vec![server, 2, ready[1]];
         for r in &state.roots {
@@ -167,10 +158,6 @@ pub(crate) fn spawn(policy: &Policy) -> Result<BrokerHandle> {
                     libc::close(null);
                 }
             }
-            libc::signal(libc::SIGPIPE, libc::SIG_IGN);
-            let mut all: libc::sigset_t = std::mem::zeroed();
-            libc::sigemptyset(&mut all);
-            libc::sigprocmask(libc::SIG_SETMASK, &all, std::ptr::null_mut());
             libc::write(ready[1], b"r".as_ptr().cast(), 1);
         }
         sys::close(ready[1]);
@@ -197,6 +184,69 @@ pub(crate) fn spawn(policy: &Policy) -> Result<BrokerHandle> {
         });
     }
     Ok(BrokerHandle { pid, ctl: client })
+}
+
+/// The forked broker's own process state, set before anything else.
+///
+/// - Not dumpable (Linux) / not traceable (FreeBSD), first: a process of
+///   the same user (the program itself, were its filter to miss
+///   something) may then neither ptrace this one nor read its memory or
+///   take its descriptors (pidfd_getfd) without CAP_SYS_PTRACE. Root has
+///   that capability; the Linux filter refuses those calls to the
+///   program outright.
+/// - Its own session (setsid): no controlling terminal, and out of the
+///   program's process group, so ^C, ^Z and a hang-up at the terminal,
+///   or kill(0, ...) by the program, do not reach it.
+/// - Default dispositions for every signal and an empty mask: the
+///   program's handlers (inherited across fork) would otherwise run here
+///   on the broker's signals, and signals it ignored or blocked would stay
+///   so. Then SIGPIPE alone is ignored, the broker's own choice (its sends
+///   use MSG_NOSIGNAL anyway).
+fn become_broker() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: prctl with integer arguments.
+    unsafe {
+        libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0)
+    };
+    #[cfg(target_os = "freebsd")]
+    // SAFETY: procctl on this process with an int argument.
+    unsafe {
+        let mut off = libc::PROC_TRACE_CTL_DISABLE;
+        libc::procctl(
+            libc::P_PID,
+            libc::getpid() as libc::id_t,
+            libc::PROC_TRACE_CTL,
+            (&mut off as *mut libc::c_int).cast(),
+        )
+    };
+    // Fails only for a process group leader, which a fresh child is not.
+    let _ = nix::unistd::setsid();
+    #[cfg(target_os = "linux")]
+    let last = libc::SIGRTMAX();
+    #[cfg(target_os = "freebsd")]
+    let last: libc::c_int = 126; // SIGRTMAX of <sys/signal.h>
+    #[cfg(not(any(target_os = "linux", target_os = "freebsd")))]
+    let last: libc::c_int = 31;
+    // Raw sigaction: nix's Signal has no real-time signals. The C
+    // library's own (glibc's 32 and 33, libthr's SIGTHR) are refused with
+    // EINVAL and stay as they are.
+    for sig in 1..=last {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+            continue;
+        }
+        // SAFETY: a zeroed sigaction with SIG_DFL and an empty mask.
+        unsafe {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = if sig == libc::SIGPIPE {
+                libc::SIG_IGN
+            } else {
+                libc::SIG_DFL
+            };
+            libc::sigemptyset(&mut sa.sa_mask);
+            libc::sigaction(sig, &sa, std::ptr::null_mut());
+        }
+    }
+    let _ = nix::sys::signal::SigSet::empty().thread_set_mask();
 }
 
 /// How long enter() waits for the broker to be set up.
