@@ -128,7 +128,7 @@ pub(crate) fn perform(ctl: RawFd, call: &Call, orig_errno: i32, v: &mut Violatio
         },
         data_iov,
     ];
-    let sent = sys::send_with_fds(ctl, &iov[..if data_iov.iov_len > 0 { 2 } else { 1 }], &fds[..nfds]);
+    let sent = sys::send_with_fds(ctl, &iov[..if data_iov.iov_len > 0 { 2 } else { 1 }], &fds[..nfds], 0);
     sys::close(theirs);
     match sent {
         Ok(_) => {}
