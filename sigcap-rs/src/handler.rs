@@ -2,8 +2,10 @@
 //!
 //! Async-signal-safe by construction: it reads a `'static` runtime
 //! published before the handler was installed, works on stack buffers, and
-//! makes only raw system calls (socketpair, sendmsg, recvmsg, close,
-//! write, getpid). It takes no lock and never allocates. It saves and
+//! makes only raw system calls (socketpair, sendmsg, recvmsg, poll,
+//! clock_gettime, fstat, close, write, getpid). It takes no lock and never
+//! allocates. Every wait for the broker is bounded
+//! ([`client::Channel::timeout_ms`]). It saves and
 //! restores errno. A panic cannot unwind out of it: `extern "C"` functions
 //! abort on unwind, and nothing on this path panics by design (buffer
 //! writers return errors instead).
@@ -87,8 +89,10 @@ fn violation(rt: &Runtime, trap: backend::Trap, uc: *mut libc::c_void) {
             };
         }
         match &call {
-            Some(c) if rt.ctl >= 0 => client::perform(rt.ctl, c, trap.errno, v),
-            Some(_) => refuse(Decision::BrokerUnavailable),
+            Some(c) => match &rt.ctl {
+                Some(ch) => client::perform(ch, c, trap.errno, v),
+                None => refuse(Decision::BrokerUnavailable),
+            },
             None => {
                 describe_raw(&trap, v);
                 refuse(Decision::Unsupported)
@@ -133,6 +137,7 @@ fn violation(rt: &Runtime, trap: backend::Trap, uc: *mut libc::c_void) {
         }
     }
 }
+
 
 /// Follows the frame-pointer chain from `fp`, storing return addresses.
 /// Bounded (STACK_MAX frames, frames must move up the stack by less than

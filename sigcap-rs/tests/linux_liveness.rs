@@ -396,7 +396,7 @@ rusty_fork_test! {
         // SAFETY: mkfifo with a valid path, before entering.
         assert_eq!(unsafe { libc::mkfifo(c(&fifo).as_ptr(), 0o600) }, 0);
         let out = Outside::start();
-        let sb = Sandbox::builder().write_beneath(&root).enter().unwrap();
+        let sb = Sandbox::builder().write_beneath(&root).broker_timeout(SHORT).enter().unwrap();
         out.watch(sb.broker_pid());
         let opener = std::thread::spawn(move || {
             let start = Instant::now();
@@ -408,8 +408,13 @@ rusty_fork_test! {
         assert_eq!(std::fs::read_to_string(root.join("file.txt")).unwrap(), "inside");
         assert!(start.elapsed() < Duration::from_secs(2), "{:?}", start.elapsed());
         others_are_answered(&root);
-        let (r, _took) = opener.join().unwrap();
+        // The open itself gives up after the timeout, with its reason.
+        let (r, took) = opener.join().unwrap();
         assert_eq!(r, Err(Some(libc::EPERM)));
+        assert!(took >= SHORT && took < SHORT + Duration::from_secs(2), "{took:?}");
+        let v = sb.take_violations();
+        let fifo = v.iter().find(|v| v.detail().is_some_and(|d| d.ends_with("/fifo"))).expect("the FIFO's record");
+        assert_eq!(fifo.decision(), Decision::Denied(DenyReason::BrokerTimeout));
     }
 
     /// Without Landlock's signal scope (opted out, or a kernel before
@@ -481,7 +486,7 @@ rusty_fork_test! {
         // SAFETY: a pipe for the JSON log.
         unsafe { assert_eq!(libc::pipe2(lp.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK), 0) };
         let log = unsafe { std::os::fd::BorrowedFd::borrow_raw(lp[1]) };
-        let sb = Sandbox::builder().read_beneath(&root).log_json(log).enter().unwrap();
+        let sb = Sandbox::builder().read_beneath(&root).log_json(log).broker_timeout(SHORT).enter().unwrap();
         out.watch(sb.broker_pid());
         out.stop();
         sb.take_violations();
@@ -495,11 +500,13 @@ rusty_fork_test! {
         }
         let v = sb.take_violations();
         assert_eq!(v.len(), 12);
-        assert!(v.iter().all(|v| v.decision() == Decision::Denied(DenyReason::NoRule)), "{v:?}");
+        assert!(v.iter().all(|v| v.decision() == Decision::Denied(DenyReason::BrokerTimeout)), "{v:?}");
+        assert_eq!(sb.stats().broker_unavailable, 12);
         let mut buf = vec![0u8; 65536];
         let n = unsafe { libc::read(lp[0], buf.as_mut_ptr().cast(), buf.len()) };
         let text = String::from_utf8_lossy(&buf[..n.max(0) as usize]).into_owned();
         assert_eq!(text.lines().count(), 12, "{text}");
+        assert!(text.lines().all(|l| l.contains(r#""decision":"denied","reason":"broker-timeout""#)), "{text}");
         out.cont();
         assert_eq!(std::fs::read_to_string(root.join("file.txt")).unwrap(), "inside");
     }
@@ -540,7 +547,11 @@ rusty_fork_test! {
         let stat = st.split("stat: ").nth(1).unwrap();
         let after_comm: Vec<&str> = stat.rsplit_once(") ").unwrap().1.split_whitespace().collect();
         let (pgrp, session): (i32, i32) = (after_comm[2].parse().unwrap(), after_comm[3].parse().unwrap());
-        let got = (field("SigCgt:"), field("SigBlk:"), field("SigIgn:"), pgrp, session);
+        // Signals 32 to SIGRTMIN-1 are the C library's own (glibc's
+        // SIGCANCEL and SIGSETXID), which sigaction does not let anyone change.
+        let libc_own: u64 = (32..libc::SIGRTMIN()).map(|s| 1u64 << (s - 1)).sum();
+        let f = |name: &str| field(name) & !libc_own;
+        let got = (f("SigCgt:"), f("SigBlk:"), f("SigIgn:"), pgrp, session);
         let want = (0, 0, 1 << (libc::SIGPIPE - 1), b, b);
         assert_eq!(got, want, "(caught, blocked, ignored, group, session) of the broker");
         out.ask(b'I', unsafe { libc::getpid() });
