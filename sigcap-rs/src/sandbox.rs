@@ -109,7 +109,8 @@ pub(crate) struct Runtime {
     pub mode: Mode,
     /// The way to the broker (None in modes without one).
     pub ctl: Option<crate::client::Channel>,
-    pub log_fd: RawFd,
+    /// The JSON-lines log.
+    pub log: Option<LogSink>,
     pub previous: libc::sigaction,
     pub ring: Ring,
     pub broker_pid: libc::pid_t,
@@ -118,6 +119,48 @@ pub(crate) struct Runtime {
     allowed: AtomicU64,
     refused: AtomicU64,
     unavailable: AtomicU64,
+}
+
+/// Where the handler writes JSON lines, and how.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct LogSink {
+    pub fd: RawFd,
+    /// What `fd` referred to at `enter()`: lines go nowhere else.
+    pub id: crate::sys::FileId,
+    pub kind: LogKind,
+}
+
+/// How a log write avoids SIGPIPE in the program.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum LogKind {
+    /// send(2) with MSG_NOSIGNAL.
+    Socket,
+    /// A pipe or FIFO: write(2) with SIGPIPE blocked around it.
+    Pipe,
+    /// A file or device: write(2) cannot raise SIGPIPE.
+    Other,
+}
+
+impl LogSink {
+    fn new(fd: RawFd) -> Result<LogSink> {
+        let st = crate::sys::fstat(fd).map_err(|e| Error::Sys {
+            what: "fstat of the log descriptor",
+            source: std::io::Error::from_raw_os_error(e),
+        })?;
+        let kind = match st.st_mode & libc::S_IFMT {
+            libc::S_IFSOCK => LogKind::Socket,
+            libc::S_IFIFO => LogKind::Pipe,
+            _ => LogKind::Other,
+        };
+        Ok(LogSink {
+            fd,
+            id: crate::sys::FileId {
+                dev: st.st_dev as u64,
+                ino: st.st_ino as u64,
+            },
+            kind,
+        })
+    }
 }
 
 impl Runtime {
@@ -351,6 +394,10 @@ impl Builder {
         // After the fork: the broker stays outside the Landlock domain.
         let landlock = backend::landlock::restrict(landlock).map_err(|e| fail(&broker, e))?;
         let sig = backend::signal_for(kind);
+        let log = match self.log_fd {
+            Some(fd) => Some(LogSink::new(fd).map_err(|e| fail(&broker, e))?),
+            None => None,
+        };
         let timeout_ms = self.broker_timeout.as_millis().clamp(1, i32::MAX as u128) as i32;
         let ctl = match &broker {
             Some(b) => Some(crate::client::Channel {
@@ -372,7 +419,7 @@ impl Builder {
             backend: kind,
             mode: self.mode,
             ctl,
-            log_fd: self.log_fd.unwrap_or(-1),
+            log,
             // SAFETY: replaced by the real previous action before use.
             previous: unsafe { std::mem::zeroed() },
             ring: Ring::new(self.ring_capacity),
