@@ -373,7 +373,7 @@ impl Builder {
         if handler::runtime().is_some() {
             return Err(Error::AlreadyEntered);
         }
-        let (kind, prepared) = backend::prepare(self.backend)?;
+        let (kind, mut prepared) = backend::prepare(self.backend)?;
         // Compiled before the broker exists, applied after it is forked:
         // the broker keeps its authority.
         let landlock = backend::landlock::prepare(&self.policy, landlock_abi(), self.landlock)?;
@@ -391,6 +391,9 @@ impl Builder {
             }
             e
         };
+        if let Some(b) = &broker {
+            backend::protect_broker(&mut prepared, b.pid).map_err(|e| fail(&broker, e))?;
+        }
         // After the fork: the broker stays outside the Landlock domain.
         let landlock = backend::landlock::restrict(landlock).map_err(|e| fail(&broker, e))?;
         let sig = backend::signal_for(kind);
