@@ -1411,12 +1411,19 @@ mod tests {
             let [x, y] = {
                 let mut s = [-1; 2];
                 // SAFETY: socketpair into a local array.
-                assert_eq!(unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_STREAM, 0, s.as_mut_ptr()) }, 0);
+                assert_eq!(
+                    unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_STREAM, 0, s.as_mut_ptr()) },
+                    0
+                );
                 s
             };
             send_only(f.b.ctl, req.as_bytes(), x, &[]);
             sys::close(x);
-            assert_eq!(until_eof(y), Some(0), "the stream reply socket got an answer or was kept");
+            assert_eq!(
+                until_eof(y),
+                Some(0),
+                "the stream reply socket got an answer or was kept"
+            );
             sys::close(y);
             let mut pp = [-1; 2];
             // SAFETY: pipe into a local array.
@@ -1429,7 +1436,10 @@ mod tests {
             let [d, e] = {
                 let mut s = [-1; 2];
                 // SAFETY: as above.
-                assert_eq!(unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_DGRAM, 0, s.as_mut_ptr()) }, 0);
+                assert_eq!(
+                    unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_DGRAM, 0, s.as_mut_ptr()) },
+                    0
+                );
                 s
             };
             send_only(f.b.ctl, req.as_bytes(), d, &[]);

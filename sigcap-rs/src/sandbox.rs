@@ -154,10 +154,7 @@ impl LogSink {
         };
         Ok(LogSink {
             fd,
-            id: crate::sys::FileId {
-                dev: st.st_dev as u64,
-                ino: st.st_ino as u64,
-            },
+            id: crate::sys::FileId::from_stat(&st),
             kind,
         })
     }

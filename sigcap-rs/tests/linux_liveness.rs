@@ -196,7 +196,9 @@ fn state(pid: i32) -> Option<char> {
 /// The control socket, found the way an attacker would: the one
 /// SOCK_SEQPACKET socket the process holds.
 fn find_ctl() -> i32 {
-    let found: Vec<i32> = (3..1024).filter(|&fd| sock_type(fd) == Some(libc::SOCK_SEQPACKET)).collect();
+    let found: Vec<i32> = (3..1024)
+        .filter(|&fd| sock_type(fd) == Some(libc::SOCK_SEQPACKET))
+        .collect();
     assert_eq!(found.len(), 1, "seqpacket sockets: {found:?}");
     found[0]
 }
@@ -205,7 +207,15 @@ fn sock_type(fd: i32) -> Option<i32> {
     let mut t = 0i32;
     let mut len = 4 as libc::socklen_t;
     // SAFETY: getsockopt into an int.
-    let r = unsafe { libc::getsockopt(fd, libc::SOL_SOCKET, libc::SO_TYPE, (&mut t as *mut i32).cast(), &mut len) };
+    let r = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_TYPE,
+            (&mut t as *mut i32).cast(),
+            &mut len,
+        )
+    };
     (r == 0).then_some(t)
 }
 
@@ -253,7 +263,10 @@ fn send_fds(sock: i32, bytes: &[u8], fds: &[i32]) -> Result<libc::c_long, i32> {
 fn pair(kind: i32) -> (i32, i32) {
     let mut p = [0; 2];
     // SAFETY: socketpair into a local array.
-    assert_eq!(unsafe { libc::socketpair(libc::AF_UNIX, kind | libc::SOCK_CLOEXEC, 0, p.as_mut_ptr()) }, 0);
+    assert_eq!(
+        unsafe { libc::socketpair(libc::AF_UNIX, kind | libc::SOCK_CLOEXEC, 0, p.as_mut_ptr()) },
+        0
+    );
     (p[0], p[1])
 }
 
@@ -263,9 +276,7 @@ fn full_stream_pair() -> (i32, i32) {
     let (x, y) = pair(libc::SOCK_STREAM);
     let chunk = [0u8; 65536];
     // SAFETY: writes to our own socket.
-    unsafe {
-        while libc::send(x, chunk.as_ptr().cast(), chunk.len(), libc::MSG_DONTWAIT) > 0 {}
-    }
+    unsafe { while libc::send(x, chunk.as_ptr().cast(), chunk.len(), libc::MSG_DONTWAIT) > 0 {} }
     (x, y)
 }
 
@@ -295,7 +306,10 @@ fn others_are_answered(root: &Path) {
     let mut status = 0;
     // SAFETY: reaping our child.
     unsafe { libc::waitpid(pid, &mut status, 0) };
-    assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "a forked child: {status:#x}");
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "a forked child: {status:#x}"
+    );
 }
 
 rusty_fork_test! {

@@ -117,7 +117,10 @@ pub(crate) fn protect_broker(p: &mut Prepared, broker: libc::pid_t) -> Result<()
     let pid = broker as u32 as u64;
     let eq = |v: u64| rule(vec![cond(0, Len::Dword, Cmp::Eq, v)?]);
     let mut m: BTreeMap<i64, Vec<SeccompRule>> = BTreeMap::new();
-    m.insert(SYS_kill, vec![eq(pid)?, eq(broker.wrapping_neg() as u32 as u64)?, eq(u32::MAX as u64)?]);
+    m.insert(
+        SYS_kill,
+        vec![eq(pid)?, eq(broker.wrapping_neg() as u32 as u64)?, eq(u32::MAX as u64)?],
+    );
     for nr in [
         SYS_tkill,
         SYS_tgkill,
@@ -271,7 +274,10 @@ pub(crate) fn confine(_kind: BackendKind, p: Prepared) -> Result<()> {
     }
     // Published before the filter can trap; the handler is installed already.
     TRAP_COOKIE.store(p.cookie, Ordering::Release);
-    for prog in [Some(&p.x32), Some(&p.refuse), p.broker.as_ref(), Some(&p.trap)].into_iter().flatten() {
+    for prog in [Some(&p.x32), Some(&p.refuse), p.broker.as_ref(), Some(&p.trap)]
+        .into_iter()
+        .flatten()
+    {
         seccompiler::apply_filter_all_threads(prog).map_err(|e| Error::Unsupported(format!("seccomp install: {e}")))?;
     }
     Ok(())

@@ -200,10 +200,17 @@ pub struct FileId {
 impl FileId {
     /// The identity of what `fd` refers to now.
     pub fn of(fd: RawFd) -> Option<FileId> {
-        fstat(fd).ok().map(|st| FileId {
+        fstat(fd).ok().map(|st| FileId::from_stat(&st))
+    }
+
+    /// The identity in a stat buffer.
+    // dev_t and ino_t are u64 on Linux and FreeBSD, not on every target.
+    #[allow(clippy::unnecessary_cast)]
+    pub fn from_stat(st: &libc::stat) -> FileId {
+        FileId {
             dev: st.st_dev as u64,
             ino: st.st_ino as u64,
-        })
+        }
     }
 
     /// Whether `fd` still refers to this file: a number the program
@@ -261,7 +268,13 @@ pub fn is_unix_seqpacket(fd: RawFd) -> bool {
     let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
     // SAFETY: getsockopt into an int; getsockname into a sockaddr_storage.
     unsafe {
-        if libc::getsockopt(fd, libc::SOL_SOCKET, libc::SO_TYPE, (&mut ty as *mut libc::c_int).cast(), &mut len) != 0
+        if libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_TYPE,
+            (&mut ty as *mut libc::c_int).cast(),
+            &mut len,
+        ) != 0
             || ty != libc::SOCK_SEQPACKET
         {
             return false;
