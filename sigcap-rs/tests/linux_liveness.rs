@@ -236,6 +236,10 @@ fn open_request(path: &[u8], fd_roles: u32) -> Vec<u8> {
 
 /// sendmsg of `bytes` with `fds` attached.
 fn send_fds(sock: i32, bytes: &[u8], fds: &[i32]) -> Result<libc::c_long, i32> {
+    send_fds_flags(sock, bytes, fds, 0)
+}
+
+fn send_fds_flags(sock: i32, bytes: &[u8], fds: &[i32], flags: i32) -> Result<libc::c_long, i32> {
     let mut cbuf = [0u64; 8];
     let mut iov = libc::iovec {
         iov_base: bytes.as_ptr() as *mut _,
@@ -256,7 +260,7 @@ fn send_fds(sock: i32, bytes: &[u8], fds: &[i32]) -> Result<libc::c_long, i32> {
             (*cm).cmsg_len = libc::CMSG_LEN(len) as usize;
             std::ptr::copy_nonoverlapping(fds.as_ptr(), libc::CMSG_DATA(cm).cast::<i32>(), fds.len());
         }
-        sys(libc::sendmsg(sock, &msg, libc::MSG_NOSIGNAL) as libc::c_long)
+        sys(libc::sendmsg(sock, &msg, flags | libc::MSG_NOSIGNAL) as libc::c_long)
     }
 }
 
@@ -521,6 +525,22 @@ rusty_fork_test! {
         let text = String::from_utf8_lossy(&buf[..n.max(0) as usize]).into_owned();
         assert_eq!(text.lines().count(), 12, "{text}");
         assert!(text.lines().all(|l| l.contains(r#""decision":"denied","reason":"broker-timeout""#)), "{text}");
+        // Requests fill the control socket until a send would block: the
+        // next violation must not wait for room for longer either.
+        let ctl = find_ctl();
+        let (reply, _peer) = pair(libc::SOCK_SEQPACKET);
+        let req = open_request(root.join("file.txt").as_os_str().as_bytes(), 0);
+        let mut queued = 0;
+        while send_fds_flags(ctl, &req, &[reply], libc::MSG_DONTWAIT).is_ok() {
+            queued += 1;
+        }
+        assert!(queued > 0);
+        let start = Instant::now();
+        let e = std::fs::read(root.join("file.txt")).unwrap_err();
+        let took = start.elapsed();
+        assert_eq!(e.raw_os_error(), Some(libc::EPERM));
+        assert!(took >= SHORT && took < SHORT + Duration::from_millis(1500), "full queue: {took:?}");
+        assert_eq!(sb.take_violations()[0].decision(), Decision::Denied(DenyReason::BrokerTimeout));
         out.cont();
         assert_eq!(std::fs::read_to_string(root.join("file.txt")).unwrap(), "inside");
     }
