@@ -60,7 +60,12 @@ struct Cli {
     #[arg(short, long)]
     quiet: bool,
     /// The program and its arguments.
-    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true, value_name = "PROGRAM")]
+    #[arg(
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "PROGRAM"
+    )]
     command: Vec<OsString>,
 }
 
@@ -97,10 +102,16 @@ fn find_program(name: &OsString) -> Result<PathBuf> {
 fn check_dynamic(prog: &Path) -> Result<()> {
     let data = std::fs::read(prog).with_context(|| format!("cannot read {}", prog.display()))?;
     use object::read::elf::{FileHeader, ProgramHeader};
-    let hdr = object::elf::FileHeader64::<object::Endianness>::parse(&*data)
-        .map_err(|_| anyhow::anyhow!("{}: not a 64-bit ELF executable (scripts are not supported: run their interpreter)", prog.display()))?;
+    let hdr = object::elf::FileHeader64::<object::Endianness>::parse(&*data).map_err(|_| {
+        anyhow::anyhow!(
+            "{}: not a 64-bit ELF executable (scripts are not supported: run their interpreter)",
+            prog.display()
+        )
+    })?;
     let endian = hdr.endian().map_err(|e| anyhow::anyhow!("{}: {e}", prog.display()))?;
-    let phdrs = hdr.program_headers(endian, &*data).map_err(|e| anyhow::anyhow!("{}: {e}", prog.display()))?;
+    let phdrs = hdr
+        .program_headers(endian, &*data)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", prog.display()))?;
     if !phdrs.iter().any(|ph| ph.p_type(endian) == object::elf::PT_INTERP) {
         bail!(
             "{} is statically linked: the preload shim cannot be loaded into it (link it dynamically, or use the sigcap crate directly)",
@@ -110,13 +121,20 @@ fn check_dynamic(prog: &Path) -> Result<()> {
     let meta = std::fs::metadata(prog)?;
     use std::os::unix::fs::PermissionsExt;
     if meta.permissions().mode() & 0o6000 != 0 {
-        bail!("{} is set-uid/set-gid: the dynamic linker ignores LD_PRELOAD for it", prog.display());
+        bail!(
+            "{} is set-uid/set-gid: the dynamic linker ignores LD_PRELOAD for it",
+            prog.display()
+        );
     }
     Ok(())
 }
 
 fn find_shim(cli: &Cli) -> Result<PathBuf> {
-    let name = if cfg!(target_os = "macos") { "libsigcap_run_shim.dylib" } else { "libsigcap_run_shim.so" };
+    let name = if cfg!(target_os = "macos") {
+        "libsigcap_run_shim.dylib"
+    } else {
+        "libsigcap_run_shim.so"
+    };
     let candidate = match (&cli.shim, std::env::var_os("SIGCAP_RUN_SHIM")) {
         (Some(p), _) => p.clone(),
         (None, Some(p)) => PathBuf::from(p),
@@ -165,7 +183,11 @@ fn run(cli: Cli) -> Result<i32> {
             let pol = sigcap::Policy::from_file(p).context("bad policy")?;
             for r in pol.fs_rules() {
                 if std::fs::symlink_metadata(&r.root).is_err() {
-                    bail!("bad policy {}: root {} does not exist (roots are opened at enter)", p.display(), r.root.display());
+                    bail!(
+                        "bad policy {}: root {} does not exist (roots are opened at enter)",
+                        p.display(),
+                        r.root.display()
+                    );
                 }
             }
             Some((std::fs::canonicalize(p)?, pol))
@@ -219,7 +241,9 @@ fn run(cli: Cli) -> Result<i32> {
         });
     }
     let started = std::time::Instant::now();
-    let mut child = cmd.spawn().with_context(|| format!("cannot start {}", prog.display()))?;
+    let mut child = cmd
+        .spawn()
+        .with_context(|| format!("cannot start {}", prog.display()))?;
     let pid = child.id() as i32;
     // The terminal's ^C goes to the program; we stay to write the report.
     // SAFETY: ignoring SIGINT/SIGQUIT in the parent only.
@@ -248,7 +272,10 @@ fn run(cli: Cli) -> Result<i32> {
                 prog.display()
             );
         }
-        eprintln!("sigcap-run: note: the program never reached {}; it ran unconfined", cli.enter_at);
+        eprintln!(
+            "sigcap-run: note: the program never reached {}; it ran unconfined",
+            cli.enter_at
+        );
     }
     let syms = symbols::Symbolizer::load(dir.path(), &prog);
     let rep = report::build(
@@ -272,7 +299,11 @@ fn run(cli: Cli) -> Result<i32> {
         let (p, notes) = suggest::least_policy(&stream)?;
         let mut text = format!(
             "# Least policy for: {}\n# Written by sigcap-run from {} violation(s); review before use.\n",
-            cli.command.iter().map(|a| a.to_string_lossy()).collect::<Vec<_>>().join(" "),
+            cli.command
+                .iter()
+                .map(|a| a.to_string_lossy())
+                .collect::<Vec<_>>()
+                .join(" "),
             stream.records.len(),
         );
         for n in &notes {

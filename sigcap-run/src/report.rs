@@ -270,7 +270,12 @@ pub fn decode(r: &Record) -> Args {
             Some(libc::O_CREAT | libc::O_WRONLY | libc::O_TRUNC),
             Some(format!("{:#o}", a[1] & 0o7777)),
         ),
-        "openat" => (Op::Open, Some(fd(a[0])), Some(a[2] as i32), Some(format!("{:#o}", a[3] & 0o7777))),
+        "openat" => (
+            Op::Open,
+            Some(fd(a[0])),
+            Some(a[2] as i32),
+            Some(format!("{:#o}", a[3] & 0o7777)),
+        ),
         "openat2" => (Op::Open, Some(fd(a[0])), None, None),
         "stat" | "lstat" | "statfs" => (Op::Stat, None, None, None),
         "newfstatat" | "fstatat" | "statx" => (Op::Stat, Some(fd(a[0])), None, None),
@@ -420,9 +425,15 @@ pub struct Report {
 
 fn outcome(result: i64) -> Outcome {
     if result >= 0 {
-        Outcome { value: Some(result), error: None }
+        Outcome {
+            value: Some(result),
+            error: None,
+        }
     } else {
-        Outcome { value: None, error: Some(errno_name(-result as i32)) }
+        Outcome {
+            value: None,
+            error: Some(errno_name(-result as i32)),
+        }
     }
 }
 
@@ -542,9 +553,21 @@ pub fn print_summary(rep: &Report, color: ColorChoice) {
         rep.distinct_violations,
         rep.backend.as_deref().unwrap_or("not entered"),
         rep.mode,
-        if rep.enter_at == "main" { String::new() } else { format!(", entered at {}", rep.enter_at) },
+        if rep.enter_at == "main" {
+            String::new()
+        } else {
+            format!(", entered at {}", rep.enter_at)
+        },
     ));
-    let groups = ["denied", "unsupported", "broker-unavailable", "reported", "callback", "allowed", "allowed-by-descriptor"];
+    let groups = [
+        "denied",
+        "unsupported",
+        "broker-unavailable",
+        "reported",
+        "callback",
+        "allowed",
+        "allowed-by-descriptor",
+    ];
     for g in groups {
         let es: Vec<&Entry> = rep.violations.iter().filter(|e| e.decision == g).collect();
         if es.is_empty() {
@@ -596,7 +619,11 @@ pub fn print_summary(rep: &Report, color: ColorChoice) {
                 e.count,
                 e.syscall,
                 st.paint("1", &what),
-                if extra.is_empty() { String::new() } else { format!("({})", extra.join(", ")) },
+                if extra.is_empty() {
+                    String::new()
+                } else {
+                    format!("({})", extra.join(", "))
+                },
                 res,
                 st.paint("2", &site),
             ));

@@ -70,7 +70,9 @@ pub fn least_policy(stream: &Stream) -> Result<(Policy, Vec<String>)> {
             _ => {}
         }
         // No path, or a descriptor from before enter (its own authority).
-        let Some(abs) = resolver.resolve(stream, r, &d) else { continue };
+        let Some(abs) = resolver.resolve(stream, r, &d) else {
+            continue;
+        };
         let ok = r.result >= 0;
         let access = match op {
             Op::Open => {
@@ -119,9 +121,8 @@ pub fn least_policy(stream: &Stream) -> Result<(Policy, Vec<String>)> {
         }
         needs.push((abs, access));
     }
-    let existed = |p: &Path| -> bool {
-        !created.contains(p) && (std::fs::symlink_metadata(p).is_ok() || removed.contains(p))
-    };
+    let existed =
+        |p: &Path| -> bool { !created.contains(p) && (std::fs::symlink_metadata(p).is_ok() || removed.contains(p)) };
     let mut roots: BTreeMap<PathBuf, Access> = BTreeMap::new();
     for (abs, access) in needs {
         let mut root = abs.clone();
@@ -203,8 +204,11 @@ mod tests {
         ];
         let s = parse_stream(&lines.join("\n"));
         let (p, notes) = least_policy(&s).unwrap();
-        let rules: Vec<(String, String)> =
-            p.fs_rules().iter().map(|r| (r.root.display().to_string(), r.access.to_string())).collect();
+        let rules: Vec<(String, String)> = p
+            .fs_rules()
+            .iter()
+            .map(|r| (r.root.display().to_string(), r.access.to_string()))
+            .collect();
         assert_eq!(
             rules,
             vec![

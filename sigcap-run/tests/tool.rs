@@ -15,7 +15,14 @@ fn cc(dir: &Path, name: &str, src: &str, extra: &[&str]) -> Option<std::path::Pa
     let c = dir.join(format!("{name}.c"));
     std::fs::write(&c, src).unwrap();
     let out = dir.join(name);
-    let ok = Command::new("cc").arg(&c).arg("-o").arg(&out).args(extra).status().ok()?.success();
+    let ok = Command::new("cc")
+        .arg(&c)
+        .arg("-o")
+        .arg(&out)
+        .args(extra)
+        .status()
+        .ok()?
+        .success();
     ok.then_some(out)
 }
 
@@ -40,12 +47,24 @@ fn enter_at_a_library_function_skips_start_up() {
     assert_eq!(late.code(), 0);
     assert_eq!(late.report.as_ref().unwrap()["enter_at"], "opendir");
     assert_eq!(late.stdout(), early.stdout());
-    let locale = |r: &Run| r.pairs().iter().filter(|(_, p)| p.starts_with("/usr/lib/locale")).count();
+    let locale = |r: &Run| {
+        r.pairs()
+            .iter()
+            .filter(|(_, p)| p.starts_with("/usr/lib/locale"))
+            .count()
+    };
     assert!(locale(&early) > 0);
     assert_eq!(locale(&late), 0, "setlocale ran before opendir, unconfined");
     // opendir's own open is the first violation.
-    let first = late.violations().into_iter().min_by_key(|v| v["first_seq"].as_u64()).unwrap();
-    assert_eq!((first["syscall"].as_str(), first["args"]["path"].as_str()), (Some("openat"), Some("dir")));
+    let first = late
+        .violations()
+        .into_iter()
+        .min_by_key(|v| v["first_seq"].as_u64())
+        .unwrap();
+    assert_eq!(
+        (first["syscall"].as_str(), first["args"]["path"].as_str()),
+        (Some("openat"), Some("dir"))
+    );
     assert!(!late.find("statx", "dir/a").is_empty());
 
     let bad = run(d, &["--enter-at", "no_such_function_xyz"], &["ls"]);
@@ -101,19 +120,37 @@ fn tool_failures_are_clear_errors_before_the_program_starts() {
     std::fs::write(d.join("bad.toml"), "[[fs]]\npath = \"relative\"\naccess = [\"read\"]\n").unwrap();
     let r = run(d, &["--policy", "bad.toml"], &touch);
     assert_eq!(r.code(), 125);
-    assert!(r.stderr().contains("bad policy") && r.stderr().contains("not absolute"), "{}", r.stderr());
+    assert!(
+        r.stderr().contains("bad policy") && r.stderr().contains("not absolute"),
+        "{}",
+        r.stderr()
+    );
 
-    std::fs::write(d.join("gone.toml"), "[[fs]]\npath = \"/nonexistent-sigcap-root\"\naccess = [\"read\"]\n").unwrap();
+    std::fs::write(
+        d.join("gone.toml"),
+        "[[fs]]\npath = \"/nonexistent-sigcap-root\"\naccess = [\"read\"]\n",
+    )
+    .unwrap();
     let r = run(d, &["--policy", "gone.toml"], &touch);
     assert_eq!(r.code(), 125);
     assert!(r.stderr().contains("does not exist"), "{}", r.stderr());
 
-    let out = Command::new(TOOL).args(["--shim", "/nonexistent/libshim.so", "--"]).args(touch).output().unwrap();
+    let out = Command::new(TOOL)
+        .args(["--shim", "/nonexistent/libshim.so", "--"])
+        .args(touch)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(125));
     assert!(String::from_utf8_lossy(&out.stderr).contains("preload shim /nonexistent/libshim.so not found"));
 
     std::fs::write(d.join("notashim.so"), "garbage").unwrap();
-    let out = Command::new(TOOL).arg("--shim").arg(d.join("notashim.so")).arg("--").args(touch).output().unwrap();
+    let out = Command::new(TOOL)
+        .arg("--shim")
+        .arg(d.join("notashim.so"))
+        .arg("--")
+        .args(touch)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(125));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot be loaded"));
 

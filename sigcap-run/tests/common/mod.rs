@@ -19,7 +19,8 @@ pub fn shim() -> &'static Path {
         let target = profile_dir.parent().unwrap();
         let release = profile_dir.file_name().unwrap() == "release";
         let mut c = Command::new(env!("CARGO"));
-        c.args(["build", "-q", "-p", "sigcap-run-shim", "--target-dir"]).arg(target);
+        c.args(["build", "-q", "-p", "sigcap-run-shim", "--target-dir"])
+            .arg(target);
         if release {
             c.arg("--release");
         }
@@ -47,7 +48,10 @@ impl Run {
         String::from_utf8_lossy(&self.out.stderr).into_owned()
     }
     pub fn violations(&self) -> Vec<Value> {
-        self.report.as_ref().map(|r| r["violations"].as_array().unwrap().clone()).unwrap_or_default()
+        self.report
+            .as_ref()
+            .map(|r| r["violations"].as_array().unwrap().clone())
+            .unwrap_or_default()
     }
     /// (syscall, path or address) of every distinct violation.
     pub fn pairs(&self) -> BTreeSet<(String, String)> {
@@ -64,9 +68,7 @@ impl Run {
     pub fn find(&self, syscall: &str, what: &str) -> Vec<Value> {
         self.violations()
             .into_iter()
-            .filter(|v| {
-                v["syscall"] == syscall && (v["args"]["path"] == what || v["args"]["address"] == what)
-            })
+            .filter(|v| v["syscall"] == syscall && (v["args"]["path"] == what || v["args"]["address"] == what))
             .collect()
     }
 }
@@ -88,8 +90,14 @@ pub fn run(dir: &Path, opts: &[&str], cmd: &[&str]) -> Run {
         .env("LC_ALL", "C.UTF-8")
         .output()
         .unwrap();
-    let report = std::fs::read_to_string(&report).ok().map(|t| serde_json::from_str(&t).unwrap());
-    eprintln!("--- sigcap-run {opts:?} -- {cmd:?}: {:?}\n{}", out.status, String::from_utf8_lossy(&out.stderr));
+    let report = std::fs::read_to_string(&report)
+        .ok()
+        .map(|t| serde_json::from_str(&t).unwrap());
+    eprintln!(
+        "--- sigcap-run {opts:?} -- {cmd:?}: {:?}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
     Run { out, report }
 }
 
@@ -112,7 +120,9 @@ pub fn strace(dir: &Path, cmd: &[&str]) -> BTreeSet<(String, String)> {
     for line in text.lines() {
         // "PID name(args) = ret"
         let line = line.split_once(' ').map_or(line, |(_, r)| r).trim_start();
-        let Some((name, rest)) = line.split_once('(') else { continue };
+        let Some((name, rest)) = line.split_once('(') else {
+            continue;
+        };
         if let Some(i) = rest.find("sin_port=htons(") {
             let port: String = rest[i + 15..].chars().take_while(|c| c.is_ascii_digit()).collect();
             if let Some(j) = rest.find("inet_addr(\"") {
@@ -168,7 +178,10 @@ pub fn assert_nothing_missed(run: &Run, truth: &BTreeSet<(String, String)>, need
         .collect();
     assert!(!want.is_empty(), "strace saw nothing with {needle:?}: {truth:#?}");
     for p in want {
-        assert!(got.contains(p), "the program made {p:?} but the report does not list it: {got:#?}");
+        assert!(
+            got.contains(p),
+            "the program made {p:?} but the report does not list it: {got:#?}"
+        );
     }
 }
 
