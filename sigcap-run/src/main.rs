@@ -13,6 +13,7 @@ mod symbols;
 use anyhow::{bail, Context, Result};
 use clap::Parser;
 use std::ffi::OsString;
+use std::io::Write as _;
 use std::os::fd::AsRawFd;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
@@ -174,7 +175,77 @@ fn find_shim(cli: &Cli) -> Result<PathBuf> {
     Ok(abs)
 }
 
+/// An output file, made before the program starts (a hidden temporary file
+/// beside it, so a missing or unwritable directory is an error while
+/// nothing has happened yet) and renamed into place at the end.
+struct Output {
+    what: &'static str,
+    path: PathBuf,
+    tmp: tempfile::NamedTempFile,
+}
+
+impl Output {
+    fn prepare(what: &'static str, path: &Path) -> Result<Output> {
+        let fail = |why: String| anyhow::anyhow!("cannot write the {what} to {}: {why}", path.display());
+        if path.is_dir() {
+            return Err(fail("it is a directory".into()));
+        }
+        let Some(name) = path.file_name() else {
+            return Err(fail("not a file name".into()));
+        };
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        if !dir.is_dir() {
+            return Err(fail(format!("{} is not an existing directory", dir.display())));
+        }
+        let tmp = tempfile::Builder::new()
+            .prefix(&format!(".{}.", name.to_string_lossy()))
+            .suffix(".sigcap-run")
+            .tempfile_in(dir)
+            .map_err(|e| fail(format!("cannot create a file in {}: {e}", dir.display())))?;
+        Ok(Output {
+            what,
+            path: path.to_owned(),
+            tmp,
+        })
+    }
+
+    /// Writes `data` and renames the file into place.
+    fn commit(mut self, data: &[u8]) -> Result<()> {
+        use std::os::unix::fs::PermissionsExt;
+        self.tmp.write_all(data)?;
+        self.tmp.as_file().sync_all()?;
+        // A temporary file is 0600; the output gets what a plain create would.
+        let mode = 0o666 & !umask();
+        self.tmp
+            .as_file()
+            .set_permissions(std::fs::Permissions::from_mode(mode))?;
+        self.tmp.persist(&self.path).map_err(|e| e.error)?;
+        Ok(())
+    }
+}
+
+fn umask() -> u32 {
+    static MASK: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    // SAFETY: umask is read (and restored) once, before any other thread exists.
+    *MASK.get_or_init(|| unsafe {
+        let m = libc::umask(0o022);
+        libc::umask(m);
+        m as u32
+    })
+}
+
+fn same_file_name(a: &Path, b: &Path) -> bool {
+    match (std::path::absolute(a), std::path::absolute(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
+}
+
 fn run(cli: Cli) -> Result<i32> {
+    umask();
     let prog = find_program(&cli.command[0])?;
     check_dynamic(&prog)?;
     let shim = find_shim(&cli)?;
@@ -199,6 +270,23 @@ fn run(cli: Cli) -> Result<i32> {
         s if s.is_empty() || s.contains(char::is_whitespace) => bail!("bad --enter-at {s:?}"),
         s => format!("symbol:{s}"),
     };
+    // Every output before the program starts: a tool error after the run
+    // would lose what the run did.
+    if let (Some(a), Some(b)) = (&cli.report, &cli.suggest_policy) {
+        if same_file_name(a, b) {
+            bail!("--report and --suggest-policy name the same file {}", a.display());
+        }
+    }
+    let report_out = cli
+        .report
+        .as_deref()
+        .map(|p| Output::prepare("report", p))
+        .transpose()?;
+    let policy_out = cli
+        .suggest_policy
+        .as_deref()
+        .map(|p| Output::prepare("suggested policy", p))
+        .transpose()?;
 
     let dir = tempfile::Builder::new().prefix("sigcap-run.").tempdir()?;
     let stream_path = dir.path().join("violations.jsonl");
@@ -290,30 +378,51 @@ fn run(cli: Cli) -> Result<i32> {
         status.signal(),
         elapsed,
     );
-    if let Some(path) = &cli.report {
-        let mut s = serde_json::to_string_pretty(&rep)?;
-        s.push('\n');
-        std::fs::write(path, s).with_context(|| format!("cannot write the report to {}", path.display()))?;
-    }
-    if let Some(path) = &cli.suggest_policy {
-        let (p, notes) = suggest::least_policy(&stream)?;
-        let mut text = format!(
-            "# Least policy for: {}\n# Written by sigcap-run from {} violation(s); review before use.\n",
-            cli.command
-                .iter()
-                .map(|a| a.to_string_lossy())
-                .collect::<Vec<_>>()
-                .join(" "),
-            stream.records.len(),
-        );
-        for n in &notes {
-            text.push_str(&format!("# {n}\n"));
+    let mut lost = Vec::new();
+    if let Some(out) = report_out {
+        let written = serde_json::to_string_pretty(&rep)
+            .map_err(anyhow::Error::from)
+            .and_then(|mut s| {
+                s.push('\n');
+                let path = out.path.clone();
+                out.commit(s.as_bytes())
+                    .with_context(|| format!("cannot write the report to {}", path.display()))
+            });
+        if let Err(e) = written {
+            lost.push(format!("{e:#}; the report is lost"));
         }
-        text.push_str(&p.to_toml());
-        std::fs::write(path, text).with_context(|| format!("cannot write the policy to {}", path.display()))?;
+    }
+    if let Some(out) = policy_out {
+        let written = suggest::least_policy(&stream).and_then(|(p, notes)| {
+            let mut text = format!(
+                "# Least policy for: {}\n# Written by sigcap-run from {} violation(s); review before use.\n",
+                cli.command
+                    .iter()
+                    .map(|a| a.to_string_lossy())
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                stream.records.len(),
+            );
+            for n in &notes {
+                text.push_str(&format!("# {n}\n"));
+            }
+            text.push_str(&p.to_toml());
+            let (what, path) = (out.what, out.path.clone());
+            out.commit(text.as_bytes())
+                .with_context(|| format!("cannot write the {what} to {}", path.display()))
+        });
+        if let Err(e) = written {
+            lost.push(format!("{e:#}; the suggested policy is lost"));
+        }
     }
     if !cli.quiet {
         report::print_summary(&rep, cli.color);
+    }
+    for l in &lost {
+        eprintln!("sigcap-run: error: {l}");
+    }
+    if !lost.is_empty() {
+        eprintln!("sigcap-run: the program ran and exited with status {code}; sigcap-run exits with that status");
     }
     Ok(code)
 }

@@ -169,3 +169,107 @@ fn tool_failures_are_clear_errors_before_the_program_starts() {
     }
     assert!(!marker.exists(), "no failure may run the program");
 }
+
+#[test]
+fn output_paths_are_checked_before_the_program_starts() {
+    let t = tmp();
+    let d = t.path();
+    let marker = d.join("ran");
+    let touch = ["touch", marker.to_str().unwrap()];
+    let tool = |opts: &[&str]| {
+        Command::new(TOOL)
+            .current_dir(d)
+            .arg("--shim")
+            .arg(shim())
+            .args(opts)
+            .arg("--")
+            .args(touch)
+            .output()
+            .unwrap()
+    };
+    std::fs::write(d.join("file"), "").unwrap();
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["--report", "/nonexistent-sigcap/r.json"],
+            "/nonexistent-sigcap is not an existing directory",
+        ),
+        (
+            &["--suggest-policy", "/nonexistent-sigcap/p.toml"],
+            "/nonexistent-sigcap is not an existing directory",
+        ),
+        (&["--report", "file/r.json"], "file is not an existing directory"),
+        (&["--report", "."], "it is a directory"),
+        // procfs: the directory exists, but nothing can be created in it.
+        (
+            &["--suggest-policy", "/proc/sigcap-run-p.toml"],
+            "cannot create a file in /proc",
+        ),
+        (
+            &["--report", "same", "--suggest-policy", "./same"],
+            "name the same file",
+        ),
+    ];
+    for (opts, msg) in cases {
+        let out = tool(opts);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(125), "{opts:?}: {err}");
+        assert!(err.contains(msg), "{opts:?}: {err}");
+        assert!(!marker.exists(), "{opts:?}: the program ran");
+    }
+    // Nothing was left behind by the checks.
+    let left: Vec<_> = std::fs::read_dir(d).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(left, vec![std::ffi::OsString::from("file")]);
+
+    // A good run writes both, with the usual permissions, and no temporary file stays.
+    let out = tool(&["-q", "--report", "r.json", "--suggest-policy", "p.toml"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(marker.exists());
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(d.join("r.json")).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode & 0o644, 0o644, "{mode:o}");
+    sigcap::Policy::from_file(d.join("p.toml")).unwrap();
+    let hidden: Vec<_> = std::fs::read_dir(d)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('.'))
+        .collect();
+    assert!(hidden.is_empty(), "{hidden:?}");
+}
+
+#[test]
+fn a_failed_write_at_the_end_keeps_the_status_and_the_summary() {
+    // The program removes the directory the outputs were to go to.
+    let t = tmp();
+    let d = t.path();
+    std::fs::create_dir(d.join("out")).unwrap();
+    let out = Command::new(TOOL)
+        .current_dir(d)
+        .arg("--shim")
+        .arg(shim())
+        .args([
+            "--color",
+            "never",
+            "--report",
+            "out/r.json",
+            "--suggest-policy",
+            "out/p.toml",
+            "--",
+        ])
+        // rm exits 1: it removes out/, then cannot find "missing".
+        .args(["rm", "-r", "out", "missing"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(!d.join("out").exists());
+    assert!(
+        err.contains("sigcap-run: rm -r out missing: exit status 1"),
+        "summary missing: {err}"
+    );
+    assert!(
+        err.contains("cannot write the report to out/r.json") && err.contains("the report is lost"),
+        "{err}"
+    );
+    assert!(err.contains("the suggested policy is lost"), "{err}");
+    assert!(err.contains("exited with status 1"), "{err}");
+}
