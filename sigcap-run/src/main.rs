@@ -7,6 +7,7 @@
 //! the stream into a report, a terminal summary and, if asked, the least
 //! policy that would have allowed the run.
 mod report;
+mod signals;
 mod suggest;
 mod symbols;
 
@@ -328,18 +329,13 @@ fn run(cli: Cli) -> Result<i32> {
             Ok(())
         });
     }
+    let caught = signals::catch().context("cannot catch signals to pass them on")?;
     let started = std::time::Instant::now();
     let mut child = cmd
         .spawn()
         .with_context(|| format!("cannot start {}", prog.display()))?;
     let pid = child.id() as i32;
-    // The terminal's ^C goes to the program; we stay to write the report.
-    // SAFETY: ignoring SIGINT/SIGQUIT in the parent only.
-    unsafe {
-        libc::signal(libc::SIGINT, libc::SIG_IGN);
-        libc::signal(libc::SIGQUIT, libc::SIG_IGN);
-    }
-    let status = child.wait()?;
+    let (status, forwarded) = signals::forward(caught, pid).wait(&mut child)?;
     let elapsed = started.elapsed();
     drop(stream);
 
@@ -348,25 +344,29 @@ fn run(cli: Cli) -> Result<i32> {
     if let Some(msg) = stream.errors.first() {
         bail!("{msg}");
     }
-    let code = match (status.code(), status.signal()) {
-        (Some(c), _) => c,
-        (None, Some(s)) => 128 + s,
-        _ => 1,
-    };
+    let code = signals::shell_status(status);
     if stream.enters.is_empty() && enter != "hook" {
-        if enter == "main" {
+        if let Some(sig) = status.signal() {
+            eprintln!(
+                "sigcap-run: note: {} was killed by {} before it reached {}; it never ran confined",
+                prog.display(),
+                report::signal_name(sig),
+                cli.enter_at
+            );
+        } else if enter == "main" {
             bail!(
                 "the shim was not loaded into {} (exit status {code}): is LD_PRELOAD ignored or is it not a glibc/FreeBSD libc program?",
                 prog.display()
             );
+        } else {
+            eprintln!(
+                "sigcap-run: note: the program never reached {}; it ran unconfined",
+                cli.enter_at
+            );
         }
-        eprintln!(
-            "sigcap-run: note: the program never reached {}; it ran unconfined",
-            cli.enter_at
-        );
     }
     let syms = symbols::Symbolizer::load(dir.path(), &prog);
-    let rep = report::build(
+    let mut rep = report::build(
         &cli.command,
         &prog,
         &stream,
@@ -378,6 +378,7 @@ fn run(cli: Cli) -> Result<i32> {
         status.signal(),
         elapsed,
     );
+    rep.forwarded_signals = forwarded.into_iter().map(report::signal_name).collect();
     let mut lost = Vec::new();
     if let Some(out) = report_out {
         let written = serde_json::to_string_pretty(&rep)

@@ -416,6 +416,9 @@ pub struct Report {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub signal: Option<i32>,
     pub elapsed_ms: u128,
+    /// Signals sigcap-run received and passed on to the program.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub forwarded_signals: Vec<String>,
     pub total_violations: usize,
     pub distinct_violations: usize,
     pub by_decision: BTreeMap<String, u64>,
@@ -509,6 +512,7 @@ pub fn build(
         exit_status,
         signal,
         elapsed_ms: elapsed.as_millis(),
+        forwarded_signals: Vec::new(),
         total_violations: stream.records.len(),
         distinct_violations: entries.len(),
         by_decision,
@@ -540,10 +544,13 @@ pub fn print_summary(rep: &Report, color: ColorChoice) {
     };
     let st = Style { on };
     let mut o = String::new();
-    let status = match rep.signal {
+    let mut status = match rep.signal {
         Some(s) => format!("killed by {}", signal_name(s)),
         None => format!("exit status {}", rep.exit_status),
     };
+    if !rep.forwarded_signals.is_empty() {
+        status.push_str(&format!(" (passed on: {})", rep.forwarded_signals.join(", ")));
+    }
     o.push_str(&format!(
         "{} {}: {}, {} violation(s), {} distinct [{}, {}{}]\n",
         st.paint("1", "sigcap-run:"),

@@ -273,3 +273,136 @@ fn a_failed_write_at_the_end_keeps_the_status_and_the_summary() {
     assert!(err.contains("the suggested policy is lost"), "{err}");
     assert!(err.contains("exited with status 1"), "{err}");
 }
+
+/// Processes whose command line contains `needle`.
+fn processes_with(needle: &str) -> Vec<i32> {
+    let mut v = vec![];
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        if let Ok(c) = std::fs::read(e.path().join("cmdline")) {
+            if String::from_utf8_lossy(&c).split('\0').any(|a| a == needle) {
+                v.push(pid);
+            }
+        }
+    }
+    v
+}
+
+/// Polls `f` every 50 ms for at most `secs` seconds.
+fn wait_until(secs: u64, mut f: impl FnMut() -> bool) -> bool {
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while std::time::Instant::now() < end {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    f()
+}
+
+/// Whether `pid` runs under a seccomp filter (it has entered the sandbox).
+fn confined(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/status")).is_ok_and(|s| s.contains("Seccomp:\t2"))
+}
+
+#[test]
+fn sigterm_is_passed_on_and_the_report_still_written() {
+    let t = tmp();
+    let d = t.path();
+    // A unique argument marks the program and the broker it forks.
+    let marker = format!("30.{}", std::process::id());
+    let mut child = Command::new(TOOL)
+        .current_dir(d)
+        .arg("--shim")
+        .arg(shim())
+        .args(["--color", "never", "--report", "r.json", "--", "sleep", &marker])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let tool_pid = child.id() as i32;
+    let entered = wait_until(20, || {
+        processes_with(&marker)
+            .into_iter()
+            .any(|p| p != tool_pid && confined(p))
+    });
+    if !entered {
+        let _ = child.kill();
+        panic!("the program never entered the sandbox");
+    }
+    // SAFETY: signalling the tool we started.
+    unsafe { libc::kill(tool_pid, libc::SIGTERM) };
+    let mut status = None;
+    wait_until(15, || {
+        status = child.try_wait().unwrap();
+        status.is_some()
+    });
+    let Some(status) = status else {
+        let _ = child.kill();
+        panic!("sigcap-run did not exit within 15 s of SIGTERM");
+    };
+    assert_eq!(status.code(), Some(128 + libc::SIGTERM), "{status:?}");
+    let mut err = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert!(err.contains("killed by SIGTERM (passed on: SIGTERM)"), "{err}");
+    let rep: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(d.join("r.json")).unwrap()).unwrap();
+    assert_eq!(rep["signal"], libc::SIGTERM);
+    assert_eq!(rep["exit_status"], 128 + libc::SIGTERM);
+    assert_eq!(rep["forwarded_signals"], serde_json::json!(["SIGTERM"]));
+    assert_eq!(rep["entered"], true);
+    // Neither the program nor its broker is left behind.
+    let gone = wait_until(5, || processes_with(&marker).is_empty());
+    let left = processes_with(&marker);
+    for p in &left {
+        // SAFETY: cleaning up what this test started.
+        unsafe { libc::kill(*p, libc::SIGKILL) };
+    }
+    assert!(gone, "left running: {left:?}");
+}
+
+#[test]
+fn other_signals_are_passed_on_too() {
+    let t = tmp();
+    let d = t.path();
+    let tag = format!("sigcap-usr1-{}", std::process::id());
+    // The shell waits in read(2) on a pipe that stays open; the trap exits 3.
+    let script = format!("trap 'echo got-usr1; exit 3' USR1; read x; echo {tag}");
+    let mut child = Command::new(TOOL)
+        .current_dir(d)
+        .arg("--shim")
+        .arg(shim())
+        .args(["-q", "--report", "r.json", "--", "sh", "-c", &script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let tool_pid = child.id() as i32;
+    let entered = wait_until(20, || {
+        processes_with(&script)
+            .into_iter()
+            .any(|p| p != tool_pid && confined(p))
+    });
+    if !entered {
+        let _ = child.kill();
+        panic!("the program never entered the sandbox");
+    }
+    // SAFETY: signalling the tool we started.
+    unsafe { libc::kill(tool_pid, libc::SIGUSR1) };
+    let mut status = None;
+    wait_until(15, || {
+        status = child.try_wait().unwrap();
+        status.is_some()
+    });
+    let Some(status) = status else {
+        let _ = child.kill();
+        panic!("sigcap-run did not exit within 15 s of SIGUSR1");
+    };
+    let mut out = String::new();
+    std::io::Read::read_to_string(child.stdout.as_mut().unwrap(), &mut out).unwrap();
+    assert_eq!(out, "got-usr1\n");
+    assert_eq!(status.code(), Some(3));
+    let rep: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(d.join("r.json")).unwrap()).unwrap();
+    assert_eq!(rep["forwarded_signals"], serde_json::json!(["SIGUSR1"]));
+    drop(child.stdin.take());
+}
