@@ -325,22 +325,112 @@ pub fn decode(r: &Record) -> Args {
     d
 }
 
+/// Start-up noise: files the C library (and friends) look at in almost
+/// every program, whatever it does. Shown as one line per group in the
+/// summary, and as one comment per group among the suggested policy's
+/// probes.
+pub fn noise_group(path: &str) -> Option<&'static str> {
+    let under = |dir: &str| path == dir || path.strip_prefix(dir).is_some_and(|r| r.starts_with('/'));
+    if under("/usr/lib/locale")
+        || under("/usr/share/locale")
+        || under("/usr/share/i18n")
+        || under("/usr/local/share/locale")
+    {
+        Some("locale")
+    } else if path.contains("/gconv/") || path.ends_with("/gconv") {
+        Some("gconv")
+    } else if under("/var/run/nscd")
+        || under("/run/nscd")
+        || path.starts_with("unix:/var/run/nscd/")
+        || path.starts_with("unix:/run/nscd/")
+    {
+        Some("nscd")
+    } else if path.starts_with("/etc/ld.so.") || path.ends_with("/ld.so.cache") || path.ends_with("/ld-elf.so.hints") {
+        Some("ld.so cache")
+    } else if path == "/etc/localtime" || under("/usr/share/zoneinfo") || path == "/etc/timezone" {
+        Some("timezone")
+    } else if matches!(
+        path,
+        "/etc/nsswitch.conf" | "/etc/host.conf" | "/etc/passwd" | "/etc/group"
+    ) {
+        Some("nss")
+    } else if under("/usr/share/terminfo")
+        || under("/etc/terminfo")
+        || under("/lib/terminfo")
+        || under("/usr/lib/terminfo")
+    {
+        Some("terminfo")
+    } else {
+        None
+    }
+}
+
 /// Turns relative paths into absolute ones, following the descriptors
 /// brokered opens handed out (per process), in record order.
-#[derive(Default)]
+///
+/// The records show only the calls the sandbox trapped: a descriptor can
+/// be closed, and its number taken by dup(2)/fcntl(F_DUPFD) (fts(3), used by
+/// find, du, rm -r, does this all the time), without a record. A remembered
+/// descriptor can therefore be stale. Two guards keep a stale one from
+/// producing a wrong path: an open whose own path cannot be resolved
+/// forgets what its result number meant, and a path resolved through a
+/// descriptor must agree with the file system after the run (a call that
+/// succeeded on it, other than a removal, means it exists, unless the run
+/// removed or renamed a file of that name). A disagreement forgets the
+/// descriptor and leaves the path unresolved rather than wrong.
 pub struct Resolver {
     fds: std::collections::HashMap<(i32, i32), std::path::PathBuf>,
+    /// Last components of everything the run removed or renamed away.
+    removed: std::collections::HashSet<std::ffi::OsString>,
 }
 
 impl Resolver {
+    pub fn new(stream: &Stream) -> Resolver {
+        let mut removed = std::collections::HashSet::new();
+        for r in stream.records.iter().filter(|r| r.result >= 0) {
+            if matches!(
+                r.name.as_str(),
+                "unlink" | "unlinkat" | "rmdir" | "rename" | "renameat" | "renameat2"
+            ) {
+                if let Some(n) = r.detail.as_deref().and_then(|d| Path::new(d).file_name()) {
+                    removed.insert(n.to_owned());
+                }
+            }
+        }
+        Resolver {
+            fds: Default::default(),
+            removed,
+        }
+    }
+
     pub fn resolve(&mut self, stream: &Stream, r: &Record, d: &Args) -> Option<std::path::PathBuf> {
+        let abs = self.resolve_path(stream, r, d);
+        if d.op == Some(Op::Open) && r.result >= 0 {
+            let key = (r.pid, r.result as i32);
+            match &abs {
+                Some(a) => {
+                    self.fds.insert(key, a.clone());
+                }
+                None => {
+                    self.fds.remove(&key);
+                }
+            }
+        }
+        abs
+    }
+
+    fn resolve_path(&mut self, stream: &Stream, r: &Record, d: &Args) -> Option<std::path::PathBuf> {
         let rel = Path::new(d.path.as_deref().filter(|p| !p.is_empty())?);
+        let via_fd = match d.dirfd_raw {
+            Some(fd) if fd != libc::AT_FDCWD && !rel.is_absolute() => Some(fd),
+            _ => None,
+        };
         let base = if rel.is_absolute() {
             std::path::PathBuf::from("/")
         } else {
-            match d.dirfd_raw {
-                Some(fd) if fd != libc::AT_FDCWD => self.fds.get(&(r.pid, fd))?.clone(),
-                _ => std::path::PathBuf::from(stream.cwd_of(r.pid)?),
+            match via_fd {
+                Some(fd) => self.fds.get(&(r.pid, fd))?.clone(),
+                None => std::path::PathBuf::from(stream.cwd_of(r.pid)?),
             }
         };
         let mut abs = std::path::PathBuf::from("/");
@@ -353,8 +443,15 @@ impl Resolver {
                 _ => {}
             }
         }
-        if d.op == Some(Op::Open) && r.result >= 0 {
-            self.fds.insert((r.pid, r.result as i32), abs.clone());
+        if let Some(fd) = via_fd {
+            let removal = matches!(d.op, Some(Op::Unlink | Op::Rename));
+            let named_removed = abs.file_name().is_some_and(|n| self.removed.contains(n));
+            if r.result >= 0 && !removal && !named_removed && std::fs::symlink_metadata(&abs).is_err() {
+                // The call worked on something that is not there: the
+                // descriptor was not what we remembered.
+                self.fds.remove(&(r.pid, fd));
+                return None;
+            }
         }
         Some(abs)
     }
@@ -456,7 +553,7 @@ pub fn build(
     let mut entries: Vec<Entry> = Vec::new();
     let mut index: BTreeMap<(String, String, String, String, String, String), usize> = BTreeMap::new();
     let mut by_decision = BTreeMap::new();
-    let mut resolver = Resolver::default();
+    let mut resolver = Resolver::new(stream);
     for r in &stream.records {
         let mut args = decode(r);
         args.resolved = resolver.resolve(stream, r, &args).map(|p| p.display().to_string());
