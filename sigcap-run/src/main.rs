@@ -61,6 +61,10 @@ struct Cli {
     /// No terminal summary.
     #[arg(short, long)]
     quiet: bool,
+    /// List every entry in the summary (default: the 30 most frequent,
+    /// at least 3 per decision, and a count of the rest).
+    #[arg(long)]
+    full_summary: bool,
     /// The program and its arguments.
     #[arg(
         required = true,
@@ -417,7 +421,7 @@ fn run(cli: Cli) -> Result<i32> {
         }
     }
     if !cli.quiet {
-        report::print_summary(&rep, cli.color);
+        report::print_summary(&rep, cli.color, cli.full_summary);
     }
     for l in &lost {
         eprintln!("sigcap-run: error: {l}");

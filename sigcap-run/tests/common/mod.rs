@@ -53,22 +53,36 @@ impl Run {
             .map(|r| r["violations"].as_array().unwrap().clone())
             .unwrap_or_default()
     }
-    /// (syscall, path or address) of every distinct violation.
+    /// (syscall, path or address) of every violation the report names:
+    /// each entry's own, and the samples of collapsed entries.
     pub fn pairs(&self) -> BTreeSet<(String, String)> {
-        self.violations()
-            .iter()
-            .map(|v| {
-                let a = &v["args"];
-                let what = a["path"].as_str().or(a["address"].as_str()).unwrap_or("").to_string();
-                (v["syscall"].as_str().unwrap().to_string(), what)
-            })
-            .collect()
+        let mut set = BTreeSet::new();
+        for v in self.violations() {
+            let name = v["syscall"].as_str().unwrap().to_string();
+            let a = &v["args"];
+            set.insert((
+                name.clone(),
+                a["path"].as_str().or(a["address"].as_str()).unwrap_or("").to_string(),
+            ));
+            for s in v["samples"].as_array().into_iter().flatten() {
+                set.insert((name.clone(), s["path"].as_str().unwrap_or("").to_string()));
+            }
+        }
+        set
     }
-    /// Violations naming `what` exactly.
+    /// Violations naming `what` exactly (as the entry's path or address, or
+    /// one of its samples).
     pub fn find(&self, syscall: &str, what: &str) -> Vec<Value> {
         self.violations()
             .into_iter()
-            .filter(|v| v["syscall"] == syscall && (v["args"]["path"] == what || v["args"]["address"] == what))
+            .filter(|v| {
+                v["syscall"] == syscall
+                    && (v["args"]["path"] == what
+                        || v["args"]["address"] == what
+                        || v["samples"]
+                            .as_array()
+                            .is_some_and(|s| s.iter().any(|s| s["path"] == what)))
+            })
             .collect()
     }
 }
