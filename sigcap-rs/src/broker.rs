@@ -8,6 +8,15 @@
 //! `AT_RESOLVE_BENEATH` on FreeBSD), and every socket operation checks that
 //! the descriptor is a socket and the address is in the policy. It serves
 //! until the last holder of the control socket is gone, then exits.
+//!
+//! It never waits on the program: the main loop only receives requests
+//! and hands each to a bounded pool of threads ([`Pool`]), so a call that
+//! blocks (a FIFO without a writer, a lock, a slow lookup or connect)
+//! holds one thread, never the loop; answers go out with MSG_DONTWAIT on
+//! reply sockets checked to be AF_UNIX SOCK_SEQPACKET, so a peer that
+//! never reads costs one dropped answer. It lives in its own session with
+//! default signal dispositions ([`become_broker`]): nothing the program
+//! installed runs in it, and the terminal's signals do not reach it.
 use crate::error::{Error, Result};
 use crate::policy::{Access, NetTarget, Policy};
 use crate::proto::{Op, Reply, Request, WireDecision, DATA_MAX, FD_DIR, FD_DIR2, MAGIC, OUT_MAX};
@@ -34,6 +43,10 @@ struct State {
     roots: Vec<RootFd>,
     cwd: PathBuf,
     pool: Arc<Pool>,
+    /// The program's end of the control socket. A request that hands it
+    /// back is refused at once: held by a job that blocks, it would keep
+    /// the broker from ever seeing the program go.
+    ctl_peer: Option<sys::FileId>,
 }
 
 /// The client's view of a running broker.
@@ -43,16 +56,22 @@ pub(crate) struct BrokerHandle {
     pub ctl: RawFd,
 }
 
-/// Most threads serving blocking network operations.
+/// Most threads serving requests at once.
 const MAX_WORKERS: usize = 64;
-/// Most blocking operations waiting for a thread.
+/// Most requests waiting for a thread; beyond, a request is answered
+/// EAGAIN at once.
 const MAX_QUEUED: usize = 1024;
 
 type Job = Box<dyn FnOnce() + Send>;
 
-/// Threads for calls that may block (connect, sendto), kept and reused so
-/// that a connect does not pay for a thread start. Grows to MAX_WORKERS
-/// only when every thread is busy.
+/// Threads for the requests, every one of which may block (connect,
+/// sendto, and every path operation: opening a FIFO waits for its other
+/// end, FreeBSD's O_EXLOCK for the lock, a lookup on a slow file system
+/// for the disk or the network), kept and reused so that a request does
+/// not pay for a thread start. Grows to MAX_WORKERS only when every
+/// thread is busy. A call that never returns holds its thread for good:
+/// MAX_WORKERS of them leave the queue, then EAGAIN, to the program's
+/// other requests, and the broker's main loop is never among them.
 #[derive(Default)]
 struct Pool {
     queue: Mutex<VecDeque<Job>>,
@@ -115,6 +134,7 @@ pub(crate) fn spawn(policy: &Policy) -> Result<BrokerHandle> {
         roots,
         cwd,
         pool: Arc::new(Pool::default()),
+        ctl_peer: sys::FileId::of(client),
     };
     // The broker says when it is set up (not dumpable, descriptors
     // closed): enter() must not return while another process of the same
@@ -138,16 +158,7 @@ pub(crate) fn spawn(policy: &Policy) -> Result<BrokerHandle> {
         return Err(e);
     }
     if pid == 0 {
-        // Not dumpable, first: a process of the same user (the program
-        // itself, were its filter to miss something) may then neither
-        // ptrace this one nor read its memory or take its descriptors
-        // (pidfd_getfd) without CAP_SYS_PTRACE. Root has that capability;
-        // the Linux filter refuses those calls to the program outright.
-        #[cfg(target_os = "linux")]
-        // SAFETY: prctl with integer arguments.
-        unsafe {
-            libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0)
-        };
+        become_broker();
         sys::close(client);
         let mut keep = vec![server, 2, ready[1]];
         for r in &state.roots {
@@ -167,10 +178,6 @@ pub(crate) fn spawn(policy: &Policy) -> Result<BrokerHandle> {
                     libc::close(null);
                 }
             }
-            libc::signal(libc::SIGPIPE, libc::SIG_IGN);
-            let mut all: libc::sigset_t = std::mem::zeroed();
-            libc::sigemptyset(&mut all);
-            libc::sigprocmask(libc::SIG_SETMASK, &all, std::ptr::null_mut());
             libc::write(ready[1], b"r".as_ptr().cast(), 1);
         }
         sys::close(ready[1]);
@@ -197,6 +204,69 @@ pub(crate) fn spawn(policy: &Policy) -> Result<BrokerHandle> {
         });
     }
     Ok(BrokerHandle { pid, ctl: client })
+}
+
+/// The forked broker's own process state, set before anything else.
+///
+/// - Not dumpable (Linux) / not traceable (FreeBSD), first: a process of
+///   the same user (the program itself, were its filter to miss
+///   something) may then neither ptrace this one nor read its memory or
+///   take its descriptors (pidfd_getfd) without CAP_SYS_PTRACE. Root has
+///   that capability; the Linux filter refuses those calls to the
+///   program outright.
+/// - Its own session (setsid): no controlling terminal, and out of the
+///   program's process group, so ^C, ^Z and a hang-up at the terminal,
+///   or kill(0, ...) by the program, do not reach it.
+/// - Default dispositions for every signal and an empty mask: the
+///   program's handlers (inherited across fork) would otherwise run here
+///   on the broker's signals, and signals it ignored or blocked would stay
+///   so. Then SIGPIPE alone is ignored, the broker's own choice (its sends
+///   use MSG_NOSIGNAL anyway).
+fn become_broker() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: prctl with integer arguments.
+    unsafe {
+        libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0)
+    };
+    #[cfg(target_os = "freebsd")]
+    // SAFETY: procctl on this process with an int argument.
+    unsafe {
+        let mut off = libc::PROC_TRACE_CTL_DISABLE;
+        libc::procctl(
+            libc::P_PID,
+            libc::getpid() as libc::id_t,
+            libc::PROC_TRACE_CTL,
+            (&mut off as *mut libc::c_int).cast(),
+        )
+    };
+    // Fails only for a process group leader, which a fresh child is not.
+    let _ = nix::unistd::setsid();
+    #[cfg(target_os = "linux")]
+    let last = libc::SIGRTMAX();
+    #[cfg(target_os = "freebsd")]
+    let last: libc::c_int = 126; // SIGRTMAX of <sys/signal.h>
+    #[cfg(not(any(target_os = "linux", target_os = "freebsd")))]
+    let last: libc::c_int = 31;
+    // Raw sigaction: nix's Signal has no real-time signals. The C
+    // library's own (glibc's 32 and 33, libthr's SIGTHR) are refused with
+    // EINVAL and stay as they are.
+    for sig in 1..=last {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+            continue;
+        }
+        // SAFETY: a zeroed sigaction with SIG_DFL and an empty mask.
+        unsafe {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = if sig == libc::SIGPIPE {
+                libc::SIG_IGN
+            } else {
+                libc::SIG_DFL
+            };
+            libc::sigemptyset(&mut sa.sa_mask);
+            libc::sigaction(sig, &sa, std::ptr::null_mut());
+        }
+    }
+    let _ = nix::sys::signal::SigSet::empty().thread_set_mask();
 }
 
 /// How long enter() waits for the broker to be set up.
@@ -282,51 +352,47 @@ fn serve(state: &Arc<State>, ctl: RawFd) {
             continue;
         }
         let reply_fd = r.fds[0];
+        let rest: Vec<RawFd> = r.fds[1..r.nfds].to_vec();
+        // Only an AF_UNIX SOCK_SEQPACKET socket is answered on: anything
+        // else (a stream socket whose buffer is full, a pipe, a file) is
+        // closed without a byte written. Nor is the program's end of the
+        // control socket, which a job would hold.
+        if !sys::is_unix_seqpacket(reply_fd) || state.is_ctl_peer(reply_fd) {
+            close_all(reply_fd, &rest);
+            continue;
+        }
         let header_len = r.len.min(std::mem::size_of::<Request>());
         let data_len = r.len - header_len;
         let op = if r.truncated {
             Err("truncated message")
+        } else if rest.iter().any(|&fd| state.is_ctl_peer(fd)) {
+            Err("the control socket passed back")
         } else {
-            req.validate(header_len, data_len, r.nfds - 1)
+            req.validate(header_len, data_len, rest.len())
         };
-        let rest: Vec<RawFd> = r.fds[1..r.nfds].to_vec();
-        match op {
-            Ok(op @ (Op::Connect | Op::Sendto)) => {
-                // May block for a long time: run beside the loop.
-                let st = Arc::clone(state);
-                let rq = *req;
-                let payload = data[..data_len].to_vec();
-                let job = Box::new(move || {
-                    let out = st.net(op, &rq, rest[0], &payload);
-                    reply(reply_fd, out);
-                    close_all(reply_fd, &rest);
-                });
-                if let Err(job) = state.pool.submit(job) {
-                    // Too much in flight: refuse this one, as a busy kernel would.
-                    drop(job);
-                    reply(reply_fd, Outcome::allowed_err(0, libc::EAGAIN));
-                    close_all(reply_fd, &r.fds[1..r.nfds]);
-                }
-            }
-            Ok(Op::Listen) => {
-                let out = state.listen(&req, rest[0]);
-                reply(reply_fd, out);
-                close_all(reply_fd, &rest);
-            }
-            Ok(Op::Bind) => {
-                let out = state.net(Op::Bind, &req, rest[0], &[]);
-                reply(reply_fd, out);
-                close_all(reply_fd, &rest);
-            }
-            Ok(op) => {
-                let out = state.handle(op, &req, &rest);
-                reply(reply_fd, out);
-                close_all(reply_fd, &rest);
-            }
+        let op = match op {
+            Ok(op) => op,
             Err(_why) => {
                 reply(reply_fd, Outcome::deny(WireDecision::DeniedBadRequest));
                 close_all(reply_fd, &rest);
+                continue;
             }
+        };
+        // Every operation may block: none runs in this loop.
+        let st = Arc::clone(state);
+        let rq = *req;
+        let payload = data[..data_len].to_vec();
+        let fds = rest.clone();
+        let job = Box::new(move || {
+            let out = st.perform(op, &rq, &fds, &payload);
+            reply(reply_fd, out);
+            close_all(reply_fd, &fds);
+        });
+        if let Err(job) = state.pool.submit(job) {
+            // Too much in flight: refuse this one, as a busy kernel would.
+            drop(job);
+            reply(reply_fd, Outcome::allowed_err(0, libc::EAGAIN));
+            close_all(reply_fd, &rest);
         }
     }
 }
@@ -418,8 +484,9 @@ fn reply(fd: RawFd, out: Outcome) {
         },
     ];
     let fds: Vec<RawFd> = out.fd.iter().map(|f| f.as_raw_fd()).collect();
-    // A vanished client is not our problem.
-    let _ = sys::send_with_fds(fd, &iov, &fds);
+    // Never waits: a client that is gone, or does not read, loses its
+    // answer (the handler gave up on it, or never wanted it).
+    let _ = sys::send_with_fds(fd, &iov, &fds, libc::MSG_DONTWAIT);
 }
 
 /// Why an operation was permitted.
@@ -492,6 +559,21 @@ fn is_escape(e: i32) -> bool {
 }
 
 impl State {
+    /// Performs one validated request (in a pool thread).
+    fn perform(&self, op: Op, req: &Request, fds: &[RawFd], data: &[u8]) -> Outcome {
+        match op {
+            Op::Connect | Op::Sendto => self.net(op, req, fds[0], data),
+            Op::Bind => self.net(op, req, fds[0], &[]),
+            Op::Listen => self.listen(req, fds[0]),
+            _ => self.handle(op, req, fds),
+        }
+    }
+
+    /// Whether `fd` is the program's end of the control socket.
+    fn is_ctl_peer(&self, fd: RawFd) -> bool {
+        self.ctl_peer.is_some_and(|id| id.is(fd))
+    }
+
     /// Finds where `path` (relative to `dir`, or the start-up working
     /// directory when `dir` is None) falls under the policy.
     fn locate(&self, dir: Option<RawFd>, path: &[u8]) -> std::result::Result<Place<'_>, Outcome> {
@@ -1126,7 +1208,7 @@ mod tests {
                 iov_base: bytes.as_ptr() as *mut _,
                 iov_len: bytes.len(),
             }];
-            sys::send_with_fds(ctl, &iov, &fds).unwrap();
+            sys::send_with_fds(ctl, &iov, &fds, 0).unwrap();
             sys::close(theirs);
             let mut p = libc::pollfd {
                 fd: mine,
@@ -1207,9 +1289,9 @@ mod tests {
                 iov_base: r.as_bytes().as_ptr() as *mut _,
                 iov_len: r.as_bytes().len(),
             }];
-            sys::send_with_fds(f.b.ctl, &iov, &[]).unwrap();
+            sys::send_with_fds(f.b.ctl, &iov, &[], 0).unwrap();
             // An empty message is not end-of-stream.
-            sys::send_with_fds(f.b.ctl, &[], &[]).unwrap();
+            sys::send_with_fds(f.b.ctl, &[], &[], 0).unwrap();
             // More descriptors than any request carries.
             let fds: Vec<RawFd> = (0..2).map(|_| unsafe { libc::dup(0) }).collect();
             let (h, _) = ask(f.b.ctl, open_req(b"/x").as_bytes(), &fds).unwrap();
@@ -1288,6 +1370,147 @@ mod tests {
             assert_eq!(fd, -1);
             sys::close(s);
             assert_alive(&f);
+        }
+
+        /// Sends `bytes` with `reply` as the reply socket and `extra`
+        /// after it, and does not wait for anything.
+        fn send_only(ctl: RawFd, bytes: &[u8], reply: RawFd, extra: &[RawFd]) {
+            let mut fds = vec![reply];
+            fds.extend_from_slice(extra);
+            let iov = [libc::iovec {
+                iov_base: bytes.as_ptr() as *mut _,
+                iov_len: bytes.len(),
+            }];
+            sys::send_with_fds(ctl, &iov, &fds, 0).unwrap();
+        }
+
+        /// Reads `fd` (waiting at most 5 s): the bytes before end-of-file,
+        /// or None if it neither ended nor had data by then.
+        fn until_eof(fd: RawFd) -> Option<usize> {
+            let mut total = 0;
+            loop {
+                if sys::wait_fd(fd, libc::POLLIN, sys::monotonic_ms() + 5000).is_err() {
+                    return None;
+                }
+                let mut b = [0u8; 4096];
+                // SAFETY: a local buffer.
+                match unsafe { libc::read(fd, b.as_mut_ptr().cast(), b.len()) } {
+                    n if n > 0 => total += n as usize,
+                    _ => return Some(total),
+                }
+            }
+        }
+
+        #[test]
+        fn reply_descriptors_of_another_kind_are_closed_unwritten() {
+            let f = fixture();
+            let p = f.root.join("f");
+            let req = open_req(p.as_os_str().as_bytes());
+            // A stream socket (which could be full and blocking) and a
+            // pipe: the broker's copy is closed without a byte written.
+            let [x, y] = {
+                let mut s = [-1; 2];
+                // SAFETY: socketpair into a local array.
+                assert_eq!(
+                    unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_STREAM, 0, s.as_mut_ptr()) },
+                    0
+                );
+                s
+            };
+            send_only(f.b.ctl, req.as_bytes(), x, &[]);
+            sys::close(x);
+            assert_eq!(
+                until_eof(y),
+                Some(0),
+                "the stream reply socket got an answer or was kept"
+            );
+            sys::close(y);
+            let mut pp = [-1; 2];
+            // SAFETY: pipe into a local array.
+            assert_eq!(unsafe { libc::pipe(pp.as_mut_ptr()) }, 0);
+            send_only(f.b.ctl, req.as_bytes(), pp[1], &[]);
+            sys::close(pp[1]);
+            assert_eq!(until_eof(pp[0]), Some(0), "the pipe got an answer or was kept");
+            sys::close(pp[0]);
+            // A datagram socket: nothing arrives.
+            let [d, e] = {
+                let mut s = [-1; 2];
+                // SAFETY: as above.
+                assert_eq!(
+                    unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_DGRAM, 0, s.as_mut_ptr()) },
+                    0
+                );
+                s
+            };
+            send_only(f.b.ctl, req.as_bytes(), d, &[]);
+            assert_alive(&f);
+            let mut b = [0u8; 64];
+            // SAFETY: a local buffer.
+            assert!(unsafe { libc::recv(e, b.as_mut_ptr().cast(), b.len(), libc::MSG_DONTWAIT) } < 0);
+            sys::close(d);
+            sys::close(e);
+        }
+
+        #[test]
+        fn a_reply_socket_nobody_reads_costs_its_answer_only() {
+            let f = fixture();
+            let [x, y] = sys::seqpacket_pair().unwrap();
+            // Fill y's queue: the broker's answer to x finds no room.
+            // SAFETY: sends on our own socket.
+            while unsafe { libc::send(x, b"z".as_ptr().cast(), 1, libc::MSG_DONTWAIT) } > 0 {}
+            let p = f.root.join("f");
+            send_only(f.b.ctl, open_req(p.as_os_str().as_bytes()).as_bytes(), x, &[]);
+            assert_alive(&f);
+            sys::close(x);
+            sys::close(y);
+        }
+
+        #[test]
+        fn a_blocking_call_holds_a_pool_thread_not_the_loop() {
+            let f = fixture();
+            let fifo = f.root.join("fifo");
+            let c = CString::new(fifo.as_os_str().as_bytes()).unwrap();
+            // SAFETY: mkfifo with a C string.
+            assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+            // Opening it for reading waits for a writer that never comes.
+            let [mine, theirs] = sys::seqpacket_pair().unwrap();
+            send_only(f.b.ctl, open_req(fifo.as_os_str().as_bytes()).as_bytes(), theirs, &[]);
+            sys::close(theirs);
+            assert_alive(&f);
+            sys::close(mine);
+        }
+
+        #[test]
+        fn requests_handing_back_the_control_socket_are_refused() {
+            let f = fixture();
+            // As the directory: refused, and not held.
+            let mut r = open_req(b"f");
+            r.fd_roles = FD_DIR;
+            let (h, fd) = ask(f.b.ctl, r.as_bytes(), &[f.b.ctl]).unwrap();
+            assert_eq!((h.decision, fd), (WireDecision::DeniedBadRequest as u32, -1));
+            // As the reply socket: dropped without an answer (which would
+            // come back to the broker as a request).
+            let p = f.root.join("f");
+            send_only(f.b.ctl, open_req(p.as_os_str().as_bytes()).as_bytes(), f.b.ctl, &[]);
+            assert_alive(&f);
+            // Nothing of it is kept: the broker goes with its last client.
+            let pid = f.b.pid;
+            sys::close(f.b.ctl);
+            std::mem::forget(f);
+            let start = std::time::Instant::now();
+            let mut status = 0;
+            // SAFETY: waiting for our own child, without blocking.
+            while unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) } != pid {
+                if start.elapsed() > std::time::Duration::from_secs(5) {
+                    // SAFETY: our own child.
+                    unsafe {
+                        libc::kill(pid, libc::SIGKILL);
+                        libc::waitpid(pid, &mut status, 0);
+                    }
+                    panic!("the broker outlived its last client");
+                }
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
         }
 
         #[test]

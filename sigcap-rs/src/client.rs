@@ -9,12 +9,33 @@
 //! A private reply socket per request (instead of one shared channel)
 //! means concurrent threads, nested handlers and forked children never
 //! read each other's answers, and no lock is needed.
+//!
+//! Every wait is bounded by the channel's timeout (poll on the control
+//! socket for room, then on the reply socket for the answer; one deadline
+//! for both): a broker that is stopped, or busy on a call that blocks,
+//! makes the call fail with its original error and the record say
+//! [`DenyReason::BrokerTimeout`]. The request is not withdrawn: the
+//! broker may still perform it afterwards (a file created, a socket
+//! connected), with its answer going nowhere.
 use crate::proto::{Op, Reply, Request, WireDecision, ADDR_MAX, DATA_MAX, FD_DIR, FD_DIR2, FD_SOCK, MAGIC};
 use crate::record::{Decision, DenyReason, StackWriter, Violation};
 use crate::sys;
 use crate::syscall::Call;
 use std::fmt::Write as _;
 use std::os::fd::RawFd;
+
+/// The handler's way to the broker.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Channel {
+    /// The control socket.
+    pub fd: RawFd,
+    /// What `fd` referred to at `enter()`. A number the program closed
+    /// (closefrom) and reused for an unrelated file or socket no longer
+    /// is it: nothing is sent there.
+    pub id: sys::FileId,
+    /// The most one request waits for the broker, in milliseconds.
+    pub timeout_ms: i32,
+}
 
 /// What the program's call returns, and why.
 #[derive(Clone, Copy, Debug)]
@@ -31,14 +52,17 @@ fn bad(errno: i32) -> Answer {
     }
 }
 
-/// Runs `call` through the broker on control socket `ctl`. `orig_errno`
-/// is what the program gets when the broker refuses or is gone. The
-/// path or address is written into `v`'s detail.
-pub(crate) fn perform(ctl: RawFd, call: &Call, orig_errno: i32, v: &mut Violation) -> Answer {
+/// Runs `call` through the broker on `ch`. `orig_errno` is what the
+/// program gets when the broker refuses, is gone or does not answer in
+/// time. The path or address is written into `v`'s detail.
+pub(crate) fn perform(ch: &Channel, call: &Call, orig_errno: i32, v: &mut Violation) -> Answer {
+    let deadline = sys::monotonic_ms() + i64::from(ch.timeout_ms.max(0));
+    let ctl = ch.fd;
     let denied = |decision| Answer {
         decision,
         result: -(orig_errno as i64),
     };
+    let timed_out = || denied(Decision::Denied(DenyReason::BrokerTimeout));
     let mut req = Request::new(call.op);
     let mut fds: [RawFd; sys::MAX_FDS + 1] = [-1; sys::MAX_FDS + 1];
     let mut nfds = 1; // slot 0: the reply socket
@@ -116,6 +140,10 @@ pub(crate) fn perform(ctl: RawFd, call: &Call, orig_errno: i32, v: &mut Violatio
         }
     }
 
+    if !ch.id.is(ctl) {
+        // Closed, or now an unrelated file or socket.
+        return denied(Decision::BrokerUnavailable);
+    }
     let [mine, theirs] = match sys::seqpacket_pair() {
         Ok(p) => p,
         Err(e) => return bad(e),
@@ -128,10 +156,26 @@ pub(crate) fn perform(ctl: RawFd, call: &Call, orig_errno: i32, v: &mut Violatio
         },
         data_iov,
     ];
-    let sent = sys::send_with_fds(ctl, &iov[..if data_iov.iov_len > 0 { 2 } else { 1 }], &fds[..nfds]);
+    let iov = &iov[..if data_iov.iov_len > 0 { 2 } else { 1 }];
+    // The control socket's queue is full while the broker does not read
+    // (stopped, or its loop busy): wait for room, until the deadline.
+    let sent = loop {
+        match sys::send_with_fds(ctl, iov, &fds[..nfds], libc::MSG_DONTWAIT) {
+            Err(libc::EAGAIN) => {
+                if let Err(e) = sys::wait_fd(ctl, libc::POLLOUT, deadline) {
+                    break Err(e);
+                }
+            }
+            r => break r,
+        }
+    };
     sys::close(theirs);
     match sent {
         Ok(_) => {}
+        Err(libc::ETIMEDOUT) => {
+            sys::close(mine);
+            return timed_out();
+        }
         // A descriptor argument was not open: the call's own error.
         Err(e @ (libc::EBADF | libc::EFAULT)) => {
             sys::close(mine);
@@ -160,7 +204,15 @@ pub(crate) fn perform(ctl: RawFd, call: &Call, orig_errno: i32, v: &mut Violatio
             },
         },
     ];
-    let got = sys::recv_with_fds(mine, &mut iov);
+    let got = match sys::wait_fd(mine, libc::POLLIN, deadline) {
+        // Ready: an answer, or the broker closed its end (gone).
+        Ok(()) => sys::recv_with_fds(mine, &mut iov),
+        Err(libc::ETIMEDOUT) => {
+            sys::close(mine);
+            return timed_out();
+        }
+        Err(e) => Err(e),
+    };
     sys::close(mine);
     let r = match got {
         Ok(r) => r,

@@ -2,15 +2,19 @@
 //!
 //! Async-signal-safe by construction: it reads a `'static` runtime
 //! published before the handler was installed, works on stack buffers, and
-//! makes only raw system calls (socketpair, sendmsg, recvmsg, close,
-//! write, getpid). It takes no lock and never allocates. It saves and
+//! makes only raw system calls (socketpair, sendmsg, recvmsg, poll,
+//! clock_gettime, fstat, close, write, getpid, sigprocmask, sigpending,
+//! sigtimedwait). It takes no lock and never allocates. Every wait for
+//! the broker is bounded ([`client::Channel::timeout_ms`]), and nothing is
+//! written to a descriptor number that no longer holds what `enter()`
+//! stored there. It saves and
 //! restores errno. A panic cannot unwind out of it: `extern "C"` functions
 //! abort on unwind, and nothing on this path panics by design (buffer
 //! writers return errors instead).
 use crate::backend;
 use crate::client::{self, Answer};
 use crate::record::{Decision, StackWriter, Violation};
-use crate::sandbox::{Action, Mode, Runtime};
+use crate::sandbox::{Action, LogKind, LogSink, Mode, Runtime};
 use crate::sys;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicPtr, Ordering};
@@ -87,8 +91,10 @@ fn violation(rt: &Runtime, trap: backend::Trap, uc: *mut libc::c_void) {
             };
         }
         match &call {
-            Some(c) if rt.ctl >= 0 => client::perform(rt.ctl, c, trap.errno, v),
-            Some(_) => refuse(Decision::BrokerUnavailable),
+            Some(c) => match &rt.ctl {
+                Some(ch) => client::perform(ch, c, trap.errno, v),
+                None => refuse(Decision::BrokerUnavailable),
+            },
             None => {
                 describe_raw(&trap, v);
                 refuse(Decision::Unsupported)
@@ -125,13 +131,79 @@ fn violation(rt: &Runtime, trap: backend::Trap, uc: *mut libc::c_void) {
     unsafe { backend::set_result(uc, answer.result) };
     v.seq = rt.ring.push(v);
     rt.count(&v);
-    if rt.log_fd >= 0 {
+    if let Some(log) = &rt.log {
         let mut buf = [0u8; 2048];
         let mut w = StackWriter::new(&mut buf);
         if v.write_json(&mut w).is_ok() && w.write_char('\n').is_ok() {
-            write_all(rt.log_fd, w.as_bytes());
+            write_log(log, w.as_bytes());
         }
     }
+}
+
+/// Writes one JSON line to the log, if its descriptor still is the log
+/// (the program may have closed the number and reused it for an
+/// unrelated file), without raising SIGPIPE in the program when the
+/// reader is gone.
+fn write_log(log: &LogSink, line: &[u8]) {
+    if !log.id.is(log.fd) {
+        return;
+    }
+    match log.kind {
+        LogKind::Socket => {
+            let _ = send_all(log.fd, line);
+        }
+        LogKind::Pipe => without_sigpipe(|| write_all(log.fd, line)),
+        LogKind::Other => {
+            let _ = write_all(log.fd, line);
+        }
+    }
+}
+
+/// Runs `write` (to a pipe or FIFO, which has no MSG_NOSIGNAL) with
+/// SIGPIPE blocked in this thread, and takes back the SIGPIPE it raised.
+///
+/// A write to a pipe without reader fails with EPIPE and queues SIGPIPE
+/// to the writing thread; blocked, it stays pending. If SIGPIPE was not
+/// pending before, the pending one is ours and sigtimedwait with a zero
+/// timeout removes it; if it was (the program's own, blocked), ours
+/// merged into it or the program gets one more, and nothing of the
+/// program's is taken. Then the mask is restored. All of these are
+/// plain system calls, safe in a signal handler. (The alternatives:
+/// ignoring SIGPIPE process-wide changes the program; turning the
+/// program's pipe into a socket is not ours to do.)
+fn without_sigpipe(write: impl FnOnce() -> Result<(), i32>) {
+    // SAFETY: signal-set operations on local sets; this thread's mask.
+    unsafe {
+        let mut pipe: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut pipe);
+        libc::sigaddset(&mut pipe, libc::SIGPIPE);
+        let mut old: libc::sigset_t = std::mem::zeroed();
+        libc::pthread_sigmask(libc::SIG_BLOCK, &pipe, &mut old);
+        let mut pending: libc::sigset_t = std::mem::zeroed();
+        libc::sigpending(&mut pending);
+        let was_pending = libc::sigismember(&pending, libc::SIGPIPE) == 1;
+        if write() == Err(libc::EPIPE) && !was_pending {
+            let zero: libc::timespec = std::mem::zeroed();
+            libc::sigtimedwait(&pipe, std::ptr::null_mut(), &zero);
+        }
+        libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+    }
+}
+
+/// send(2) of all of `b` with MSG_NOSIGNAL.
+fn send_all(fd: i32, mut b: &[u8]) -> Result<(), i32> {
+    while !b.is_empty() {
+        // SAFETY: b is a live buffer.
+        let n = unsafe { libc::send(fd, b.as_ptr().cast(), b.len(), libc::MSG_NOSIGNAL) };
+        if n <= 0 {
+            if n < 0 && sys::errno() == libc::EINTR {
+                continue;
+            }
+            return Err(if n < 0 { sys::errno() } else { libc::EIO });
+        }
+        b = &b[n as usize..];
+    }
+    Ok(())
 }
 
 /// Follows the frame-pointer chain from `fp`, storing return addresses.
@@ -221,12 +293,12 @@ fn die(v: &Violation) -> ! {
     let mut buf = [0u8; 1024];
     let mut w = StackWriter::new(&mut buf);
     let _ = write!(w, "sigcap: {v}; aborting\n");
-    write_all(2, w.as_bytes());
+    let _ = write_all(2, w.as_bytes());
     // SAFETY: abort is async-signal-safe.
     unsafe { libc::abort() }
 }
 
-fn write_all(fd: i32, mut b: &[u8]) {
+fn write_all(fd: i32, mut b: &[u8]) -> Result<(), i32> {
     while !b.is_empty() {
         // SAFETY: b is a live buffer.
         let n = unsafe { libc::write(fd, b.as_ptr().cast(), b.len()) };
@@ -234,10 +306,11 @@ fn write_all(fd: i32, mut b: &[u8]) {
             if n < 0 && sys::errno() == libc::EINTR {
                 continue;
             }
-            return;
+            return Err(if n < 0 { sys::errno() } else { libc::EIO });
         }
         b = &b[n as usize..];
     }
+    Ok(())
 }
 
 /// A signal of ours that is not a violation: hand it to whoever had the

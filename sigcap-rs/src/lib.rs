@@ -64,4 +64,4 @@ mod syscall;
 pub use error::{Error, Result};
 pub use policy::{Access, NetTarget, Policy};
 pub use record::{BackendKind, Class, Decision, DenyReason, Violation};
-pub use sandbox::{Action, Builder, LandlockStatus, Mode, Sandbox, Stats};
+pub use sandbox::{Action, Builder, LandlockStatus, Mode, Sandbox, Stats, DEFAULT_BROKER_TIMEOUT};

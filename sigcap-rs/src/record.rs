@@ -81,6 +81,12 @@ pub enum DenyReason {
     Escape,
     /// The request was malformed (hostile or corrupted).
     BadRequest,
+    /// The broker did not answer within the sandbox's broker timeout
+    /// ([`crate::Builder::broker_timeout`]): it is stopped, or busy with
+    /// calls that block. Decided by the handler, not the broker, which may
+    /// still perform the request afterwards. Counted in
+    /// [`crate::Stats::broker_unavailable`].
+    BrokerTimeout,
 }
 
 impl DenyReason {
@@ -91,6 +97,7 @@ impl DenyReason {
             DenyReason::Access => "access",
             DenyReason::Escape => "escape",
             DenyReason::BadRequest => "bad-request",
+            DenyReason::BrokerTimeout => "broker-timeout",
         }
     }
 }
@@ -508,6 +515,27 @@ mod tests {
         s.stack_len = 2;
         let parsed: serde_json::Value = serde_json::from_str(&s.to_json()).unwrap();
         assert_eq!(parsed["stack"], serde_json::json!([0x1234, u64::MAX]));
+    }
+
+    #[test]
+    fn a_broker_timeout_is_a_denial_with_its_reason() {
+        let mut t = v(2);
+        t.decision = Decision::Denied(DenyReason::BrokerTimeout);
+        t.result = -1;
+        let parsed: serde_json::Value = serde_json::from_str(&t.to_json()).unwrap();
+        assert_eq!(parsed["decision"], "denied");
+        assert_eq!(parsed["reason"], "broker-timeout");
+        assert_eq!(parsed["result"], -1);
+        assert!(t.to_string().ends_with(": denied (broker-timeout), returned -1"), "{t}");
+        // The handler's stack buffer holds the longest record.
+        let mut long = t;
+        long.set_detail(&[b'\\'; DETAIL_MAX]);
+        long.stack = [u64::MAX; STACK_MAX];
+        long.stack_len = STACK_MAX as u8;
+        long.args = [u64::MAX; 6];
+        let mut buf = [0u8; 2048];
+        let mut w = StackWriter::new(&mut buf);
+        assert!(long.write_json(&mut w).is_ok());
     }
 
     #[test]

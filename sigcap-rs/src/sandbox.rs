@@ -8,6 +8,11 @@ use crate::record::{BackendKind, Decision, Ring, Violation};
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// How long a violation waits for the broker by default (see
+/// [`Builder::broker_timeout`]).
+pub const DEFAULT_BROKER_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What happens when the program violates capability mode.
 #[derive(Clone, Copy, Debug)]
@@ -90,7 +95,8 @@ pub struct Stats {
     /// Violations refused (by policy, callback, report mode or because the
     /// call has no brokered form).
     pub refused: u64,
-    /// Violations that failed because the broker was gone.
+    /// Violations that failed because the broker was gone, or did not
+    /// answer in time ([`crate::DenyReason::BrokerTimeout`]).
     pub broker_unavailable: u64,
     /// Records lost from the in-memory store (the JSON stream has all).
     pub records_dropped: u64,
@@ -101,8 +107,10 @@ pub struct Stats {
 pub(crate) struct Runtime {
     pub backend: BackendKind,
     pub mode: Mode,
-    pub ctl: RawFd,
-    pub log_fd: RawFd,
+    /// The way to the broker (None in modes without one).
+    pub ctl: Option<crate::client::Channel>,
+    /// The JSON-lines log.
+    pub log: Option<LogSink>,
     pub previous: libc::sigaction,
     pub ring: Ring,
     pub broker_pid: libc::pid_t,
@@ -113,11 +121,52 @@ pub(crate) struct Runtime {
     unavailable: AtomicU64,
 }
 
+/// Where the handler writes JSON lines, and how.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct LogSink {
+    pub fd: RawFd,
+    /// What `fd` referred to at `enter()`: lines go nowhere else.
+    pub id: crate::sys::FileId,
+    pub kind: LogKind,
+}
+
+/// How a log write avoids SIGPIPE in the program.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum LogKind {
+    /// send(2) with MSG_NOSIGNAL.
+    Socket,
+    /// A pipe or FIFO: write(2) with SIGPIPE blocked around it.
+    Pipe,
+    /// A file or device: write(2) cannot raise SIGPIPE.
+    Other,
+}
+
+impl LogSink {
+    fn new(fd: RawFd) -> Result<LogSink> {
+        let st = crate::sys::fstat(fd).map_err(|e| Error::Sys {
+            what: "fstat of the log descriptor",
+            source: std::io::Error::from_raw_os_error(e),
+        })?;
+        let kind = match st.st_mode & libc::S_IFMT {
+            libc::S_IFSOCK => LogKind::Socket,
+            libc::S_IFIFO => LogKind::Pipe,
+            _ => LogKind::Other,
+        };
+        Ok(LogSink {
+            fd,
+            id: crate::sys::FileId::from_stat(&st),
+            kind,
+        })
+    }
+}
+
 impl Runtime {
     pub(crate) fn count(&self, v: &Violation) {
         let c = match v.decision {
             Decision::Allowed { .. } | Decision::AllowedByDescriptor => &self.allowed,
-            Decision::BrokerUnavailable => &self.unavailable,
+            Decision::BrokerUnavailable | Decision::Denied(crate::record::DenyReason::BrokerTimeout) => {
+                &self.unavailable
+            }
             _ => &self.refused,
         };
         c.fetch_add(1, Ordering::Relaxed);
@@ -134,6 +183,7 @@ pub struct Builder {
     backend: Option<BackendKind>,
     ring_capacity: usize,
     landlock: LandlockChoice,
+    broker_timeout: Duration,
     errors: Vec<Error>,
 }
 
@@ -146,6 +196,7 @@ impl Default for Builder {
             backend: None,
             ring_capacity: 4096,
             landlock: LandlockChoice::Required,
+            broker_timeout: DEFAULT_BROKER_TIMEOUT,
             errors: Vec::new(),
         }
     }
@@ -239,6 +290,19 @@ impl Builder {
         self
     }
 
+    /// The most a violation waits for the broker (default
+    /// [`DEFAULT_BROKER_TIMEOUT`], 10 s; at least 1 ms): sending the
+    /// request and receiving the answer, together. After it the call
+    /// fails with its original error and the record says
+    /// [`crate::DenyReason::BrokerTimeout`]: the broker is stopped, or
+    /// busy with calls that block (a FIFO without a writer, a blocking
+    /// connect to a slow host). The request is not withdrawn; the broker
+    /// may still perform it, and the program is not told.
+    pub fn broker_timeout(mut self, t: Duration) -> Self {
+        self.broker_timeout = t;
+        self
+    }
+
     /// Forces a backend instead of choosing the best available one.
     pub fn backend(mut self, kind: BackendKind) -> Self {
         self.backend = Some(kind);
@@ -306,7 +370,7 @@ impl Builder {
         if handler::runtime().is_some() {
             return Err(Error::AlreadyEntered);
         }
-        let (kind, prepared) = backend::prepare(self.backend)?;
+        let (kind, mut prepared) = backend::prepare(self.backend)?;
         // Compiled before the broker exists, applied after it is forked:
         // the broker keeps its authority.
         let landlock = backend::landlock::prepare(&self.policy, landlock_abi(), self.landlock)?;
@@ -324,14 +388,38 @@ impl Builder {
             }
             e
         };
+        if let Some(b) = &broker {
+            backend::protect_broker(&mut prepared, b.pid).map_err(|e| fail(&broker, e))?;
+        }
         // After the fork: the broker stays outside the Landlock domain.
         let landlock = backend::landlock::restrict(landlock).map_err(|e| fail(&broker, e))?;
         let sig = backend::signal_for(kind);
+        let log = match self.log_fd {
+            Some(fd) => Some(LogSink::new(fd).map_err(|e| fail(&broker, e))?),
+            None => None,
+        };
+        let timeout_ms = self.broker_timeout.as_millis().clamp(1, i32::MAX as u128) as i32;
+        let ctl = match &broker {
+            Some(b) => Some(crate::client::Channel {
+                fd: b.ctl,
+                id: crate::sys::FileId::of(b.ctl).ok_or_else(|| {
+                    fail(
+                        &broker,
+                        Error::Sys {
+                            what: "fstat of the broker's socket",
+                            source: std::io::Error::last_os_error(),
+                        },
+                    )
+                })?,
+                timeout_ms,
+            }),
+            None => None,
+        };
         let rt = Box::new(Runtime {
             backend: kind,
             mode: self.mode,
-            ctl: broker.as_ref().map_or(-1, |b| b.ctl),
-            log_fd: self.log_fd.unwrap_or(-1),
+            ctl,
+            log,
             // SAFETY: replaced by the real previous action before use.
             previous: unsafe { std::mem::zeroed() },
             ring: Ring::new(self.ring_capacity),
@@ -465,9 +553,9 @@ impl Sandbox {
     }
 
     fn explicit(&self, call: &crate::syscall::Call) -> std::io::Result<i64> {
-        if self.rt.ctl < 0 {
+        let Some(ch) = &self.rt.ctl else {
             return Err(std::io::Error::from_raw_os_error(libc::ENOTCONN));
-        }
+        };
         let mut v = Violation::new(
             self.rt.backend,
             -1,
@@ -476,7 +564,7 @@ impl Sandbox {
             crate::record::Class::Unknown,
             0,
         );
-        let a = crate::client::perform(self.rt.ctl, call, backend::CAPMODE_ERRNO, &mut v);
+        let a = crate::client::perform(ch, call, backend::CAPMODE_ERRNO, &mut v);
         if a.result < 0 {
             Err(std::io::Error::from_raw_os_error(-a.result as i32))
         } else {

@@ -342,13 +342,18 @@ rusty_fork_test! {
 
     /// pidfd_getfd(2) copies any descriptor of a process the caller may
     /// ptrace: the broker's control socket, its handles on the roots.
+    /// pidfd_open of the broker is refused too now (issue #10 item 3), so
+    /// pidfd_getfd is tried with the pidfd of a process the program may
+    /// open one for, itself: the filter refuses it whatever the target.
     #[test]
     fn pidfd_getfd_steals_the_brokers_descriptors() {
         let (_t, root, _outside) = tree();
         let root_ino = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&root).unwrap());
         let sb = Sandbox::builder().write_beneath(&root).enter().unwrap();
-        // SAFETY: pidfd_open on the broker's pid.
-        let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, sb.broker_pid(), 0) };
+        // SAFETY: pidfd_open on the broker's pid, then on our own.
+        let broker = sys(unsafe { libc::syscall(libc::SYS_pidfd_open, sb.broker_pid(), 0) });
+        assert_eq!(broker, Err(libc::EPERM), "pidfd_open of the broker");
+        let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, libc::getpid(), 0) };
         assert!(pidfd >= 0, "pidfd_open: {}", errno());
         let mut stolen = Vec::new();
         let mut last_err = 0;

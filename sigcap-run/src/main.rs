@@ -7,12 +7,14 @@
 //! the stream into a report, a terminal summary and, if asked, the least
 //! policy that would have allowed the run.
 mod report;
+mod signals;
 mod suggest;
 mod symbols;
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
 use std::ffi::OsString;
+use std::io::Write as _;
 use std::os::fd::AsRawFd;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
@@ -59,8 +61,17 @@ struct Cli {
     /// No terminal summary.
     #[arg(short, long)]
     quiet: bool,
+    /// List every entry in the summary (default: the 30 most frequent,
+    /// at least 3 per decision, and a count of the rest).
+    #[arg(long)]
+    full_summary: bool,
     /// The program and its arguments.
-    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true, value_name = "PROGRAM")]
+    #[arg(
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "PROGRAM"
+    )]
     command: Vec<OsString>,
 }
 
@@ -97,10 +108,16 @@ fn find_program(name: &OsString) -> Result<PathBuf> {
 fn check_dynamic(prog: &Path) -> Result<()> {
     let data = std::fs::read(prog).with_context(|| format!("cannot read {}", prog.display()))?;
     use object::read::elf::{FileHeader, ProgramHeader};
-    let hdr = object::elf::FileHeader64::<object::Endianness>::parse(&*data)
-        .map_err(|_| anyhow::anyhow!("{}: not a 64-bit ELF executable (scripts are not supported: run their interpreter)", prog.display()))?;
+    let hdr = object::elf::FileHeader64::<object::Endianness>::parse(&*data).map_err(|_| {
+        anyhow::anyhow!(
+            "{}: not a 64-bit ELF executable (scripts are not supported: run their interpreter)",
+            prog.display()
+        )
+    })?;
     let endian = hdr.endian().map_err(|e| anyhow::anyhow!("{}: {e}", prog.display()))?;
-    let phdrs = hdr.program_headers(endian, &*data).map_err(|e| anyhow::anyhow!("{}: {e}", prog.display()))?;
+    let phdrs = hdr
+        .program_headers(endian, &*data)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", prog.display()))?;
     if !phdrs.iter().any(|ph| ph.p_type(endian) == object::elf::PT_INTERP) {
         bail!(
             "{} is statically linked: the preload shim cannot be loaded into it (link it dynamically, or use the sigcap crate directly)",
@@ -110,13 +127,20 @@ fn check_dynamic(prog: &Path) -> Result<()> {
     let meta = std::fs::metadata(prog)?;
     use std::os::unix::fs::PermissionsExt;
     if meta.permissions().mode() & 0o6000 != 0 {
-        bail!("{} is set-uid/set-gid: the dynamic linker ignores LD_PRELOAD for it", prog.display());
+        bail!(
+            "{} is set-uid/set-gid: the dynamic linker ignores LD_PRELOAD for it",
+            prog.display()
+        );
     }
     Ok(())
 }
 
 fn find_shim(cli: &Cli) -> Result<PathBuf> {
-    let name = if cfg!(target_os = "macos") { "libsigcap_run_shim.dylib" } else { "libsigcap_run_shim.so" };
+    let name = if cfg!(target_os = "macos") {
+        "libsigcap_run_shim.dylib"
+    } else {
+        "libsigcap_run_shim.so"
+    };
     let candidate = match (&cli.shim, std::env::var_os("SIGCAP_RUN_SHIM")) {
         (Some(p), _) => p.clone(),
         (None, Some(p)) => PathBuf::from(p),
@@ -156,7 +180,77 @@ fn find_shim(cli: &Cli) -> Result<PathBuf> {
     Ok(abs)
 }
 
+/// An output file, made before the program starts (a hidden temporary file
+/// beside it, so a missing or unwritable directory is an error while
+/// nothing has happened yet) and renamed into place at the end.
+struct Output {
+    what: &'static str,
+    path: PathBuf,
+    tmp: tempfile::NamedTempFile,
+}
+
+impl Output {
+    fn prepare(what: &'static str, path: &Path) -> Result<Output> {
+        let fail = |why: String| anyhow::anyhow!("cannot write the {what} to {}: {why}", path.display());
+        if path.is_dir() {
+            return Err(fail("it is a directory".into()));
+        }
+        let Some(name) = path.file_name() else {
+            return Err(fail("not a file name".into()));
+        };
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        if !dir.is_dir() {
+            return Err(fail(format!("{} is not an existing directory", dir.display())));
+        }
+        let tmp = tempfile::Builder::new()
+            .prefix(&format!(".{}.", name.to_string_lossy()))
+            .suffix(".sigcap-run")
+            .tempfile_in(dir)
+            .map_err(|e| fail(format!("cannot create a file in {}: {e}", dir.display())))?;
+        Ok(Output {
+            what,
+            path: path.to_owned(),
+            tmp,
+        })
+    }
+
+    /// Writes `data` and renames the file into place.
+    fn commit(mut self, data: &[u8]) -> Result<()> {
+        use std::os::unix::fs::PermissionsExt;
+        self.tmp.write_all(data)?;
+        self.tmp.as_file().sync_all()?;
+        // A temporary file is 0600; the output gets what a plain create would.
+        let mode = 0o666 & !umask();
+        self.tmp
+            .as_file()
+            .set_permissions(std::fs::Permissions::from_mode(mode))?;
+        self.tmp.persist(&self.path).map_err(|e| e.error)?;
+        Ok(())
+    }
+}
+
+fn umask() -> u32 {
+    static MASK: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    // SAFETY: umask is read (and restored) once, before any other thread exists.
+    *MASK.get_or_init(|| unsafe {
+        let m = libc::umask(0o022);
+        libc::umask(m);
+        m as u32
+    })
+}
+
+fn same_file_name(a: &Path, b: &Path) -> bool {
+    match (std::path::absolute(a), std::path::absolute(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
+}
+
 fn run(cli: Cli) -> Result<i32> {
+    umask();
     let prog = find_program(&cli.command[0])?;
     check_dynamic(&prog)?;
     let shim = find_shim(&cli)?;
@@ -165,7 +259,11 @@ fn run(cli: Cli) -> Result<i32> {
             let pol = sigcap::Policy::from_file(p).context("bad policy")?;
             for r in pol.fs_rules() {
                 if std::fs::symlink_metadata(&r.root).is_err() {
-                    bail!("bad policy {}: root {} does not exist (roots are opened at enter)", p.display(), r.root.display());
+                    bail!(
+                        "bad policy {}: root {} does not exist (roots are opened at enter)",
+                        p.display(),
+                        r.root.display()
+                    );
                 }
             }
             Some((std::fs::canonicalize(p)?, pol))
@@ -177,6 +275,23 @@ fn run(cli: Cli) -> Result<i32> {
         s if s.is_empty() || s.contains(char::is_whitespace) => bail!("bad --enter-at {s:?}"),
         s => format!("symbol:{s}"),
     };
+    // Every output before the program starts: a tool error after the run
+    // would lose what the run did.
+    if let (Some(a), Some(b)) = (&cli.report, &cli.suggest_policy) {
+        if same_file_name(a, b) {
+            bail!("--report and --suggest-policy name the same file {}", a.display());
+        }
+    }
+    let report_out = cli
+        .report
+        .as_deref()
+        .map(|p| Output::prepare("report", p))
+        .transpose()?;
+    let policy_out = cli
+        .suggest_policy
+        .as_deref()
+        .map(|p| Output::prepare("suggested policy", p))
+        .transpose()?;
 
     let dir = tempfile::Builder::new().prefix("sigcap-run.").tempdir()?;
     let stream_path = dir.path().join("violations.jsonl");
@@ -218,16 +333,13 @@ fn run(cli: Cli) -> Result<i32> {
             Ok(())
         });
     }
+    let caught = signals::catch().context("cannot catch signals to pass them on")?;
     let started = std::time::Instant::now();
-    let mut child = cmd.spawn().with_context(|| format!("cannot start {}", prog.display()))?;
+    let mut child = cmd
+        .spawn()
+        .with_context(|| format!("cannot start {}", prog.display()))?;
     let pid = child.id() as i32;
-    // The terminal's ^C goes to the program; we stay to write the report.
-    // SAFETY: ignoring SIGINT/SIGQUIT in the parent only.
-    unsafe {
-        libc::signal(libc::SIGINT, libc::SIG_IGN);
-        libc::signal(libc::SIGQUIT, libc::SIG_IGN);
-    }
-    let status = child.wait()?;
+    let (status, forwarded) = signals::forward(caught, pid).wait(&mut child)?;
     let elapsed = started.elapsed();
     drop(stream);
 
@@ -236,22 +348,29 @@ fn run(cli: Cli) -> Result<i32> {
     if let Some(msg) = stream.errors.first() {
         bail!("{msg}");
     }
-    let code = match (status.code(), status.signal()) {
-        (Some(c), _) => c,
-        (None, Some(s)) => 128 + s,
-        _ => 1,
-    };
+    let code = signals::shell_status(status);
     if stream.enters.is_empty() && enter != "hook" {
-        if enter == "main" {
+        if let Some(sig) = status.signal() {
+            eprintln!(
+                "sigcap-run: note: {} was killed by {} before it reached {}; it never ran confined",
+                prog.display(),
+                report::signal_name(sig),
+                cli.enter_at
+            );
+        } else if enter == "main" {
             bail!(
                 "the shim was not loaded into {} (exit status {code}): is LD_PRELOAD ignored or is it not a glibc/FreeBSD libc program?",
                 prog.display()
             );
+        } else {
+            eprintln!(
+                "sigcap-run: note: the program never reached {}; it ran unconfined",
+                cli.enter_at
+            );
         }
-        eprintln!("sigcap-run: note: the program never reached {}; it ran unconfined", cli.enter_at);
     }
     let syms = symbols::Symbolizer::load(dir.path(), &prog);
-    let rep = report::build(
+    let mut rep = report::build(
         &cli.command,
         &prog,
         &stream,
@@ -263,26 +382,52 @@ fn run(cli: Cli) -> Result<i32> {
         status.signal(),
         elapsed,
     );
-    if let Some(path) = &cli.report {
-        let mut s = serde_json::to_string_pretty(&rep)?;
-        s.push('\n');
-        std::fs::write(path, s).with_context(|| format!("cannot write the report to {}", path.display()))?;
-    }
-    if let Some(path) = &cli.suggest_policy {
-        let (p, notes) = suggest::least_policy(&stream)?;
-        let mut text = format!(
-            "# Least policy for: {}\n# Written by sigcap-run from {} violation(s); review before use.\n",
-            cli.command.iter().map(|a| a.to_string_lossy()).collect::<Vec<_>>().join(" "),
-            stream.records.len(),
-        );
-        for n in &notes {
-            text.push_str(&format!("# {n}\n"));
+    rep.forwarded_signals = forwarded.into_iter().map(report::signal_name).collect();
+    let mut lost = Vec::new();
+    if let Some(out) = report_out {
+        let written = serde_json::to_string_pretty(&rep)
+            .map_err(anyhow::Error::from)
+            .and_then(|mut s| {
+                s.push('\n');
+                let path = out.path.clone();
+                out.commit(s.as_bytes())
+                    .with_context(|| format!("cannot write the report to {}", path.display()))
+            });
+        if let Err(e) = written {
+            lost.push(format!("{e:#}; the report is lost"));
         }
-        text.push_str(&p.to_toml());
-        std::fs::write(path, text).with_context(|| format!("cannot write the policy to {}", path.display()))?;
+    }
+    if let Some(out) = policy_out {
+        let written = suggest::least_policy(&stream).and_then(|(p, notes)| {
+            let mut text = format!(
+                "# Least policy for: {}\n# Written by sigcap-run from {} violation(s); review before use.\n",
+                cli.command
+                    .iter()
+                    .map(|a| a.to_string_lossy())
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                stream.records.len(),
+            );
+            for n in &notes {
+                text.push_str(&format!("# {n}\n"));
+            }
+            text.push_str(&p.to_toml());
+            let (what, path) = (out.what, out.path.clone());
+            out.commit(text.as_bytes())
+                .with_context(|| format!("cannot write the {what} to {}", path.display()))
+        });
+        if let Err(e) = written {
+            lost.push(format!("{e:#}; the suggested policy is lost"));
+        }
     }
     if !cli.quiet {
-        report::print_summary(&rep, cli.color);
+        report::print_summary(&rep, cli.color, cli.full_summary);
+    }
+    for l in &lost {
+        eprintln!("sigcap-run: error: {l}");
+    }
+    if !lost.is_empty() {
+        eprintln!("sigcap-run: the program ran and exited with status {code}; sigcap-run exits with that status");
     }
     Ok(code)
 }

@@ -270,7 +270,12 @@ pub fn decode(r: &Record) -> Args {
             Some(libc::O_CREAT | libc::O_WRONLY | libc::O_TRUNC),
             Some(format!("{:#o}", a[1] & 0o7777)),
         ),
-        "openat" => (Op::Open, Some(fd(a[0])), Some(a[2] as i32), Some(format!("{:#o}", a[3] & 0o7777))),
+        "openat" => (
+            Op::Open,
+            Some(fd(a[0])),
+            Some(a[2] as i32),
+            Some(format!("{:#o}", a[3] & 0o7777)),
+        ),
         "openat2" => (Op::Open, Some(fd(a[0])), None, None),
         "stat" | "lstat" | "statfs" => (Op::Stat, None, None, None),
         "newfstatat" | "fstatat" | "statx" => (Op::Stat, Some(fd(a[0])), None, None),
@@ -320,22 +325,112 @@ pub fn decode(r: &Record) -> Args {
     d
 }
 
+/// Start-up noise: files the C library (and friends) look at in almost
+/// every program, whatever it does. Shown as one line per group in the
+/// summary, and as one comment per group among the suggested policy's
+/// probes.
+pub fn noise_group(path: &str) -> Option<&'static str> {
+    let under = |dir: &str| path == dir || path.strip_prefix(dir).is_some_and(|r| r.starts_with('/'));
+    if under("/usr/lib/locale")
+        || under("/usr/share/locale")
+        || under("/usr/share/i18n")
+        || under("/usr/local/share/locale")
+    {
+        Some("locale")
+    } else if path.contains("/gconv/") || path.ends_with("/gconv") {
+        Some("gconv")
+    } else if under("/var/run/nscd")
+        || under("/run/nscd")
+        || path.starts_with("unix:/var/run/nscd/")
+        || path.starts_with("unix:/run/nscd/")
+    {
+        Some("nscd")
+    } else if path.starts_with("/etc/ld.so.") || path.ends_with("/ld.so.cache") || path.ends_with("/ld-elf.so.hints") {
+        Some("ld.so cache")
+    } else if path == "/etc/localtime" || under("/usr/share/zoneinfo") || path == "/etc/timezone" {
+        Some("timezone")
+    } else if matches!(
+        path,
+        "/etc/nsswitch.conf" | "/etc/host.conf" | "/etc/passwd" | "/etc/group"
+    ) {
+        Some("nss")
+    } else if under("/usr/share/terminfo")
+        || under("/etc/terminfo")
+        || under("/lib/terminfo")
+        || under("/usr/lib/terminfo")
+    {
+        Some("terminfo")
+    } else {
+        None
+    }
+}
+
 /// Turns relative paths into absolute ones, following the descriptors
 /// brokered opens handed out (per process), in record order.
-#[derive(Default)]
+///
+/// The records show only the calls the sandbox trapped: a descriptor can
+/// be closed, and its number taken by dup(2)/fcntl(F_DUPFD) (fts(3), used by
+/// find, du, rm -r, does this all the time), without a record. A remembered
+/// descriptor can therefore be stale. Two guards keep a stale one from
+/// producing a wrong path: an open whose own path cannot be resolved
+/// forgets what its result number meant, and a path resolved through a
+/// descriptor must agree with the file system after the run (a call that
+/// succeeded on it, other than a removal, means it exists, unless the run
+/// removed or renamed a file of that name). A disagreement forgets the
+/// descriptor and leaves the path unresolved rather than wrong.
 pub struct Resolver {
     fds: std::collections::HashMap<(i32, i32), std::path::PathBuf>,
+    /// Last components of everything the run removed or renamed away.
+    removed: std::collections::HashSet<std::ffi::OsString>,
 }
 
 impl Resolver {
+    pub fn new(stream: &Stream) -> Resolver {
+        let mut removed = std::collections::HashSet::new();
+        for r in stream.records.iter().filter(|r| r.result >= 0) {
+            if matches!(
+                r.name.as_str(),
+                "unlink" | "unlinkat" | "rmdir" | "rename" | "renameat" | "renameat2"
+            ) {
+                if let Some(n) = r.detail.as_deref().and_then(|d| Path::new(d).file_name()) {
+                    removed.insert(n.to_owned());
+                }
+            }
+        }
+        Resolver {
+            fds: Default::default(),
+            removed,
+        }
+    }
+
     pub fn resolve(&mut self, stream: &Stream, r: &Record, d: &Args) -> Option<std::path::PathBuf> {
+        let abs = self.resolve_path(stream, r, d);
+        if d.op == Some(Op::Open) && r.result >= 0 {
+            let key = (r.pid, r.result as i32);
+            match &abs {
+                Some(a) => {
+                    self.fds.insert(key, a.clone());
+                }
+                None => {
+                    self.fds.remove(&key);
+                }
+            }
+        }
+        abs
+    }
+
+    fn resolve_path(&mut self, stream: &Stream, r: &Record, d: &Args) -> Option<std::path::PathBuf> {
         let rel = Path::new(d.path.as_deref().filter(|p| !p.is_empty())?);
+        let via_fd = match d.dirfd_raw {
+            Some(fd) if fd != libc::AT_FDCWD && !rel.is_absolute() => Some(fd),
+            _ => None,
+        };
         let base = if rel.is_absolute() {
             std::path::PathBuf::from("/")
         } else {
-            match d.dirfd_raw {
-                Some(fd) if fd != libc::AT_FDCWD => self.fds.get(&(r.pid, fd))?.clone(),
-                _ => std::path::PathBuf::from(stream.cwd_of(r.pid)?),
+            match via_fd {
+                Some(fd) => self.fds.get(&(r.pid, fd))?.clone(),
+                None => std::path::PathBuf::from(stream.cwd_of(r.pid)?),
             }
         };
         let mut abs = std::path::PathBuf::from("/");
@@ -348,8 +443,15 @@ impl Resolver {
                 _ => {}
             }
         }
-        if d.op == Some(Op::Open) && r.result >= 0 {
-            self.fds.insert((r.pid, r.result as i32), abs.clone());
+        if let Some(fd) = via_fd {
+            let removal = matches!(d.op, Some(Op::Unlink | Op::Rename));
+            let named_removed = abs.file_name().is_some_and(|n| self.removed.contains(n));
+            if r.result >= 0 && !removal && !named_removed && std::fs::symlink_metadata(&abs).is_err() {
+                // The call worked on something that is not there: the
+                // descriptor was not what we remembered.
+                self.fds.remove(&(r.pid, fd));
+                return None;
+            }
         }
         Some(abs)
     }
@@ -362,7 +464,7 @@ pub enum ColorChoice {
     Never,
 }
 
-#[derive(Serialize)]
+#[derive(Clone, Serialize)]
 pub struct Outcome {
     /// The call's return value, when it succeeded.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -372,6 +474,36 @@ pub struct Outcome {
     pub error: Option<String>,
 }
 
+/// Limits that keep the report and the summary of a busy run bounded.
+pub mod limits {
+    /// Distinct paths in one directory (same call, flags, decision and
+    /// outcome) from which they become one entry with samples.
+    pub const COLLAPSE_MIN_PATHS: usize = 4;
+    /// Samples kept in a collapsed entry.
+    pub const SAMPLES: usize = 5;
+    /// Pids listed per entry.
+    pub const PIDS: usize = 16;
+    /// Entries in the report; the least frequent beyond this are folded
+    /// into one entry per call, decision and outcome.
+    pub const ENTRIES: usize = 256;
+    /// Entry lines in the terminal summary without --full-summary (noise
+    /// groups and section headers come on top).
+    pub const SUMMARY_LINES: usize = 30;
+}
+
+/// One of the paths a collapsed entry stands for.
+#[derive(Clone, Serialize)]
+pub struct Sample {
+    pub path: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resolved: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dirfd: Option<String>,
+    pub count: u64,
+    pub first_seq: u64,
+    pub outcome: Outcome,
+}
+
 #[derive(Serialize)]
 pub struct Entry {
     pub syscall: String,
@@ -379,6 +511,7 @@ pub struct Entry {
     pub class: String,
     /// What the sandbox made the call fail with before brokering.
     pub errno: String,
+    /// The (first) call's arguments.
     pub args: Args,
     pub decision: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -387,7 +520,21 @@ pub struct Entry {
     pub rule: Option<u32>,
     /// What the program's call returned (the first time).
     pub outcome: Outcome,
+    /// Calls this entry stands for.
     pub count: u64,
+    /// Distinct paths (or addresses) among them: 1 for a single violation.
+    pub paths: u64,
+    /// For a collapsed entry: the directory, noise group, or
+    /// "descriptor (unresolved)"/"(folded)" the paths share.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    /// Start-up noise group (locale, gconv, nscd, ...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub noise: Option<&'static str>,
+    /// For a collapsed entry: the first few paths, each with its own count.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub samples: Vec<Sample>,
+    /// At most limits::PIDS.
     pub pids: Vec<i32>,
     pub first_seq: u64,
     /// Innermost first: the system call site, then return addresses from
@@ -411,18 +558,88 @@ pub struct Report {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub signal: Option<i32>,
     pub elapsed_ms: u128,
+    /// Signals sigcap-run received and passed on to the program.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub forwarded_signals: Vec<String>,
     pub total_violations: usize,
+    /// Distinct (call, path, flags, decision, outcome) violations.
     pub distinct_violations: usize,
     pub by_decision: BTreeMap<String, u64>,
     pub garbled_records: usize,
+    pub limits: BTreeMap<&'static str, usize>,
     pub violations: Vec<Entry>,
 }
 
 fn outcome(result: i64) -> Outcome {
     if result >= 0 {
-        Outcome { value: Some(result), error: None }
+        Outcome {
+            value: Some(result),
+            error: None,
+        }
     } else {
-        Outcome { value: None, error: Some(errno_name(-result as i32)) }
+        Outcome {
+            value: None,
+            error: Some(errno_name(-result as i32)),
+        }
+    }
+}
+
+/// One distinct violation, before grouping.
+struct Exact {
+    rec: usize,
+    args: Args,
+    out: Outcome,
+    count: u64,
+    pids: Vec<i32>,
+}
+
+impl Exact {
+    fn sample(&self, stream: &Stream) -> Sample {
+        Sample {
+            path: self
+                .args
+                .path
+                .clone()
+                .or(self.args.address.clone())
+                .or(self.args.signal.clone()),
+            resolved: self.args.resolved.clone(),
+            dirfd: self.args.dirfd.clone(),
+            count: self.count,
+            first_seq: stream.records[self.rec].seq,
+            outcome: self.out.clone(),
+        }
+    }
+}
+
+fn add_pids(to: &mut Vec<i32>, from: &[i32]) {
+    for p in from {
+        if to.len() < limits::PIDS && !to.contains(p) {
+            to.push(*p);
+        }
+    }
+}
+
+/// What a collapsed entry's paths share: a noise group, the directory, or
+/// the fact that sigcap-run could not follow the descriptor.
+fn scope_of(args: &Args) -> (String, Option<&'static str>) {
+    let what = args
+        .resolved
+        .as_deref()
+        .or(args.path.as_deref())
+        .or(args.address.as_deref());
+    if let Some(g) = what.and_then(noise_group) {
+        return (format!("noise: {g}"), Some(g));
+    }
+    match (&args.resolved, &args.path) {
+        (Some(r), _) => (
+            Path::new(r)
+                .parent()
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|| "/".into()),
+            None,
+        ),
+        (None, Some(_)) => ("descriptor (unresolved)".into(), None),
+        (None, None) => ("-".into(), None),
     }
 }
 
@@ -439,11 +656,13 @@ pub fn build(
     signal: Option<i32>,
     elapsed: std::time::Duration,
 ) -> Report {
-    let mut entries: Vec<Entry> = Vec::new();
-    let mut index: BTreeMap<(String, String, String, String, String, String), usize> = BTreeMap::new();
+    // 1. Distinct violations.
+    let mut exact: Vec<Exact> = Vec::new();
+    let mut index: std::collections::HashMap<(String, String, String, String, String, String), usize> =
+        Default::default();
     let mut by_decision = BTreeMap::new();
-    let mut resolver = Resolver::default();
-    for r in &stream.records {
+    let mut resolver = Resolver::new(stream);
+    for (i, r) in stream.records.iter().enumerate() {
         let mut args = decode(r);
         args.resolved = resolver.resolve(stream, r, &args).map(|p| p.display().to_string());
         let out = outcome(r.result);
@@ -456,35 +675,168 @@ pub fn build(
             out.error.clone().unwrap_or_else(|| "ok".into()),
         );
         *by_decision.entry(r.decision.clone()).or_insert(0u64) += 1;
-        if let Some(&i) = index.get(&key) {
-            let e = &mut entries[i];
-            e.count += 1;
-            if !e.pids.contains(&r.pid) {
-                e.pids.push(r.pid);
-            }
+        if let Some(&j) = index.get(&key) {
+            exact[j].count += 1;
+            add_pids(&mut exact[j].pids, &[r.pid]);
             continue;
         }
-        index.insert(key, entries.len());
-        entries.push(Entry {
+        index.insert(key, exact.len());
+        exact.push(Exact {
+            rec: i,
+            args,
+            out,
+            count: 1,
+            pids: vec![r.pid],
+        });
+    }
+    let distinct = exact.len();
+
+    // 2. Paths under one directory (or one noise group) with the same
+    // call, flags, decision and outcome.
+    type GroupKey = (String, String, String, String, String, String);
+    let mut groups: Vec<(GroupKey, Option<&'static str>, Vec<usize>)> = Vec::new();
+    let mut gindex: std::collections::HashMap<GroupKey, usize> = Default::default();
+    for (j, e) in exact.iter().enumerate() {
+        let r = &stream.records[e.rec];
+        let (scope, noise) = scope_of(&e.args);
+        let key = (
+            r.name.clone(),
+            e.args.flags.clone().unwrap_or_default(),
+            r.decision.clone(),
+            r.reason.clone().unwrap_or_default(),
+            e.out.error.clone().unwrap_or_else(|| "ok".into()),
+            scope,
+        );
+        match gindex.get(&key) {
+            Some(&g) => groups[g].2.push(j),
+            None => {
+                gindex.insert(key.clone(), groups.len());
+                groups.push((key, noise, vec![j]));
+            }
+        }
+    }
+    let entry = |first: &Exact, stack: bool| -> Entry {
+        let r = &stream.records[first.rec];
+        Entry {
             syscall: r.name.clone(),
             number: r.syscall,
             class: r.class.clone(),
             errno: errno_name(r.errno),
-            args,
+            args: first.args.clone(),
             decision: r.decision.clone(),
             reason: r.reason.clone(),
             rule: r.rule,
-            outcome: out,
-            count: 1,
-            pids: vec![r.pid],
+            outcome: first.out.clone(),
+            count: first.count,
+            paths: 1,
+            scope: None,
+            noise: None,
+            samples: Vec::new(),
+            pids: first.pids.clone(),
             first_seq: r.seq,
-            stack: syms.frames(r.ip, &r.stack),
-        });
+            stack: if stack { syms.frames(r.ip, &r.stack) } else { Vec::new() },
+        }
+    };
+    let fold_into = |e: &mut Entry, members: &[usize]| {
+        for &j in members {
+            let x = &exact[j];
+            if e.samples.len() < limits::SAMPLES {
+                e.samples.push(x.sample(stream));
+            }
+        }
+        for &j in &members[1..] {
+            let x = &exact[j];
+            e.count += x.count;
+            add_pids(&mut e.pids, &x.pids);
+            e.first_seq = e.first_seq.min(stream.records[x.rec].seq);
+        }
+        e.paths = members.len() as u64;
+    };
+    // (entry, members) — stacks are symbolized only for what is kept.
+    let mut kept: Vec<(Entry, Vec<usize>)> = Vec::new();
+    for (key, noise, members) in &groups {
+        if members.len() >= limits::COLLAPSE_MIN_PATHS || noise.is_some() && members.len() > 1 {
+            let mut e = entry(&exact[members[0]], false);
+            fold_into(&mut e, members);
+            e.scope = Some(key.5.clone());
+            e.noise = *noise;
+            kept.push((e, members.clone()));
+        } else {
+            for &j in members {
+                let mut e = entry(&exact[j], false);
+                e.noise = *noise;
+                kept.push((e, vec![j]));
+            }
+        }
     }
+
+    // 3. Bounded: the least frequent entries beyond the limit are folded
+    // into one per call, decision and outcome.
+    // Noise, refusals and failures are kept first (they are few and they
+    // matter), then the most frequent.
+    if kept.len() > limits::ENTRIES {
+        kept.sort_by_key(|(e, _)| {
+            let allowed = e.decision.starts_with("allowed") && e.noise.is_none();
+            (allowed, std::cmp::Reverse(e.count), e.first_seq)
+        });
+        let rest = kept.split_off(limits::ENTRIES - 16.min(limits::ENTRIES / 4));
+        let mut folded: Vec<(Entry, Vec<usize>)> = Vec::new();
+        for (e, members) in rest {
+            let same = folded.iter_mut().find(|(f, _)| {
+                f.syscall == e.syscall
+                    && f.decision == e.decision
+                    && f.outcome.error == e.outcome.error
+                    && f.reason == e.reason
+            });
+            match same {
+                Some((f, fm)) => {
+                    f.count += e.count;
+                    f.paths += e.paths;
+                    add_pids(&mut f.pids, &e.pids);
+                    f.first_seq = f.first_seq.min(e.first_seq);
+                    for smp in e
+                        .samples
+                        .into_iter()
+                        .chain((e.paths == 1).then(|| exact[members[0]].sample(stream)))
+                    {
+                        if f.samples.len() < limits::SAMPLES {
+                            f.samples.push(smp);
+                        }
+                    }
+                    fm.push(members[0]);
+                }
+                None => {
+                    let mut f = e;
+                    if f.samples.is_empty() {
+                        f.samples.push(exact[members[0]].sample(stream));
+                    }
+                    f.scope = Some("(folded: less frequent entries)".into());
+                    f.noise = None;
+                    folded.push((f, members));
+                }
+            }
+        }
+        kept.extend(folded);
+        kept.sort_by_key(|(e, _)| e.first_seq);
+    }
+    let entries: Vec<Entry> = kept
+        .into_iter()
+        .map(|(mut e, members)| {
+            let r = &stream.records[exact[members[0]].rec];
+            e.stack = syms.frames(r.ip, &r.stack);
+            e
+        })
+        .collect();
     let first = stream.enters.iter().find(|e| e.pid == pid).or(stream.enters.first());
+    let limits_map = BTreeMap::from([
+        ("collapse_min_paths", limits::COLLAPSE_MIN_PATHS),
+        ("samples_per_entry", limits::SAMPLES),
+        ("pids_per_entry", limits::PIDS),
+        ("entries", limits::ENTRIES),
+    ]);
     Report {
         tool: "sigcap-run",
-        format: 1,
+        format: 2,
         command: command.iter().map(|a| a.to_string_lossy().into_owned()).collect(),
         program: prog.display().to_string(),
         pid,
@@ -498,10 +850,12 @@ pub fn build(
         exit_status,
         signal,
         elapsed_ms: elapsed.as_millis(),
+        forwarded_signals: Vec::new(),
         total_violations: stream.records.len(),
-        distinct_violations: entries.len(),
+        distinct_violations: distinct,
         by_decision,
         garbled_records: stream.garbled,
+        limits: limits_map,
         violations: entries,
     }
 }
@@ -520,19 +874,28 @@ impl Style {
     }
 }
 
-/// The readable summary, on stderr (the program owns stdout).
-pub fn print_summary(rep: &Report, color: ColorChoice) {
+/// The readable summary, on stderr (the program owns stdout). At most
+/// [`limits::SUMMARY_LINES`] entry lines unless `full`, most frequent first
+/// (each decision keeps at least 3); noise groups one line each.
+pub fn print_summary(rep: &Report, color: ColorChoice, full: bool) {
     let on = match color {
         ColorChoice::Always => true,
         ColorChoice::Never => false,
         ColorChoice::Auto => std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
     };
     let st = Style { on };
+    let _ = std::io::stderr().write_all(summary_text(rep, &st, full).as_bytes());
+}
+
+fn summary_text(rep: &Report, st: &Style, full: bool) -> String {
     let mut o = String::new();
-    let status = match rep.signal {
+    let mut status = match rep.signal {
         Some(s) => format!("killed by {}", signal_name(s)),
         None => format!("exit status {}", rep.exit_status),
     };
+    if !rep.forwarded_signals.is_empty() {
+        status.push_str(&format!(" (passed on: {})", rep.forwarded_signals.join(", ")));
+    }
     o.push_str(&format!(
         "{} {}: {}, {} violation(s), {} distinct [{}, {}{}]\n",
         st.paint("1", "sigcap-run:"),
@@ -542,65 +905,162 @@ pub fn print_summary(rep: &Report, color: ColorChoice) {
         rep.distinct_violations,
         rep.backend.as_deref().unwrap_or("not entered"),
         rep.mode,
-        if rep.enter_at == "main" { String::new() } else { format!(", entered at {}", rep.enter_at) },
+        if rep.enter_at == "main" {
+            String::new()
+        } else {
+            format!(", entered at {}", rep.enter_at)
+        },
     ));
-    let groups = ["denied", "unsupported", "broker-unavailable", "reported", "callback", "allowed", "allowed-by-descriptor"];
-    for g in groups {
-        let es: Vec<&Entry> = rep.violations.iter().filter(|e| e.decision == g).collect();
-        if es.is_empty() {
-            continue;
-        }
+    let groups = [
+        "denied",
+        "unsupported",
+        "broker-unavailable",
+        "reported",
+        "callback",
+        "allowed",
+        "allowed-by-descriptor",
+    ];
+    let sections: Vec<(&str, Vec<&Entry>)> = groups
+        .iter()
+        .map(|g| {
+            let mut es: Vec<&Entry> = rep
+                .violations
+                .iter()
+                .filter(|e| e.decision == *g && e.noise.is_none())
+                .collect();
+            es.sort_by_key(|e| (std::cmp::Reverse(e.count), e.first_seq));
+            (*g, es)
+        })
+        .filter(|(_, es)| !es.is_empty())
+        .collect();
+    let mut budget = if full { usize::MAX } else { limits::SUMMARY_LINES };
+    for (g, es) in &sections {
         let n: u64 = es.iter().map(|e| e.count).sum();
-        let colour = match g {
+        let colour = match *g {
             "allowed" | "allowed-by-descriptor" => "32",
             "denied" | "broker-unavailable" => "31",
             _ => "33",
         };
         o.push_str(&format!("  {} ({n})\n", st.paint(&format!("1;{colour}"), g)));
-        for e in es {
-            let what = e
-                .args
-                .path
-                .as_deref()
-                .or(e.args.address.as_deref())
-                .map(str::to_string)
-                .or_else(|| e.args.signal.clone())
-                .unwrap_or_else(|| "-".into());
-            let mut extra = vec![];
-            if let Some(f) = &e.args.flags {
-                extra.push(f.clone());
-            }
-            if let Some(d) = e.args.dirfd.as_deref().filter(|d| *d != "AT_FDCWD") {
-                match &e.args.resolved {
-                    Some(r) => extra.push(format!("dirfd {d}: {r}")),
-                    None => extra.push(format!("dirfd {d}")),
-                }
-            }
-            if let Some(r) = &e.reason {
-                extra.push(r.clone());
-            }
-            let res = match (&e.outcome.value, &e.outcome.error) {
-                (_, Some(err)) => st.paint("31", &format!("-> {err}")),
-                (Some(v), None) => format!("-> {v}"),
-                _ => String::new(),
-            };
-            let site = e
-                .stack
-                .iter()
-                .find(|f| f.symbol.is_some() && !f.object.as_deref().is_some_and(|o| o.contains("libc.so")))
-                .or(e.stack.first())
-                .map(|f| f.short())
-                .unwrap_or_default();
+        let show = es.len().min(budget.max(3));
+        budget = budget.saturating_sub(show);
+        for e in &es[..show] {
+            o.push_str(&entry_line(e, st));
+        }
+        if show < es.len() {
+            let rest = &es[show..];
             o.push_str(&format!(
-                "    {:>5}x {:<11} {} {} {}  {}\n",
-                e.count,
-                e.syscall,
-                st.paint("1", &what),
-                if extra.is_empty() { String::new() } else { format!("({})", extra.join(", ")) },
-                res,
-                st.paint("2", &site),
+                "      ... and {} more entries ({} violations): --full-summary lists them\n",
+                rest.len(),
+                rest.iter().map(|e| e.count).sum::<u64>()
             ));
         }
     }
-    let _ = std::io::stderr().write_all(o.as_bytes());
+    // Noise: one line per group, whatever the decisions.
+    let mut noise: BTreeMap<&str, (u64, u64, BTreeMap<String, u64>)> = BTreeMap::new();
+    for e in rep.violations.iter() {
+        let Some(g) = e.noise else { continue };
+        let n = noise.entry(g).or_default();
+        n.0 += e.count;
+        n.1 += e.paths;
+        let label = match (e.decision.as_str(), &e.outcome.error) {
+            ("allowed" | "allowed-by-descriptor", None) => "ok".to_string(),
+            ("allowed" | "allowed-by-descriptor", Some(err)) => err.clone(),
+            (d, _) => match &e.reason {
+                Some(r) => format!("{d} ({r})"),
+                None => d.to_string(),
+            },
+        };
+        *n.2.entry(label).or_insert(0) += e.count;
+    }
+    if !noise.is_empty() {
+        let total: u64 = noise.values().map(|n| n.0).sum();
+        o.push_str(&format!("  {} ({total})\n", st.paint("1;2", "noise")));
+        for (g, (count, paths, outs)) in noise {
+            let outs: Vec<String> = outs.iter().map(|(k, v)| format!("{v} {k}")).collect();
+            o.push_str(&format!(
+                "    {count:>5}x {:<11} {paths} path(s): {}\n",
+                g,
+                outs.join(", ")
+            ));
+        }
+    }
+    o
+}
+
+fn entry_line(e: &Entry, st: &Style) -> String {
+    let single = e
+        .args
+        .path
+        .as_deref()
+        .or(e.args.address.as_deref())
+        .map(str::to_string)
+        .or_else(|| e.args.signal.clone())
+        .unwrap_or_else(|| "-".into());
+    let what = if e.paths > 1 {
+        let names: Vec<&str> = e.samples.iter().take(3).filter_map(|s| s.path.as_deref()).collect();
+        let more = if e.paths as usize > names.len() { ", ..." } else { "" };
+        match e.scope.as_deref() {
+            Some(scope) if scope.starts_with('/') => {
+                let base: Vec<String> = e
+                    .samples
+                    .iter()
+                    .take(3)
+                    .filter_map(|s| s.resolved.as_deref().or(s.path.as_deref()))
+                    .map(|p| {
+                        Path::new(p)
+                            .file_name()
+                            .map_or(p.to_string(), |n| n.to_string_lossy().into_owned())
+                    })
+                    .collect();
+                let dir = if scope == "/" { "" } else { scope };
+                format!("{dir}/* ({} paths: {}{more})", e.paths, base.join(", "))
+            }
+            Some(scope) => format!("{} paths, {scope} ({}{more})", e.paths, names.join(", ")),
+            None => single,
+        }
+    } else {
+        single
+    };
+    let mut extra = vec![];
+    if let Some(f) = &e.args.flags {
+        extra.push(f.clone());
+    }
+    if e.paths == 1 {
+        if let Some(d) = e.args.dirfd.as_deref().filter(|d| *d != "AT_FDCWD") {
+            match &e.args.resolved {
+                Some(r) => extra.push(format!("dirfd {d}: {r}")),
+                None => extra.push(format!("dirfd {d}")),
+            }
+        }
+    }
+    if let Some(r) = &e.reason {
+        extra.push(r.clone());
+    }
+    let res = match (&e.outcome.value, &e.outcome.error) {
+        (_, Some(err)) => st.paint("31", &format!("-> {err}")),
+        (Some(v), None) if e.paths == 1 => format!("-> {v}"),
+        (Some(_), None) => "-> ok".to_string(),
+        _ => String::new(),
+    };
+    let site = e
+        .stack
+        .iter()
+        .find(|f| f.symbol.is_some() && !f.object.as_deref().is_some_and(|o| o.contains("libc.so")))
+        .or(e.stack.first())
+        .map(|f| f.short())
+        .unwrap_or_default();
+    format!(
+        "    {:>5}x {:<11} {} {} {}  {}\n",
+        e.count,
+        e.syscall,
+        st.paint("1", &what),
+        if extra.is_empty() {
+            String::new()
+        } else {
+            format!("({})", extra.join(", "))
+        },
+        res,
+        st.paint("2", &site),
+    )
 }

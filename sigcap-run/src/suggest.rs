@@ -1,18 +1,36 @@
 //! The least policy that would have allowed a run.
 //!
 //! Each brokered (or refused) path operation needs an access mode under
-//! some root. Roots must exist when the sandbox is entered, so the root
-//! for a path is the path itself if it existed then, else its nearest
-//! ancestor that did (creating `out/a/b` needs `create` on `out`).
+//! some root. Roots must exist when the sandbox is entered, so:
+//!
+//! - a path that existed at enter is its own root: one rule per file the
+//!   program touched, one per directory it opened or looked at itself;
+//! - a path the run created needs `create` on its nearest ancestor that
+//!   existed (creating `out/a/b` needs `create` on `out`);
+//! - a failed probe (ENOENT, ENOTDIR: a missing `~/.curlrc`) grants
+//!   nothing: it is listed as a comment; under the policy the program gets
+//!   EPERM instead of ENOENT there;
+//! - a directory rule replaces the rules of its entries only where the
+//!   program used at least [`DIR_RULE_MIN_ENTRIES`] distinct entries of it,
+//!   and never for `/`, a top-level directory (`/etc`, `/usr`, ...),
+//!   `/home` or a home directory;
+//! - `/`, `/home` and home directories are never roots: what needs one is
+//!   left out, with a comment saying what will then fail;
+//! - what the run removed or renamed away cannot be a root (the broker
+//!   works beneath a root, not on it): its rule moves to its parent.
+//!
 //! A path "existed at enter" unless the run created it (a successful
 //! mkdir or O_CREAT open before any other successful use), and it exists
-//! now or the run removed it. Nested rules inherit their ancestors' modes
-//! (the policy's longest match wins) and are dropped when that makes them
-//! redundant. Network destinations become exact connect/bind rules.
+//! now or the run removed it. A path that worked during the run but is
+//! gone, not removed by the run, cannot be placed (a descriptor sigcap-run
+//! could not follow): it is left out with a comment. Nested rules inherit
+//! their ancestors' modes (the policy's longest match wins) and are
+//! dropped when that makes them redundant. Network destinations become
+//! exact connect/bind rules.
 use crate::report::{decode, Op, Resolver, Stream};
 use anyhow::Result;
 use sigcap::{Access, NetTarget, Policy};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 
 /// What an operation needs under its rule (mirrors the broker).
@@ -40,14 +58,44 @@ fn open_access(flags: i32) -> Access {
     a
 }
 
-/// The policy, and notes on what it leaves out.
+/// A directory rule stands in for its entries' rules when the program used
+/// at least this many distinct entries of the directory.
+pub const DIR_RULE_MIN_ENTRIES: usize = 4;
+
+/// At most this many probes are listed one by one (noise groups count one).
+pub const PROBES_LISTED: usize = 32;
+
+/// Home directories (and `/home`): never suggested wholesale.
+fn is_home(p: &Path) -> bool {
+    p == Path::new("/root")
+        || p == Path::new("/home")
+        || p == Path::new("/usr/home")
+        || p.parent() == Some(Path::new("/home"))
+        || p.parent() == Some(Path::new("/usr/home"))
+        || std::env::var_os("HOME").is_some_and(|h| !h.is_empty() && Path::new(&h) == p)
+}
+
+/// Roots too wide to suggest from what one program did.
+fn never_root(p: &Path) -> bool {
+    p.parent().is_none() || is_home(p)
+}
+
+fn note(notes: &mut Vec<String>, n: String) {
+    if !notes.contains(&n) {
+        notes.push(n);
+    }
+}
+
+/// The policy, and comment lines: what it leaves out, and the probes.
 pub fn least_policy(stream: &Stream) -> Result<(Policy, Vec<String>)> {
     let mut notes = Vec::new();
-    let mut resolver = Resolver::default();
+    let mut resolver = Resolver::new(stream);
     let mut created: HashSet<PathBuf> = HashSet::new();
     let mut used: HashSet<PathBuf> = HashSet::new();
     let mut removed: HashSet<PathBuf> = HashSet::new();
-    let mut needs: Vec<(PathBuf, Access)> = Vec::new();
+    let mut needs: Vec<(PathBuf, Access, String)> = Vec::new();
+    // path -> the error of its (first) failed probe
+    let mut probes: BTreeMap<PathBuf, String> = BTreeMap::new();
     let mut policy = Policy::new();
     for r in &stream.records {
         if r.decision == "unsupported" || r.decision == "allowed-by-descriptor" {
@@ -69,8 +117,10 @@ pub fn least_policy(stream: &Stream) -> Result<(Policy, Vec<String>)> {
             Op::Signal | Op::Other => continue,
             _ => {}
         }
-        // No path, or a descriptor from before enter (its own authority).
-        let Some(abs) = resolver.resolve(stream, r, &d) else { continue };
+        // No path, or a descriptor sigcap-run cannot follow.
+        let Some(abs) = resolver.resolve(stream, r, &d) else {
+            continue;
+        };
         let ok = r.result >= 0;
         let access = match op {
             Op::Open => {
@@ -98,40 +148,88 @@ pub fn least_policy(stream: &Stream) -> Result<(Policy, Vec<String>)> {
         if ok {
             used.insert(abs.clone());
         }
-        // glibc's NSS stats "/" to notice a chroot; allowing it would take a
-        // read rule on the whole file system, and NSS works without it.
-        if abs == Path::new("/") && matches!(op, Op::Stat | Op::Access) {
-            let n = format!("left out: {}(\"/\") would need read on /", r.name);
-            if !notes.contains(&n) {
-                notes.push(n);
-            }
+        // A failed probe: the program looked for something that is not
+        // there. It widens nothing.
+        if r.result == -(libc::ENOENT as i64) || r.result == -(libc::ENOTDIR as i64) {
+            probes
+                .entry(abs)
+                .or_insert_with(|| crate::report::errno_name(-r.result as i32));
             continue;
         }
         if r.decision == "denied" && r.reason.as_deref() == Some("escape") {
-            let n = format!(
-                "left out: {} resolves outside its root (absolute symlink?); no rule can allow it",
-                abs.display()
+            note(
+                &mut notes,
+                format!(
+                    "left out: {} resolves outside its root (absolute symlink?); no rule can allow it",
+                    abs.display()
+                ),
             );
-            if !notes.contains(&n) {
-                notes.push(n);
-            }
             continue;
         }
-        needs.push((abs, access));
+        needs.push((abs, access, r.name.clone()));
     }
-    let existed = |p: &Path| -> bool {
-        !created.contains(p) && (std::fs::symlink_metadata(p).is_ok() || removed.contains(p))
-    };
+    let existed =
+        |p: &Path| -> bool { !created.contains(p) && (std::fs::symlink_metadata(p).is_ok() || removed.contains(p)) };
+    // Each need's own root.
     let mut roots: BTreeMap<PathBuf, Access> = BTreeMap::new();
-    for (abs, access) in needs {
+    for (abs, access, call) in needs {
         let mut root = abs.clone();
-        while !existed(&root) {
-            if !root.pop() {
-                break;
+        if !existed(&root) {
+            if !created.contains(&root) {
+                note(
+                    &mut notes,
+                    format!(
+                        "left out: {call}({}) worked but the path is gone and the run did not remove it (a descriptor sigcap-run could not follow?)",
+                        abs.display()
+                    ),
+                );
+                continue;
             }
+            while !existed(&root) {
+                if !root.pop() {
+                    break;
+                }
+            }
+        }
+        if never_root(&root) {
+            let what = if root == abs {
+                format!("{call}(\"{}\")", abs.display())
+            } else {
+                format!("{call}(\"{}\"), created by the run,", abs.display())
+            };
+            note(
+                &mut notes,
+                format!(
+                    "left out: {what} would need {access} on all of {}; not suggested (add it yourself if the program needs it)",
+                    root.display()
+                ),
+            );
+            continue;
         }
         *roots.entry(root).or_insert(Access::NONE) |= access;
     }
+    // A root cannot be removed or renamed away through itself (the broker
+    // works beneath it): what the run removed is reached from its parent.
+    while let Some(gone) = roots.keys().find(|r| removed.contains(*r)).cloned() {
+        let acc = roots.remove(&gone).unwrap_or(Access::NONE);
+        let Some(parent) = gone.parent().map(Path::to_path_buf) else {
+            continue;
+        };
+        if never_root(&parent) {
+            note(
+                &mut notes,
+                format!(
+                    "left out: removing {} needs {} on all of {}; not suggested",
+                    gone.display(),
+                    acc | Access::WRITE,
+                    parent.display()
+                ),
+            );
+            continue;
+        }
+        *roots.entry(parent).or_insert(Access::NONE) |= acc | Access::WRITE;
+    }
+    collapse(&mut roots, &mut notes);
     // Longest match wins: a nested rule must carry its ancestors' modes.
     let snapshot = roots.clone();
     for (root, acc) in roots.iter_mut() {
@@ -156,7 +254,81 @@ pub fn least_policy(stream: &Stream) -> Result<(Policy, Vec<String>)> {
         }
         policy.allow_fs(root, *acc)?;
     }
+    probe_notes(&probes, &roots, &mut notes);
     Ok((policy, notes))
+}
+
+/// Replaces the rules of a directory's entries by one rule on the
+/// directory where the program used enough of them, deepest first (a
+/// collapsed directory then counts as one entry of its parent).
+fn collapse(roots: &mut BTreeMap<PathBuf, Access>, notes: &mut Vec<String>) {
+    loop {
+        // Entries used, per directory (a rule anywhere beneath an entry counts for it).
+        let mut by_dir: BTreeMap<PathBuf, BTreeSet<PathBuf>> = BTreeMap::new();
+        for root in roots.keys() {
+            let mut p = root.clone();
+            while let Some(parent) = p.parent().map(Path::to_path_buf) {
+                by_dir.entry(parent.clone()).or_default().insert(p.clone());
+                p = parent;
+            }
+        }
+        let candidate = by_dir
+            .iter()
+            .filter(|(dir, entries)| {
+                entries.len() >= DIR_RULE_MIN_ENTRIES
+                    && !roots.contains_key(*dir)
+                    && dir.components().count() > 2 // not / nor /etc, /usr, ...
+                    && !never_root(dir)
+                    && dir.is_dir()
+            })
+            .max_by_key(|(dir, _)| dir.components().count());
+        let Some((dir, entries)) = candidate else { return };
+        let dir = dir.clone();
+        let n = entries.len();
+        let mut acc = Access::NONE;
+        roots.retain(|r, a| {
+            if r.starts_with(&dir) {
+                acc |= *a;
+                false
+            } else {
+                true
+            }
+        });
+        roots.insert(dir.clone(), acc);
+        notes.push(format!(
+            "{}: one rule for {n} entries the program used (at least {DIR_RULE_MIN_ENTRIES} make a directory rule)",
+            dir.display()
+        ));
+    }
+}
+
+/// The failed probes, as comments: noise groups one line each, then the
+/// rest, at most [`PROBES_LISTED`] lines. Probes under a suggested rule
+/// are left out (the rule already lets the program look).
+fn probe_notes(probes: &BTreeMap<PathBuf, String>, roots: &BTreeMap<PathBuf, Access>, notes: &mut Vec<String>) {
+    let covered = |p: &Path| roots.keys().any(|r| p.starts_with(r));
+    let mut groups: BTreeMap<&'static str, usize> = BTreeMap::new();
+    let mut rest = Vec::new();
+    for (p, err) in probes {
+        if covered(p) {
+            continue;
+        }
+        match crate::report::noise_group(&p.to_string_lossy()) {
+            Some(g) => *groups.entry(g).or_insert(0) += 1,
+            None => rest.push(format!(
+                "probe: {} ({err}): no rule; under this policy it fails with EPERM",
+                p.display()
+            )),
+        }
+    }
+    for (g, n) in groups {
+        notes.push(format!("probes: {n} missing {g} file(s): no rule"));
+    }
+    let more = rest.len().saturating_sub(PROBES_LISTED);
+    notes.extend(rest.into_iter().take(PROBES_LISTED));
+    if more > 0 {
+        notes.push(format!("... and {more} more probe(s) of missing files (see --report)"));
+    }
 }
 
 #[cfg(test)]
@@ -181,8 +353,9 @@ mod tests {
         std::fs::write(d.join("in.txt"), "x").unwrap();
         std::fs::create_dir(d.join("ro")).unwrap();
         std::fs::write(d.join("ro/f"), "x").unwrap();
-        // The run created out/ and out/new (they exist now, but not at enter).
+        // The run created out/, out/new and out/new/file (they exist now, but not at enter).
         std::fs::create_dir_all(d.join("out/new")).unwrap();
+        std::fs::write(d.join("out/new/file"), "").unwrap();
         let dd = d.to_str().unwrap();
         let at = libc::AT_FDCWD as i64;
         let creat = (libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL) as i64;
@@ -203,8 +376,11 @@ mod tests {
         ];
         let s = parse_stream(&lines.join("\n"));
         let (p, notes) = least_policy(&s).unwrap();
-        let rules: Vec<(String, String)> =
-            p.fs_rules().iter().map(|r| (r.root.display().to_string(), r.access.to_string())).collect();
+        let rules: Vec<(String, String)> = p
+            .fs_rules()
+            .iter()
+            .map(|r| (r.root.display().to_string(), r.access.to_string()))
+            .collect();
         assert_eq!(
             rules,
             vec![
@@ -215,12 +391,146 @@ mod tests {
             "{rules:?}"
         );
         assert_eq!(p.connect_rules()[0].to_string(), "127.0.0.1:8080");
-        assert!(notes.iter().any(|n| n.contains("newfstatat(\"/\")")), "{notes:?}");
+        assert!(
+            notes
+                .iter()
+                .any(|n| n.contains("newfstatat(\"/\") would need read on all of /")),
+            "{notes:?}"
+        );
 
         // Without the creations, reads keep their own narrow roots.
         let reads = [lines[0].clone(), lines[1].clone(), lines[6].clone(), lines[7].clone()];
         let (p, _) = least_policy(&parse_stream(&reads.join("\n"))).unwrap();
         let roots: Vec<String> = p.fs_rules().iter().map(|r| r.root.display().to_string()).collect();
         assert_eq!(roots, vec![format!("{dd}/in.txt"), format!("{dd}/ro")]);
+    }
+
+    fn enter(dir: &str) -> String {
+        format!(
+            "{{\"event\":\"enter\",\"pid\":7,\"backend\":\"linux-seccomp\",\"mode\":\"permissive\",\"cwd\":\"{dir}\"}}"
+        )
+    }
+
+    fn rules(lines: &[String]) -> (Vec<(String, String)>, Vec<String>) {
+        let (p, notes) = least_policy(&parse_stream(&lines.join("\n"))).unwrap();
+        let r = p
+            .fs_rules()
+            .iter()
+            .map(|r| (r.root.display().to_string(), r.access.to_string()))
+            .collect();
+        (r, notes)
+    }
+
+    #[test]
+    fn failed_probes_widen_nothing() {
+        let t = tempfile::tempdir().unwrap();
+        let dd = t.path().to_str().unwrap().to_string();
+        std::fs::write(t.path().join("in.txt"), "x").unwrap();
+        let at = libc::AT_FDCWD as i64;
+        let enoent = -(libc::ENOENT as i64);
+        let lines = [
+            enter(&dd),
+            rec(1, "openat", [at, 0, 0, 0], &format!("{dd}/.curlrc"), enoent),
+            rec(2, "newfstatat", [at, 0, 0, 0], &format!("{dd}/missing/deeper"), enoent),
+            rec(3, "openat", [at, 0, 0, 0], "/usr/lib/locale/xx_XX/LC_CTYPE", enoent),
+            rec(
+                4,
+                "openat",
+                [at, 0, 0, 0],
+                &format!("{dd}/in.txt/sub"),
+                -(libc::ENOTDIR as i64),
+            ),
+            rec(5, "openat", [at, 0, 0, 0], "in.txt", 3),
+        ];
+        let (r, notes) = rules(&lines);
+        assert_eq!(r, vec![(format!("{dd}/in.txt"), "read".to_string())]);
+        assert!(
+            notes
+                .iter()
+                .any(|n| n.contains(&format!("probe: {dd}/.curlrc (ENOENT)"))),
+            "{notes:?}"
+        );
+        assert!(
+            notes.iter().any(|n| n == "probes: 1 missing locale file(s): no rule"),
+            "{notes:?}"
+        );
+        // Covered by the rule for in.txt: not listed.
+        assert!(!notes.iter().any(|n| n.contains("in.txt/sub")), "{notes:?}");
+    }
+
+    #[test]
+    fn no_root_or_home_from_one_access_and_directories_need_several_entries() {
+        let t = tempfile::tempdir().unwrap();
+        let d = t.path();
+        for f in ["a", "b", "c", "sub/x", "sub/y", "sub/z", "sub/w"] {
+            std::fs::create_dir_all(d.join(f).parent().unwrap()).unwrap();
+            std::fs::write(d.join(f), f).unwrap();
+        }
+        let dd = d.to_str().unwrap().to_string();
+        let at = libc::AT_FDCWD as i64;
+        let mut lines = vec![enter(&dd)];
+        for (i, f) in ["a", "b", "c", "sub/x", "sub/y", "sub/z", "sub/w"].iter().enumerate() {
+            lines.push(rec(i as u64 + 1, "openat", [at, 0, 0, 0], f, 3));
+        }
+        lines.push(rec(10, "newfstatat", [at, 0, 0, 0], "/", 0));
+        lines.push(rec(11, "newfstatat", [at, 0, 0, 0], "/root", 0));
+        let (r, notes) = rules(&lines);
+        // sub/ had 4 entries used: one rule. The top has a, b, c and sub: 4 entries, one rule.
+        assert_eq!(r, vec![(dd.clone(), "read".to_string())], "{notes:?}");
+        assert!(
+            notes
+                .iter()
+                .any(|n| n.contains("newfstatat(\"/root\") would need read on all of /root")),
+            "{notes:?}"
+        );
+        // Three files are three rules.
+        let (r, _) = rules(&lines[..4]);
+        assert_eq!(
+            r.iter().map(|(p, _)| p.clone()).collect::<Vec<_>>(),
+            vec![format!("{dd}/a"), format!("{dd}/b"), format!("{dd}/c")]
+        );
+    }
+
+    #[test]
+    fn a_stale_descriptor_resolves_to_nothing_not_to_the_wrong_place() {
+        // fts: fd 5 is opened as dir/, closed, and its number reused by a
+        // dup(2) of sub/'s descriptor (no record). Relative calls through
+        // "5" then really name entries of sub/.
+        let t = tempfile::tempdir().unwrap();
+        let d = t.path();
+        std::fs::create_dir_all(d.join("dir/sub")).unwrap();
+        std::fs::write(d.join("dir/sub/only-in-sub"), "").unwrap();
+        let dd = d.to_str().unwrap().to_string();
+        let at = libc::AT_FDCWD as i64;
+        let dirflags = (libc::O_RDONLY | libc::O_DIRECTORY) as i64;
+        let lines = [
+            enter(&dd),
+            rec(1, "openat", [at, 0, dirflags, 0], "/", 5),
+            rec(2, "openat", [at, 0, dirflags, 0], "dir", 6),
+            rec(3, "newfstatat", [5, 0, 0, 0], "only-in-sub", 0),
+            rec(4, "openat", [5, 0, 0, 0], "only-in-sub", 7),
+            rec(5, "openat", [7, 0, 0, 0], "x", 8),
+        ];
+        let s = parse_stream(&lines.join("\n"));
+        let mut res = Resolver::new(&s);
+        let got: Vec<Option<String>> = s
+            .records
+            .iter()
+            .map(|r| res.resolve(&s, r, &decode(r)).map(|p| p.display().to_string()))
+            .collect();
+        assert_eq!(got[0].as_deref(), Some("/"));
+        assert_eq!(got[2], None, "{got:?}");
+        assert_eq!(got[3], None, "{got:?}");
+        // Its result is not mapped either: nothing beneath it resolves.
+        assert_eq!(got[4], None, "{got:?}");
+        let (r, notes) = rules(&lines);
+        // "/" is never suggested; the rest is unresolved, not "/only-in-sub".
+        assert_eq!(r, vec![(format!("{dd}/dir"), "read".to_string())], "{r:?}");
+        assert!(
+            notes
+                .iter()
+                .any(|n| n.contains("openat(\"/\") would need read on all of /")),
+            "{notes:?}"
+        );
     }
 }

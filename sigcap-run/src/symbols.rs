@@ -26,7 +26,12 @@ impl Frame {
         let obj = self
             .object
             .as_deref()
-            .map(|o| Path::new(o).file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default())
+            .map(|o| {
+                Path::new(o)
+                    .file_name()
+                    .map(|f| f.to_string_lossy().into_owned())
+                    .unwrap_or_default()
+            })
             .unwrap_or_default();
         match &self.symbol {
             Some(s) => format!("{s} ({obj})"),
@@ -60,7 +65,10 @@ impl Symbolizer {
         let file = std::fs::read_dir(dir).ok().and_then(|rd| {
             rd.flatten()
                 .map(|e| e.path())
-                .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("objects.")))
+                .filter(|p| {
+                    p.file_name()
+                        .is_some_and(|n| n.to_string_lossy().starts_with("objects."))
+                })
                 .min()
         });
         if let Some(text) = file.and_then(|f| std::fs::read_to_string(f).ok()) {
@@ -71,7 +79,11 @@ impl Symbolizer {
                         let name = name.unwrap_or("").trim();
                         objs.push(Obj {
                             base: parse_hex(base),
-                            path: if name.is_empty() { prog.to_owned() } else { PathBuf::from(name) },
+                            path: if name.is_empty() {
+                                prog.to_owned()
+                            } else {
+                                PathBuf::from(name)
+                            },
                             segs: Vec::new(),
                         });
                     }
@@ -91,7 +103,10 @@ impl Symbolizer {
     }
 
     fn lookup(&self, addr: u64) -> Option<Frame> {
-        let o = self.objs.iter().find(|o| o.segs.iter().any(|&(s, e)| addr >= s && addr < e))?;
+        let o = self
+            .objs
+            .iter()
+            .find(|o| o.segs.iter().any(|&(s, e)| addr >= s && addr < e))?;
         let off = addr - o.base;
         let mut cache = self.cache.borrow_mut();
         let syms = cache.entry(o.path.clone()).or_insert_with(|| read_syms(&o.path));
@@ -101,7 +116,11 @@ impl Symbolizer {
             if *size != 0 && off >= a + size && !s.from_dynsym {
                 return None;
             }
-            let tag = if s.from_dynsym && (*size == 0 || off >= a + size) { " (dynsym, nearest)" } else { "" };
+            let tag = if s.from_dynsym && (*size == 0 || off >= a + size) {
+                " (dynsym, nearest)"
+            } else {
+                ""
+            };
             Some(format!("{name}+{:#x}{tag}", off - a))
         });
         Some(Frame {

@@ -76,13 +76,19 @@ fn ls_l_report_matches_strace_and_the_suggested_policy_is_enough() {
     let r = run(d, &["--suggest-policy", &pol], &["ls", "-l", "dir"]);
     assert_eq!(r.code(), 0);
     let out = r.stdout();
-    assert!(out.contains(" a\n") && out.contains("link -> a") && out.contains(" sub\n"), "{out}");
+    assert!(
+        out.contains(" a\n") && out.contains("link -> a") && out.contains(" sub\n"),
+        "{out}"
+    );
     for p in ["dir/a", "dir/link", "dir/sub"] {
         assert!(!r.find("statx", p).is_empty(), "no statx of {p}: {:#?}", r.pairs());
     }
     assert_eq!(r.find("readlink", "dir/link")[0]["outcome"]["value"], 1);
     // What breaks: extended attributes have no brokered form.
-    assert!(r.violations().iter().any(|v| v["syscall"] == "lgetxattr" && v["decision"] == "unsupported"));
+    assert!(r
+        .violations()
+        .iter()
+        .any(|v| v["syscall"] == "lgetxattr" && v["decision"] == "unsupported"));
 
     let truth = strace(d, &["ls", "-l", "dir"]);
     assert_reported_calls_are_real(&r, &truth);
@@ -96,7 +102,9 @@ fn ls_l_report_matches_strace_and_the_suggested_policy_is_enough() {
     narrowed(Path::new(&pol), &s(&d.join("dir")), &narrow);
     let refused = run(d, &["--policy", &s(&narrow)], &["ls", "-l", "dir"]);
     assert_eq!(refused.code(), 2);
-    assert!(refused.stderr().contains("cannot access 'dir': Operation not permitted"));
+    assert!(refused
+        .stderr()
+        .contains("cannot access 'dir': Operation not permitted"));
     assert_eq!(refused.find("statx", "dir")[0]["decision"], "denied");
 }
 
@@ -107,14 +115,27 @@ fn make_tree(src: &Path) {
     std::fs::write(src.join("docs/deep/notes.txt"), "notes\n").unwrap();
 }
 
-const TAR_X: &[&str] = &["tar", "xf", "a.tar", "-C", "out", "--no-same-owner", "--no-same-permissions", "-m"];
+const TAR_X: &[&str] = &[
+    "tar",
+    "xf",
+    "a.tar",
+    "-C",
+    "out",
+    "--no-same-owner",
+    "--no-same-permissions",
+    "-m",
+];
 
 #[test]
 fn tar_extract_report_matches_strace_and_the_suggested_policy_is_enough() {
     let t = tmp();
     let d = t.path();
     make_tree(&d.join("proj"));
-    let st = std::process::Command::new("tar").current_dir(d).args(["cf", "a.tar", "proj"]).status().unwrap();
+    let st = std::process::Command::new("tar")
+        .current_dir(d)
+        .args(["cf", "a.tar", "proj"])
+        .status()
+        .unwrap();
     assert!(st.success());
     let fresh = || {
         let _ = std::fs::remove_dir_all(d.join("out"));
@@ -124,7 +145,10 @@ fn tar_extract_report_matches_strace_and_the_suggested_policy_is_enough() {
     let pol = s(&d.join("tar.toml"));
     let r = run(d, &["--suggest-policy", &pol], TAR_X);
     assert_eq!(r.code(), 0, "{}", r.stderr());
-    assert_eq!(std::fs::read_to_string(d.join("out/proj/docs/deep/notes.txt")).unwrap(), "notes\n");
+    assert_eq!(
+        std::fs::read_to_string(d.join("out/proj/docs/deep/notes.txt")).unwrap(),
+        "notes\n"
+    );
     for dir in ["proj", "proj/docs", "proj/docs/deep"] {
         assert_eq!(r.find("mkdirat", dir)[0]["decision"], "allowed", "{:#?}", r.pairs());
     }
@@ -138,8 +162,17 @@ fn tar_extract_report_matches_strace_and_the_suggested_policy_is_enough() {
     assert_nothing_missed(&r, &truth, "proj");
 
     let text = std::fs::read_to_string(&pol).unwrap();
-    assert!(text.contains(&format!("path = \"{}\"\naccess = [\"read\", \"write\", \"create\"]", s(&d.join("out")))), "{text}");
-    assert!(text.contains(&format!("path = \"{}\"\naccess = [\"read\"]", s(&d.join("a.tar")))), "{text}");
+    assert!(
+        text.contains(&format!(
+            "path = \"{}\"\naccess = [\"read\", \"write\", \"create\"]",
+            s(&d.join("out"))
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("path = \"{}\"\naccess = [\"read\"]", s(&d.join("a.tar")))),
+        "{text}"
+    );
     fresh();
     let again = run(d, &["--policy", &pol], TAR_X);
     assert_eq!(again.code(), 0, "{}", again.stderr());
@@ -149,7 +182,11 @@ fn tar_extract_report_matches_strace_and_the_suggested_policy_is_enough() {
     let mut p = sigcap::Policy::from_file(&pol).unwrap();
     let mut ro = sigcap::Policy::new();
     for r in p.fs_rules() {
-        let acc = if r.root == d.join("out") { sigcap::Access::READ } else { r.access };
+        let acc = if r.root == d.join("out") {
+            sigcap::Access::READ
+        } else {
+            r.access
+        };
         ro.allow_fs(&r.root, acc).unwrap();
     }
     p = ro;
@@ -158,9 +195,16 @@ fn tar_extract_report_matches_strace_and_the_suggested_policy_is_enough() {
     fresh();
     let refused = run(d, &["--policy", &s(&narrow)], TAR_X);
     assert_eq!(refused.code(), 2);
-    assert!(refused.stderr().contains("Cannot mkdir: Operation not permitted"), "{}", refused.stderr());
+    assert!(
+        refused.stderr().contains("Cannot mkdir: Operation not permitted"),
+        "{}",
+        refused.stderr()
+    );
     let v = refused.find("mkdirat", "proj");
-    assert_eq!((v[0]["decision"].as_str(), v[0]["reason"].as_str()), (Some("denied"), Some("access")));
+    assert_eq!(
+        (v[0]["decision"].as_str(), v[0]["reason"].as_str()),
+        (Some("denied"), Some("access"))
+    );
     assert!(!d.join("out/proj").exists());
 }
 
@@ -172,7 +216,12 @@ fn tar_default_extraction_shows_what_breaks() {
     let d = t.path();
     make_tree(&d.join("proj"));
     std::os::unix::fs::symlink("README", d.join("proj/link")).unwrap();
-    assert!(std::process::Command::new("tar").current_dir(d).args(["cf", "a.tar", "proj"]).status().unwrap().success());
+    assert!(std::process::Command::new("tar")
+        .current_dir(d)
+        .args(["cf", "a.tar", "proj"])
+        .status()
+        .unwrap()
+        .success());
     std::fs::create_dir(d.join("out")).unwrap();
     let r = run(d, &[], &["tar", "xf", "a.tar", "-C", "out"]);
     assert_eq!(r.code(), 2, "tar reports the failures in its exit status");
@@ -186,7 +235,10 @@ fn tar_default_extraction_shows_what_breaks() {
     assert!(unsupported.contains("utimensat"), "{unsupported:?}");
     assert!(r.stderr().contains("Cannot create symlink"));
     // Regular files still came out, brokered.
-    assert_eq!(std::fs::read_to_string(d.join("out/proj/docs/guide.txt")).unwrap(), "guide\n");
+    assert_eq!(
+        std::fs::read_to_string(d.join("out/proj/docs/guide.txt")).unwrap(),
+        "guide\n"
+    );
 }
 
 /// A one-shot HTTP server on loopback.
@@ -200,7 +252,11 @@ fn serve_once(body: &'static str) -> (u16, std::thread::JoinHandle<()>) {
             let Ok((mut c, _)) = l.accept() else { return };
             let mut buf = [0u8; 4096];
             let _ = c.read(&mut buf);
-            let _ = write!(c, "HTTP/1.0 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+            let _ = write!(
+                c,
+                "HTTP/1.0 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
         }
     });
     (port, h)
@@ -217,11 +273,17 @@ fn curl_fetch_from_loopback_report_matches_strace_and_policy() {
     let pol = s(&d.join("curl.toml"));
     let r = run(d, &["--suggest-policy", &pol], &cmd);
     assert_eq!(r.code(), 0, "{}", r.stderr());
-    assert_eq!(std::fs::read_to_string(d.join("got.txt")).unwrap(), "payload over loopback\n");
+    assert_eq!(
+        std::fs::read_to_string(d.join("got.txt")).unwrap(),
+        "payload over loopback\n"
+    );
     let c = r.find("connect", &addr);
     assert_eq!(c[0]["decision"], "allowed");
     assert_eq!(c[0]["class"], "sockaddr");
-    assert_eq!(r.find("openat", "got.txt")[0]["args"]["flags"], "O_WRONLY|O_CREAT|O_TRUNC");
+    assert_eq!(
+        r.find("openat", "got.txt")[0]["args"]["flags"],
+        "O_WRONLY|O_CREAT|O_TRUNC"
+    );
 
     let truth = strace(d, &cmd);
     assert_reported_calls_are_real(&r, &truth);
@@ -232,12 +294,18 @@ fn curl_fetch_from_loopback_report_matches_strace_and_policy() {
     std::fs::remove_file(d.join("got.txt")).unwrap();
     let again = run(d, &["--policy", &pol], &cmd);
     assert_eq!(again.code(), 0, "{}", again.stderr());
-    assert_eq!(std::fs::read_to_string(d.join("got.txt")).unwrap(), "payload over loopback\n");
+    assert_eq!(
+        std::fs::read_to_string(d.join("got.txt")).unwrap(),
+        "payload over loopback\n"
+    );
 
     let narrow = d.join("narrow.toml");
     narrowed(Path::new(&pol), &addr, &narrow);
     let refused = run(d, &["--policy", &s(&narrow)], &cmd);
     assert_eq!(refused.code(), 7, "curl: couldn't connect");
     let c = refused.find("connect", &addr);
-    assert_eq!((c[0]["decision"].as_str(), c[0]["reason"].as_str()), (Some("denied"), Some("no-rule")));
+    assert_eq!(
+        (c[0]["decision"].as_str(), c[0]["reason"].as_str()),
+        (Some("denied"), Some("no-rule"))
+    );
 }

@@ -15,7 +15,14 @@ fn cc(dir: &Path, name: &str, src: &str, extra: &[&str]) -> Option<std::path::Pa
     let c = dir.join(format!("{name}.c"));
     std::fs::write(&c, src).unwrap();
     let out = dir.join(name);
-    let ok = Command::new("cc").arg(&c).arg("-o").arg(&out).args(extra).status().ok()?.success();
+    let ok = Command::new("cc")
+        .arg(&c)
+        .arg("-o")
+        .arg(&out)
+        .args(extra)
+        .status()
+        .ok()?
+        .success();
     ok.then_some(out)
 }
 
@@ -40,12 +47,24 @@ fn enter_at_a_library_function_skips_start_up() {
     assert_eq!(late.code(), 0);
     assert_eq!(late.report.as_ref().unwrap()["enter_at"], "opendir");
     assert_eq!(late.stdout(), early.stdout());
-    let locale = |r: &Run| r.pairs().iter().filter(|(_, p)| p.starts_with("/usr/lib/locale")).count();
+    let locale = |r: &Run| {
+        r.pairs()
+            .iter()
+            .filter(|(_, p)| p.starts_with("/usr/lib/locale"))
+            .count()
+    };
     assert!(locale(&early) > 0);
     assert_eq!(locale(&late), 0, "setlocale ran before opendir, unconfined");
     // opendir's own open is the first violation.
-    let first = late.violations().into_iter().min_by_key(|v| v["first_seq"].as_u64()).unwrap();
-    assert_eq!((first["syscall"].as_str(), first["args"]["path"].as_str()), (Some("openat"), Some("dir")));
+    let first = late
+        .violations()
+        .into_iter()
+        .min_by_key(|v| v["first_seq"].as_u64())
+        .unwrap();
+    assert_eq!(
+        (first["syscall"].as_str(), first["args"]["path"].as_str()),
+        (Some("openat"), Some("dir"))
+    );
     assert!(!late.find("statx", "dir/a").is_empty());
 
     let bad = run(d, &["--enter-at", "no_such_function_xyz"], &["ls"]);
@@ -101,19 +120,37 @@ fn tool_failures_are_clear_errors_before_the_program_starts() {
     std::fs::write(d.join("bad.toml"), "[[fs]]\npath = \"relative\"\naccess = [\"read\"]\n").unwrap();
     let r = run(d, &["--policy", "bad.toml"], &touch);
     assert_eq!(r.code(), 125);
-    assert!(r.stderr().contains("bad policy") && r.stderr().contains("not absolute"), "{}", r.stderr());
+    assert!(
+        r.stderr().contains("bad policy") && r.stderr().contains("not absolute"),
+        "{}",
+        r.stderr()
+    );
 
-    std::fs::write(d.join("gone.toml"), "[[fs]]\npath = \"/nonexistent-sigcap-root\"\naccess = [\"read\"]\n").unwrap();
+    std::fs::write(
+        d.join("gone.toml"),
+        "[[fs]]\npath = \"/nonexistent-sigcap-root\"\naccess = [\"read\"]\n",
+    )
+    .unwrap();
     let r = run(d, &["--policy", "gone.toml"], &touch);
     assert_eq!(r.code(), 125);
     assert!(r.stderr().contains("does not exist"), "{}", r.stderr());
 
-    let out = Command::new(TOOL).args(["--shim", "/nonexistent/libshim.so", "--"]).args(touch).output().unwrap();
+    let out = Command::new(TOOL)
+        .args(["--shim", "/nonexistent/libshim.so", "--"])
+        .args(touch)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(125));
     assert!(String::from_utf8_lossy(&out.stderr).contains("preload shim /nonexistent/libshim.so not found"));
 
     std::fs::write(d.join("notashim.so"), "garbage").unwrap();
-    let out = Command::new(TOOL).arg("--shim").arg(d.join("notashim.so")).arg("--").args(touch).output().unwrap();
+    let out = Command::new(TOOL)
+        .arg("--shim")
+        .arg(d.join("notashim.so"))
+        .arg("--")
+        .args(touch)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(125));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot be loaded"));
 
@@ -131,4 +168,241 @@ fn tool_failures_are_clear_errors_before_the_program_starts() {
         assert!(r.stderr().contains("statically linked"), "{}", r.stderr());
     }
     assert!(!marker.exists(), "no failure may run the program");
+}
+
+#[test]
+fn output_paths_are_checked_before_the_program_starts() {
+    let t = tmp();
+    let d = t.path();
+    let marker = d.join("ran");
+    let touch = ["touch", marker.to_str().unwrap()];
+    let tool = |opts: &[&str]| {
+        Command::new(TOOL)
+            .current_dir(d)
+            .arg("--shim")
+            .arg(shim())
+            .args(opts)
+            .arg("--")
+            .args(touch)
+            .output()
+            .unwrap()
+    };
+    std::fs::write(d.join("file"), "").unwrap();
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["--report", "/nonexistent-sigcap/r.json"],
+            "/nonexistent-sigcap is not an existing directory",
+        ),
+        (
+            &["--suggest-policy", "/nonexistent-sigcap/p.toml"],
+            "/nonexistent-sigcap is not an existing directory",
+        ),
+        (&["--report", "file/r.json"], "file is not an existing directory"),
+        (&["--report", "."], "it is a directory"),
+        // procfs: the directory exists, but nothing can be created in it.
+        (
+            &["--suggest-policy", "/proc/sigcap-run-p.toml"],
+            "cannot create a file in /proc",
+        ),
+        (
+            &["--report", "same", "--suggest-policy", "./same"],
+            "name the same file",
+        ),
+    ];
+    for (opts, msg) in cases {
+        let out = tool(opts);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(125), "{opts:?}: {err}");
+        assert!(err.contains(msg), "{opts:?}: {err}");
+        assert!(!marker.exists(), "{opts:?}: the program ran");
+    }
+    // Nothing was left behind by the checks.
+    let left: Vec<_> = std::fs::read_dir(d).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(left, vec![std::ffi::OsString::from("file")]);
+
+    // A good run writes both, with the usual permissions, and no temporary file stays.
+    let out = tool(&["-q", "--report", "r.json", "--suggest-policy", "p.toml"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(marker.exists());
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(d.join("r.json")).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode & 0o644, 0o644, "{mode:o}");
+    sigcap::Policy::from_file(d.join("p.toml")).unwrap();
+    let hidden: Vec<_> = std::fs::read_dir(d)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('.'))
+        .collect();
+    assert!(hidden.is_empty(), "{hidden:?}");
+}
+
+#[test]
+fn a_failed_write_at_the_end_keeps_the_status_and_the_summary() {
+    // The program removes the directory the outputs were to go to.
+    let t = tmp();
+    let d = t.path();
+    std::fs::create_dir(d.join("out")).unwrap();
+    let out = Command::new(TOOL)
+        .current_dir(d)
+        .arg("--shim")
+        .arg(shim())
+        .args([
+            "--color",
+            "never",
+            "--report",
+            "out/r.json",
+            "--suggest-policy",
+            "out/p.toml",
+            "--",
+        ])
+        // rm exits 1: it removes out/, then cannot find "missing".
+        .args(["rm", "-r", "out", "missing"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(!d.join("out").exists());
+    assert!(
+        err.contains("sigcap-run: rm -r out missing: exit status 1"),
+        "summary missing: {err}"
+    );
+    assert!(
+        err.contains("cannot write the report to out/r.json") && err.contains("the report is lost"),
+        "{err}"
+    );
+    assert!(err.contains("the suggested policy is lost"), "{err}");
+    assert!(err.contains("exited with status 1"), "{err}");
+}
+
+/// Processes whose command line contains `needle`.
+fn processes_with(needle: &str) -> Vec<i32> {
+    let mut v = vec![];
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        if let Ok(c) = std::fs::read(e.path().join("cmdline")) {
+            if String::from_utf8_lossy(&c).split('\0').any(|a| a == needle) {
+                v.push(pid);
+            }
+        }
+    }
+    v
+}
+
+/// Polls `f` every 50 ms for at most `secs` seconds.
+fn wait_until(secs: u64, mut f: impl FnMut() -> bool) -> bool {
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while std::time::Instant::now() < end {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    f()
+}
+
+/// Whether `pid` runs under a seccomp filter (it has entered the sandbox).
+fn confined(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/status")).is_ok_and(|s| s.contains("Seccomp:\t2"))
+}
+
+#[test]
+fn sigterm_is_passed_on_and_the_report_still_written() {
+    let t = tmp();
+    let d = t.path();
+    // A unique argument marks the program and the broker it forks.
+    let marker = format!("30.{}", std::process::id());
+    let mut child = Command::new(TOOL)
+        .current_dir(d)
+        .arg("--shim")
+        .arg(shim())
+        .args(["--color", "never", "--report", "r.json", "--", "sleep", &marker])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let tool_pid = child.id() as i32;
+    let entered = wait_until(20, || {
+        processes_with(&marker)
+            .into_iter()
+            .any(|p| p != tool_pid && confined(p))
+    });
+    if !entered {
+        let _ = child.kill();
+        panic!("the program never entered the sandbox");
+    }
+    // SAFETY: signalling the tool we started.
+    unsafe { libc::kill(tool_pid, libc::SIGTERM) };
+    let mut status = None;
+    wait_until(15, || {
+        status = child.try_wait().unwrap();
+        status.is_some()
+    });
+    let Some(status) = status else {
+        let _ = child.kill();
+        panic!("sigcap-run did not exit within 15 s of SIGTERM");
+    };
+    assert_eq!(status.code(), Some(128 + libc::SIGTERM), "{status:?}");
+    let mut err = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert!(err.contains("killed by SIGTERM (passed on: SIGTERM)"), "{err}");
+    let rep: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(d.join("r.json")).unwrap()).unwrap();
+    assert_eq!(rep["signal"], libc::SIGTERM);
+    assert_eq!(rep["exit_status"], 128 + libc::SIGTERM);
+    assert_eq!(rep["forwarded_signals"], serde_json::json!(["SIGTERM"]));
+    assert_eq!(rep["entered"], true);
+    // Neither the program nor its broker is left behind.
+    let gone = wait_until(5, || processes_with(&marker).is_empty());
+    let left = processes_with(&marker);
+    for p in &left {
+        // SAFETY: cleaning up what this test started.
+        unsafe { libc::kill(*p, libc::SIGKILL) };
+    }
+    assert!(gone, "left running: {left:?}");
+}
+
+#[test]
+fn other_signals_are_passed_on_too() {
+    let t = tmp();
+    let d = t.path();
+    let tag = format!("sigcap-usr1-{}", std::process::id());
+    // The shell waits in read(2) on a pipe that stays open; the trap exits 3.
+    let script = format!("trap 'echo got-usr1; exit 3' USR1; read x; echo {tag}");
+    let mut child = Command::new(TOOL)
+        .current_dir(d)
+        .arg("--shim")
+        .arg(shim())
+        .args(["-q", "--report", "r.json", "--", "sh", "-c", &script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let tool_pid = child.id() as i32;
+    let entered = wait_until(20, || {
+        processes_with(&script)
+            .into_iter()
+            .any(|p| p != tool_pid && confined(p))
+    });
+    if !entered {
+        let _ = child.kill();
+        panic!("the program never entered the sandbox");
+    }
+    // SAFETY: signalling the tool we started.
+    unsafe { libc::kill(tool_pid, libc::SIGUSR1) };
+    let mut status = None;
+    wait_until(15, || {
+        status = child.try_wait().unwrap();
+        status.is_some()
+    });
+    let Some(status) = status else {
+        let _ = child.kill();
+        panic!("sigcap-run did not exit within 15 s of SIGUSR1");
+    };
+    let mut out = String::new();
+    std::io::Read::read_to_string(child.stdout.as_mut().unwrap(), &mut out).unwrap();
+    assert_eq!(out, "got-usr1\n");
+    assert_eq!(status.code(), Some(3));
+    let rep: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(d.join("r.json")).unwrap()).unwrap();
+    assert_eq!(rep["forwarded_signals"], serde_json::json!(["SIGUSR1"]));
+    drop(child.stdin.take());
 }

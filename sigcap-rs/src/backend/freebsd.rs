@@ -120,6 +120,13 @@ fn sys_err(what: &'static str, e: i32) -> Error {
 static CWD_DEV: AtomicU64 = AtomicU64::new(u64::MAX);
 static CWD_INO: AtomicU64 = AtomicU64::new(u64::MAX);
 
+/// Nothing to add: capability mode refuses kill(2) of any process but
+/// the caller itself (ECAPMODE), and procctl and pdkill need a process
+/// descriptor the program does not hold for the broker.
+pub(crate) fn protect_broker(_p: &mut Prepared, _broker: libc::pid_t) -> Result<()> {
+    Ok(())
+}
+
 /// Enters capability mode.
 pub(crate) fn confine(_kind: BackendKind, _p: Prepared) -> Result<()> {
     // SAFETY: a NUL-terminated path and a stat buffer of the right type.

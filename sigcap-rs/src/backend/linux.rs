@@ -73,6 +73,8 @@ pub(crate) struct Prepared {
     cookie: u32,
     refuse: seccompiler::BpfProgram,
     x32: seccompiler::BpfProgram,
+    /// Signals and pidfds aimed at the broker ([`protect_broker`]).
+    broker: Option<seccompiler::BpfProgram>,
 }
 
 pub(crate) fn prepare(requested: Option<BackendKind>) -> Result<(BackendKind, Prepared)> {
@@ -93,8 +95,44 @@ pub(crate) fn prepare(requested: Option<BackendKind>) -> Result<(BackendKind, Pr
             cookie,
             refuse,
             x32: refuse_x32(),
+            broker: None,
         },
     ))
+}
+
+/// Refuses, with EPERM and no signal, what would stop, kill or reach into
+/// the broker by its pid: kill(2) of the broker, of its process group
+/// (the broker leads its own session) and of every process (-1);
+/// tkill, tgkill, rt_sigqueueinfo and rt_tgsigqueueinfo of its pid;
+/// pidfd_open of it (a pidfd would reach it through pidfd_send_signal);
+/// prlimit64 on it (RLIMIT_CPU would kill it, RLIMIT_NOFILE starve it).
+/// Landlock's signal scope (ABI 6) refuses the signals already, for
+/// every process outside the sandbox; this holds without Landlock too.
+/// What it cannot see: the broker's other threads, whose ids kill(2)
+/// accepts as well and which are made after the filter (a SIGSTOP to any
+/// of them stops the broker); a /proc/PID directory opened as a pidfd,
+/// if the policy grants /proc. The handler's bounded wait covers those.
+pub(crate) fn protect_broker(p: &mut Prepared, broker: libc::pid_t) -> Result<()> {
+    use libc::*;
+    let pid = broker as u32 as u64;
+    let eq = |v: u64| rule(vec![cond(0, Len::Dword, Cmp::Eq, v)?]);
+    let mut m: BTreeMap<i64, Vec<SeccompRule>> = BTreeMap::new();
+    m.insert(
+        SYS_kill,
+        vec![eq(pid)?, eq(broker.wrapping_neg() as u32 as u64)?, eq(u32::MAX as u64)?],
+    );
+    for nr in [
+        SYS_tkill,
+        SYS_tgkill,
+        SYS_rt_sigqueueinfo,
+        SYS_rt_tgsigqueueinfo,
+        SYS_pidfd_open,
+        SYS_prlimit64,
+    ] {
+        m.insert(nr, vec![eq(pid)?]);
+    }
+    p.broker = Some(compile(m, SeccompAction::Errno(CAPMODE_ERRNO as u32))?);
+    Ok(())
 }
 
 /// A filter of its own for the x32 ABI. seccompiler's programs begin by
@@ -236,7 +274,10 @@ pub(crate) fn confine(_kind: BackendKind, p: Prepared) -> Result<()> {
     }
     // Published before the filter can trap; the handler is installed already.
     TRAP_COOKIE.store(p.cookie, Ordering::Release);
-    for prog in [&p.x32, &p.refuse, &p.trap] {
+    for prog in [Some(&p.x32), Some(&p.refuse), p.broker.as_ref(), Some(&p.trap)]
+        .into_iter()
+        .flatten()
+    {
         seccompiler::apply_filter_all_threads(prog).map_err(|e| Error::Unsupported(format!("seccomp install: {e}")))?;
     }
     Ok(())

@@ -19,6 +19,10 @@ pub(crate) fn prepare(_requested: Option<BackendKind>) -> Result<(BackendKind, P
     )))
 }
 
+pub(crate) fn protect_broker(_p: &mut Prepared, _broker: libc::pid_t) -> Result<()> {
+    Ok(())
+}
+
 pub(crate) fn confine(_kind: BackendKind, _p: Prepared) -> Result<()> {
     unreachable!("prepare() never succeeds here")
 }

@@ -56,9 +56,10 @@ union CmsgBuf {
     buf: [u8; 64],
 }
 
-/// Sends `iov` as one message with `fds` attached (SCM_RIGHTS). Never
-/// raises SIGPIPE. Returns the bytes sent or an errno.
-pub fn send_with_fds(sock: RawFd, iov: &[libc::iovec], fds: &[RawFd]) -> Result<usize, i32> {
+/// Sends `iov` as one message with `fds` attached (SCM_RIGHTS), with
+/// `flags` (MSG_DONTWAIT: fail with EAGAIN instead of waiting for room).
+/// Never raises SIGPIPE. Returns the bytes sent or an errno.
+pub fn send_with_fds(sock: RawFd, iov: &[libc::iovec], fds: &[RawFd], flags: i32) -> Result<usize, i32> {
     debug_assert!(fds.len() <= MAX_FDS);
     let mut cbuf = CmsgBuf { buf: [0; 64] };
     // SAFETY: msghdr is plain data; all pointers reference live buffers.
@@ -77,7 +78,7 @@ pub fn send_with_fds(sock: RawFd, iov: &[libc::iovec], fds: &[RawFd]) -> Result<
             std::ptr::copy_nonoverlapping(fds.as_ptr(), libc::CMSG_DATA(c).cast::<RawFd>(), fds.len());
         }
         loop {
-            let n = libc::sendmsg(sock, &msg, libc::MSG_NOSIGNAL);
+            let n = libc::sendmsg(sock, &msg, flags | libc::MSG_NOSIGNAL);
             if n >= 0 {
                 return Ok(n as usize);
             }
@@ -166,6 +167,122 @@ pub fn close(fd: RawFd) {
     if fd >= 0 {
         // SAFETY: closing a descriptor we own.
         unsafe { libc::close(fd) };
+    }
+}
+
+/// fstat(2) as a raw system call. On Linux glibc's fstat() is
+/// fstatat(fd, "", AT_EMPTY_PATH), which the seccomp filter traps; the
+/// handler must not trap itself.
+pub fn fstat(fd: RawFd) -> Result<libc::stat, i32> {
+    // SAFETY: a zeroed stat buffer of the kernel's layout.
+    unsafe {
+        let mut st: libc::stat = std::mem::zeroed();
+        #[cfg(target_os = "linux")]
+        let r = libc::syscall(libc::SYS_fstat, fd, &mut st as *mut libc::stat) as i32;
+        #[cfg(not(target_os = "linux"))]
+        let r = libc::fstat(fd, &mut st);
+        if r == 0 {
+            Ok(st)
+        } else {
+            Err(last_errno())
+        }
+    }
+}
+
+/// What a descriptor refers to: the (device, inode) of its file. Sockets
+/// and pipes have inodes of their own too, unique while they exist.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FileId {
+    pub dev: u64,
+    pub ino: u64,
+}
+
+impl FileId {
+    /// The identity of what `fd` refers to now.
+    pub fn of(fd: RawFd) -> Option<FileId> {
+        fstat(fd).ok().map(|st| FileId::from_stat(&st))
+    }
+
+    /// The identity in a stat buffer.
+    // dev_t and ino_t are u64 on Linux and FreeBSD, not on every target.
+    #[allow(clippy::unnecessary_cast)]
+    pub fn from_stat(st: &libc::stat) -> FileId {
+        FileId {
+            dev: st.st_dev as u64,
+            ino: st.st_ino as u64,
+        }
+    }
+
+    /// Whether `fd` still refers to this file: a number the program
+    /// closed, or closed and reused for something else, does not.
+    pub fn is(&self, fd: RawFd) -> bool {
+        FileId::of(fd) == Some(*self)
+    }
+}
+
+/// Milliseconds on the monotonic clock (clock_gettime is
+/// async-signal-safe).
+pub fn monotonic_ms() -> i64 {
+    // SAFETY: clock_gettime into a zeroed timespec.
+    unsafe {
+        let mut ts: libc::timespec = std::mem::zeroed();
+        libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts);
+        ts.tv_sec as i64 * 1000 + ts.tv_nsec as i64 / 1_000_000
+    }
+}
+
+/// Waits until `fd` is ready for `events` (POLLIN, POLLOUT; a hang-up
+/// counts as ready, the next call reports it), or until the monotonic
+/// clock reaches `deadline_ms`: then ETIMEDOUT. Signals that interrupt
+/// the wait do not extend it.
+pub fn wait_fd(fd: RawFd, events: libc::c_short, deadline_ms: i64) -> Result<(), i32> {
+    loop {
+        let left = (deadline_ms - monotonic_ms()).clamp(0, i32::MAX as i64) as i32;
+        let mut p = libc::pollfd { fd, events, revents: 0 };
+        // SAFETY: one valid pollfd.
+        let n = unsafe { libc::poll(&mut p, 1, left) };
+        if n > 0 {
+            return if p.revents & libc::POLLNVAL != 0 {
+                Err(libc::EBADF)
+            } else {
+                Ok(())
+            };
+        }
+        if n == 0 {
+            if left == 0 {
+                return Err(libc::ETIMEDOUT);
+            }
+            continue;
+        }
+        let e = last_errno();
+        if e != libc::EINTR {
+            return Err(e);
+        }
+    }
+}
+
+/// Whether `fd` is an AF_UNIX SOCK_SEQPACKET socket, the only kind the
+/// protocol answers on.
+pub fn is_unix_seqpacket(fd: RawFd) -> bool {
+    let mut ty: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: getsockopt into an int; getsockname into a sockaddr_storage.
+    unsafe {
+        if libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_TYPE,
+            (&mut ty as *mut libc::c_int).cast(),
+            &mut len,
+        ) != 0
+            || ty != libc::SOCK_SEQPACKET
+        {
+            return false;
+        }
+        let mut ss: libc::sockaddr_storage = std::mem::zeroed();
+        let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+        libc::getsockname(fd, (&mut ss as *mut libc::sockaddr_storage).cast(), &mut len) == 0
+            && ss.ss_family as i32 == libc::AF_UNIX
     }
 }
 

@@ -19,7 +19,8 @@ pub fn shim() -> &'static Path {
         let target = profile_dir.parent().unwrap();
         let release = profile_dir.file_name().unwrap() == "release";
         let mut c = Command::new(env!("CARGO"));
-        c.args(["build", "-q", "-p", "sigcap-run-shim", "--target-dir"]).arg(target);
+        c.args(["build", "-q", "-p", "sigcap-run-shim", "--target-dir"])
+            .arg(target);
         if release {
             c.arg("--release");
         }
@@ -47,25 +48,40 @@ impl Run {
         String::from_utf8_lossy(&self.out.stderr).into_owned()
     }
     pub fn violations(&self) -> Vec<Value> {
-        self.report.as_ref().map(|r| r["violations"].as_array().unwrap().clone()).unwrap_or_default()
+        self.report
+            .as_ref()
+            .map(|r| r["violations"].as_array().unwrap().clone())
+            .unwrap_or_default()
     }
-    /// (syscall, path or address) of every distinct violation.
+    /// (syscall, path or address) of every violation the report names:
+    /// each entry's own, and the samples of collapsed entries.
     pub fn pairs(&self) -> BTreeSet<(String, String)> {
-        self.violations()
-            .iter()
-            .map(|v| {
-                let a = &v["args"];
-                let what = a["path"].as_str().or(a["address"].as_str()).unwrap_or("").to_string();
-                (v["syscall"].as_str().unwrap().to_string(), what)
-            })
-            .collect()
+        let mut set = BTreeSet::new();
+        for v in self.violations() {
+            let name = v["syscall"].as_str().unwrap().to_string();
+            let a = &v["args"];
+            set.insert((
+                name.clone(),
+                a["path"].as_str().or(a["address"].as_str()).unwrap_or("").to_string(),
+            ));
+            for s in v["samples"].as_array().into_iter().flatten() {
+                set.insert((name.clone(), s["path"].as_str().unwrap_or("").to_string()));
+            }
+        }
+        set
     }
-    /// Violations naming `what` exactly.
+    /// Violations naming `what` exactly (as the entry's path or address, or
+    /// one of its samples).
     pub fn find(&self, syscall: &str, what: &str) -> Vec<Value> {
         self.violations()
             .into_iter()
             .filter(|v| {
-                v["syscall"] == syscall && (v["args"]["path"] == what || v["args"]["address"] == what)
+                v["syscall"] == syscall
+                    && (v["args"]["path"] == what
+                        || v["args"]["address"] == what
+                        || v["samples"]
+                            .as_array()
+                            .is_some_and(|s| s.iter().any(|s| s["path"] == what)))
             })
             .collect()
     }
@@ -88,8 +104,14 @@ pub fn run(dir: &Path, opts: &[&str], cmd: &[&str]) -> Run {
         .env("LC_ALL", "C.UTF-8")
         .output()
         .unwrap();
-    let report = std::fs::read_to_string(&report).ok().map(|t| serde_json::from_str(&t).unwrap());
-    eprintln!("--- sigcap-run {opts:?} -- {cmd:?}: {:?}\n{}", out.status, String::from_utf8_lossy(&out.stderr));
+    let report = std::fs::read_to_string(&report)
+        .ok()
+        .map(|t| serde_json::from_str(&t).unwrap());
+    eprintln!(
+        "--- sigcap-run {opts:?} -- {cmd:?}: {:?}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
     Run { out, report }
 }
 
@@ -112,7 +134,9 @@ pub fn strace(dir: &Path, cmd: &[&str]) -> BTreeSet<(String, String)> {
     for line in text.lines() {
         // "PID name(args) = ret"
         let line = line.split_once(' ').map_or(line, |(_, r)| r).trim_start();
-        let Some((name, rest)) = line.split_once('(') else { continue };
+        let Some((name, rest)) = line.split_once('(') else {
+            continue;
+        };
         if let Some(i) = rest.find("sin_port=htons(") {
             let port: String = rest[i + 15..].chars().take_while(|c| c.is_ascii_digit()).collect();
             if let Some(j) = rest.find("inet_addr(\"") {
@@ -168,7 +192,10 @@ pub fn assert_nothing_missed(run: &Run, truth: &BTreeSet<(String, String)>, need
         .collect();
     assert!(!want.is_empty(), "strace saw nothing with {needle:?}: {truth:#?}");
     for p in want {
-        assert!(got.contains(p), "the program made {p:?} but the report does not list it: {got:#?}");
+        assert!(
+            got.contains(p),
+            "the program made {p:?} but the report does not list it: {got:#?}"
+        );
     }
 }
 
@@ -190,4 +217,48 @@ pub fn narrowed(policy: &Path, needle: &str, out: &Path) {
         n.allow_bind(t.clone());
     }
     std::fs::write(out, n.to_toml()).unwrap();
+}
+
+/// Runs `cmd` in its own process group with stdout/stderr captured; kills
+/// the group and panics if it has not finished within `secs` seconds.
+pub fn output_within(cmd: &mut Command, secs: u64) -> Output {
+    use std::io::Read;
+    use std::os::unix::process::CommandExt;
+    let mut child = cmd
+        .process_group(0)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut so = child.stdout.take().unwrap();
+    let mut se = child.stderr.take().unwrap();
+    let t1 = std::thread::spawn(move || {
+        let mut v = vec![];
+        let _ = so.read_to_end(&mut v);
+        v
+    });
+    let t2 = std::thread::spawn(move || {
+        let mut v = vec![];
+        let _ = se.read_to_end(&mut v);
+        v
+    });
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        if std::time::Instant::now() > end {
+            // SAFETY: killing the process group this helper created.
+            unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
+            let _ = child.wait();
+            panic!("{cmd:?} did not finish within {secs} s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    Output {
+        status,
+        stdout: t1.join().unwrap(),
+        stderr: t2.join().unwrap(),
+    }
 }
