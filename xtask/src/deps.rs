@@ -165,6 +165,12 @@ pub fn test_reqs() -> Vec<Req> {
             deb: "curl tar",
             fbsd: "curl",
         },
+        Req {
+            what: "jq, sqlite3 and file (programs sigcap-run's replay test runs)",
+            ok: || on_path("jq") && on_path("sqlite3") && on_path("file"),
+            deb: "jq sqlite3 file",
+            fbsd: "jq sqlite3",
+        },
         cc_req(),
         Req {
             what: "ip (network namespaces for the resolver test)",
