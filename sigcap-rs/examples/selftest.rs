@@ -301,7 +301,11 @@ fn backend_of_kernel() -> String {
                 0,
             )
         };
-        if r == 0 { "freebsd-sigcap".into() } else { "freebsd-sigtrap".into() }
+        if r == 0 {
+            "freebsd-sigcap".into()
+        } else {
+            "freebsd-sigtrap".into()
+        }
     }
     #[cfg(not(target_os = "freebsd"))]
     "linux-seccomp".into()
@@ -313,7 +317,13 @@ fn main() {
         .iter()
         .position(|a| a == "--expect-backend")
         .and_then(|i| args.get(i + 1))
-        .map(|k| if k == "by-kernel" { backend_of_kernel() } else { k.clone() });
+        .map(|k| {
+            if k == "by-kernel" {
+                backend_of_kernel()
+            } else {
+                k.clone()
+            }
+        });
     if let Some(k) = &expect {
         println!("selftest: expecting backend {k}");
     }

@@ -210,9 +210,23 @@ mod table {
             SYS_link | SYS_chmod | SYS_chown | SYS_lchown | SYS_truncate | SYS_utime | SYS_utimes | SYS_chdir
             | SYS_chroot | SYS_mknod | SYS_statfs | SYS_getxattr | SYS_lgetxattr | SYS_setxattr | SYS_lsetxattr
             | SYS_listxattr | SYS_llistxattr | SYS_removexattr | SYS_lremovexattr | SYS_acct | SYS_uselib => 0,
-            SYS_symlink | SYS_fchmodat | SYS_fchownat | SYS_linkat | SYS_utimensat | SYS_futimesat | SYS_mknodat
-            | SYS_openat2 | SYS_renameat2 | SYS_inotify_add_watch | SYS_name_to_handle_at | SYS_fchmodat2
-            | xattrat::SET | xattrat::GET | xattrat::LIST | xattrat::REMOVE | xattrat::FILE_GET
+            SYS_symlink
+            | SYS_fchmodat
+            | SYS_fchownat
+            | SYS_linkat
+            | SYS_utimensat
+            | SYS_futimesat
+            | SYS_mknodat
+            | SYS_openat2
+            | SYS_renameat2
+            | SYS_inotify_add_watch
+            | SYS_name_to_handle_at
+            | SYS_fchmodat2
+            | xattrat::SET
+            | xattrat::GET
+            | xattrat::LIST
+            | xattrat::REMOVE
+            | xattrat::FILE_GET
             | xattrat::FILE_SET => 1,
             SYS_symlinkat => 2,
             _ => return None,

@@ -560,7 +560,10 @@ fn base_release(series: &Path) -> Result<String> {
     let text = fs::read_to_string(&f).with_context(|| format!("reading {}", f.display()))?;
     match text.lines().next() {
         Some(l) if l.starts_with("# ") => Ok(l.trim().to_owned()),
-        _ => bail!("{}: the first line must name the base release (`# FreeBSD ...`)", f.display()),
+        _ => bail!(
+            "{}: the first line must name the base release (`# FreeBSD ...`)",
+            f.display()
+        ),
     }
 }
 
@@ -824,7 +827,9 @@ pub fn atf_tests(ctx: &Ctx) -> Result<PathBuf> {
 pub fn program_dirs(patched: &BTreeSet<String>, has_makefile: impl Fn(&str) -> bool) -> Vec<String> {
     let mut dirs = BTreeSet::new();
     for f in patched {
-        if ["sys/", "tests/", "include/", "share/man/"].iter().any(|p| f.starts_with(p))
+        if ["sys/", "tests/", "include/", "share/man/"]
+            .iter()
+            .any(|p| f.starts_with(p))
             || f.ends_with(".1")
             || f.ends_with(".2")
             || f.ends_with(".3")
@@ -1027,7 +1032,13 @@ mod tests {
         .iter()
         .map(|s| s.to_string())
         .collect();
-        let with_makefile = ["bin/pkill", "lib/libc", "usr.bin/proccontrol", "sys/kern", "tests/sys/capsicum"];
+        let with_makefile = [
+            "bin/pkill",
+            "lib/libc",
+            "usr.bin/proccontrol",
+            "sys/kern",
+            "tests/sys/capsicum",
+        ];
         let d = program_dirs(&patched, |d| with_makefile.contains(&d));
         assert_eq!(d, ["bin/pkill", "lib/libc", "usr.bin/proccontrol"]);
     }

@@ -51,7 +51,11 @@ pub fn table(stock: &Counts, patched: &Counts) -> String {
         "instructions per call (QEMU TCG -icount shift=0: guest TSC = instructions; \
          fewest of 40 windows of 100 calls, loop included)\n",
     );
-    let _ = writeln!(s, "  {:<24} {:>10} {:>10} {:>14}", "case", "stock", "patched", "patched/stock");
+    let _ = writeln!(
+        s,
+        "  {:<24} {:>10} {:>10} {:>14}",
+        "case", "stock", "patched", "patched/stock"
+    );
     let mut cases: Vec<&String> = stock.keys().chain(patched.keys()).collect();
     cases.sort();
     cases.dedup();
@@ -71,7 +75,10 @@ pub fn table(stock: &Counts, patched: &Counts) -> String {
         };
         let _ = writeln!(s, "  {:<24} {:>10} {:>10} {:>14}", c, fmt(a), fmt(b), ratio);
     }
-    if let (Some(cap), Some(trap)) = (patched.get("violation.trap_sigcap"), patched.get("violation.trap_sigtrap")) {
+    if let (Some(cap), Some(trap)) = (
+        patched.get("violation.trap_sigcap"),
+        patched.get("violation.trap_sigtrap"),
+    ) {
         let r = cap / trap;
         let _ = writeln!(
             s,
@@ -149,6 +156,10 @@ mod tests {
         assert!(t.contains("1.000  meets target"), "{t}");
         assert!(t.contains("1.0025  meets target"), "{t}");
         // A case only one kernel has shows "-" rather than a ratio.
-        assert!(t.lines().any(|l| l.contains("violation.trap_sigcap") && l.contains(" - ")), "{t}");
+        assert!(
+            t.lines()
+                .any(|l| l.contains("violation.trap_sigcap") && l.contains(" - ")),
+            "{t}"
+        );
     }
 }

@@ -248,7 +248,10 @@ mod tests {
         if let Some(body) = sysctl {
             let bin = d.path().join("bin");
             std::fs::create_dir(&bin).unwrap();
-            exe(&bin.join("sysctl"), &format!("#!/bin/sh\ncd '{}'\n{body}", d.path().display()));
+            exe(
+                &bin.join("sysctl"),
+                &format!("#!/bin/sh\ncd '{}'\n{body}", d.path().display()),
+            );
             let path = std::env::var("PATH").unwrap_or_default();
             c.env("PATH", format!("{}:{path}", bin.display()));
         }
@@ -312,17 +315,27 @@ mod tests {
         let got: Vec<(&str, &str)> = r.cases.iter().map(|c| (c.name.as_str(), c.result.as_str())).collect();
         assert_eq!(
             got,
-            [("Capability.CapNew", "pass"), ("Capmode.Syscalls", "fail"), ("Sctp.Socket", "skip")],
+            [
+                ("Capability.CapNew", "pass"),
+                ("Capmode.Syscalls", "fail"),
+                ("Sctp.Socket", "skip")
+            ],
             "{text}"
         );
         assert!(r.cases.iter().all(|c| c.suite == "capsicum-test"));
-        assert!(text.contains("capmode.cc:42: Failure"), "the output follows a failure:\n{text}");
+        assert!(
+            text.contains("capmode.cc:42: Failure"),
+            "the output follows a failure:\n{text}"
+        );
         let green = "[       OK ] Capability.CapNew (3 ms)\n[  PASSED  ] 1 test.\n";
         let (ok, text, r) = gtest_script(green, 0);
         assert!(ok && r.ok() && r.cases.len() == 1 && !text.contains("---"), "{text}");
         // A crash before any case is never green.
         let (ok, text, r) = gtest_script("Segmentation fault\n", 139);
-        assert!(!ok && !r.ok() && text.contains("no test case reported (exit 139)"), "{text}");
+        assert!(
+            !ok && !r.ok() && text.contains("no test case reported (exit 139)"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -345,15 +358,28 @@ mod tests {
             ("sigcap_test:b", "fail", "failed: si_code 3 != 7: x"),
             ("sigcap_test:c", "skip", "Requires root privileges"),
             ("ioctls_test:d", "pass", "expected failure: known bug"),
-            ("sigcap_test:e", "fail", "broken: Premature exit; test case received signal 34"),
+            (
+                "sigcap_test:e",
+                "fail",
+                "broken: Premature exit; test case received signal 34",
+            ),
         ];
-        let want: Vec<(String, String, String)> =
-            want.iter().map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string())).collect();
+        let want: Vec<(String, String, String)> = want
+            .iter()
+            .map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string()))
+            .collect();
         assert_eq!(got[..5], want[..], "{text}");
-        assert_eq!((got[5].0.as_str(), got[5].1.as_str()), ("sysctls_restored", "pass"), "{text}");
+        assert_eq!(
+            (got[5].0.as_str(), got[5].1.as_str()),
+            ("sysctls_restored", "pass"),
+            "{text}"
+        );
         assert!(r.cases.iter().all(|c| c.suite == "atf"));
         // What did not pass is shown with kyua's own verbose report.
-        assert!(text.contains("REPORT report -r") && text.contains("--results-filter=broken,failed"), "{text}");
+        assert!(
+            text.contains("REPORT report -r") && text.contains("--results-filter=broken,failed"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -377,7 +403,11 @@ mod tests {
                     *) exit 1 ;;\nesac\n";
         let (ok, text, r) = atf_script_with("sigcap_test:a  ->  passed  [0.010s]\n", 0, Some(fake));
         assert!(!ok, "{text}");
-        let c = r.cases.iter().find(|c| c.name == "sysctls_restored").expect("a sysctls_restored case");
+        let c = r
+            .cases
+            .iter()
+            .find(|c| c.name == "sysctls_restored")
+            .expect("a sysctls_restored case");
         assert_eq!(c.result, "fail", "{text}");
         assert!(c.reason.contains("were 1 34 , now 1 5"), "{text}");
     }
@@ -404,7 +434,10 @@ mod tests {
             ],
             "{text}"
         );
-        assert!(text.contains(": 0 34 as before"), "the second run sees SIGCAP selected:\n{text}");
+        assert!(
+            text.contains(": 0 34 as before"),
+            "the second run sees SIGCAP selected:\n{text}"
+        );
     }
 
     #[test]

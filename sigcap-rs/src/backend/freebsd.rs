@@ -210,7 +210,11 @@ pub(crate) unsafe fn classify(kind: BackendKind, info: *const libc::siginfo_t, u
         class,
         // Stock kernels leave si_addr empty for TRAP_CAP; the frame's pc is
         // the instruction after the syscall either way.
-        ip: if si.si_addr.is_null() { m.mc_rip as u64 } else { si.si_addr as u64 },
+        ip: if si.si_addr.is_null() {
+            m.mc_rip as u64
+        } else {
+            si.si_addr as u64
+        },
         fp: m.mc_rbp as u64,
     })
 }

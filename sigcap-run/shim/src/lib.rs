@@ -75,7 +75,10 @@ fn fail(msg: &str) -> ! {
         Some(fd) => {
             // SAFETY: getpid has no preconditions.
             let pid = unsafe { libc::getpid() };
-            write_line(fd, &format!("{{\"event\":\"error\",\"pid\":{pid},\"message\":{}}}", json_str(msg)));
+            write_line(
+                fd,
+                &format!("{{\"event\":\"error\",\"pid\":{pid},\"message\":{}}}", json_str(msg)),
+            );
         }
         None => {
             let _ = writeln!(std::io::stderr(), "sigcap-run shim: {msg}");
@@ -126,10 +129,14 @@ fn enter_now() -> c_int {
     if let Ok(dir) = std::env::var("SIGCAP_RUN_DIR") {
         write_object_map(&dir);
     }
-    let cwd = std::env::current_dir().map(|p| p.to_string_lossy().into_owned()).unwrap_or_default();
+    let cwd = std::env::current_dir()
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_default();
     // SAFETY: the parent handed us this descriptor open.
     let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
-    let mut b = sigcap::Sandbox::builder().mode(sigcap::Mode::Fallback).log_json(borrowed);
+    let mut b = sigcap::Sandbox::builder()
+        .mode(sigcap::Mode::Fallback)
+        .log_json(borrowed);
     if let Ok(name) = std::env::var("SIGCAP_RUN_BACKEND") {
         let kind = [
             sigcap::BackendKind::LinuxSeccomp,

@@ -19,7 +19,10 @@ fn mount_tmpfs(path: &str) -> Result<(), i32> {
     let strs: Vec<_> = pairs.iter().flat_map(|(k, v)| [cstr(k), cstr(v)]).collect();
     let mut iov: Vec<libc::iovec> = strs
         .iter()
-        .map(|s| libc::iovec { iov_base: s.as_ptr() as *mut c_void, iov_len: s.as_bytes_with_nul().len() })
+        .map(|s| libc::iovec {
+            iov_base: s.as_ptr() as *mut c_void,
+            iov_len: s.as_bytes_with_nul().len(),
+        })
         .collect();
     if unsafe { nmount(iov.as_mut_ptr(), iov.len() as u32, 0) } == 0 {
         Ok(())
@@ -53,7 +56,10 @@ fn main() {
         println!("sigcap-init: mounting tmpfs on /tmp failed: errno {e}");
     }
     // Loopback for the socket cases (the image's world has ifconfig).
-    match command("/sbin/ifconfig").args(["lo0", "inet", "127.0.0.1/8", "up"]).status() {
+    match command("/sbin/ifconfig")
+        .args(["lo0", "inet", "127.0.0.1/8", "up"])
+        .status()
+    {
         Ok(st) if st.success() => {}
         r => println!("sigcap-init: configuring lo0 failed: {r:?}"),
     }
@@ -68,7 +74,11 @@ fn main() {
     println!("SIGCAP-GUEST-BEGIN");
     let _ = std::io::stdout().flush();
     let mut n = 0;
-    for line in list.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
+    for line in list
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    {
         let mut words = line.split_whitespace();
         let prog = words.next().unwrap();
         let name = prog.rsplit('/').next().unwrap();
@@ -76,7 +86,11 @@ fn main() {
         println!("sigcap-init: running {line}");
         let _ = std::io::stdout().flush();
         let t0 = Instant::now();
-        let child = command(prog).args(words).current_dir("/tmp").stdin(Stdio::null()).spawn();
+        let child = command(prog)
+            .args(words)
+            .current_dir("/tmp")
+            .stdin(Stdio::null())
+            .spawn();
         let mut child = match child {
             Ok(c) => c,
             Err(e) => {
@@ -100,7 +114,12 @@ fn main() {
         match st {
             Some(st) if st.success() => report("runner", name, "pass", &format!("exit 0 in {secs:.1}s")),
             Some(st) => report("runner", name, "fail", &format!("{st} after {secs:.1}s")),
-            None => report("runner", name, "fail", &format!("timeout after {}s, killed", PROGRAM_TIMEOUT.as_secs())),
+            None => report(
+                "runner",
+                name,
+                "fail",
+                &format!("timeout after {}s, killed", PROGRAM_TIMEOUT.as_secs()),
+            ),
         }
     }
     println!("SIGCAP-GUEST-END {n}");

@@ -212,10 +212,18 @@ fn icount_main() {
         ("capmode", Variant::CapMode, 0),
         // The global signal, SIGTRAP unless kern.trap_enotcap_signal says
         // otherwise (the init leaves it at its default).
-        ("trap_sigtrap", Variant::CapModeTrapping(PROC_TRAPCAP_CTL_ENABLE), libc::SIGTRAP),
+        (
+            "trap_sigtrap",
+            Variant::CapModeTrapping(PROC_TRAPCAP_CTL_ENABLE),
+            libc::SIGTRAP,
+        ),
     ];
     if sigcap {
-        cases.push(("trap_sigcap", Variant::CapModeTrapping(PROC_TRAPCAP_CTL_ENABLE_SIGCAP), SIGCAP));
+        cases.push((
+            "trap_sigcap",
+            Variant::CapModeTrapping(PROC_TRAPCAP_CTL_ENABLE_SIGCAP),
+            SIGCAP,
+        ));
     }
     let mut failed = false;
     for (name, v, sig) in cases {

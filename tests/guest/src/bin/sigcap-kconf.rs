@@ -95,8 +95,13 @@ fn check(what: &str, ret: i64, err: c_int, signo: c_int, code: c_int, sysno: c_i
     req!(n == 1, "{what}: {n} signals delivered, expected 1");
     // si_syscall is the number as made (orig), si_realsyscall the call
     // that ran (sysno); they differ for syscall(2) and __syscall(2).
-    let (s, se, c, sy, re) =
-        (SIGNO.load(SeqCst), ERRNO.load(SeqCst), CODE.load(SeqCst), SYSNO.load(SeqCst), REALSYSNO.load(SeqCst));
+    let (s, se, c, sy, re) = (
+        SIGNO.load(SeqCst),
+        ERRNO.load(SeqCst),
+        CODE.load(SeqCst),
+        SYSNO.load(SeqCst),
+        REALSYSNO.load(SeqCst),
+    );
     req!(s == signo, "{what}: si_signo {s}, expected {signo}");
     req!(se == err, "{what}: si_errno {se}, expected {err}");
     req!(c == code, "{what}: si_code {c}, expected {code}");
@@ -132,7 +137,11 @@ fn limited_devnull() -> Result<c_int, String> {
     let fd = unsafe { libc::open(cstr("/dev/null").as_ptr(), libc::O_RDWR) };
     req!(fd >= 0, "open /dev/null: errno {}", errno());
     let r = rights(&[CAP_READ]);
-    req!(unsafe { cap_rights_limit(fd, &r) } == 0, "cap_rights_limit: errno {}", errno());
+    req!(
+        unsafe { cap_rights_limit(fd, &r) } == 0,
+        "cap_rights_limit: errno {}",
+        errno()
+    );
     Ok(fd)
 }
 
@@ -174,7 +183,15 @@ fn sysctl_int(name: &str, new: Option<c_int>) -> Result<c_int, c_int> {
         Some(v) => (v as *const c_int as *const c_void, std::mem::size_of::<c_int>()),
         None => (std::ptr::null(), 0),
     };
-    let r = unsafe { sysctlbyname(cstr(name).as_ptr(), &mut old as *mut _ as *mut c_void, &mut len, newp, newlen) };
+    let r = unsafe {
+        sysctlbyname(
+            cstr(name).as_ptr(),
+            &mut old as *mut _ as *mut c_void,
+            &mut len,
+            newp,
+            newlen,
+        )
+    };
     if r == 0 {
         Ok(old)
     } else {
@@ -232,7 +249,12 @@ fn run_case(name: &str, f: impl FnOnce() -> R) -> bool {
     unsafe { libc::waitpid(pid, &mut st, 0) };
     let msg = String::from_utf8_lossy(&msg).into_owned();
     if libc::WIFSIGNALED(st) {
-        report(SUITE, name, "fail", &format!("child killed by signal {} {msg}", libc::WTERMSIG(st)));
+        report(
+            SUITE,
+            name,
+            "fail",
+            &format!("child killed by signal {} {msg}", libc::WTERMSIG(st)),
+        );
         false
     } else {
         match libc::WEXITSTATUS(st) {
@@ -258,7 +280,11 @@ const STOCK_CASES: [&str; 2] = ["sigtrap_unchanged", "disabled_quiet"];
 fn storm_thread(n: usize) -> R {
     for _ in 0..n {
         let r = violate_kill();
-        req!(r == -1 && errno() == ECAPMODE, "kill(1, 0) in a thread: {r}, errno {}", errno());
+        req!(
+            r == -1 && errno() == ECAPMODE,
+            "kill(1, 0) in a thread: {r}, errno {}",
+            errno()
+        );
     }
     Ok(())
 }
@@ -270,17 +296,27 @@ fn main() {
         let s = trapcap_status().unwrap_or(100);
         std::process::exit(s);
     }
-    let me = std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_else(|_| args[0].clone());
+    let me = std::env::current_exe()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| args[0].clone());
     let mut ok = true;
     // On the stock kernel (the SIGTRAP backend's run) only the cases about
     // unchanged behaviour apply; the rest are reported as skipped, with why.
     let patched = sysctl_signal().is_ok();
-    println!("sigcap-kconf: kernel {} the SIGCAP series", if patched { "has" } else { "lacks" });
+    println!(
+        "sigcap-kconf: kernel {} the SIGCAP series",
+        if patched { "has" } else { "lacks" }
+    );
     let mut case = |n: &str, f: &dyn Fn() -> R| {
         if patched || STOCK_CASES.contains(&n) {
             ok &= run_case(n, || f());
         } else {
-            report(SUITE, n, "skip", "stock kernel: no SIGCAP series (kern.trap_enotcap_signal absent)");
+            report(
+                SUITE,
+                n,
+                "skip",
+                "stock kernel: no SIGCAP series (kern.trap_enotcap_signal absent)",
+            );
         }
     };
 
@@ -294,23 +330,51 @@ fn main() {
         in_capmode(limited_devnull, |fd| {
             let w = rights(&[CAP_READ, CAP_WRITE]);
             let r = unsafe { cap_rights_limit(fd, &w) } as i64;
-            sigcap("cap_rights_limit raising rights", r, ENOTCAPABLE, CAPV_INCREASE, SYS_CAP_RIGHTS_LIMIT)
+            sigcap(
+                "cap_rights_limit raising rights",
+                r,
+                ENOTCAPABLE,
+                CAPV_INCREASE,
+                SYS_CAP_RIGHTS_LIMIT,
+            )
         })
     });
     case("capv_syscall", &|| {
-        in_capmode(no_fd, |_| sigcap("chdir", violate_chdir(), ECAPMODE, CAPV_SYSCALL, SYS_CHDIR))
+        in_capmode(no_fd, |_| {
+            sigcap("chdir", violate_chdir(), ECAPMODE, CAPV_SYSCALL, SYS_CHDIR)
+        })
     });
     case("capv_syscall_indirect", &|| {
         in_capmode(no_fd, |_| {
             let p = cstr("/");
             let r = unsafe { syscall(SYS_CHDIR, p.as_ptr()) } as i64;
-            check("syscall(SYS_chdir)", r, ECAPMODE, SIGCAP, CAPV_SYSCALL, SYS_CHDIR, SYS_SYSCALL, true)?;
+            check(
+                "syscall(SYS_chdir)",
+                r,
+                ECAPMODE,
+                SIGCAP,
+                CAPV_SYSCALL,
+                SYS_CHDIR,
+                SYS_SYSCALL,
+                true,
+            )?;
             let r = unsafe { __syscall(SYS_CHDIR as i64, p.as_ptr()) };
-            check("__syscall(SYS_chdir)", r, ECAPMODE, SIGCAP, CAPV_SYSCALL, SYS_CHDIR, SYS___SYSCALL, true)
+            check(
+                "__syscall(SYS_chdir)",
+                r,
+                ECAPMODE,
+                SIGCAP,
+                CAPV_SYSCALL,
+                SYS_CHDIR,
+                SYS___SYSCALL,
+                true,
+            )
         })
     });
     case("capv_signal", &|| {
-        in_capmode(no_fd, |_| sigcap("kill(1, 0)", violate_kill(), ECAPMODE, CAPV_SIGNAL, SYS_KILL))
+        in_capmode(no_fd, |_| {
+            sigcap("kill(1, 0)", violate_kill(), ECAPMODE, CAPV_SIGNAL, SYS_KILL)
+        })
     });
     case("capv_proto", &|| {
         in_capmode(no_fd, |_| {
@@ -348,7 +412,13 @@ fn main() {
         in_capmode(no_fd, |_| {
             let mask = [1u64, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
             let r = unsafe { cpuset_setaffinity(3, 2, 1, 128, mask.as_ptr() as *const c_void) } as i64;
-            sigcap("cpuset_setaffinity(pid 1)", r, ECAPMODE, CAPV_CPUSET, SYS_CPUSET_SETAFFINITY)
+            sigcap(
+                "cpuset_setaffinity(pid 1)",
+                r,
+                ECAPMODE,
+                CAPV_CPUSET,
+                SYS_CPUSET_SETAFFINITY,
+            )
         })
     });
     case("success_quiet", &|| {
@@ -381,7 +451,11 @@ fn main() {
         for v in [0, 4, 99, -1] {
             let mut x: c_int = v;
             let r = unsafe { procctl(P_PID, 0, PROC_TRAPCAP_CTL, &mut x as *mut _ as *mut c_void) };
-            req!(r == -1 && errno() == libc::EINVAL, "PROC_TRAPCAP_CTL {v}: {r}, errno {}", errno());
+            req!(
+                r == -1 && errno() == libc::EINVAL,
+                "PROC_TRAPCAP_CTL {v}: {r}, errno {}",
+                errno()
+            );
         }
         Ok(())
     });
@@ -407,7 +481,10 @@ fn main() {
         let _ = set_sysctl_signal(libc::SIGTRAP);
         req!(g == SIGCAP, "after setting 34 it reads {g}");
         let s = s?;
-        req!(s == PROC_TRAPCAP_CTL_ENABLE, "ENABLE with global SIGCAP: status {s}, expected {PROC_TRAPCAP_CTL_ENABLE}");
+        req!(
+            s == PROC_TRAPCAP_CTL_ENABLE,
+            "ENABLE with global SIGCAP: status {s}, expected {PROC_TRAPCAP_CTL_ENABLE}"
+        );
         set_sysctl_signal(libc::SIGTRAP).map_err(|e| format!("set 5: errno {e}"))
     });
     case("inherit_fork", &|| {
@@ -419,14 +496,20 @@ fn main() {
         }
         let mut st = 0;
         unsafe { libc::waitpid(pid, &mut st, 0) };
-        req!(libc::WIFEXITED(st) && libc::WEXITSTATUS(st) == 3, "child status {st:#x}, expected exit 3");
+        req!(
+            libc::WIFEXITED(st) && libc::WEXITSTATUS(st) == 3,
+            "child status {st:#x}, expected exit 3"
+        );
         Ok(())
     });
     case("inherit_exec", &|| {
         set_trapcap(PROC_TRAPCAP_CTL_ENABLE_SIGCAP)?;
         let st = command(&me).arg("--trapcap-status").status();
         let st = st.map_err(|e| format!("exec {me}: {e}"))?;
-        req!(st.code() == Some(3), "exec'd image reports trapcap status {st:?}, expected 3");
+        req!(
+            st.code() == Some(3),
+            "exec'd image reports trapcap status {st:?}, expected 3"
+        );
         Ok(())
     });
     case("default_action_core", &|| {
@@ -451,8 +534,15 @@ fn main() {
         let mut st = 0;
         unsafe { libc::waitpid(pid, &mut st, 0) };
         req!(libc::WIFSIGNALED(st), "child not killed by a signal: status {st:#x}");
-        req!(libc::WTERMSIG(st) == SIGCAP, "child killed by signal {}, expected SIGCAP", libc::WTERMSIG(st));
-        req!(libc::WCOREDUMP(st), "no core flag in status {st:#x} (cwd /tmp must be writable)");
+        req!(
+            libc::WTERMSIG(st) == SIGCAP,
+            "child killed by signal {}, expected SIGCAP",
+            libc::WTERMSIG(st)
+        );
+        req!(
+            libc::WCOREDUMP(st),
+            "no core flag in status {st:#x} (cwd /tmp must be writable)"
+        );
         Ok(())
     }
     case("sigtrap_unchanged", &|| {
@@ -462,7 +552,16 @@ fn main() {
         enter()?;
         let r = violate_kill();
         let sy = SYSNO.load(SeqCst);
-        check("kill(1, 0) with SIGTRAP", r, ECAPMODE, libc::SIGTRAP, TRAP_CAP, REALSYSNO.load(SeqCst), sy, false)?;
+        check(
+            "kill(1, 0) with SIGTRAP",
+            r,
+            ECAPMODE,
+            libc::SIGTRAP,
+            TRAP_CAP,
+            REALSYSNO.load(SeqCst),
+            sy,
+            false,
+        )?;
         req!(sy == SYS_KILL, "SIGTRAP si_syscall {sy}, expected {SYS_KILL}");
         Ok(())
     });
@@ -492,8 +591,15 @@ fn main() {
                 req!(r == -1 && errno() == ECAPMODE, "violation {i}: {r}, errno {}", errno());
             }
             let mut pend: libc::sigset_t = unsafe { std::mem::zeroed() };
-            req!(unsafe { libc::sigpending(&mut pend) } == 0, "sigpending: errno {}", errno());
-            req!(unsafe { libc::sigismember(&pend, SIGCAP) } == 0, "SIGCAP pending after 1000 blocked violations");
+            req!(
+                unsafe { libc::sigpending(&mut pend) } == 0,
+                "sigpending: errno {}",
+                errno()
+            );
+            req!(
+                unsafe { libc::sigismember(&pend, SIGCAP) } == 0,
+                "SIGCAP pending after 1000 blocked violations"
+            );
             let r = unsafe { libc::sigprocmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut()) };
             req!(r == 0, "sigprocmask(SIG_UNBLOCK): errno {}", errno());
             let n = COUNT.load(SeqCst);
@@ -504,7 +610,9 @@ fn main() {
     case("threads_at_once", &|| {
         let (threads, per) = (8, 200);
         in_capmode(no_fd, |_| {
-            let hs: Vec<_> = (0..threads).map(|_| std::thread::spawn(move || storm_thread(per))).collect();
+            let hs: Vec<_> = (0..threads)
+                .map(|_| std::thread::spawn(move || storm_thread(per)))
+                .collect();
             for h in hs {
                 h.join().map_err(|_| "thread panicked".to_string())??;
             }
@@ -521,7 +629,11 @@ fn main() {
             if other > 0 {
                 eprintln!("kconf: threads_at_once: {other} violation(s) by thread start-up, last syscall {other_sy}");
             }
-            req!(CODE.load(SeqCst) == CAPV_SIGNAL || other > 0, "si_code {}", CODE.load(SeqCst));
+            req!(
+                CODE.load(SeqCst) == CAPV_SIGNAL || other > 0,
+                "si_code {}",
+                CODE.load(SeqCst)
+            );
             Ok(())
         })
     });
