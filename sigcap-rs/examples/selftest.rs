@@ -311,6 +311,9 @@ fn backend_of_kernel() -> String {
     "linux-seccomp".into()
 }
 
+/// A self-test case: given the expected backend, its outcome.
+type CaseFn = fn(Option<&str>) -> Case;
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let expect = args
@@ -327,7 +330,7 @@ fn main() {
     if let Some(k) = &expect {
         println!("selftest: expecting backend {k}");
     }
-    let cases: [(&str, fn(Option<&str>) -> Case); 9] = [
+    let cases: [(&str, CaseFn); 9] = [
         ("fallback_file", fallback_file),
         ("denied_and_escape", denied_and_escape),
         ("connect", connect),

@@ -212,7 +212,7 @@ fn send_all(fd: i32, mut b: &[u8]) -> Result<(), i32> {
 /// frame pointers) ends the walk instead of faulting.
 fn walk_stack(mut fp: u64, v: &mut Violation) {
     let mut n = 0;
-    while n < crate::record::STACK_MAX && fp != 0 && fp % 8 == 0 {
+    while n < crate::record::STACK_MAX && fp != 0 && fp & 7 == 0 {
         let mut w = [0u8; 16];
         if !read_checked(&mut w, fp as usize) {
             break;
@@ -292,7 +292,7 @@ fn path_detail(addr: usize, v: &mut Violation) {
 fn die(v: &Violation) -> ! {
     let mut buf = [0u8; 1024];
     let mut w = StackWriter::new(&mut buf);
-    let _ = write!(w, "sigcap: {v}; aborting\n");
+    let _ = writeln!(w, "sigcap: {v}; aborting");
     let _ = write_all(2, w.as_bytes());
     // SAFETY: abort is async-signal-safe.
     unsafe { libc::abort() }

@@ -24,10 +24,11 @@ pub const DATA_MAX: usize = 65536;
 pub const OUT_MAX: usize = PATH_MAX;
 
 /// Operations the broker performs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[repr(u16)]
 pub enum Op {
     /// open/openat: returns a descriptor.
+    #[default]
     Open = 1,
     /// stat family: returns the kernel's `struct stat`.
     Stat = 2,

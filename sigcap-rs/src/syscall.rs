@@ -33,12 +33,6 @@ pub struct Call {
     pub aux: u64,
 }
 
-impl Default for Op {
-    fn default() -> Self {
-        Op::Open
-    }
-}
-
 use libc::AT_FDCWD;
 
 fn fd(x: u64) -> i32 {

@@ -57,8 +57,57 @@ pub fn freebsd_check(root: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Whether `cargo <tool>` (a rustup component: rustfmt, clippy) is there.
+fn cargo_has(tool: &str) -> bool {
+    Command::new(env!("CARGO"))
+        .args([tool, "--version"])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+}
+
+/// Formatting and lints: `cargo fmt --check` of the workspace and of
+/// tests/guest, and clippy on every target with warnings as errors. A
+/// toolchain without the component (Debian's packaged cargo has neither)
+/// gets a SKIP line naming it.
+fn style_checks(root: &Path) -> Result<()> {
+    if cargo_has("fmt") {
+        run(
+            "cargo fmt --check (workspace)",
+            Command::new(env!("CARGO"))
+                .current_dir(root)
+                .args(["fmt", "--all", "--check"]),
+        )?;
+        run(
+            "cargo fmt --check (tests/guest)",
+            Command::new(env!("CARGO"))
+                .current_dir(root.join("tests/guest"))
+                .args(["fmt", "--check"]),
+        )?;
+    } else {
+        println!("SKIP cargo fmt --check: this toolchain has no rustfmt (rustup component add rustfmt)");
+    }
+    if cargo_has("clippy") {
+        run(
+            "cargo clippy --workspace --all-targets -D warnings",
+            Command::new(env!("CARGO")).current_dir(root).args([
+                "clippy",
+                "--workspace",
+                "--all-targets",
+                "--",
+                "-D",
+                "warnings",
+            ]),
+        )?;
+    } else {
+        println!("SKIP cargo clippy: this toolchain has no clippy (rustup component add clippy)");
+    }
+    Ok(())
+}
+
 pub fn run_all(src: Option<PathBuf>) -> Result<()> {
     let root = workspace_root();
+    style_checks(&root)?;
     run(
         "cargo test --workspace",
         Command::new(env!("CARGO"))
