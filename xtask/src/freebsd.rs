@@ -567,10 +567,27 @@ fn base_release(series: &Path) -> Result<String> {
     }
 }
 
+/// The series' patches that change a header (`.h`), concatenated: a
+/// header change (`__FreeBSD_version` in sys/param.h, sys/signal.h) makes
+/// every object built against it stale, and installworld then refuses to
+/// install ("tried to rebuild during make install"), so the world is keyed
+/// on them. Read from the series itself, not from the kernel choice, so
+/// that `--kernel stock` reuses the patched world.
+fn series_headers(series: &Path) -> Result<Vec<u8>> {
+    let mut v = Vec::new();
+    for name in util::data_lines(&series.join("series"))? {
+        let text = fs::read_to_string(series.join(&name))?;
+        if patch_paths(&text).iter().any(|p| p.ends_with(".h")) {
+            v.extend_from_slice(text.as_bytes());
+        }
+    }
+    Ok(v)
+}
+
 /// Trimmed world in two steps, each cached on what it depends on:
 /// `toolchain` (bootstrap and build tools, headers and every library
 /// src.conf allows: the guest programs' sysroot) keyed on the base release
-/// and src.conf; then the `everything` stage limited to vm-images/world-dirs
+/// (and the series' header changes) and src.conf; then the `everything` stage limited to vm-images/world-dirs
 /// (the programs the image runs and stand/'s loader) keyed on those plus
 /// the list, so adding a program rebuilds only that step. A patch change
 /// rebuilds neither: the programs the series patches are rebuilt on their
@@ -579,7 +596,11 @@ fn base_release(series: &Path) -> Result<String> {
 pub fn world(ctx: &Ctx, force: bool) -> Result<()> {
     bootstrap_make(ctx)?;
     let base = [
-        base_release(&ctx.series_dir())?.into_bytes(),
+        [
+            base_release(&ctx.series_dir())?.into_bytes(),
+            series_headers(&ctx.series_dir())?,
+        ]
+        .concat(),
         file_hash(&ctx.root.join("vm-images/src.conf")),
     ];
     let tc_key = hash_bytes(&[&base[0], &base[1]]);
