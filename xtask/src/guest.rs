@@ -60,6 +60,10 @@ pub enum Kind {
     /// A C program for Linux (path: its source), built static by the host's
     /// cc for the guest's Linux ABI; installed for the scripts, not run.
     Linux,
+    /// A freestanding 32-bit (i386) FreeBSD program (path: its one C
+    /// source, no libc: the image has no lib32), built by the cross clang;
+    /// the init runs it on the kernel's COMPAT_FREEBSD32 layer.
+    I386,
 }
 
 impl Kind {
@@ -71,11 +75,12 @@ impl Kind {
             "tool" => Kind::Tool,
             "cdylib" => Kind::Cdylib,
             "linux" => Kind::Linux,
+            "i386" => Kind::I386,
             _ => return None,
         })
     }
     pub fn runs(self) -> bool {
-        matches!(self, Kind::Bin | Kind::Example | Kind::Script)
+        matches!(self, Kind::Bin | Kind::Example | Kind::Script | Kind::I386)
     }
 }
 
@@ -86,7 +91,7 @@ pub fn programs(ctx: &Ctx) -> Result<Vec<Program>> {
         let w: Vec<&str> = l.split_whitespace().collect();
         let Some(kind) = w.get(2).and_then(|k| Kind::parse(k)) else {
             bail!(
-                "{}: bad line {l:?} (want: <name> <manifest|script|source> bin|example|script|tool|cdylib|linux [args...])",
+                "{}: bad line {l:?} (want: <name> <manifest|script|source> bin|example|script|tool|cdylib|linux|i386 [args...])",
                 f.display()
             );
         };
@@ -156,7 +161,7 @@ fn guest_target_dir(ctx: &Ctx) -> PathBuf {
 }
 
 fn is_cargo(k: Kind) -> bool {
-    !matches!(k, Kind::Script | Kind::Linux)
+    !matches!(k, Kind::Script | Kind::Linux | Kind::I386)
 }
 
 /// Compile the guest programs' std and dependencies while the world and
@@ -280,6 +285,10 @@ pub fn build(ctx: &Ctx) -> Result<Vec<(String, PathBuf)>> {
             out.push((p.name.clone(), p.manifest.clone()));
             continue;
         }
+        if p.kind == Kind::I386 {
+            out.push((p.name.clone(), build_i386(ctx, p)?));
+            continue;
+        }
         if p.kind == Kind::Linux {
             if cfg!(target_os = "linux") {
                 out.push((p.name.clone(), build_linux(ctx, p)?));
@@ -309,6 +318,43 @@ pub fn build(ctx: &Ctx) -> Result<Vec<(String, PathBuf)>> {
     Ok(out)
 }
 
+/// A static, freestanding i386 FreeBSD program from one C file, with the
+/// cross clang and lld (no sysroot: it uses no headers or libraries).
+fn build_i386(ctx: &Ctx, p: &Program) -> Result<PathBuf> {
+    let dir = ctx.cache.join("guest-i386");
+    std::fs::create_dir_all(&dir)?;
+    let bin = dir.join(&p.name);
+    let clang = if cfg!(target_os = "freebsd") {
+        PathBuf::from("/usr/bin/clang")
+    } else {
+        cross_bindir()?.join("clang")
+    };
+    let mut c = Command::new(clang);
+    c.args([
+        "-target",
+        "i386-unknown-freebsd15.1",
+        "-ffreestanding",
+        "-nostdlib",
+        "-static",
+        "-fno-pic",
+        "-fno-stack-protector",
+        "-O2",
+        "-Wall",
+        "-Werror",
+        "-fuse-ld=lld",
+        "-Wl,-e,_start",
+        "-o",
+    ])
+    .arg(&bin)
+    .arg(&p.manifest);
+    run_logged(
+        &format!("guest: build {} (i386, freestanding)", p.name),
+        c,
+        &util::log_dir(&ctx.root).join(format!("guest-{}.log", p.name)),
+    )?;
+    Ok(bin)
+}
+
 /// A static Linux program from one C file, with the host's cc (the guest
 /// runs it under linux64.ko, with no Linux libraries to link against).
 fn build_linux(ctx: &Ctx, p: &Program) -> Result<PathBuf> {
@@ -334,6 +380,39 @@ fn build_linux(ctx: &Ctx, p: &Program) -> Result<PathBuf> {
 mod tests {
     use super::*;
     use std::time::{Duration, Instant};
+
+    /// The 32-bit guest program builds with the cross clang into a static
+    /// i386 executable branded FreeBSD (the kernel's image activator picks
+    /// the ABI by that brand: no libc, so no crt note).
+    #[test]
+    fn sigcap32_builds_as_a_freebsd_i386_executable() {
+        if cross_bindir().is_err() {
+            println!("SKIP sigcap32 build: no cross clang (install clang-19 lld-19)");
+            return;
+        }
+        let d = tempfile::tempdir().unwrap();
+        let root = crate::host_test::workspace_root();
+        // The temporary root takes the build log; the source is the real one.
+        let ctx = Ctx {
+            root: d.path().to_owned(),
+            cache: d.path().to_owned(),
+            src: None,
+            jobs: 1,
+            kernel: crate::freebsd::KernelKind::Patched,
+        };
+        let p = Program {
+            name: "sigcap32".into(),
+            manifest: root.join("tests/guest/sigcap32.c"),
+            kind: Kind::I386,
+            args: vec![],
+        };
+        let bin = build_i386(&ctx, &p).unwrap();
+        let h = std::fs::read(&bin).unwrap();
+        assert_eq!(&h[..4], b"\x7fELF");
+        assert_eq!(h[4], 1, "ELFCLASS32");
+        assert_eq!(h[7], 9, "ELFOSABI_FREEBSD");
+        assert_eq!(u16::from_le_bytes([h[18], h[19]]), 3, "EM_386");
+    }
 
     fn sh(script: &str) -> Command {
         let mut c = Command::new("sh");
