@@ -790,8 +790,9 @@ pub fn atf_tests(ctx: &Ctx) -> Result<PathBuf> {
     let metalog = dest.join("METALOG");
     let script = ctx.cache.join("atf-build.sh");
     // FreeBSD's capsicum-test (googletest) is part of the directory when
-    // MK_GOOGLETEST is on. SYSROOT makes the private include directory
-    // (-I${SYSROOT}/usr/include/private) the sysroot's, not the host's. The world is built without googletest, so its
+    // MK_GOOGLETEST is on. DESTDIR (the sysroot) makes the private include directory
+    // (googletest.test.inc.mk's -I${DESTDIR}/usr/include/private) the sysroot's,
+    // not the host's. The world is built without googletest, so its
     // gtest library is built here too: installed into the sysroot to link
     // against and into the test root for the guest to run with.
     let install = |root: &Path, log: &Path| {
@@ -813,7 +814,7 @@ pub fn atf_tests(ctx: &Ctx) -> Result<PathBuf> {
              make MK_GOOGLETEST=yes {to_sysroot}\n\
              make MK_GOOGLETEST=yes {to_dest}\n\
              cd '{dir}'\n\
-             make -j{jobs} MK_TESTS=yes MK_GOOGLETEST=yes SYSROOT='{sysroot}' all\n\
+             make -j{jobs} MK_TESTS=yes MK_GOOGLETEST=yes DESTDIR='{sysroot}' all\n\
              make MK_TESTS=yes MK_GOOGLETEST=yes {to_dest}\n",
             gtest = ctx.work().join("lib/googletest/gtest").display(),
             dir = srcdir.display(),
