@@ -916,7 +916,17 @@ pub fn patched_programs(ctx: &Ctx) -> Result<PathBuf> {
     // As for the ATF tests: one script in buildenv, a NO_ROOT install
     // with its own metalog.
     let metalog = dest.join("METALOG");
-    let mut sh = String::from("set -e\n");
+    // The tree's mtree specifications make the directories install(1)
+    // expects (as installworld's hierarchy step does).
+    let mut sh = format!(
+        "set -e\n\
+         mkdir -p '{dest}/usr/include'\n\
+         mtree -deUW -f '{w}/etc/mtree/BSD.root.dist' -p '{dest}' >/dev/null\n\
+         mtree -deUW -f '{w}/etc/mtree/BSD.usr.dist' -p '{dest}/usr' >/dev/null\n\
+         mtree -deUW -f '{w}/etc/mtree/BSD.include.dist' -p '{dest}/usr/include' >/dev/null\n",
+        dest = dest.display(),
+        w = work.display(),
+    );
     for d in &dirs {
         sh.push_str(&format!(
             "echo '>>> {d}'\ncd '{w}/{d}'\nmake -j{jobs} all\n\
