@@ -7,11 +7,16 @@
 use sigcap_guest::*;
 use std::ffi::c_void;
 use std::io::Write;
+use std::os::unix::process::ExitStatusExt;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 const RB_POWEROFF: i32 = 0x4000;
 const RB_NOSYNC: i32 = 0x4;
+
+extern "C" {
+    fn setlogin(name: *const libc::c_char) -> libc::c_int;
+}
 const PROGRAM_TIMEOUT: Duration = Duration::from_secs(300);
 
 fn mount_tmpfs(path: &str) -> Result<(), i32> {
@@ -51,6 +56,9 @@ fn console() {
 
 fn main() {
     console();
+    // The session's login name, as init(8) sets it: getlogin(2) must work
+    // in the tests (capsicum-test's AllowedIdentifierSyscalls).
+    unsafe { setlogin(cstr("root").as_ptr()) };
     println!("sigcap-init: starting");
     if let Err(e) = mount_tmpfs("/tmp") {
         println!("sigcap-init: mounting tmpfs on /tmp failed: errno {e}");
@@ -98,17 +106,25 @@ fn main() {
                 continue;
             }
         };
+        // As init, every orphan is ours to reap (a test whose child
+        // outlives it expects it gone, not a zombie): wait for any child
+        // and keep the status only when it is the program's.
+        let pid = child.id() as libc::pid_t;
         let st = loop {
-            match child.try_wait() {
-                Ok(Some(st)) => break Some(st),
-                Ok(None) if t0.elapsed() > PROGRAM_TIMEOUT => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    break None;
-                }
-                Ok(None) => std::thread::sleep(Duration::from_millis(50)),
-                Err(_) => break None,
+            let mut raw = 0;
+            let r = unsafe { libc::waitpid(-1, &mut raw, libc::WNOHANG) };
+            if r == pid {
+                break Some(std::process::ExitStatus::from_raw(raw));
+            } else if r > 0 {
+                continue; // an orphan, reaped
+            } else if r < 0 && errno() != libc::EINTR {
+                break None;
+            } else if t0.elapsed() > PROGRAM_TIMEOUT {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
             }
+            std::thread::sleep(Duration::from_millis(50));
         };
         let secs = t0.elapsed().as_secs_f32();
         match st {
