@@ -184,6 +184,33 @@ pub fn summary(r: &Results) -> String {
     s + "\n"
 }
 
+/// `<name> <result>` lines of one suite's cases, saved per kernel so that a
+/// later run on the other kernel can compare with it.
+pub fn suite_lines(r: &Results, suite: &str) -> String {
+    r.cases
+        .iter()
+        .filter(|c| c.suite == suite)
+        .map(|c| format!("{} {}\n", c.name, c.result))
+        .collect()
+}
+
+/// The cases that pass on the stock kernel and do not pass on the patched
+/// one, from two suite_lines() texts: what the series must never break.
+pub fn regressions(patched: &str, stock: &str) -> Vec<String> {
+    let parse = |t: &str| -> std::collections::BTreeMap<String, String> {
+        t.lines()
+            .filter_map(|l| l.split_once(' '))
+            .map(|(n, r)| (n.to_owned(), r.trim().to_owned()))
+            .collect()
+    };
+    let (p, s) = (parse(patched), parse(stock));
+    s.iter()
+        .filter(|(_, r)| r.as_str() == "pass")
+        .filter(|(n, _)| p.get(*n).map(String::as_str) != Some("pass"))
+        .map(|(n, _)| n.clone())
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -336,6 +363,15 @@ mod tests {
             !ok && !r.ok() && text.contains("no test case reported (exit 139)"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn regressions_are_stock_passes_that_do_not_pass_patched() {
+        let stock = "A.a pass\nA.b pass\nA.c fail\nA.d pass\nA.e skip\n";
+        let patched = "A.a pass\nA.b fail\nA.c fail\nA.e fail\n";
+        // b fails, d is missing; c and e did not pass on stock.
+        assert_eq!(regressions(patched, stock), ["A.b", "A.d"]);
+        assert!(regressions(stock, stock).is_empty());
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The image (vm-images/ recipes -> bootable ISO), the boot (vmm.rs: QEMU
 //! or bhyve, hard timeout, serial console to a log) and its results.
-use crate::freebsd::{self, Ctx};
+use crate::freebsd::{self, Ctx, KernelKind};
 use crate::{guest, results, util, vmm};
 use anyhow::{bail, Context, Result};
 use std::fs;
@@ -125,6 +125,51 @@ pub fn icount_image(ctx: &Ctx, name: &str, kernel: &Path) -> Result<PathBuf> {
     Ok(iso)
 }
 
+/// FreeBSD's capsicum-test on both kernels: this run's cases are saved
+/// under the kernel's name, and when the other kernel's run is there too,
+/// the cases that pass on the stock kernel and not on the patched one are
+/// printed and returned (they fail the run).
+fn compare_kernels(ctx: &Ctx, r: &results::Results, out: &Path) -> Result<Vec<String>> {
+    const SUITE: &str = "capsicum-test";
+    let name = |k: KernelKind| match k {
+        KernelKind::Patched => "patched",
+        KernelKind::Stock => "stock",
+    };
+    let (this, other) = match ctx.kernel {
+        KernelKind::Patched => (KernelKind::Patched, KernelKind::Stock),
+        KernelKind::Stock => (KernelKind::Stock, KernelKind::Patched),
+    };
+    let lines = results::suite_lines(r, SUITE);
+    fs::write(out.join(format!("{SUITE}-{}.txt", name(this))), &lines)?;
+    let Ok(other_lines) = fs::read_to_string(out.join(format!("{SUITE}-{}.txt", name(other)))) else {
+        eprintln!(
+            "xtask: {SUITE}: no run on the {} kernel yet to compare with (vmtest --kernel {})",
+            name(other),
+            name(other)
+        );
+        return Ok(vec![]);
+    };
+    let (patched, stock) = match this {
+        KernelKind::Patched => (lines.as_str(), other_lines.as_str()),
+        KernelKind::Stock => (other_lines.as_str(), lines.as_str()),
+    };
+    let count = |t: &str, res: &str| t.lines().filter(|l| l.ends_with(&format!(" {res}"))).count();
+    eprintln!(
+        "xtask: {SUITE}: patched {} pass, {} fail, {} skip; stock {} pass, {} fail, {} skip",
+        count(patched, "pass"),
+        count(patched, "fail"),
+        count(patched, "skip"),
+        count(stock, "pass"),
+        count(stock, "fail"),
+        count(stock, "skip")
+    );
+    let reg = results::regressions(patched, stock);
+    if reg.is_empty() {
+        eprintln!("xtask: {SUITE}: the patched kernel fails nothing the stock one passes");
+    }
+    Ok(reg)
+}
+
 /// Boot the ISO with the chosen hypervisor (vmm.rs; it echoes protocol
 /// lines as they arrive), then parse and report.
 pub fn boot_and_report(ctx: &Ctx, timeout: u64, requested: &vmm::Requested) -> Result<()> {
@@ -148,11 +193,18 @@ pub fn boot_and_report(ctx: &Ctx, timeout: u64, requested: &vmm::Requested) -> R
     fs::write(out.join("results.xml"), results::junit(&r))?;
     fs::write(out.join("results.tap"), results::tap(&r))?;
     eprint!("{}", results::summary(&r));
+    let regressed = compare_kernels(ctx, &r, &out)?;
     eprintln!(
         "xtask: JUnit: {}  TAP: {}",
         out.join("results.xml").display(),
         out.join("results.tap").display()
     );
+    if !regressed.is_empty() {
+        bail!(
+            "vmtest FAILED: capsicum-test cases pass on the stock kernel but not on the patched one: {}",
+            regressed.join(", ")
+        );
+    }
     if !r.ok() {
         bail!(
             "vmtest FAILED: {}; console log: {}",
