@@ -576,12 +576,27 @@ fn base_release(series: &Path) -> Result<String> {
 fn series_headers(series: &Path) -> Result<Vec<u8>> {
     let mut v = Vec::new();
     for name in util::data_lines(&series.join("series"))? {
-        let text = fs::read_to_string(series.join(&name))?;
-        if patch_paths(&text).iter().any(|p| p.ends_with(".h")) {
-            v.extend_from_slice(text.as_bytes());
-        }
+        v.extend_from_slice(header_diffs(&fs::read_to_string(series.join(&name))?).as_bytes());
     }
     Ok(v)
+}
+
+/// The per-file sections of a git patch that change a header, so that a
+/// commit message or a `.c` file does not count.
+fn header_diffs(patch: &str) -> String {
+    let mut out = String::new();
+    let mut keep = false;
+    for l in patch.split_inclusive('\n') {
+        if let Some(rest) = l.strip_prefix("diff --git ") {
+            keep = rest.trim_end().ends_with(".h");
+        } else if l.starts_with("-- \n") || l == "--\n" {
+            keep = false;
+        }
+        if keep {
+            out.push_str(l);
+        }
+    }
+    out
 }
 
 /// Trimmed world in two steps, each cached on what it depends on:
@@ -1048,6 +1063,21 @@ pub fn stock_kernel(ctx: &Ctx, tree: &Path) -> Result<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_header_diffs_key_the_world() {
+        let p = "From x\nSubject: words\n\nbody\n---\n a | 1 +\n\
+                 diff --git a/sys/kern/k.c b/sys/kern/k.c\n--- a/sys/kern/k.c\n+++ b/sys/kern/k.c\n@@ -1 +1 @@\n-a\n+b\n\
+                 diff --git a/sys/sys/signal.h b/sys/sys/signal.h\n--- a/sys/sys/signal.h\n+++ b/sys/sys/signal.h\n@@ -1 +1 @@\n-c\n+d\n";
+        let h = header_diffs(p);
+        assert!(
+            h.starts_with("diff --git a/sys/sys/signal.h") && h.ends_with("+d\n"),
+            "{h}"
+        );
+        assert!(!h.contains("k.c") && !h.contains("Subject"), "{h}");
+        // Another message, the same header change: the same key.
+        assert_eq!(header_diffs(&p.replace("words", "other words")), h);
+    }
 
     #[test]
     fn program_dirs_of_patched_files() {
