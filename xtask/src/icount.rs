@@ -86,6 +86,17 @@ pub fn table(stock: &Counts, patched: &Counts) -> String {
             verdict(r, DELIVERY_TARGET)
         );
     }
+    // The same against what users have today: SIGTRAP on the stock kernel.
+    if let (Some(cap), Some(trap)) = (
+        patched.get("violation.trap_sigcap"),
+        stock.get("violation.trap_sigtrap"),
+    ) {
+        let _ = writeln!(
+            s,
+            "  a violation delivered as SIGCAP (patched) / as SIGTRAP (stock kernel): {:.4}",
+            cap / trap
+        );
+    }
     s
 }
 
@@ -148,6 +159,10 @@ mod tests {
         let t = table(&stock, &patched);
         assert!(t.contains("1.011  MISSES target"), "{t}");
         assert!(t.contains("1.0075  MISSES target"), "{t}");
+        assert!(
+            t.contains("SIGCAP (patched) / as SIGTRAP (stock kernel): 1.0075"),
+            "{t}"
+        );
         let patched = parse(
             "SIGCAP-ICOUNT getppid.plain 261.00\nSIGCAP-ICOUNT violation.trap_sigtrap 4000.00\n\
              SIGCAP-ICOUNT violation.trap_sigcap 4010.00\n",
