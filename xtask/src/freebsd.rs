@@ -804,6 +804,23 @@ pub fn atf_tests(ctx: &Ctx) -> Result<PathBuf> {
     // nothing is chowned on the host.
     let metalog = dest.join("METALOG");
     let script = ctx.cache.join("atf-build.sh");
+    // The sysroot's include/ files are the world's copies (built from the
+    // patched tree) while its sys/ headers link to the working copy, which
+    // --kernel stock restores: include/signal.h would then name SIGCAP that
+    // sys/signal.h no longer defines. The working copy's own versions of
+    // the include/ files the series touches go first, so both agree.
+    let overlay = ctx.cache.join("atf-include");
+    if overlay.exists() {
+        fs::remove_dir_all(&overlay)?;
+    }
+    fs::create_dir_all(&overlay)?;
+    for (_, path) in read_manifest(&ctx.series_dir())? {
+        if let Some(rel) = path.strip_prefix("include/") {
+            let to = overlay.join(rel);
+            fs::create_dir_all(to.parent().unwrap())?;
+            fs::copy(ctx.work().join(&path), &to)?;
+        }
+    }
     // FreeBSD's capsicum-test (googletest) is part of the directory when
     // MK_GOOGLETEST is on. DESTDIR (the sysroot) makes the private include directory
     // (googletest.test.inc.mk's -I${DESTDIR}/usr/include/private) the sysroot's,
@@ -821,6 +838,7 @@ pub fn atf_tests(ctx: &Ctx) -> Result<PathBuf> {
         &script,
         format!(
             "set -e\n\
+             export CFLAGS='-O2 -pipe -I{overlay}'\n\
              for r in '{sysroot}' '{dest}'; do\n\
              \tmkdir -p \"$r/usr/lib\" \"$r/usr/include/private/gtest/internal/custom\"\n\
              done\n\
@@ -838,6 +856,7 @@ pub fn atf_tests(ctx: &Ctx) -> Result<PathBuf> {
             to_dest = install(&dest, &metalog),
             sysroot = ctx.sysroot().display(),
             dest = dest.display(),
+            overlay = overlay.display(),
         ),
     )?;
     let c = make_with(
