@@ -49,6 +49,7 @@
 mod backend;
 mod broker;
 mod client;
+mod decide;
 pub mod error;
 mod handler;
 pub mod policy;
