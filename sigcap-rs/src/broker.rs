@@ -32,7 +32,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 
 /// A policy root, opened once at start.
-enum RootFd {
+pub(crate) enum RootFd {
     /// A directory: requests resolve beneath it.
     Dir(OwnedFd),
     /// A single file: only the file itself, through its parent directory.
@@ -298,7 +298,7 @@ fn wait_ready(fd: RawFd, ms: i32) -> std::result::Result<(), &'static str> {
     }
 }
 
-fn open_root(root: &Path) -> Result<RootFd> {
+pub(crate) fn open_root(root: &Path) -> Result<RootFd> {
     let err = |source| Error::Root {
         path: root.to_owned(),
         source,
