@@ -155,7 +155,7 @@ mod linux {
             return None;
         }
         let mut path = [0u8; PATH_MAX];
-        let n = crate::sys::read_user_cstr(&mut path, call.path).ok()?;
+        let n = crate::sys::read_user_cstr_in(v.pid, &mut path, call.path).ok()?;
         let path = &path[..n];
         if path.first() != Some(&b'/') {
             return None;
