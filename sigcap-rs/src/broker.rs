@@ -17,6 +17,7 @@
 //! never reads costs one dropped answer. It lives in its own session with
 //! default signal dispositions ([`become_broker`]): nothing the program
 //! installed runs in it, and the terminal's signals do not reach it.
+use crate::decide::{self, check_open_flags, required_access, FsDenial};
 use crate::error::{Error, Result};
 use crate::policy::{Access, NetTarget, Policy};
 use crate::proto::{Op, Reply, Request, WireDecision, DATA_MAX, FD_DIR, FD_DIR2, MAGIC, OUT_MAX};
@@ -31,7 +32,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 
 /// A policy root, opened once at start.
-enum RootFd {
+pub(crate) enum RootFd {
     /// A directory: requests resolve beneath it.
     Dir(OwnedFd),
     /// A single file: only the file itself, through its parent directory.
@@ -297,7 +298,7 @@ fn wait_ready(fd: RawFd, ms: i32) -> std::result::Result<(), &'static str> {
     }
 }
 
-fn open_root(root: &Path) -> Result<RootFd> {
+pub(crate) fn open_root(root: &Path) -> Result<RootFd> {
     let err = |source| Error::Root {
         path: root.to_owned(),
         source,
@@ -558,6 +559,16 @@ fn is_escape(e: i32) -> bool {
     }
 }
 
+/// The broker's answer to a refusal of the shared decision.
+fn wire_denial(d: FsDenial) -> WireDecision {
+    match d {
+        FsDenial::NoRule => WireDecision::DeniedNoRule,
+        FsDenial::Escape => WireDecision::DeniedEscape,
+        FsDenial::Access => WireDecision::DeniedAccess,
+        FsDenial::TooLong => WireDecision::DeniedBadRequest,
+    }
+}
+
 impl State {
     /// Performs one validated request (in a pool thread).
     fn perform(&self, op: Op, req: &Request, fds: &[RawFd], data: &[u8]) -> Outcome {
@@ -600,29 +611,22 @@ impl State {
                 },
             }
         };
-        let m = self
-            .policy
-            .match_path(&abs)
-            .ok_or_else(|| Outcome::deny(WireDecision::DeniedNoRule))?;
-        let granted = self.policy.fs_rules()[m.rule].access;
-        // The rule is chosen on the path as spelled, and the longest root
-        // wins: W read-write with W/ro read-only inside it makes W/ro/f
-        // read-only. Resolution beneath W would not keep that promise if
-        // the spelling were not the real path: `W/x/../ro/f` and a symlink
-        // `W/l -> ro` both match W but land in W/ro. Beneath a root with
-        // others inside it, then, `..` after a name is refused and no
-        // symlink is followed (RESOLVE_NO_SYMLINKS; FreeBSD has no such
-        // flag, see open_beneath). Elsewhere resolution beneath the root
-        // is enough: nothing under it belongs to a rule that grants less.
-        let strict = self.nested_roots(m.rule);
-        if strict && m.rel.components().any(|c| c == std::path::Component::ParentDir) {
-            return Err(Outcome::deny(WireDecision::DeniedEscape));
-        }
+        // The decision the handler's fast path makes too (decide.rs):
+        // the longest root wins, and beneath a root holding a narrower
+        // rule `..` after a name is refused and no symlink is followed
+        // (RESOLVE_NO_SYMLINKS; FreeBSD has no such flag, see
+        // open_beneath). Elsewhere resolution beneath the root is enough.
+        let abs_bytes = abs.as_os_str().as_bytes();
+        let mut rel = vec![0u8; abs_bytes.len() + 1];
+        let m = decide::match_fs(&self.policy, abs_bytes, &mut rel).map_err(|d| Outcome::deny(wire_denial(d)))?;
+        rel.truncate(m.rel_len);
+        let strict = m.strict;
+        let granted = m.granted;
         let root = &self.roots[m.rule];
         let (base, rel) = match root {
-            RootFd::Dir(fd) => (fd.as_raw_fd(), m.rel.as_os_str().as_bytes().to_vec()),
+            RootFd::Dir(fd) => (fd.as_raw_fd(), rel),
             RootFd::File { parent, name } => {
-                if m.rel != Path::new(".") {
+                if rel != b"." {
                     return Err(Outcome::allowed_err(m.rule as u32, libc::ENOTDIR));
                 }
                 (parent.as_raw_fd(), name.as_bytes().to_vec())
@@ -637,17 +641,6 @@ impl State {
             grant: Grant::Rule(m.rule),
             _root: Some(root),
         })
-    }
-
-    /// Whether the root of a rule that grants less than rule `i` lies
-    /// beneath rule `i`'s (nested rules that grant as much or more cannot
-    /// be bypassed by reaching them under rule `i`).
-    fn nested_roots(&self, i: usize) -> bool {
-        let rules = self.policy.fs_rules();
-        rules
-            .iter()
-            .enumerate()
-            .any(|(j, r)| j != i && r.root.starts_with(&rules[i].root) && !r.access.contains(rules[i].access))
     }
 
     fn handle(&self, op: Op, req: &Request, fds: &[RawFd]) -> Outcome {
@@ -941,68 +934,6 @@ fn parent_of(place: &Place<'_>) -> std::result::Result<(OwnedFd, CString), i32> 
     Ok((pfd, CString::new(name).map_err(|_| libc::EINVAL)?))
 }
 
-/// open(2) flags a request may carry; anything else is refused.
-fn check_open_flags(flags: i32) -> std::result::Result<i32, i32> {
-    let mut allowed = libc::O_ACCMODE
-        | libc::O_CREAT
-        | libc::O_EXCL
-        | libc::O_NOCTTY
-        | libc::O_TRUNC
-        | libc::O_APPEND
-        | libc::O_NONBLOCK
-        | libc::O_SYNC
-        | libc::O_DSYNC
-        | libc::O_DIRECTORY
-        | libc::O_NOFOLLOW
-        | libc::O_CLOEXEC
-        | libc::O_PATH
-        | libc::O_DIRECT;
-    #[cfg(target_os = "linux")]
-    {
-        allowed |= libc::O_LARGEFILE | libc::O_NOATIME | libc::O_TMPFILE;
-    }
-    #[cfg(target_os = "freebsd")]
-    {
-        allowed |= libc::O_EXLOCK | libc::O_SHLOCK | libc::O_FSYNC | libc::O_VERIFY;
-    }
-    if flags & !allowed != 0 {
-        return Err(libc::EINVAL);
-    }
-    Ok(flags | libc::O_CLOEXEC | libc::O_NOCTTY)
-}
-
-/// Which access an operation needs under a rule.
-fn required_access(op: Op, flags: i32) -> Access {
-    match op {
-        Op::Open => {
-            let mut a = Access::NONE;
-            #[cfg(target_os = "linux")]
-            let tmpfile = flags & libc::O_TMPFILE == libc::O_TMPFILE;
-            #[cfg(not(target_os = "linux"))]
-            let tmpfile = false;
-            match flags & libc::O_ACCMODE {
-                libc::O_RDONLY => a |= Access::READ,
-                libc::O_WRONLY => a |= Access::WRITE,
-                _ => a |= Access::READ | Access::WRITE,
-            }
-            if flags & (libc::O_TRUNC | libc::O_APPEND) != 0 {
-                a |= Access::WRITE;
-            }
-            if flags & libc::O_CREAT != 0 || tmpfile {
-                a |= Access::CREATE;
-            }
-            if flags & libc::O_PATH != 0 {
-                a = Access::READ;
-            }
-            a
-        }
-        Op::Stat | Op::Statx | Op::Access | Op::Readlink => Access::READ,
-        Op::Mkdir => Access::CREATE,
-        Op::Unlink | Op::Rename => Access::WRITE,
-        Op::Connect | Op::Bind | Op::Sendto | Op::Listen => Access::NONE,
-    }
-}
-
 /// Opens `rel` strictly beneath `base`; with `strict`, following no
 /// symlink on the way (Linux).
 #[cfg(target_os = "linux")]
@@ -1148,22 +1079,6 @@ mod tests {
         assert_eq!(parse_sockaddr(&bytes).unwrap(), NetTarget::parse("[::1]:53").unwrap());
         assert!(parse_sockaddr(&bytes[..10]).is_none(), "short in6");
         assert!(parse_sockaddr(&[0xff, 0xff, 0, 0]).is_none(), "unknown family");
-    }
-
-    #[test]
-    fn access_needed_by_open_flags() {
-        use libc::*;
-        assert_eq!(required_access(Op::Open, O_RDONLY), Access::READ);
-        assert_eq!(
-            required_access(Op::Open, O_WRONLY | O_CREAT | O_TRUNC),
-            Access::WRITE | Access::CREATE
-        );
-        assert_eq!(required_access(Op::Open, O_RDWR), Access::READ | Access::WRITE);
-        assert_eq!(
-            required_access(Op::Open, O_RDONLY | O_APPEND),
-            Access::READ | Access::WRITE
-        );
-        assert!(check_open_flags(0x4000_0000).is_err());
     }
 
     /// Hostile requests written straight to the broker's socket.

@@ -49,6 +49,8 @@
 mod backend;
 mod broker;
 mod client;
+mod decide;
+mod fast;
 pub mod error;
 mod handler;
 pub mod policy;

@@ -166,6 +166,7 @@ pub struct Violation {
     pub(crate) detail_len: u8,
     pub(crate) decision: Decision,
     pub(crate) result: i64,
+    pub(crate) fast_path: bool,
     pub(crate) stack: [u64; STACK_MAX],
     pub(crate) stack_len: u8,
 }
@@ -187,6 +188,7 @@ impl Violation {
             detail_len: 0,
             decision: Decision::Reported,
             result: -(errno as i64),
+            fast_path: false,
             stack: [0; STACK_MAX],
             stack_len: 0,
         }
@@ -253,6 +255,14 @@ impl Violation {
     pub fn result(&self) -> i64 {
         self.result
     }
+    /// Whether the handler answered the call itself, on the fast path
+    /// (Linux: an allowed file call resolved beneath the rule's root
+    /// descriptor in the process, with the broker's own decision code),
+    /// instead of the broker. The decision and result mean the same
+    /// either way.
+    pub fn fast_path(&self) -> bool {
+        self.fast_path
+    }
     /// Return addresses of the violating thread, innermost first, from a
     /// frame-pointer walk in the handler (bounded, each read checked). Code
     /// built without frame pointers yields a short or empty chain.
@@ -293,7 +303,11 @@ impl Violation {
             Decision::Denied(r) => write!(w, ",\"reason\":\"{}\"", r.name())?,
             _ => {}
         }
-        write!(w, ",\"result\":{},\"stack\":[", self.result)?;
+        write!(
+            w,
+            ",\"fast_path\":{},\"result\":{},\"stack\":[",
+            self.fast_path, self.result
+        )?;
         for (i, a) in self.stack().iter().enumerate() {
             if i > 0 {
                 w.write_char(',')?;
@@ -515,6 +529,18 @@ mod tests {
         s.stack_len = 2;
         let parsed: serde_json::Value = serde_json::from_str(&s.to_json()).unwrap();
         assert_eq!(parsed["stack"], serde_json::json!([0x1234, u64::MAX]));
+    }
+
+    #[test]
+    fn the_fast_path_is_a_field_of_every_record() {
+        let mut f = v(2);
+        let parsed: serde_json::Value = serde_json::from_str(&f.to_json()).unwrap();
+        assert_eq!(parsed["fast_path"], false);
+        f.fast_path = true;
+        f.decision = Decision::Allowed { rule: 1 };
+        let parsed: serde_json::Value = serde_json::from_str(&f.to_json()).unwrap();
+        assert_eq!(parsed["fast_path"], true);
+        assert_eq!(parsed["rule"], 1);
     }
 
     #[test]
