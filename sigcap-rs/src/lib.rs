@@ -50,8 +50,8 @@ mod backend;
 mod broker;
 mod client;
 mod decide;
-mod fast;
 pub mod error;
+mod fast;
 mod handler;
 pub mod policy;
 #[allow(missing_docs)]
