@@ -225,7 +225,7 @@ fn walk_stack(mut fp: u64, v: &mut Violation) {
     // buf holds the stack's bytes at [base, base + got).
     let (mut base, mut got) = (0u64, 0usize);
     let mut n = 0;
-    while n < crate::record::STACK_MAX && fp != 0 && fp % 8 == 0 {
+    while n < crate::record::STACK_MAX && fp != 0 && fp & 7 == 0 {
         let inside = fp >= base && fp - base <= (got as u64).saturating_sub(16);
         if !inside || got < 16 {
             got = sys::read_user_upto(v.pid, &mut buf, fp as usize);
