@@ -91,6 +91,10 @@ fn violation(rt: &Runtime, trap: backend::Trap, uc: *mut libc::c_void) {
             };
         }
         match &call {
+            Some(c) if !backend::should_broker(rt.backend, &trap, c) => {
+                describe(&call, &trap, v);
+                refuse(Decision::NotBrokered)
+            }
             Some(c) => match &rt.ctl {
                 Some(ch) => client::perform(ch, c, trap.errno, v),
                 None => refuse(Decision::BrokerUnavailable),
