@@ -296,7 +296,12 @@ pub(crate) struct FdUse {
 ///   descriptor (an absolute path), or when the descriptor holds every
 ///   right the call needs (so the lookup must have failed). When the
 ///   descriptor lacks one, or its rights cannot be read, it is the
-///   program's own limit and left failing. Limits: a call that both
+///   program's own limit and left failing, except for a descriptor with
+///   no lookup right at all (what the broker hands out for a mount root
+///   on a stock kernel), whose lookups go to the broker by path if its
+///   other rights cover the call. Limits: a program's own removal of
+///   CAP_LOOKUP alone is therefore not kept (the broker still decides on
+///   the policy and limits what it returns); a call that both
 ///   lacks a right and escapes is left failing (the stricter answer), and
 ///   only the first descriptor of a call (the source of a rename) is
 ///   examined.
@@ -311,7 +316,13 @@ pub(crate) fn should_broker(kind: BackendKind, class: Class, errno: i32, fd: FdU
             if !fd.uses_fd {
                 return true;
             }
-            fd.held.is_some_and(|h| h.contains(fd.needed))
+            // A directory without any lookup right is what the broker
+            // hands out for a mount root on a stock kernel: a lookup
+            // beneath it is asked of the broker, by path, under the
+            // policy (its other rights must still cover the call).
+            fd.held.is_some_and(|h| {
+                h.contains(fd.needed) || (!h.has(CAP_LOOKUP) && h.contains(fd.needed.without_lookup()))
+            })
         }
         BackendKind::LinuxSeccomp => true,
     }
@@ -527,6 +538,20 @@ mod tests {
         // The descriptor holds them all: the lookup itself failed ("..").
         let full = for_access(Access::ALL);
         assert!(should_broker(k, c, FREEBSD_ENOTCAPABLE, fd(true, Some(full))));
+        // A lookup-less directory (a mount root on a stock kernel):
+        // its lookups go to the broker, but not a write through read rights.
+        let nolookup = FdUse {
+            uses_fd: true,
+            held: Some(read.without_lookup()),
+            needed: needed_for(Op::Open, 0),
+        };
+        assert!(should_broker(k, c, FREEBSD_ENOTCAPABLE, nolookup));
+        assert!(!should_broker(
+            k,
+            c,
+            FREEBSD_ENOTCAPABLE,
+            fd(true, Some(read.without_lookup()))
+        ));
         // A socket without CAP_CONNECT.
         let s = FdUse {
             uses_fd: true,
