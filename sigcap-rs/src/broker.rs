@@ -48,6 +48,10 @@ struct State {
     /// back is refused at once: held by a job that blocks, it would keep
     /// the broker from ever seeing the program go.
     ctl_peer: Option<sys::FileId>,
+    /// FreeBSD: whether the kernel keeps `..` from leaving a mount root
+    /// (patch 1 of kernel-patches/; probed at start, [`dotdot_fixed`]).
+    #[cfg(target_os = "freebsd")]
+    dotdot_fixed: bool,
 }
 
 /// The client's view of a running broker.
@@ -136,6 +140,8 @@ pub(crate) fn spawn(policy: &Policy) -> Result<BrokerHandle> {
         cwd,
         pool: Arc::new(Pool::default()),
         ctl_peer: sys::FileId::of(client),
+        #[cfg(target_os = "freebsd")]
+        dotdot_fixed: dotdot_fixed(),
     };
     // The broker says when it is set up (not dumpable, descriptors
     // closed): enter() must not return while another process of the same
@@ -547,6 +553,14 @@ fn join_leading_parents(base: &Path, rel: &Path) -> PathBuf {
     out
 }
 
+/// The modes both grant.
+fn intersect(a: Access, b: Access) -> Access {
+    [Access::READ, Access::WRITE, Access::CREATE]
+        .into_iter()
+        .filter(|&m| a.contains(m) && b.contains(m))
+        .fold(Access::NONE, |x, m| x | m)
+}
+
 /// Errno values that mean "resolution tried to leave the base".
 fn is_escape(e: i32) -> bool {
     #[cfg(target_os = "linux")]
@@ -622,6 +636,13 @@ impl State {
         rel.truncate(m.rel_len);
         let strict = m.strict;
         let granted = m.granted;
+        // FreeBSD: `..` that climbs above the root is refused here, before
+        // anything is opened; the kernel's own check fails from a mount
+        // root (see crate::beneath), and open_beneath walks the rest.
+        #[cfg(target_os = "freebsd")]
+        if crate::beneath::climbs_above(Path::new(std::ffi::OsStr::from_bytes(&rel))) {
+            return Err(Outcome::deny(WireDecision::DeniedEscape));
+        }
         let root = &self.roots[m.rule];
         let (base, rel) = match root {
             RootFd::Dir(fd) => (fd.as_raw_fd(), rel),
@@ -641,6 +662,40 @@ impl State {
             grant: Grant::Rule(m.rule),
             _root: Some(root),
         })
+    }
+
+    /// The access a descriptor for `place` may carry: its rule's, less
+    /// what any rule whose root lies beneath it withholds (a directory of
+    /// W read-write holding W/ro read-only gets read only: the program
+    /// could otherwise reach W/ro through it without the broker).
+    fn handed_out_access(&self, place: &Place<'_>) -> Access {
+        let mut a = place.granted;
+        for r in self.policy.fs_rules() {
+            if r.root.starts_with(&place.abs) {
+                a = intersect(a, r.access);
+            }
+        }
+        a
+    }
+
+    /// FreeBSD: limits a descriptor about to be handed to the program to
+    /// the rights its rule's modes imply ([`crate::caprights::for_access`]);
+    /// a directory that is the root of a mount gets no lookup rights at all
+    /// when the kernel lets `..` leave it. Fails closed: a descriptor that
+    /// cannot be limited is not handed out. Elsewhere nothing to do.
+    #[cfg(target_os = "freebsd")]
+    fn limit_handed_out(&self, place: &Place<'_>, fd: &OwnedFd) -> std::result::Result<(), i32> {
+        let mut rights = crate::caprights::for_access(self.handed_out_access(place));
+        if !self.dotdot_fixed && is_mount_root(fd.as_raw_fd()) {
+            rights = rights.without_lookup();
+        }
+        crate::caprights::limit(fd.as_raw_fd(), rights)
+    }
+
+    #[cfg(not(target_os = "freebsd"))]
+    fn limit_handed_out(&self, place: &Place<'_>, _fd: &OwnedFd) -> std::result::Result<(), i32> {
+        let _ = self.handed_out_access(place);
+        Ok(())
     }
 
     fn handle(&self, op: Op, req: &Request, fds: &[RawFd]) -> Outcome {
@@ -675,7 +730,10 @@ impl State {
             Op::Open => {
                 let flags = check_open_flags(req.flags).map_err(|e| Outcome::allowed_err(0, e))?;
                 match open_beneath(place.base, &place.rel, flags, req.mode, place.strict) {
-                    Ok(fd) => Outcome { fd: Some(fd), ..out },
+                    Ok(fd) => match self.limit_handed_out(&place, &fd) {
+                        Ok(()) => Outcome { fd: Some(fd), ..out },
+                        Err(e) => out.with_result(Err(e)),
+                    },
                     Err(e) if is_escape(e) => return Err(Outcome::deny(WireDecision::DeniedEscape)),
                     Err(e) => out.with_result(Err(e)),
                 }
@@ -967,25 +1025,55 @@ fn open_beneath(base: RawFd, rel: &CString, flags: i32, mode: u32, strict: bool)
     }
 }
 
-/// FreeBSD has no flag that refuses symlinks in every component, so
-/// `strict` is not honoured there: beneath a root with other roots inside
-/// it, a symlink can still reach a nested root under the outer rule.
+/// FreeBSD: walked one name at a time ([`crate::beneath::open_beneath`]),
+/// so that no `..` reaches the kernel, whose check fails from the root of
+/// a mount on stock 15.1; with `strict`, no symlink is followed (ELOOP),
+/// as RESOLVE_NO_SYMLINKS does on Linux.
 #[cfg(target_os = "freebsd")]
-fn open_beneath(base: RawFd, rel: &CString, flags: i32, mode: u32, _strict: bool) -> std::result::Result<OwnedFd, i32> {
-    // SAFETY: rel is a C string.
-    let fd = unsafe {
-        libc::openat(
-            base,
-            rel.as_ptr(),
-            flags | libc::O_CLOEXEC | libc::O_RESOLVE_BENEATH,
-            mode as libc::c_int,
-        )
-    };
-    if fd < 0 {
-        Err(errno())
-    } else {
-        // SAFETY: fresh descriptor.
-        Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+fn open_beneath(base: RawFd, rel: &CString, flags: i32, mode: u32, strict: bool) -> std::result::Result<OwnedFd, i32> {
+    crate::beneath::open_beneath(base, rel.as_bytes(), flags, mode, strict)
+}
+
+/// Whether the directory `fd` is the root of a mounted file system (its
+/// `..` is on another device). Not `/`, whose `..` is itself.
+#[cfg(target_os = "freebsd")]
+fn is_mount_root(fd: RawFd) -> bool {
+    // SAFETY: zeroed stat buffers and a C string.
+    unsafe {
+        let mut st: libc::stat = std::mem::zeroed();
+        let mut up: libc::stat = std::mem::zeroed();
+        libc::fstat(fd, &mut st) == 0
+            && st.st_mode & libc::S_IFMT == libc::S_IFDIR
+            && libc::fstatat(fd, c"..".as_ptr(), &mut up, 0) == 0
+            && up.st_dev != st.st_dev
+    }
+}
+
+/// Whether this kernel refuses `..` from a mount root under
+/// O_RESOLVE_BENEATH (patch 1 of kernel-patches/): probed on /dev, a devfs
+/// mount. Anything inconclusive counts as not fixed.
+#[cfg(target_os = "freebsd")]
+fn dotdot_fixed() -> bool {
+    // SAFETY: C strings; the descriptors are closed by OwnedFd.
+    unsafe {
+        let dev = libc::open(c"/dev".as_ptr(), libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC);
+        if dev < 0 {
+            return false;
+        }
+        let dev = OwnedFd::from_raw_fd(dev);
+        if !is_mount_root(dev.as_raw_fd()) {
+            return false;
+        }
+        let up = libc::openat(
+            dev.as_raw_fd(),
+            c"..".as_ptr(),
+            libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC | libc::O_RESOLVE_BENEATH,
+        );
+        if up >= 0 {
+            libc::close(up);
+            return false;
+        }
+        errno() == libc::ENOTCAPABLE
     }
 }
 

@@ -92,6 +92,10 @@ fn violation(rt: &Runtime, trap: backend::Trap, uc: *mut libc::c_void) {
             };
         }
         match &call {
+            Some(c) if !backend::should_broker(rt.backend, &trap, c) => {
+                describe(&call, &trap, v);
+                refuse(Decision::NotBrokered)
+            }
             Some(c) => match &rt.ctl {
                 // An allowed file call the handler can answer itself
                 // (fast.rs), else the broker.

@@ -47,7 +47,9 @@
 #![warn(missing_docs)]
 
 mod backend;
+mod beneath;
 mod broker;
+mod caprights;
 mod client;
 mod decide;
 pub mod error;

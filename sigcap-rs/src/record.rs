@@ -122,6 +122,11 @@ pub enum Decision {
     Reported,
     /// The system call has no brokered equivalent; original error.
     Unsupported,
+    /// Not the broker's to decide: the call failed on a descriptor's own
+    /// rights (FreeBSD class `notcapable` or `increase`: the program's
+    /// `cap_rights_limit`, or the limit on a descriptor the broker handed
+    /// out), not on the namespace. Original error.
+    NotBrokered,
     /// The broker could not be reached (it died); original error.
     BrokerUnavailable,
     /// The user callback chose the result.
@@ -137,6 +142,7 @@ impl Decision {
             Decision::Denied(_) => "denied",
             Decision::Reported => "reported",
             Decision::Unsupported => "unsupported",
+            Decision::NotBrokered => "not-brokered",
             Decision::BrokerUnavailable => "broker-unavailable",
             Decision::Callback => "callback",
         }

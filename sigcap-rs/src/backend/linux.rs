@@ -574,3 +574,9 @@ pub(crate) fn transparent(t: &Trap) -> Option<i64> {
     }
     Some(-(e as i64))
 }
+
+/// Every trapped call is a namespace call of the emulation: the broker
+/// decides them all (see `crate::caprights::should_broker`).
+pub(crate) fn should_broker(_: crate::record::BackendKind, _: &super::Trap, _: &crate::syscall::Call) -> bool {
+    true
+}
