@@ -1,14 +1,18 @@
-//! Latency of the three ways to open a file and connect a socket:
+//! Latency of the ways to open and stat a file and connect a socket:
 //!
 //! - native: the system call before confinement;
+//! - fast path (Linux): the system call inside the sandbox, caught by the
+//!   violation signal and answered in the handler beneath the rule's root
+//!   descriptor, without the broker (absolute path);
+//! - broker path: the same call caught and sent to the broker (a path
+//!   relative to the working directory, which the fast path leaves to
+//!   the broker; connect always goes there);
 //! - explicit: the same request sent to the broker on purpose, over the
-//!   channel the handler uses (`Sandbox::broker_open`/`broker_connect`);
-//! - violation: the system call inside the sandbox, caught by the
-//!   violation signal, brokered, and returned into the interrupted call.
+//!   channel the handler uses (`Sandbox::broker_open`/`broker_connect`).
 //!
-//! All three run in one process, one after another, and the report gives
-//! ratios against the native baseline of the same run, so a noisy machine
-//! shifts all numbers together.
+//! All run in one process, one after another, and the report gives
+//! ratios of medians against the native baseline of the same run, so a
+//! noisy machine shifts all numbers together.
 //!
 //! ```text
 //! cargo bench -p sigcap --bench violation_latency [-- ITERATIONS]
@@ -71,6 +75,7 @@ fn main() {
     let file = dir.path().join("f");
     std::fs::write(&file, "x").unwrap();
     let cpath = std::ffi::CString::new(file.as_os_str().as_encoded_bytes()).unwrap();
+    let crel = c"f";
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     std::thread::spawn(move || {
@@ -79,11 +84,16 @@ fn main() {
         }
     });
 
-    let open = || {
+    let open = |p: &std::ffi::CStr| {
         // SAFETY: open/close of a C string path.
-        let fd = unsafe { libc::open(cpath.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
+        let fd = unsafe { libc::open(p.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
         assert!(fd >= 0, "open failed: {}", std::io::Error::last_os_error());
         unsafe { libc::close(fd) };
+    };
+    let stat = |p: &std::ffi::CStr| {
+        // SAFETY: stat into a zeroed buffer.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        assert_eq!(unsafe { libc::stat(p.as_ptr(), &mut st) }, 0, "stat failed");
     };
     // Sockets are made before timing: only connect itself is measured.
     let connect_with = |socks: &mut Vec<OwnedFd>, how: &dyn Fn(&OwnedFd)| {
@@ -92,32 +102,45 @@ fn main() {
     };
     let make = |n| (0..n + n / 10).map(|_| tcp_socket()).collect::<Vec<_>>();
 
-    let native_open = measure("open, native", n, open);
+    let native_open = measure("open, native", n, || open(&cpath));
+    let native_stat = measure("stat, native", n, || stat(&cpath));
     let mut socks = make(n);
     let native_connect = measure("connect, native", n, || {
         connect_with(&mut socks, &|s| assert_eq!(raw_connect(s, &addr), 0))
     });
 
+    // Relative paths are joined to the working directory of enter().
+    std::env::set_current_dir(dir.path()).unwrap();
     let sb = sigcap::Sandbox::builder()
         .read_beneath(dir.path())
         .connect(&addr.to_string())
         .enter()
         .expect("enter the sandbox");
 
+    let fast_open = measure("open, fast path (in the handler)", n, || open(&cpath));
+    let fast_stat = measure("stat, fast path (in the handler)", n, || stat(&cpath));
+    let fast = sb.stats().fast_path;
+    let broker_open = measure("open, violation -> broker -> return", n, || open(crel));
+    let broker_stat = measure("stat, violation -> broker -> return", n, || stat(crel));
     let explicit_open = measure("open, explicit broker request", n, || {
         drop(sb.broker_open(&file, libc::O_RDONLY, 0).unwrap())
     });
-    let violation_open = measure("open, violation -> broker -> return", n, open);
     let mut socks = make(n);
     let explicit_connect = measure("connect, explicit broker request", n, || {
         connect_with(&mut socks, &|s| sb.broker_connect(s.as_fd(), &addr).unwrap())
     });
     let mut socks = make(n);
-    let violation_connect = measure("connect, violation -> broker -> return", n, || {
+    let broker_connect = measure("connect, violation -> broker -> return", n, || {
         connect_with(&mut socks, &|s| assert_eq!(raw_connect(s, &addr), 0))
     });
     let st = sb.stats();
-    assert_eq!(st.allowed as usize, 2 * (n + n / 10), "every violation was brokered");
+    let per = (n + n / 10) as u64;
+    let on_linux = sb.backend() == sigcap::BackendKind::LinuxSeccomp;
+    if on_linux {
+        assert_eq!(fast, 2 * per, "every fast-path call was answered in the handler");
+    }
+    assert_eq!(st.fast_path, fast, "no broker-path call took the fast path");
+    assert_eq!(st.allowed, 5 * per, "every violation was allowed");
 
     println!(
         "sigcap violation latency ({} backend, {n} iterations each)",
@@ -126,11 +149,15 @@ fn main() {
     println!("{:<42} {:>10} {:>10} {:>10} {:>10}", "", "p50", "p90", "p99", "max");
     for s in [
         &native_open,
+        &fast_open,
+        &broker_open,
         &explicit_open,
-        &violation_open,
+        &native_stat,
+        &fast_stat,
+        &broker_stat,
         &native_connect,
+        &broker_connect,
         &explicit_connect,
-        &violation_connect,
     ] {
         println!(
             "{:<42} {:>10.1?} {:>10.1?} {:>10.1?} {:>10.1?}",
@@ -142,16 +169,34 @@ fn main() {
         );
     }
     let ratio = |a: &Sample, b: &Sample| a.pct(0.5).as_secs_f64() / b.pct(0.5).as_secs_f64();
-    println!("ratios of medians:");
-    for (what, native, explicit, violation) in [
-        ("open", &native_open, &explicit_open, &violation_open),
-        ("connect", &native_connect, &explicit_connect, &violation_connect),
+    println!("ratios of medians (same run):");
+    for (what, native, fast, broker) in [
+        ("open", &native_open, Some(&fast_open), &broker_open),
+        ("stat", &native_stat, Some(&fast_stat), &broker_stat),
+        ("connect", &native_connect, None, &broker_connect),
     ] {
-        println!(
-            "  {what:<8} explicit/native {:>6.1}x   violation/native {:>6.1}x   violation/explicit {:>5.2}x",
-            ratio(explicit, native),
-            ratio(violation, native),
-            ratio(violation, explicit)
-        );
+        match fast {
+            Some(fast) => println!(
+                "  {what:<8} fast/native {:>6.2}x   broker/native {:>6.2}x   broker/fast {:>6.2}x",
+                ratio(fast, native),
+                ratio(broker, native),
+                ratio(broker, fast)
+            ),
+            None => println!(
+                "  {what:<8} {:<20} broker/native {:>6.2}x   (sockets: always the broker)",
+                "",
+                ratio(broker, native)
+            ),
+        }
     }
+    println!(
+        "  open     explicit/native {:>6.2}x   broker/explicit {:>5.2}x",
+        ratio(&explicit_open, &native_open),
+        ratio(&broker_open, &explicit_open)
+    );
+    println!(
+        "  connect  explicit/native {:>6.2}x   broker/explicit {:>5.2}x",
+        ratio(&explicit_connect, &native_connect),
+        ratio(&broker_connect, &explicit_connect)
+    );
 }

@@ -245,6 +245,262 @@ fn breakpoint_passes_through(_: Option<&str>) -> Case {
     })
 }
 
+/// A fresh directory for a case, outside the executable's directory.
+#[cfg(target_os = "freebsd")]
+fn scratch(tag: &str) -> Result<PathBuf, String> {
+    let d = std::env::temp_dir().join(format!("sigcap-selftest-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).map_err(|e| format!("SKIP cannot create {}: {e}", d.display()))?;
+    Ok(d)
+}
+
+/// Runs `f` (which enters) in a child, so that the caller can clean up
+/// outside capability mode; returns its result.
+#[cfg(target_os = "freebsd")]
+fn confined(f: impl FnOnce() -> Case) -> Case {
+    let (st, msg) = forked(|w| {
+        let msg = match f() {
+            Ok(()) => "ok".to_string(),
+            Err(m) => m,
+        };
+        // SAFETY: writing our own buffer.
+        unsafe { libc::write(w, msg.as_ptr().cast(), msg.len()) };
+    });
+    match msg.as_str() {
+        "ok" => Ok(()),
+        "" => Err(format!("confined child died (status {st:#x})")),
+        _ => Err(msg),
+    }
+}
+
+#[cfg(target_os = "freebsd")]
+fn cpath(p: &std::path::Path) -> std::ffi::CString {
+    use std::os::unix::ffi::OsStrExt;
+    std::ffi::CString::new(p.as_os_str().as_bytes()).unwrap()
+}
+
+/// errno of the last call, and whether it failed with ENOTCAPABLE.
+#[cfg(target_os = "freebsd")]
+fn notcapable(r: libc::c_int, what: &str) -> Case {
+    let e = std::io::Error::last_os_error();
+    check(r == -1 && e.raw_os_error() == Some(libc::ENOTCAPABLE), || {
+        format!("{what}: returned {r}, {e} (expected ENOTCAPABLE)")
+    })
+}
+
+/// Every violation since the last take: left failing, not brokered.
+#[cfg(target_os = "freebsd")]
+fn none_brokered(sb: &Sandbox, allowed_before: u64, what: &str) -> Case {
+    for v in sb.take_violations() {
+        check(
+            matches!(v.decision(), Decision::NotBrokered | Decision::Unsupported),
+            || format!("{what}: {} was {:?}", v.syscall_name(), v.decision()),
+        )?;
+        if v.decision() == Decision::NotBrokered {
+            check(v.class() == sigcap::Class::NotCapable, || {
+                format!("{what}: {} class {:?}", v.syscall_name(), v.class())
+            })?;
+        }
+    }
+    check(sb.stats().allowed == allowed_before, || {
+        format!("{what}: the broker allowed something: {:?}", sb.stats())
+    })
+}
+
+/// Issue #10, finding 1: a descriptor the broker hands out under a read
+/// rule refuses write, create, unlink, link and fchmod in the kernel
+/// (ENOTCAPABLE), and none of it is brokered.
+fn read_rule_descriptor_is_limited(_: Option<&str>) -> Case {
+    #[cfg(not(target_os = "freebsd"))]
+    return Err("SKIP Capsicum rights are FreeBSD's (Linux: Landlock, tests/linux_attacks.rs)".into());
+    #[cfg(target_os = "freebsd")]
+    {
+        let d = scratch("rd")?;
+        std::fs::write(d.join("f"), "keep").map_err(|e| e.to_string())?;
+        let r = confined(|| {
+            let sb = Sandbox::builder().read_beneath(&d).enter().map_err(|e| e.to_string())?;
+            // SAFETY: plain calls on C strings and descriptors we own.
+            unsafe {
+                let dfd = libc::open(cpath(&d).as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY);
+                check(dfd >= 0, || {
+                    format!("brokered open of the root: {}", std::io::Error::last_os_error())
+                })?;
+                let ffd = libc::open(cpath(&d.join("f")).as_ptr(), libc::O_RDONLY);
+                check(ffd >= 0, || "brokered open of f".into())?;
+                sb.take_violations();
+                let allowed = sb.stats().allowed;
+                notcapable(
+                    libc::openat(dfd, c"new".as_ptr(), libc::O_WRONLY | libc::O_CREAT, 0o600),
+                    "openat(O_WRONLY|O_CREAT)",
+                )?;
+                notcapable(libc::openat(dfd, c"f".as_ptr(), libc::O_RDWR), "openat(f, O_RDWR)")?;
+                notcapable(libc::unlinkat(dfd, c"f".as_ptr(), 0), "unlinkat")?;
+                notcapable(libc::linkat(dfd, c"f".as_ptr(), dfd, c"g".as_ptr(), 0), "linkat")?;
+                notcapable(libc::mkdirat(dfd, c"sub".as_ptr(), 0o700), "mkdirat")?;
+                notcapable(libc::fchmod(ffd, 0o777), "fchmod")?;
+                notcapable(libc::fchmodat(dfd, c"f".as_ptr(), 0o777, 0), "fchmodat")?;
+                notcapable(libc::ftruncate(ffd, 0), "ftruncate")?;
+                // What a read rule allows works in the kernel, without a trap.
+                let g = libc::openat(dfd, c"f".as_ptr(), libc::O_RDONLY);
+                check(g >= 0, || {
+                    format!("openat(f, O_RDONLY): {}", std::io::Error::last_os_error())
+                })?;
+                let mut b = [0u8; 8];
+                let n = libc::read(g, b.as_mut_ptr().cast(), b.len());
+                check(n == 4 && &b[..4] == b"keep", || format!("read {n} bytes"))?;
+                none_brokered(&sb, allowed, "read rule")
+            }
+        });
+        let untouched = std::fs::read(d.join("f")).ok().as_deref() == Some(&b"keep"[..])
+            && !d.join("new").exists()
+            && !d.join("g").exists()
+            && !d.join("sub").exists();
+        let _ = std::fs::remove_dir_all(&d);
+        r?;
+        check(untouched, || "the read-only root was changed".into())
+    }
+}
+
+/// Issue #10, finding 2: a descriptor the program limited itself stays
+/// limited under a rule that would allow more; the failure is recorded as
+/// not brokered (class notcapable).
+fn own_limit_stays(_: Option<&str>) -> Case {
+    #[cfg(not(target_os = "freebsd"))]
+    return Err("SKIP cap_rights_limit is FreeBSD's".into());
+    #[cfg(target_os = "freebsd")]
+    {
+        let d = scratch("own")?;
+        std::fs::write(d.join("f"), "keep").map_err(|e| e.to_string())?;
+        let r = confined(|| {
+            let sb = Sandbox::builder()
+                .write_beneath(&d)
+                .enter()
+                .map_err(|e| e.to_string())?;
+            // SAFETY: plain calls; cap_rights_t built by the C library.
+            unsafe {
+                let dfd = libc::open(cpath(&d).as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY);
+                let ffd = libc::open(cpath(&d.join("f")).as_ptr(), libc::O_RDWR);
+                check(dfd >= 0 && ffd >= 0, || "brokered opens under a write rule".into())?;
+                let mut rights: libc::cap_rights_t = std::mem::zeroed();
+                libc::__cap_rights_init(
+                    0,
+                    &mut rights,
+                    libc::CAP_READ | libc::CAP_LOOKUP | libc::CAP_FSTAT,
+                    0u64,
+                );
+                check(libc::cap_rights_limit(dfd, &rights) == 0, || {
+                    "cap_rights_limit(dir)".into()
+                })?;
+                check(libc::cap_rights_limit(ffd, &rights) == 0, || {
+                    "cap_rights_limit(file)".into()
+                })?;
+                sb.take_violations();
+                let allowed = sb.stats().allowed;
+                notcapable(
+                    libc::openat(dfd, c"f".as_ptr(), libc::O_WRONLY),
+                    "openat(own read-only dir, O_WRONLY)",
+                )?;
+                let v = last(&sb)?;
+                check(v.decision() == Decision::NotBrokered, || {
+                    format!("openat decision {:?}", v.decision())
+                })?;
+                check(v.class() == sigcap::Class::NotCapable, || {
+                    format!("openat class {:?}", v.class())
+                })?;
+                notcapable(
+                    libc::openat(dfd, c"new".as_ptr(), libc::O_WRONLY | libc::O_CREAT, 0o600),
+                    "openat(own read-only dir, O_CREAT)",
+                )?;
+                notcapable(libc::unlinkat(dfd, c"f".as_ptr(), 0), "unlinkat(own read-only dir)")?;
+                notcapable(
+                    libc::write(ffd, b"x".as_ptr().cast(), 1) as libc::c_int,
+                    "write(own read-only file)",
+                )?;
+                none_brokered(&sb, allowed, "own limit")
+            }
+        });
+        let untouched = std::fs::read(d.join("f")).ok().as_deref() == Some(&b"keep"[..]) && !d.join("new").exists();
+        let _ = std::fs::remove_dir_all(&d);
+        r?;
+        check(untouched, || "the file was changed through the broker".into())
+    }
+}
+
+/// Issue #10, finding 3: `..` from a policy root that is the root of a
+/// mount (a tmpfs) does not leave it, through the broker (by path, by a
+/// symlink) or through a descriptor for the root, on the stock kernel
+/// (whose own check fails there) as on the patched one.
+fn mount_root_dotdot(_: Option<&str>) -> Case {
+    #[cfg(not(target_os = "freebsd"))]
+    return Err("SKIP the mount-root '..' bug is FreeBSD's".into());
+    #[cfg(target_os = "freebsd")]
+    {
+        // SAFETY: no arguments.
+        if unsafe { libc::geteuid() } != 0 {
+            return Err("SKIP mounting a tmpfs needs root".into());
+        }
+        let base = scratch("mnt")?;
+        let m = base.join("m");
+        std::fs::create_dir(&m).map_err(|e| e.to_string())?;
+        std::fs::write(base.join("secret"), "secret").map_err(|e| e.to_string())?;
+        let kv: Vec<std::ffi::CString> = [("fstype", "tmpfs"), ("fspath", m.to_str().unwrap())]
+            .iter()
+            .flat_map(|(k, v)| [std::ffi::CString::new(*k).unwrap(), std::ffi::CString::new(*v).unwrap()])
+            .collect();
+        let mut iov: Vec<libc::iovec> = kv
+            .iter()
+            .map(|s| libc::iovec {
+                iov_base: s.as_ptr() as *mut libc::c_void,
+                iov_len: s.as_bytes_with_nul().len(),
+            })
+            .collect();
+        // SAFETY: iovecs of NUL-terminated strings that outlive the call.
+        if unsafe { libc::nmount(iov.as_mut_ptr(), iov.len() as u32, 0) } != 0 {
+            let e = std::io::Error::last_os_error();
+            let _ = std::fs::remove_dir_all(&base);
+            return Err(format!("SKIP cannot mount a tmpfs: {e}"));
+        }
+        let setup = std::fs::write(m.join("x"), "inside")
+            .and_then(|_| std::os::unix::fs::symlink("../secret", m.join("up")))
+            .map_err(|e| e.to_string());
+        let r = setup.and_then(|_| {
+            confined(|| {
+                let sb = Sandbox::builder().read_beneath(&m).enter().map_err(|e| e.to_string())?;
+                let inside = std::fs::read(m.join("x")).map_err(|e| format!("brokered read inside: {e}"))?;
+                check(inside == b"inside", || "read inside the mount".into())?;
+                let up = m.join("..").join("secret");
+                check(std::fs::read(&up).is_err(), || format!("{} was read", up.display()))?;
+                let v = last(&sb)?;
+                check(v.decision() == Decision::Denied(DenyReason::Escape), || {
+                    format!("root/../secret: decision {:?}", v.decision())
+                })?;
+                check(std::fs::read(m.join("up")).is_err(), || {
+                    "root/up -> ../secret was read".into()
+                })?;
+                let v = last(&sb)?;
+                check(v.decision() == Decision::Denied(DenyReason::Escape), || {
+                    format!("root/up: decision {:?}", v.decision())
+                })?;
+                // A descriptor for the root, used in capability mode.
+                // SAFETY: plain calls on C strings and our descriptors.
+                unsafe {
+                    let dfd = libc::open(cpath(&m).as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY);
+                    check(dfd >= 0, || "brokered open of the mount root".into())?;
+                    let s = libc::openat(dfd, c"../secret".as_ptr(), libc::O_RDONLY);
+                    check(s < 0, || "openat(root fd, \"../secret\") escaped the mount root".into())?;
+                    let s = libc::openat(dfd, c"up".as_ptr(), libc::O_RDONLY);
+                    check(s < 0, || "openat(root fd, \"up\") escaped the mount root".into())?;
+                }
+                Ok(())
+            })
+        });
+        // SAFETY: a C string.
+        unsafe { libc::unmount(cpath(&m).as_ptr(), libc::MNT_FORCE) };
+        let _ = std::fs::remove_dir_all(&base);
+        r
+    }
+}
+
 /// Runs `f` in a forked child, handing it the write end of a pipe;
 /// returns the child's wait status and what it wrote there.
 fn forked(f: impl FnOnce(i32)) -> (i32, String) {
@@ -330,7 +586,7 @@ fn main() {
     if let Some(k) = &expect {
         println!("selftest: expecting backend {k}");
     }
-    let cases: [(&str, CaseFn); 9] = [
+    let cases: [(&str, CaseFn); 12] = [
         ("fallback_file", fallback_file),
         ("denied_and_escape", denied_and_escape),
         ("connect", connect),
@@ -340,6 +596,9 @@ fn main() {
         ("fork_child", fork_child),
         ("unsupported_call_is_recorded", unsupported_call_is_recorded),
         ("breakpoint_passes_through", breakpoint_passes_through),
+        ("read_rule_descriptor_is_limited", read_rule_descriptor_is_limited),
+        ("own_limit_stays", own_limit_stays),
+        ("mount_root_dotdot", mount_root_dotdot),
     ];
     let mut failed = 0;
     for (name, case) in cases {

@@ -17,6 +17,7 @@
 //! never reads costs one dropped answer. It lives in its own session with
 //! default signal dispositions ([`become_broker`]): nothing the program
 //! installed runs in it, and the terminal's signals do not reach it.
+use crate::decide::{self, check_open_flags, required_access, FsDenial};
 use crate::error::{Error, Result};
 use crate::policy::{Access, NetTarget, Policy};
 use crate::proto::{Op, Reply, Request, WireDecision, DATA_MAX, FD_DIR, FD_DIR2, MAGIC, OUT_MAX};
@@ -31,7 +32,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 
 /// A policy root, opened once at start.
-enum RootFd {
+pub(crate) enum RootFd {
     /// A directory: requests resolve beneath it.
     Dir(OwnedFd),
     /// A single file: only the file itself, through its parent directory.
@@ -47,6 +48,10 @@ struct State {
     /// back is refused at once: held by a job that blocks, it would keep
     /// the broker from ever seeing the program go.
     ctl_peer: Option<sys::FileId>,
+    /// FreeBSD: whether the kernel keeps `..` from leaving a mount root
+    /// (patch 1 of kernel-patches/; probed at start, [`dotdot_fixed`]).
+    #[cfg(target_os = "freebsd")]
+    dotdot_fixed: bool,
 }
 
 /// The client's view of a running broker.
@@ -135,6 +140,8 @@ pub(crate) fn spawn(policy: &Policy) -> Result<BrokerHandle> {
         cwd,
         pool: Arc::new(Pool::default()),
         ctl_peer: sys::FileId::of(client),
+        #[cfg(target_os = "freebsd")]
+        dotdot_fixed: dotdot_fixed(),
     };
     // The broker says when it is set up (not dumpable, descriptors
     // closed): enter() must not return while another process of the same
@@ -297,7 +304,7 @@ fn wait_ready(fd: RawFd, ms: i32) -> std::result::Result<(), &'static str> {
     }
 }
 
-fn open_root(root: &Path) -> Result<RootFd> {
+pub(crate) fn open_root(root: &Path) -> Result<RootFd> {
     let err = |source| Error::Root {
         path: root.to_owned(),
         source,
@@ -546,6 +553,14 @@ fn join_leading_parents(base: &Path, rel: &Path) -> PathBuf {
     out
 }
 
+/// The modes both grant.
+fn intersect(a: Access, b: Access) -> Access {
+    [Access::READ, Access::WRITE, Access::CREATE]
+        .into_iter()
+        .filter(|&m| a.contains(m) && b.contains(m))
+        .fold(Access::NONE, |x, m| x | m)
+}
+
 /// Errno values that mean "resolution tried to leave the base".
 fn is_escape(e: i32) -> bool {
     #[cfg(target_os = "linux")]
@@ -555,6 +570,16 @@ fn is_escape(e: i32) -> bool {
     #[cfg(target_os = "freebsd")]
     {
         e == libc::ENOTCAPABLE
+    }
+}
+
+/// The broker's answer to a refusal of the shared decision.
+fn wire_denial(d: FsDenial) -> WireDecision {
+    match d {
+        FsDenial::NoRule => WireDecision::DeniedNoRule,
+        FsDenial::Escape => WireDecision::DeniedEscape,
+        FsDenial::Access => WireDecision::DeniedAccess,
+        FsDenial::TooLong => WireDecision::DeniedBadRequest,
     }
 }
 
@@ -600,29 +625,29 @@ impl State {
                 },
             }
         };
-        let m = self
-            .policy
-            .match_path(&abs)
-            .ok_or_else(|| Outcome::deny(WireDecision::DeniedNoRule))?;
-        let granted = self.policy.fs_rules()[m.rule].access;
-        // The rule is chosen on the path as spelled, and the longest root
-        // wins: W read-write with W/ro read-only inside it makes W/ro/f
-        // read-only. Resolution beneath W would not keep that promise if
-        // the spelling were not the real path: `W/x/../ro/f` and a symlink
-        // `W/l -> ro` both match W but land in W/ro. Beneath a root with
-        // others inside it, then, `..` after a name is refused and no
-        // symlink is followed (RESOLVE_NO_SYMLINKS; FreeBSD has no such
-        // flag, see open_beneath). Elsewhere resolution beneath the root
-        // is enough: nothing under it belongs to a rule that grants less.
-        let strict = self.nested_roots(m.rule);
-        if strict && m.rel.components().any(|c| c == std::path::Component::ParentDir) {
+        // The decision the handler's fast path makes too (decide.rs):
+        // the longest root wins, and beneath a root holding a narrower
+        // rule `..` after a name is refused and no symlink is followed
+        // (RESOLVE_NO_SYMLINKS; FreeBSD has no such flag, see
+        // open_beneath). Elsewhere resolution beneath the root is enough.
+        let abs_bytes = abs.as_os_str().as_bytes();
+        let mut rel = vec![0u8; abs_bytes.len() + 1];
+        let m = decide::match_fs(&self.policy, abs_bytes, &mut rel).map_err(|d| Outcome::deny(wire_denial(d)))?;
+        rel.truncate(m.rel_len);
+        let strict = m.strict;
+        let granted = m.granted;
+        // FreeBSD: `..` that climbs above the root is refused here, before
+        // anything is opened; the kernel's own check fails from a mount
+        // root (see crate::beneath), and open_beneath walks the rest.
+        #[cfg(target_os = "freebsd")]
+        if crate::beneath::climbs_above(Path::new(std::ffi::OsStr::from_bytes(&rel))) {
             return Err(Outcome::deny(WireDecision::DeniedEscape));
         }
         let root = &self.roots[m.rule];
         let (base, rel) = match root {
-            RootFd::Dir(fd) => (fd.as_raw_fd(), m.rel.as_os_str().as_bytes().to_vec()),
+            RootFd::Dir(fd) => (fd.as_raw_fd(), rel),
             RootFd::File { parent, name } => {
-                if m.rel != Path::new(".") {
+                if rel != b"." {
                     return Err(Outcome::allowed_err(m.rule as u32, libc::ENOTDIR));
                 }
                 (parent.as_raw_fd(), name.as_bytes().to_vec())
@@ -639,15 +664,38 @@ impl State {
         })
     }
 
-    /// Whether the root of a rule that grants less than rule `i` lies
-    /// beneath rule `i`'s (nested rules that grant as much or more cannot
-    /// be bypassed by reaching them under rule `i`).
-    fn nested_roots(&self, i: usize) -> bool {
-        let rules = self.policy.fs_rules();
-        rules
-            .iter()
-            .enumerate()
-            .any(|(j, r)| j != i && r.root.starts_with(&rules[i].root) && !r.access.contains(rules[i].access))
+    /// The access a descriptor for `place` may carry: its rule's, less
+    /// what any rule whose root lies beneath it withholds (a directory of
+    /// W read-write holding W/ro read-only gets read only: the program
+    /// could otherwise reach W/ro through it without the broker).
+    fn handed_out_access(&self, place: &Place<'_>) -> Access {
+        let mut a = place.granted;
+        for r in self.policy.fs_rules() {
+            if r.root.starts_with(&place.abs) {
+                a = intersect(a, r.access);
+            }
+        }
+        a
+    }
+
+    /// FreeBSD: limits a descriptor about to be handed to the program to
+    /// the rights its rule's modes imply ([`crate::caprights::for_access`]);
+    /// a directory that is the root of a mount gets no lookup rights at all
+    /// when the kernel lets `..` leave it. Fails closed: a descriptor that
+    /// cannot be limited is not handed out. Elsewhere nothing to do.
+    #[cfg(target_os = "freebsd")]
+    fn limit_handed_out(&self, place: &Place<'_>, fd: &OwnedFd) -> std::result::Result<(), i32> {
+        let mut rights = crate::caprights::for_access(self.handed_out_access(place));
+        if !self.dotdot_fixed && is_mount_root(fd.as_raw_fd()) {
+            rights = rights.without_lookup();
+        }
+        crate::caprights::limit(fd.as_raw_fd(), rights)
+    }
+
+    #[cfg(not(target_os = "freebsd"))]
+    fn limit_handed_out(&self, place: &Place<'_>, _fd: &OwnedFd) -> std::result::Result<(), i32> {
+        let _ = self.handed_out_access(place);
+        Ok(())
     }
 
     fn handle(&self, op: Op, req: &Request, fds: &[RawFd]) -> Outcome {
@@ -682,7 +730,10 @@ impl State {
             Op::Open => {
                 let flags = check_open_flags(req.flags).map_err(|e| Outcome::allowed_err(0, e))?;
                 match open_beneath(place.base, &place.rel, flags, req.mode, place.strict) {
-                    Ok(fd) => Outcome { fd: Some(fd), ..out },
+                    Ok(fd) => match self.limit_handed_out(&place, &fd) {
+                        Ok(()) => Outcome { fd: Some(fd), ..out },
+                        Err(e) => out.with_result(Err(e)),
+                    },
                     Err(e) if is_escape(e) => return Err(Outcome::deny(WireDecision::DeniedEscape)),
                     Err(e) => out.with_result(Err(e)),
                 }
@@ -941,68 +992,6 @@ fn parent_of(place: &Place<'_>) -> std::result::Result<(OwnedFd, CString), i32> 
     Ok((pfd, CString::new(name).map_err(|_| libc::EINVAL)?))
 }
 
-/// open(2) flags a request may carry; anything else is refused.
-fn check_open_flags(flags: i32) -> std::result::Result<i32, i32> {
-    let mut allowed = libc::O_ACCMODE
-        | libc::O_CREAT
-        | libc::O_EXCL
-        | libc::O_NOCTTY
-        | libc::O_TRUNC
-        | libc::O_APPEND
-        | libc::O_NONBLOCK
-        | libc::O_SYNC
-        | libc::O_DSYNC
-        | libc::O_DIRECTORY
-        | libc::O_NOFOLLOW
-        | libc::O_CLOEXEC
-        | libc::O_PATH
-        | libc::O_DIRECT;
-    #[cfg(target_os = "linux")]
-    {
-        allowed |= libc::O_LARGEFILE | libc::O_NOATIME | libc::O_TMPFILE;
-    }
-    #[cfg(target_os = "freebsd")]
-    {
-        allowed |= libc::O_EXLOCK | libc::O_SHLOCK | libc::O_FSYNC | libc::O_VERIFY;
-    }
-    if flags & !allowed != 0 {
-        return Err(libc::EINVAL);
-    }
-    Ok(flags | libc::O_CLOEXEC | libc::O_NOCTTY)
-}
-
-/// Which access an operation needs under a rule.
-fn required_access(op: Op, flags: i32) -> Access {
-    match op {
-        Op::Open => {
-            let mut a = Access::NONE;
-            #[cfg(target_os = "linux")]
-            let tmpfile = flags & libc::O_TMPFILE == libc::O_TMPFILE;
-            #[cfg(not(target_os = "linux"))]
-            let tmpfile = false;
-            match flags & libc::O_ACCMODE {
-                libc::O_RDONLY => a |= Access::READ,
-                libc::O_WRONLY => a |= Access::WRITE,
-                _ => a |= Access::READ | Access::WRITE,
-            }
-            if flags & (libc::O_TRUNC | libc::O_APPEND) != 0 {
-                a |= Access::WRITE;
-            }
-            if flags & libc::O_CREAT != 0 || tmpfile {
-                a |= Access::CREATE;
-            }
-            if flags & libc::O_PATH != 0 {
-                a = Access::READ;
-            }
-            a
-        }
-        Op::Stat | Op::Statx | Op::Access | Op::Readlink => Access::READ,
-        Op::Mkdir => Access::CREATE,
-        Op::Unlink | Op::Rename => Access::WRITE,
-        Op::Connect | Op::Bind | Op::Sendto | Op::Listen => Access::NONE,
-    }
-}
-
 /// Opens `rel` strictly beneath `base`; with `strict`, following no
 /// symlink on the way (Linux).
 #[cfg(target_os = "linux")]
@@ -1036,25 +1025,55 @@ fn open_beneath(base: RawFd, rel: &CString, flags: i32, mode: u32, strict: bool)
     }
 }
 
-/// FreeBSD has no flag that refuses symlinks in every component, so
-/// `strict` is not honoured there: beneath a root with other roots inside
-/// it, a symlink can still reach a nested root under the outer rule.
+/// FreeBSD: walked one name at a time ([`crate::beneath::open_beneath`]),
+/// so that no `..` reaches the kernel, whose check fails from the root of
+/// a mount on stock 15.1; with `strict`, no symlink is followed (ELOOP),
+/// as RESOLVE_NO_SYMLINKS does on Linux.
 #[cfg(target_os = "freebsd")]
-fn open_beneath(base: RawFd, rel: &CString, flags: i32, mode: u32, _strict: bool) -> std::result::Result<OwnedFd, i32> {
-    // SAFETY: rel is a C string.
-    let fd = unsafe {
-        libc::openat(
-            base,
-            rel.as_ptr(),
-            flags | libc::O_CLOEXEC | libc::O_RESOLVE_BENEATH,
-            mode as libc::c_int,
-        )
-    };
-    if fd < 0 {
-        Err(errno())
-    } else {
-        // SAFETY: fresh descriptor.
-        Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+fn open_beneath(base: RawFd, rel: &CString, flags: i32, mode: u32, strict: bool) -> std::result::Result<OwnedFd, i32> {
+    crate::beneath::open_beneath(base, rel.as_bytes(), flags, mode, strict)
+}
+
+/// Whether the directory `fd` is the root of a mounted file system (its
+/// `..` is on another device). Not `/`, whose `..` is itself.
+#[cfg(target_os = "freebsd")]
+fn is_mount_root(fd: RawFd) -> bool {
+    // SAFETY: zeroed stat buffers and a C string.
+    unsafe {
+        let mut st: libc::stat = std::mem::zeroed();
+        let mut up: libc::stat = std::mem::zeroed();
+        libc::fstat(fd, &mut st) == 0
+            && st.st_mode & libc::S_IFMT == libc::S_IFDIR
+            && libc::fstatat(fd, c"..".as_ptr(), &mut up, 0) == 0
+            && up.st_dev != st.st_dev
+    }
+}
+
+/// Whether this kernel refuses `..` from a mount root under
+/// O_RESOLVE_BENEATH (patch 1 of kernel-patches/): probed on /dev, a devfs
+/// mount. Anything inconclusive counts as not fixed.
+#[cfg(target_os = "freebsd")]
+fn dotdot_fixed() -> bool {
+    // SAFETY: C strings; the descriptors are closed by OwnedFd.
+    unsafe {
+        let dev = libc::open(c"/dev".as_ptr(), libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC);
+        if dev < 0 {
+            return false;
+        }
+        let dev = OwnedFd::from_raw_fd(dev);
+        if !is_mount_root(dev.as_raw_fd()) {
+            return false;
+        }
+        let up = libc::openat(
+            dev.as_raw_fd(),
+            c"..".as_ptr(),
+            libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC | libc::O_RESOLVE_BENEATH,
+        );
+        if up >= 0 {
+            libc::close(up);
+            return false;
+        }
+        errno() == libc::ENOTCAPABLE
     }
 }
 
@@ -1148,22 +1167,6 @@ mod tests {
         assert_eq!(parse_sockaddr(&bytes).unwrap(), NetTarget::parse("[::1]:53").unwrap());
         assert!(parse_sockaddr(&bytes[..10]).is_none(), "short in6");
         assert!(parse_sockaddr(&[0xff, 0xff, 0, 0]).is_none(), "unknown family");
-    }
-
-    #[test]
-    fn access_needed_by_open_flags() {
-        use libc::*;
-        assert_eq!(required_access(Op::Open, O_RDONLY), Access::READ);
-        assert_eq!(
-            required_access(Op::Open, O_WRONLY | O_CREAT | O_TRUNC),
-            Access::WRITE | Access::CREATE
-        );
-        assert_eq!(required_access(Op::Open, O_RDWR), Access::READ | Access::WRITE);
-        assert_eq!(
-            required_access(Op::Open, O_RDONLY | O_APPEND),
-            Access::READ | Access::WRITE
-        );
-        assert!(check_open_flags(0x4000_0000).is_err());
     }
 
     /// Hostile requests written straight to the broker's socket.

@@ -47,9 +47,13 @@
 #![warn(missing_docs)]
 
 mod backend;
+mod beneath;
 mod broker;
+mod caprights;
 mod client;
+mod decide;
 pub mod error;
+mod fast;
 mod handler;
 pub mod policy;
 #[allow(missing_docs)]

@@ -122,6 +122,11 @@ pub enum Decision {
     Reported,
     /// The system call has no brokered equivalent; original error.
     Unsupported,
+    /// Not the broker's to decide: the call failed on a descriptor's own
+    /// rights (FreeBSD class `notcapable` or `increase`: the program's
+    /// `cap_rights_limit`, or the limit on a descriptor the broker handed
+    /// out), not on the namespace. Original error.
+    NotBrokered,
     /// The broker could not be reached (it died); original error.
     BrokerUnavailable,
     /// The user callback chose the result.
@@ -137,6 +142,7 @@ impl Decision {
             Decision::Denied(_) => "denied",
             Decision::Reported => "reported",
             Decision::Unsupported => "unsupported",
+            Decision::NotBrokered => "not-brokered",
             Decision::BrokerUnavailable => "broker-unavailable",
             Decision::Callback => "callback",
         }
@@ -166,6 +172,7 @@ pub struct Violation {
     pub(crate) detail_len: u8,
     pub(crate) decision: Decision,
     pub(crate) result: i64,
+    pub(crate) fast_path: bool,
     pub(crate) stack: [u64; STACK_MAX],
     pub(crate) stack_len: u8,
 }
@@ -187,6 +194,7 @@ impl Violation {
             detail_len: 0,
             decision: Decision::Reported,
             result: -(errno as i64),
+            fast_path: false,
             stack: [0; STACK_MAX],
             stack_len: 0,
         }
@@ -253,6 +261,14 @@ impl Violation {
     pub fn result(&self) -> i64 {
         self.result
     }
+    /// Whether the handler answered the call itself, on the fast path
+    /// (Linux: an allowed file call resolved beneath the rule's root
+    /// descriptor in the process, with the broker's own decision code),
+    /// instead of the broker. The decision and result mean the same
+    /// either way.
+    pub fn fast_path(&self) -> bool {
+        self.fast_path
+    }
     /// Return addresses of the violating thread, innermost first, from a
     /// frame-pointer walk in the handler (bounded, each read checked). Code
     /// built without frame pointers yields a short or empty chain.
@@ -293,7 +309,11 @@ impl Violation {
             Decision::Denied(r) => write!(w, ",\"reason\":\"{}\"", r.name())?,
             _ => {}
         }
-        write!(w, ",\"result\":{},\"stack\":[", self.result)?;
+        write!(
+            w,
+            ",\"fast_path\":{},\"result\":{},\"stack\":[",
+            self.fast_path, self.result
+        )?;
         for (i, a) in self.stack().iter().enumerate() {
             if i > 0 {
                 w.write_char(',')?;
@@ -515,6 +535,18 @@ mod tests {
         s.stack_len = 2;
         let parsed: serde_json::Value = serde_json::from_str(&s.to_json()).unwrap();
         assert_eq!(parsed["stack"], serde_json::json!([0x1234, u64::MAX]));
+    }
+
+    #[test]
+    fn the_fast_path_is_a_field_of_every_record() {
+        let mut f = v(2);
+        let parsed: serde_json::Value = serde_json::from_str(&f.to_json()).unwrap();
+        assert_eq!(parsed["fast_path"], false);
+        f.fast_path = true;
+        f.decision = Decision::Allowed { rule: 1 };
+        let parsed: serde_json::Value = serde_json::from_str(&f.to_json()).unwrap();
+        assert_eq!(parsed["fast_path"], true);
+        assert_eq!(parsed["rule"], 1);
     }
 
     #[test]

@@ -100,6 +100,9 @@ pub struct Stats {
     pub broker_unavailable: u64,
     /// Records lost from the in-memory store (the JSON stream has all).
     pub records_dropped: u64,
+    /// Of `allowed`, the calls the handler answered itself, on the fast
+    /// path (Linux; see [`Builder::fast_path`]).
+    pub fast_path: u64,
 }
 
 /// State the handler reads. Leaked at `enter()`: it lives as long as the
@@ -116,7 +119,10 @@ pub(crate) struct Runtime {
     pub broker_pid: libc::pid_t,
     pub policy: Policy,
     pub landlock: LandlockStatus,
+    /// The fast path's root descriptors and marker (None: off).
+    pub fast: Option<crate::fast::FastPath>,
     allowed: AtomicU64,
+    fast_path: AtomicU64,
     refused: AtomicU64,
     unavailable: AtomicU64,
 }
@@ -170,6 +176,9 @@ impl Runtime {
             _ => &self.refused,
         };
         c.fetch_add(1, Ordering::Relaxed);
+        if v.fast_path {
+            self.fast_path.fetch_add(1, Ordering::Relaxed);
+        }
     }
 }
 
@@ -184,6 +193,7 @@ pub struct Builder {
     ring_capacity: usize,
     landlock: LandlockChoice,
     broker_timeout: Duration,
+    fast_path: bool,
     errors: Vec<Error>,
 }
 
@@ -197,6 +207,7 @@ impl Default for Builder {
             ring_capacity: 4096,
             landlock: LandlockChoice::Required,
             broker_timeout: DEFAULT_BROKER_TIMEOUT,
+            fast_path: true,
             errors: Vec::new(),
         }
     }
@@ -303,6 +314,21 @@ impl Builder {
         self
     }
 
+    /// Linux: whether allowed file calls (open, the stat family, access,
+    /// readlink with an absolute path) may be answered in the handler,
+    /// beneath the rule's root descriptor, without a broker round trip
+    /// (default on). The decision is the broker's own code and the
+    /// record the same, with [`Violation::fast_path`] set. It is used
+    /// only where Landlock is enforced ([`LandlockStatus::Enforced`]):
+    /// the filter then lets a few calls with a marker through, and code
+    /// in the process that finds the marker can make them too, bounded
+    /// by Landlock only (see the README's fast-path section). Turn it off
+    /// to keep every lookup the broker's. No effect on FreeBSD.
+    pub fn fast_path(mut self, on: bool) -> Self {
+        self.fast_path = on;
+        self
+    }
+
     /// Forces a backend instead of choosing the best available one.
     pub fn backend(mut self, kind: BackendKind) -> Self {
         self.backend = Some(kind);
@@ -391,8 +417,23 @@ impl Builder {
         if let Some(b) = &broker {
             backend::protect_broker(&mut prepared, b.pid).map_err(|e| fail(&broker, e))?;
         }
+        // The fast path's own handles on the roots, opened like the
+        // broker's, before Landlock (O_PATH opens are not Landlock's
+        // anyway).
+        let fast = if self.fast_path && broker.is_some() && cfg!(all(target_os = "linux", target_arch = "x86_64")) {
+            Some(open_fast_roots(&self.policy).map_err(|e| fail(&broker, e))?)
+        } else {
+            None
+        };
         // After the fork: the broker stays outside the Landlock domain.
         let landlock = backend::landlock::restrict(landlock).map_err(|e| fail(&broker, e))?;
+        // Only with Landlock enforced: what the filter lets through for
+        // the fast path is bounded by it (backend::allow_fast_path).
+        let fast = fast.filter(|_| matches!(landlock, LandlockStatus::Enforced { .. }));
+        #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+        if let Some(f) = &fast {
+            backend::allow_fast_path(&mut prepared, f.marker, &f.root_fds()).map_err(|e| fail(&broker, e))?;
+        }
         let sig = backend::signal_for(kind);
         let log = match self.log_fd {
             Some(fd) => Some(LogSink::new(fd).map_err(|e| fail(&broker, e))?),
@@ -426,7 +467,9 @@ impl Builder {
             broker_pid: broker.as_ref().map_or(0, |b| b.pid),
             policy: self.policy.clone(),
             landlock,
+            fast,
             allowed: AtomicU64::new(0),
+            fast_path: AtomicU64::new(0),
             refused: AtomicU64::new(0),
             unavailable: AtomicU64::new(0),
         });
@@ -455,6 +498,28 @@ impl Builder {
             rt: handler::runtime().expect("published above"),
         })
     }
+}
+
+/// Opens every file rule's root for the fast path, with a fresh marker.
+fn open_fast_roots(policy: &Policy) -> Result<crate::fast::FastPath> {
+    let mut roots = Vec::new();
+    for rule in policy.fs_rules() {
+        let (fd, name) = match broker::open_root(&rule.root)? {
+            broker::RootFd::Dir(fd) => (fd, None),
+            broker::RootFd::File { parent, name } => (parent, Some(name)),
+        };
+        let id = crate::sys::FileId::of(fd.as_raw_fd()).ok_or_else(|| Error::last_os("fstat of a root"))?;
+        roots.push(crate::fast::FastRoot { fd, id, name });
+    }
+    let mut b = [0u8; 8];
+    // SAFETY: getrandom into a local buffer.
+    if unsafe { libc::getrandom(b.as_mut_ptr().cast(), b.len(), 0) } != 8 {
+        return Err(Error::last_os("getrandom"));
+    }
+    Ok(crate::fast::FastPath {
+        marker: u64::from_ne_bytes(b) | 1,
+        roots,
+    })
 }
 
 /// A handle on the entered sandbox. Capability mode cannot be left, so
@@ -518,6 +583,7 @@ impl Sandbox {
             refused: self.rt.refused.load(Ordering::Relaxed),
             broker_unavailable: self.rt.unavailable.load(Ordering::Relaxed),
             records_dropped: self.rt.ring.dropped(),
+            fast_path: self.rt.fast_path.load(Ordering::Relaxed),
         }
     }
 

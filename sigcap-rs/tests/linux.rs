@@ -280,7 +280,9 @@ rusty_fork_test! {
             }
             pid
         };
-        let sb = Sandbox::builder().read_beneath(&root).enter().unwrap();
+        // Without the fast path, which would answer this allowed open
+        // without the broker (tests/linux_fast_path.rs).
+        let sb = Sandbox::builder().read_beneath(&root).fast_path(false).enter().unwrap();
         assert!(std::fs::read(root.join("file.txt")).is_ok());
         // SAFETY: signalling, then reaping our own children.
         unsafe {

@@ -414,7 +414,14 @@ rusty_fork_test! {
         // SAFETY: mkfifo with a valid path, before entering.
         assert_eq!(unsafe { libc::mkfifo(c(&fifo).as_ptr(), 0o600) }, 0);
         let out = Outside::start();
-        let sb = Sandbox::builder().write_beneath(&root).broker_timeout(SHORT).enter().unwrap();
+        // The broker's path: the fast path would open the FIFO in the
+        // program's own thread, which then waits as a native open does.
+        let sb = Sandbox::builder()
+            .write_beneath(&root)
+            .broker_timeout(SHORT)
+            .fast_path(false)
+            .enter()
+            .unwrap();
         out.watch(sb.broker_pid());
         let opener = std::thread::spawn(move || {
             let start = Instant::now();
@@ -504,7 +511,15 @@ rusty_fork_test! {
         // SAFETY: a pipe for the JSON log.
         unsafe { assert_eq!(libc::pipe2(lp.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK), 0) };
         let log = unsafe { std::os::fd::BorrowedFd::borrow_raw(lp[1]) };
-        let sb = Sandbox::builder().read_beneath(&root).log_json(log).broker_timeout(SHORT).enter().unwrap();
+        // The broker's path (the fast path answers these opens without
+        // it: tests/linux_fast_path.rs).
+        let sb = Sandbox::builder()
+            .read_beneath(&root)
+            .log_json(log)
+            .broker_timeout(SHORT)
+            .fast_path(false)
+            .enter()
+            .unwrap();
         out.watch(sb.broker_pid());
         out.stop();
         sb.take_violations();

@@ -914,6 +914,7 @@ fn summary_text(rep: &Report, st: &Style, full: bool) -> String {
     let groups = [
         "denied",
         "unsupported",
+        "not-brokered",
         "broker-unavailable",
         "reported",
         "callback",

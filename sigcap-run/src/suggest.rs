@@ -98,7 +98,7 @@ pub fn least_policy(stream: &Stream) -> Result<(Policy, Vec<String>)> {
     let mut probes: BTreeMap<PathBuf, String> = BTreeMap::new();
     let mut policy = Policy::new();
     for r in &stream.records {
-        if r.decision == "unsupported" || r.decision == "allowed-by-descriptor" {
+        if r.decision == "unsupported" || r.decision == "not-brokered" || r.decision == "allowed-by-descriptor" {
             continue;
         }
         let d = decode(r);

@@ -263,6 +263,45 @@ pub(crate) fn answer_locally(trap: &Trap) -> Option<i64> {
     same.then_some(0)
 }
 
+/// Whether the broker may decide this violation: only namespace
+/// violations ([`crate::caprights::should_broker`]). A call that failed
+/// on a descriptor's own rights (the program's cap_rights_limit, or the
+/// broker's limit on a descriptor it handed out) keeps its error.
+/// Signal-safe: reads the path's first byte and `cap_rights_get`.
+pub(crate) fn should_broker(kind: BackendKind, trap: &Trap, call: &crate::syscall::Call) -> bool {
+    use crate::caprights::{needed_for, rights_of, should_broker, FdUse, Rights};
+    use crate::proto::Op;
+    let fd = if kind == BackendKind::FreeBsdSigtrap && trap.errno == libc::ENOTCAPABLE {
+        let fd = match call.op {
+            Op::Connect | Op::Bind | Op::Sendto | Op::Listen => Some(call.sock),
+            _ if call.dirfd == libc::AT_FDCWD => None,
+            _ => {
+                let mut first = [0u8; 2];
+                // Relative, or empty (AT_EMPTY_PATH: the descriptor
+                // itself): the lookup starts at the descriptor.
+                let absolute = match crate::sys::read_user_cstr(&mut first, call.path) {
+                    Ok(n) => n > 0 && first[0] == b'/',
+                    Err(libc::ENAMETOOLONG) => first[0] == b'/',
+                    Err(_) => true,
+                };
+                (!absolute).then_some(call.dirfd)
+            }
+        };
+        FdUse {
+            uses_fd: fd.is_some(),
+            held: fd.and_then(rights_of),
+            needed: needed_for(call.op, call.flags),
+        }
+    } else {
+        FdUse {
+            uses_fd: false,
+            held: None,
+            needed: Rights::NONE,
+        }
+    };
+    should_broker(kind, trap.class, trap.errno, fd)
+}
+
 /// Trapped calls that are no violation (Linux's fstat forms): none here.
 pub(crate) fn transparent(_trap: &super::Trap) -> Option<i64> {
     None

@@ -77,6 +77,64 @@ pub(crate) struct Prepared {
     broker: Option<seccompiler::BpfProgram>,
 }
 
+/// The empty path of the fast path's `readlinkat(fd, "", ...)` and
+/// `faccessat2(fd, "", ..., AT_EMPTY_PATH)`: the filter lets those two
+/// through only with this very address (and the marker), so that the
+/// program's own readlinkat and faccessat2, which name paths, stay
+/// trapped. (The kernel has no NULL-path form for them, as it has for
+/// fstatat and statx.)
+pub(crate) static FAST_EMPTY_PATH: [u8; 1] = [0];
+
+/// Lets the handler's fast path (`fast.rs`) make the calls the trap
+/// filter would otherwise catch, and nobody else by accident.
+///
+/// How the filter tells the handler's calls from the program's: as for
+/// every call the handler makes, by the arguments, the only thing a
+/// seccomp filter sees besides the number and the instruction pointer.
+/// The fast path's `openat2`, `readlinkat` and `faccessat2` carry
+/// `marker`, a random 64-bit value, in the sixth argument register (r9),
+/// which these calls do not use and the kernel ignores; `openat2` must
+/// also start from one of the root descriptor numbers opened at
+/// `enter()`, and the other two must name [`FAST_EMPTY_PATH`] (they act
+/// on a descriptor the fast path just opened). A C library's calls leave
+/// whatever r9 held (a 2^-64 chance of matching) and never use those
+/// descriptor numbers, so the program's calls are trapped as before.
+///
+/// This keeps honest code out, not hostile code: the marker, like the
+/// trap cookie, is in the process's memory, and code that reads it (or
+/// jumps to the handler's syscall instruction, which an instruction
+/// pointer check would have allowed instead) can make these calls with
+/// its own arguments: an `openat2` from a root descriptor without
+/// `RESOLVE_BENEATH`, a `readlinkat` or `faccessat2` of any path. What
+/// it opens that way is still bounded by Landlock, which is why the fast
+/// path is only turned on where Landlock is enforced (sandbox.rs); see
+/// the README for what Landlock does not bound (O_PATH, metadata, rules
+/// nested in wider ones).
+pub(crate) fn allow_fast_path(p: &mut Prepared, marker: u64, roots: &[libc::c_int]) -> Result<()> {
+    if roots.is_empty() {
+        return Ok(());
+    }
+    let mut m = rules()?;
+    let not_marked = || rule(vec![cond(5, Len::Qword, Cmp::Ne, marker)?]);
+    // openat2: trapped unless marked and from a root descriptor.
+    let mut not_a_root = Vec::new();
+    for &fd in roots {
+        not_a_root.push(cond(0, Len::Dword, Cmp::Ne, fd as u32 as u64)?);
+    }
+    m.insert(libc::SYS_openat2, vec![not_marked()?, rule(not_a_root)?]);
+    let empty = FAST_EMPTY_PATH.as_ptr() as u64;
+    for nr in [libc::SYS_readlinkat, libc::SYS_faccessat2] {
+        m.insert(
+            nr,
+            vec![not_marked()?, rule(vec![cond(1, Len::Qword, Cmp::Ne, empty)?])?],
+        );
+    }
+    let mut trap = compile(m, SeccompAction::Trap)?;
+    mark_traps(&mut trap, p.cookie);
+    p.trap = trap;
+    Ok(())
+}
+
 pub(crate) fn prepare(requested: Option<BackendKind>) -> Result<(BackendKind, Prepared)> {
     if let Some(k) = requested {
         if k != BackendKind::LinuxSeccomp {
@@ -515,4 +573,10 @@ pub(crate) fn transparent(t: &Trap) -> Option<i64> {
         return None;
     }
     Some(-(e as i64))
+}
+
+/// Every trapped call is a namespace call of the emulation: the broker
+/// decides them all (see `crate::caprights::should_broker`).
+pub(crate) fn should_broker(_: crate::record::BackendKind, _: &super::Trap, _: &crate::syscall::Call) -> bool {
+    true
 }

@@ -50,3 +50,9 @@ pub(crate) fn answer_locally(_trap: &super::Trap) -> Option<i64> {
 pub(crate) fn transparent(_trap: &super::Trap) -> Option<i64> {
     None
 }
+
+/// Every trapped call is a namespace call of the emulation: the broker
+/// decides them all (see `crate::caprights::should_broker`).
+pub(crate) fn should_broker(_: crate::record::BackendKind, _: &super::Trap, _: &crate::syscall::Call) -> bool {
+    true
+}

@@ -314,6 +314,20 @@ pub fn seqpacket_pair() -> Result<[RawFd; 2], i32> {
 /// kernel copied its arguments in before it failed with ECAPMODE, so the
 /// memory is known to be readable.
 pub fn read_user(dst: &mut [u8], src: usize) -> Result<(), i32> {
+    #[cfg(target_os = "linux")]
+    // SAFETY: getpid has no preconditions.
+    let pid = unsafe { libc::getpid() };
+    #[cfg(not(target_os = "linux"))]
+    let pid = 0;
+    read_user_in(pid, dst, src)
+}
+
+/// [`read_user`] with this process's id already known (`pid` must be
+/// getpid() of the calling process: the handler reads it once per
+/// violation instead of once per copy).
+pub fn read_user_in(pid: libc::pid_t, dst: &mut [u8], src: usize) -> Result<(), i32> {
+    #[cfg(not(target_os = "linux"))]
+    let _ = pid;
     if dst.is_empty() {
         return Ok(());
     }
@@ -331,7 +345,7 @@ pub fn read_user(dst: &mut [u8], src: usize) -> Result<(), i32> {
             iov_len: dst.len(),
         };
         // SAFETY: both iovecs describe valid lengths; the kernel checks `remote`.
-        let n = unsafe { libc::process_vm_readv(libc::getpid(), &local, 1, &remote, 1, 0) };
+        let n = unsafe { libc::process_vm_readv(pid, &local, 1, &remote, 1, 0) };
         if n == dst.len() as isize {
             Ok(())
         } else if n < 0 && last_errno() == libc::EPERM {
@@ -350,6 +364,51 @@ pub fn read_user(dst: &mut [u8], src: usize) -> Result<(), i32> {
         unsafe { std::ptr::copy_nonoverlapping(src as *const u8, dst.as_mut_ptr(), dst.len()) };
         Ok(())
     }
+}
+
+/// Copies as much of `dst.len()` (at most two pages' worth) bytes from
+/// the program's address `src` as is readable, page by page from the
+/// start, in one process_vm_readv: the stack walk reads a stretch of
+/// frames at once. Returns how many bytes were copied (0: none).
+#[cfg(target_os = "linux")]
+pub fn read_user_upto(pid: libc::pid_t, dst: &mut [u8], src: usize) -> usize {
+    const PAGE: usize = 4096;
+    let len = dst.len().min(2 * PAGE);
+    if len == 0 || src == 0 {
+        return 0;
+    }
+    // One remote element per page: the kernel copies whole elements, so
+    // an unmapped second page still leaves the first one's bytes.
+    let first = (PAGE - src % PAGE).min(len);
+    let remote = [
+        libc::iovec {
+            iov_base: src as *mut libc::c_void,
+            iov_len: first,
+        },
+        libc::iovec {
+            iov_base: src.wrapping_add(first) as *mut libc::c_void,
+            iov_len: len - first,
+        },
+    ];
+    let local = libc::iovec {
+        iov_base: dst.as_mut_ptr().cast(),
+        iov_len: len,
+    };
+    let nr = if len > first { 2 } else { 1 };
+    // SAFETY: local describes dst; the kernel checks the remote ranges.
+    let n = unsafe { libc::process_vm_readv(pid, &local, 1, remote.as_ptr(), nr, 0) };
+    if n > 0 {
+        return n as usize;
+    }
+    if n < 0 && last_errno() == libc::EPERM {
+        // A forked child (see read_user): the first page through a pipe.
+        return if read_user_via_pipe(&mut dst[..first], src).is_ok() {
+            first
+        } else {
+            0
+        };
+    }
+    0
 }
 
 /// `read_user` without process_vm_readv: write(2) into a fresh pipe
@@ -390,13 +449,23 @@ fn read_user_via_pipe(dst: &mut [u8], src: usize) -> Result<(), i32> {
 /// (without the NUL) and returns its length. ENAMETOOLONG if it does not
 /// fit, EFAULT if unreadable.
 pub fn read_user_cstr(dst: &mut [u8], src: usize) -> Result<usize, i32> {
+    #[cfg(target_os = "linux")]
+    // SAFETY: getpid has no preconditions.
+    let pid = unsafe { libc::getpid() };
+    #[cfg(not(target_os = "linux"))]
+    let pid = 0;
+    read_user_cstr_in(pid, dst, src)
+}
+
+/// [`read_user_cstr`] with this process's id already known.
+pub fn read_user_cstr_in(pid: libc::pid_t, dst: &mut [u8], src: usize) -> Result<usize, i32> {
     const PAGE: usize = 4096;
     let mut done = 0;
     while done < dst.len() {
         let addr = src.checked_add(done).ok_or(libc::EFAULT)?;
         // Never read past the page the string may end in.
         let chunk = (PAGE - addr % PAGE).min(dst.len() - done);
-        read_user(&mut dst[done..done + chunk], addr)?;
+        read_user_in(pid, &mut dst[done..done + chunk], addr)?;
         if let Some(nul) = dst[done..done + chunk].iter().position(|&b| b == 0) {
             return Ok(done + nul);
         }

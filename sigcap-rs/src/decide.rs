@@ -1,0 +1,303 @@
+//! The file-policy decision, shared by the broker and the Linux handler's
+//! fast path.
+//!
+//! Pure and allocation-free: it reads the policy and a path as borrowed
+//! bytes and writes the path relative to the chosen root into a buffer
+//! the caller provides, so the signal handler runs exactly the code the
+//! broker runs, and the two cannot drift apart. Nothing here touches the
+//! system; resolution beneath the root's descriptor (where `..` and
+//! symlinks are checked by the kernel) is the caller's.
+use crate::policy::{Access, Policy};
+use crate::proto::Op;
+use std::os::unix::ffi::OsStrExt;
+
+/// Where an absolute path falls under the policy's file rules.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct FsMatch {
+    /// Index into [`Policy::fs_rules`]: the most specific root holding the path.
+    pub rule: usize,
+    /// What that rule grants.
+    pub granted: Access,
+    /// A rule granting less lies beneath this one's root: resolution must
+    /// follow no symlink (and `..` after a name was refused already).
+    pub strict: bool,
+    /// Bytes of the relative path written to the caller's buffer (`.`
+    /// for the root itself).
+    pub rel_len: usize,
+}
+
+/// Why a path is refused before anything is looked up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum FsDenial {
+    /// No rule's root holds the path (or it is not absolute).
+    NoRule,
+    /// `..` after a name beneath a root that holds a narrower rule.
+    Escape,
+    /// The rule does not grant what the operation needs.
+    Access,
+    /// The relative path does not fit the caller's buffer.
+    TooLong,
+}
+
+/// The components of `p` after its root, as `std::path::Path::components`
+/// yields them for an absolute Unix path: empty ones and `.` dropped,
+/// `..` kept.
+fn components(p: &[u8]) -> impl Iterator<Item = &[u8]> + Clone {
+    p.split(|&b| b == b'/').filter(|c| !c.is_empty() && *c != b".")
+}
+
+/// How many components `root` has if it is a component-wise prefix of
+/// `abs` (`Path::starts_with`), else None.
+fn depth_if_beneath(abs: &[u8], root: &[u8]) -> Option<usize> {
+    let mut a = components(abs);
+    let mut depth = 0;
+    for r in components(root) {
+        if a.next() != Some(r) {
+            return None;
+        }
+        depth += 1;
+    }
+    Some(depth)
+}
+
+/// Whether the root of a rule that grants less than rule `i` lies beneath
+/// rule `i`'s (nested rules that grant as much or more cannot be bypassed
+/// by reaching them under rule `i`).
+pub(crate) fn nested_narrower(policy: &Policy, i: usize) -> bool {
+    let rules = policy.fs_rules();
+    let outer = rules[i].root.as_os_str().as_bytes();
+    rules.iter().enumerate().any(|(j, r)| {
+        j != i
+            && depth_if_beneath(r.root.as_os_str().as_bytes(), outer).is_some()
+            && !r.access.contains(rules[i].access)
+    })
+}
+
+/// Finds the most specific rule whose root holds the absolute path `abs`
+/// (whole components; the longest root wins, as
+/// [`Policy::match_path`]) and writes the rest of the path, relative to
+/// that root, into `rel`.
+///
+/// The rule is chosen on the path as spelled: W read-write with W/ro
+/// read-only inside it makes W/ro/f read-only. Resolution beneath W would
+/// not keep that promise if the spelling were not the real path
+/// (`W/x/../ro/f` and a symlink `W/l -> ro` both match W but land in
+/// W/ro), so beneath a root with a narrower one inside it `..` after a
+/// name is refused here, and [`FsMatch::strict`] tells the caller to
+/// follow no symlink. Elsewhere resolution beneath the root is enough.
+pub(crate) fn match_fs(policy: &Policy, abs: &[u8], rel: &mut [u8]) -> Result<FsMatch, FsDenial> {
+    if abs.first() != Some(&b'/') {
+        return Err(FsDenial::NoRule);
+    }
+    let mut best: Option<(usize, usize)> = None;
+    for (i, r) in policy.fs_rules().iter().enumerate() {
+        if let Some(depth) = depth_if_beneath(abs, r.root.as_os_str().as_bytes()) {
+            if best.is_none_or(|(_, d)| depth > d) {
+                best = Some((i, depth));
+            }
+        }
+    }
+    let (rule, depth) = best.ok_or(FsDenial::NoRule)?;
+    let mut n = 0;
+    let mut dotdot = false;
+    for c in components(abs).skip(depth) {
+        dotdot |= c == b"..";
+        let sep = usize::from(n > 0);
+        if n + sep + c.len() > rel.len() {
+            return Err(FsDenial::TooLong);
+        }
+        if sep == 1 {
+            rel[n] = b'/';
+        }
+        rel[n + sep..n + sep + c.len()].copy_from_slice(c);
+        n += sep + c.len();
+    }
+    if n == 0 {
+        *rel.first_mut().ok_or(FsDenial::TooLong)? = b'.';
+        n = 1;
+    }
+    let strict = nested_narrower(policy, rule);
+    if strict && dotdot {
+        return Err(FsDenial::Escape);
+    }
+    Ok(FsMatch {
+        rule,
+        granted: policy.fs_rules()[rule].access,
+        strict,
+        rel_len: n,
+    })
+}
+
+/// [`match_fs`], then whether the rule grants what `op` with `flags`
+/// needs ([`required_access`]).
+pub(crate) fn decide_fs(policy: &Policy, op: Op, flags: i32, abs: &[u8], rel: &mut [u8]) -> Result<FsMatch, FsDenial> {
+    let m = match_fs(policy, abs, rel)?;
+    if !m.granted.contains(required_access(op, flags)) {
+        return Err(FsDenial::Access);
+    }
+    Ok(m)
+}
+
+/// open(2) flags a request may carry; anything else is refused with
+/// EINVAL. The result adds O_CLOEXEC and O_NOCTTY.
+pub(crate) fn check_open_flags(flags: i32) -> Result<i32, i32> {
+    let mut allowed = libc::O_ACCMODE
+        | libc::O_CREAT
+        | libc::O_EXCL
+        | libc::O_NOCTTY
+        | libc::O_TRUNC
+        | libc::O_APPEND
+        | libc::O_NONBLOCK
+        | libc::O_SYNC
+        | libc::O_DSYNC
+        | libc::O_DIRECTORY
+        | libc::O_NOFOLLOW
+        | libc::O_CLOEXEC
+        | libc::O_PATH
+        | libc::O_DIRECT;
+    #[cfg(target_os = "linux")]
+    {
+        allowed |= libc::O_LARGEFILE | libc::O_NOATIME | libc::O_TMPFILE;
+    }
+    #[cfg(target_os = "freebsd")]
+    {
+        allowed |= libc::O_EXLOCK | libc::O_SHLOCK | libc::O_FSYNC | libc::O_VERIFY;
+    }
+    if flags & !allowed != 0 {
+        return Err(libc::EINVAL);
+    }
+    Ok(flags | libc::O_CLOEXEC | libc::O_NOCTTY)
+}
+
+/// Which access an operation needs under a rule.
+pub(crate) fn required_access(op: Op, flags: i32) -> Access {
+    match op {
+        Op::Open => {
+            let mut a = Access::NONE;
+            #[cfg(target_os = "linux")]
+            let tmpfile = flags & libc::O_TMPFILE == libc::O_TMPFILE;
+            #[cfg(not(target_os = "linux"))]
+            let tmpfile = false;
+            match flags & libc::O_ACCMODE {
+                libc::O_RDONLY => a |= Access::READ,
+                libc::O_WRONLY => a |= Access::WRITE,
+                _ => a |= Access::READ | Access::WRITE,
+            }
+            if flags & (libc::O_TRUNC | libc::O_APPEND) != 0 {
+                a |= Access::WRITE;
+            }
+            if flags & libc::O_CREAT != 0 || tmpfile {
+                a |= Access::CREATE;
+            }
+            if flags & libc::O_PATH != 0 {
+                a = Access::READ;
+            }
+            a
+        }
+        Op::Stat | Op::Statx | Op::Access | Op::Readlink => Access::READ,
+        Op::Mkdir => Access::CREATE,
+        Op::Unlink | Op::Rename => Access::WRITE,
+        Op::Connect | Op::Bind | Op::Sendto | Op::Listen => Access::NONE,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn policy() -> Policy {
+        let mut p = Policy::new();
+        p.allow_fs("/etc/ssl", Access::READ).unwrap();
+        p.allow_fs("/var/tmp/app/", Access::ALL).unwrap();
+        p.allow_fs("/var/tmp/app/ro", Access::READ).unwrap();
+        p.allow_fs("/srv", Access::READ | Access::WRITE).unwrap();
+        p.allow_fs("/srv/more", Access::ALL).unwrap();
+        p
+    }
+
+    fn m(p: &Policy, abs: &str) -> Result<(usize, String, bool), FsDenial> {
+        let mut rel = [0u8; 256];
+        let m = match_fs(p, abs.as_bytes(), &mut rel)?;
+        Ok((m.rule, String::from_utf8(rel[..m.rel_len].to_vec()).unwrap(), m.strict))
+    }
+
+    #[test]
+    fn agrees_with_the_policys_own_matching() {
+        let p = policy();
+        for abs in [
+            "/etc/ssl",
+            "/etc/ssl/",
+            "/etc/ssl/./certs//ca.pem",
+            "/etc/ssl/../passwd",
+            "//etc/ssl/x/.",
+            "/etc/sslx/key",
+            "/etc/passwd",
+            "/var/tmp/app/ro/x",
+            "/var/tmp/app/./a/b",
+            "/var/tmp/app/rox",
+            "/srv/more/../x",
+            "/srv/a/../../etc",
+            "/",
+        ] {
+            let want = p.match_path(Path::new(abs));
+            match (m(&p, abs), want) {
+                (Ok((rule, rel, _)), Some(w)) => {
+                    assert_eq!((rule, Path::new(&rel)), (w.rule, w.rel.as_path()), "{abs}");
+                    assert_eq!(rel, w.rel.to_str().unwrap(), "{abs}: same bytes");
+                }
+                (Err(FsDenial::NoRule), None) => {}
+                (Err(FsDenial::Escape), Some(w)) => assert!(nested_narrower(&p, w.rule), "{abs}"),
+                (got, want) => panic!("{abs}: {got:?} vs {want:?}"),
+            }
+        }
+        assert_eq!(m(&p, "relative/etc/ssl"), Err(FsDenial::NoRule));
+    }
+
+    #[test]
+    fn narrower_nested_roots_make_the_outer_strict() {
+        let p = policy();
+        assert!(m(&p, "/var/tmp/app/x").unwrap().2);
+        assert_eq!(m(&p, "/var/tmp/app/x/../ro/f"), Err(FsDenial::Escape));
+        assert!(!m(&p, "/var/tmp/app/ro/f").unwrap().2);
+        // /srv/more grants more than /srv: nothing to protect beneath /srv.
+        assert_eq!(m(&p, "/srv/x/../y").unwrap(), (3, "x/../y".into(), false));
+        assert_eq!(m(&p, "/etc/ssl/../../x").unwrap().1, "../../x");
+    }
+
+    #[test]
+    fn access_and_buffer() {
+        let p = policy();
+        let mut rel = [0u8; 8];
+        assert_eq!(
+            decide_fs(&p, Op::Open, libc::O_WRONLY, b"/etc/ssl/f", &mut rel),
+            Err(FsDenial::Access)
+        );
+        assert_eq!(
+            decide_fs(&p, Op::Open, libc::O_RDONLY | libc::O_CREAT, b"/etc/ssl/f", &mut rel),
+            Err(FsDenial::Access)
+        );
+        assert!(decide_fs(&p, Op::Stat, 0, b"/etc/ssl/f", &mut rel).is_ok());
+        assert_eq!(
+            decide_fs(&p, Op::Stat, 0, b"/etc/ssl/a-long-name", &mut rel),
+            Err(FsDenial::TooLong)
+        );
+        assert_eq!(match_fs(&p, b"/etc/ssl", &mut []), Err(FsDenial::TooLong));
+    }
+
+    #[test]
+    fn access_needed_by_open_flags() {
+        use libc::*;
+        assert_eq!(required_access(Op::Open, O_RDONLY), Access::READ);
+        assert_eq!(
+            required_access(Op::Open, O_WRONLY | O_CREAT | O_TRUNC),
+            Access::WRITE | Access::CREATE
+        );
+        assert_eq!(required_access(Op::Open, O_RDWR), Access::READ | Access::WRITE);
+        assert_eq!(
+            required_access(Op::Open, O_RDONLY | O_APPEND),
+            Access::READ | Access::WRITE
+        );
+        assert!(check_open_flags(0x4000_0000).is_err());
+    }
+}

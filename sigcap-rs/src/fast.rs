@@ -1,0 +1,286 @@
+//! The fast path (issue #10 item 2, Linux): an allowed file call answered
+//! in the handler, beneath the rule's root descriptor, without a broker
+//! round trip.
+//!
+//! What it answers: open/openat/creat (reading, and writing or creating
+//! under roots that grant it), the stat family (stat, lstat, newfstatat,
+//! statx), access/faccessat/faccessat2 and readlink/readlinkat, when the
+//! path is absolute and the decision the broker would make
+//! ([`crate::decide`], the same code) allows it.
+//!
+//! What it never answers, leaving it to the broker exactly as before:
+//! relative paths (the broker's working-directory and directory-descriptor
+//! semantics), every refusal of the decision (no rule, access, `..` beneath
+//! a root holding a narrower rule), unknown open flags and O_TMPFILE,
+//! paths beneath a single-file rule other than the file itself, an escape
+//! the kernel reports (EXDEV), anything Landlock refuses (EACCES: the
+//! broker is not under Landlock and answers as it always did), a bad
+//! buffer or path pointer (EFAULT), mkdir, unlink, rename, and every
+//! socket call. Falling back is always safe: the broker decides again.
+//!
+//! How it resolves: `openat2(root, rel, RESOLVE_BENEATH |
+//! RESOLVE_NO_MAGICLINKS)`, plus RESOLVE_NO_SYMLINKS beneath a root that
+//! holds a narrower rule, exactly the broker's `open_beneath`; `root` is
+//! the rule's own descriptor, opened at `enter()`, checked by (device,
+//! inode) before each use (the program may have closed the number or
+//! put another directory there: then the broker answers). The stat
+//! family and access then act on the O_PATH descriptor: `newfstatat` and
+//! `statx` with a NULL path, which the filter lets through for everyone,
+//! and `faccessat2`/`readlinkat` on an empty path, which it lets through
+//! with the marker only (backend/linux.rs, `allow_fast_path`).
+//!
+//! Async-signal-safe like the rest of the handler: raw system calls,
+//! stack buffers (about 8 KiB), no allocation, no lock.
+use crate::client::Answer;
+use crate::decide;
+use crate::proto::{Op, PATH_MAX};
+use crate::record::{Decision, Violation};
+use crate::sandbox::Runtime;
+use crate::syscall::Call;
+use std::ffi::CString;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+
+/// A rule's root as the sandboxed process holds it.
+#[derive(Debug)]
+pub(crate) struct FastRoot {
+    /// A directory rule's root, or a single-file rule's parent (O_PATH).
+    pub fd: OwnedFd,
+    /// What `fd` referred to at `enter()`.
+    pub id: crate::sys::FileId,
+    /// A single-file rule: the file's name in `fd`.
+    pub name: Option<CString>,
+}
+
+/// The fast path's state, in the runtime (None: turned off).
+#[derive(Debug)]
+pub(crate) struct FastPath {
+    /// The value the filter looks for in the sixth argument.
+    pub marker: u64,
+    /// One per file rule, in the policy's order.
+    pub roots: Vec<FastRoot>,
+}
+
+impl FastPath {
+    /// The root descriptors' numbers, for the filter.
+    pub(crate) fn root_fds(&self) -> Vec<RawFd> {
+        self.roots.iter().map(|r| r.fd.as_raw_fd()).collect()
+    }
+}
+
+/// Answers `call` in the process if it is an allowed file call the fast
+/// path handles; None sends it to the broker.
+pub(crate) fn answer(rt: &Runtime, call: &Call, v: &mut Violation) -> Option<Answer> {
+    #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+    {
+        let a = linux::answer(rt.fast.as_ref()?, &rt.policy, call, v)?;
+        v.fast_path = true;
+        Some(a)
+    }
+    #[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
+    {
+        let _ = (rt, call, v);
+        None
+    }
+}
+
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+mod linux {
+    use super::*;
+    use crate::backend::FAST_EMPTY_PATH;
+    use crate::policy::Policy;
+
+    /// A raw system call's result: the value or the errno.
+    fn ret(r: libc::c_long) -> Result<i64, i32> {
+        if r < 0 {
+            Err(crate::sys::errno())
+        } else {
+            Ok(r)
+        }
+    }
+
+    /// The broker's `open_beneath`, in the process: `rel` (NUL-terminated)
+    /// beneath `base`, never leaving it, never through /proc magic links,
+    /// and with `strict` through no symlink at all.
+    fn open_beneath(fp: &FastPath, base: RawFd, rel: &[u8], flags: i32, mode: u32, strict: bool) -> Result<RawFd, i32> {
+        // SAFETY: open_how is plain integers; all-zero is valid.
+        let mut how: libc::open_how = unsafe { std::mem::zeroed() };
+        how.flags = flags as u64;
+        how.mode = if flags & (libc::O_CREAT | libc::O_TMPFILE) != 0 {
+            (mode & 0o7777) as u64
+        } else {
+            0
+        };
+        how.resolve = libc::RESOLVE_BENEATH | libc::RESOLVE_NO_MAGICLINKS;
+        if strict {
+            how.resolve |= libc::RESOLVE_NO_SYMLINKS;
+        }
+        loop {
+            // SAFETY: how is a valid open_how, rel is NUL-terminated; the
+            // unused fifth argument is 0 and the sixth the filter's marker.
+            let r = ret(unsafe {
+                libc::syscall(
+                    libc::SYS_openat2,
+                    base,
+                    rel.as_ptr(),
+                    &how as *const libc::open_how,
+                    std::mem::size_of::<libc::open_how>(),
+                    0usize,
+                    fp.marker,
+                )
+            });
+            // A FIFO's open waiting for its other end, interrupted by a
+            // signal: waited for again, as SA_RESTART would.
+            if r != Err(libc::EINTR) {
+                return r.map(|fd| fd as RawFd);
+            }
+        }
+    }
+
+    /// What the broker's decision and resolution would have left to the
+    /// call itself: its value, or its own errno as the result. None: an
+    /// error the fast path does not answer (the broker does).
+    fn own(r: Result<i64, i32>) -> Option<i64> {
+        match r {
+            Ok(v) => Some(v),
+            // An escape beneath the root: the broker records it as one.
+            // Landlock's refusal: the broker, outside Landlock, answers as
+            // it always did. A bad pointer: the broker's record of it.
+            Err(libc::EXDEV | libc::EACCES | libc::EFAULT) => None,
+            Err(e) => Some(-(e as i64)),
+        }
+    }
+
+    pub(super) fn answer(fp: &FastPath, policy: &Policy, call: &Call, v: &mut Violation) -> Option<Answer> {
+        if !matches!(call.op, Op::Open | Op::Stat | Op::Statx | Op::Access | Op::Readlink) {
+            return None;
+        }
+        let mut path = [0u8; PATH_MAX];
+        let n = crate::sys::read_user_cstr_in(v.pid, &mut path, call.path).ok()?;
+        let path = &path[..n];
+        if path.first() != Some(&b'/') {
+            return None;
+        }
+        // The relative path, NUL-terminated.
+        let mut rel = [0u8; PATH_MAX + 1];
+        let m = decide::decide_fs(policy, call.op, call.flags, path, &mut rel[..PATH_MAX]).ok()?;
+        rel[m.rel_len] = 0;
+        let root = fp.roots.get(m.rule)?;
+        let rel: &[u8] = match &root.name {
+            None => &rel[..=m.rel_len],
+            // A single-file rule: the file itself, through its parent;
+            // beneath it (ENOTDIR) is the broker's to say.
+            Some(name) if &rel[..m.rel_len] == b"." => name.as_bytes_with_nul(),
+            Some(_) => return None,
+        };
+        let base = root.fd.as_raw_fd();
+        // Still the root opened at enter()? A number the program closed
+        // or replaced is not used; the broker has its own.
+        if !root.id.is(base) {
+            return None;
+        }
+        let nofollow = if call.flags & libc::AT_SYMLINK_NOFOLLOW != 0 {
+            libc::O_NOFOLLOW
+        } else {
+            0
+        };
+        let opath = |extra: i32| open_beneath(fp, base, rel, libc::O_PATH | libc::O_CLOEXEC | extra, 0, m.strict);
+        let result = match call.op {
+            Op::Open => {
+                if call.flags & libc::O_TMPFILE == libc::O_TMPFILE {
+                    return None;
+                }
+                let mut flags = decide::check_open_flags(call.flags).ok()?;
+                if call.flags & libc::O_CLOEXEC == 0 {
+                    // The broker's descriptor has FD_CLOEXEC cleared as
+                    // the program asked; this one is opened without it.
+                    flags &= !libc::O_CLOEXEC;
+                }
+                own(open_beneath(fp, base, rel, flags, call.mode, m.strict).map(i64::from))?
+            }
+            Op::Stat | Op::Statx => match opath(nofollow) {
+                Err(e) => own(Err(e))?,
+                Ok(fd) => {
+                    // SAFETY: NULL-path fstatat/statx of our descriptor
+                    // into the program's buffer; the kernel checks it.
+                    let r = ret(unsafe {
+                        if call.op == Op::Statx {
+                            let sync = call.flags & libc::AT_STATX_SYNC_TYPE;
+                            libc::syscall(
+                                libc::SYS_statx,
+                                fd,
+                                0usize,
+                                libc::AT_EMPTY_PATH | sync,
+                                call.aux as u32,
+                                call.out,
+                            )
+                        } else {
+                            libc::syscall(libc::SYS_newfstatat, fd, 0usize, call.out, libc::AT_EMPTY_PATH)
+                        }
+                    });
+                    crate::sys::close(fd);
+                    // EFAULT here is a bad buffer or a kernel before
+                    // 6.11 (no NULL path): the broker's to answer.
+                    own(r)?
+                }
+            },
+            Op::Access => match opath(nofollow) {
+                Err(e) => own(Err(e))?,
+                Ok(fd) => {
+                    let flags = libc::AT_EMPTY_PATH | (call.flags & libc::AT_EACCESS);
+                    // SAFETY: faccessat2 on our descriptor with the
+                    // filter's empty path and marker.
+                    let r = ret(unsafe {
+                        libc::syscall(
+                            libc::SYS_faccessat2,
+                            fd,
+                            FAST_EMPTY_PATH.as_ptr(),
+                            call.mode as libc::c_int,
+                            flags,
+                            0usize,
+                            fp.marker,
+                        )
+                    });
+                    crate::sys::close(fd);
+                    own(r)?
+                }
+            },
+            Op::Readlink => {
+                // The broker reads the link through its parent and needs
+                // a final name: not the root itself, not "..".
+                let name = rel[..rel.len() - 1].rsplit(|&b| b == b'/').next().unwrap_or(b"");
+                if matches!(name, b"" | b"." | b"..") {
+                    return None;
+                }
+                match opath(libc::O_NOFOLLOW) {
+                    Err(e) => own(Err(e))?,
+                    Ok(fd) => {
+                        let cap = call.out_len.min(crate::proto::OUT_MAX);
+                        // SAFETY: readlinkat of our O_PATH descriptor into
+                        // the program's buffer; the kernel checks it.
+                        let r = ret(unsafe {
+                            libc::syscall(
+                                libc::SYS_readlinkat,
+                                fd,
+                                FAST_EMPTY_PATH.as_ptr(),
+                                call.out,
+                                cap,
+                                0usize,
+                                fp.marker,
+                            )
+                        });
+                        crate::sys::close(fd);
+                        // The empty-path form says ENOENT for a file that
+                        // is no symlink; readlinkat by name, EINVAL.
+                        own(r.map_err(|e| if e == libc::ENOENT { libc::EINVAL } else { e }))?
+                    }
+                }
+            }
+            _ => return None,
+        };
+        v.set_detail(path);
+        Some(Answer {
+            decision: Decision::Allowed { rule: m.rule as u32 },
+            result,
+        })
+    }
+}

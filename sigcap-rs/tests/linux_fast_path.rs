@@ -1,0 +1,633 @@
+//! Issue #10, item 2: the fast path. An allowed file call is answered in
+//! the handler, beneath the rule's root descriptor, without the broker;
+//! nothing else is, and nothing is granted that the broker would refuse.
+//!
+//! The proof that the broker was not asked: it is SIGSTOPped (by an
+//! unconfined helper forked before entering: Landlock's signal scope
+//! keeps the program from signalling it), so every call it would have to
+//! answer fails with `broker-timeout` after the short timeout, while the
+//! fast path's calls succeed at once. Every wait is bounded: each test
+//! arms alarm(2) first, and the helper kills the broker when the test
+//! process goes. Each test runs in its own process (rusty-fork).
+#![cfg(all(target_os = "linux", target_arch = "x86_64"))]
+
+use rusty_fork::rusty_fork_test;
+use sigcap::{Decision, DenyReason, Sandbox, Violation};
+use std::ffi::CString;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::symlink;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// The broker wait these tests ask for: a call the broker must answer
+/// while it is stopped takes this long, a fast one far less.
+const TIMEOUT: Duration = Duration::from_millis(1500);
+/// The most a fast-path call may take (a loaded 2-core machine included).
+const FAST: Duration = Duration::from_millis(500);
+
+/// root/ (file.txt, sub/deep.txt, a relative link, links leaving the
+/// root), other/ (a second root with its own file.txt), outside/ (no
+/// rule) with secret.txt and its own file.txt.
+struct Tree {
+    _t: tempfile::TempDir,
+    root: PathBuf,
+    other: PathBuf,
+    outside: PathBuf,
+}
+
+fn tree() -> Tree {
+    let t = tempfile::tempdir().unwrap();
+    let (root, other, outside) = (t.path().join("root"), t.path().join("other"), t.path().join("outside"));
+    std::fs::create_dir_all(root.join("sub")).unwrap();
+    std::fs::create_dir_all(&other).unwrap();
+    std::fs::create_dir_all(&outside).unwrap();
+    std::fs::write(root.join("file.txt"), "inside").unwrap();
+    std::fs::write(root.join("sub/deep.txt"), "deep").unwrap();
+    std::fs::write(other.join("file.txt"), "other root").unwrap();
+    std::fs::write(outside.join("secret.txt"), "outside secret").unwrap();
+    std::fs::write(outside.join("file.txt"), "outside file").unwrap();
+    symlink("file.txt", root.join("ok-link")).unwrap();
+    symlink("../outside/secret.txt", root.join("up-link")).unwrap();
+    symlink(outside.join("secret.txt"), root.join("abs-link")).unwrap();
+    symlink("../outside", root.join("up-dir")).unwrap();
+    Tree {
+        _t: t,
+        root,
+        other,
+        outside,
+    }
+}
+
+fn c(p: &Path) -> CString {
+    CString::new(p.as_os_str().as_bytes()).unwrap()
+}
+
+fn errno() -> i32 {
+    std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
+}
+
+/// Kills this test process with SIGALRM after `secs`: a hang fails the test.
+fn deadline(secs: u32) {
+    // SAFETY: alarm has no preconditions; SIGALRM's default action ends us.
+    unsafe {
+        libc::signal(libc::SIGALRM, libc::SIG_DFL);
+        libc::alarm(secs);
+    }
+}
+
+/// A raw openat(AT_FDCWD, path, flags, 0600) and how long it took: the
+/// descriptor or the errno.
+fn open(p: &Path, flags: i32) -> (Result<i32, i32>, Duration) {
+    let cp = c(p);
+    let start = Instant::now();
+    // SAFETY: a C string; flags are the test's.
+    let fd = unsafe { libc::syscall(libc::SYS_openat, libc::AT_FDCWD, cp.as_ptr(), flags, 0o600) } as i32;
+    let took = start.elapsed();
+    (if fd < 0 { Err(errno()) } else { Ok(fd) }, took)
+}
+
+/// Everything readable from `fd` (read(2) is not trapped), then close it.
+fn read_close(fd: i32) -> String {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 256];
+    loop {
+        // SAFETY: buf is valid for its length.
+        let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+        if n <= 0 {
+            break;
+        }
+        out.extend_from_slice(&buf[..n as usize]);
+    }
+    // SAFETY: our descriptor.
+    unsafe { libc::close(fd) };
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn read_all(p: &Path) -> Result<String, i32> {
+    open(p, libc::O_RDONLY | libc::O_CLOEXEC).0.map(read_close)
+}
+
+fn last(sb: &Sandbox) -> Violation {
+    *sb.take_violations().last().expect("a violation was recorded")
+}
+
+/// An unconfined helper, forked before entering, that stops and
+/// continues the broker from outside the sandbox and kills it when the
+/// test process goes (through a pidfd, never a reused pid).
+struct Outside {
+    tx: i32,
+    rx: i32,
+}
+
+impl Outside {
+    fn start() -> Outside {
+        let (mut to, mut from) = ([0; 2], [0; 2]);
+        // SAFETY: pipes and a fork; the helper _exits.
+        unsafe {
+            assert_eq!(libc::pipe2(to.as_mut_ptr(), libc::O_CLOEXEC), 0);
+            assert_eq!(libc::pipe2(from.as_mut_ptr(), libc::O_CLOEXEC), 0);
+            if libc::fork() == 0 {
+                libc::close(to[1]);
+                libc::close(from[0]);
+                Self::serve(to[0], from[1]);
+            }
+            libc::close(to[0]);
+            libc::close(from[1]);
+        }
+        Outside { tx: to[1], rx: from[0] }
+    }
+
+    fn serve(rx: i32, tx: i32) -> ! {
+        let mut pid = 0;
+        let mut pidfd = -1;
+        let signal = |pidfd: i32, sig: i32| {
+            // SAFETY: pidfd_send_signal on our pidfd.
+            unsafe { libc::syscall(libc::SYS_pidfd_send_signal, pidfd, sig, 0usize, 0) };
+        };
+        loop {
+            let mut cmd = [0u8; 5];
+            // SAFETY: reads into a local buffer.
+            if unsafe { libc::read(rx, cmd.as_mut_ptr().cast(), 5) } != 5 {
+                if pidfd >= 0 {
+                    signal(pidfd, libc::SIGKILL);
+                }
+                // SAFETY: leaving the helper.
+                unsafe { libc::_exit(0) };
+            }
+            let ok = match cmd[0] {
+                b'W' => {
+                    pid = i32::from_ne_bytes([cmd[1], cmd[2], cmd[3], cmd[4]]);
+                    // SAFETY: pidfd_open of a live process.
+                    pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) } as i32;
+                    pidfd >= 0
+                }
+                b'S' | b'C' => {
+                    let stopping = cmd[0] == b'S';
+                    signal(pidfd, if stopping { libc::SIGSTOP } else { libc::SIGCONT });
+                    let start = Instant::now();
+                    loop {
+                        let st = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+                        let stopped = st.rsplit_once(") ").is_some_and(|(_, r)| r.starts_with('T'));
+                        if stopped == stopping {
+                            break true;
+                        }
+                        if start.elapsed() > Duration::from_secs(5) {
+                            break false;
+                        }
+                        std::thread::sleep(Duration::from_millis(5));
+                    }
+                }
+                _ => false,
+            };
+            // SAFETY: one byte from a local.
+            unsafe { libc::write(tx, [ok as u8].as_ptr().cast(), 1) };
+        }
+    }
+
+    fn ask(&self, cmd: u8, arg: i32) {
+        let mut m = vec![cmd];
+        m.extend_from_slice(&arg.to_ne_bytes());
+        let mut ok = [0u8];
+        // SAFETY: pipes of ours, local buffers.
+        unsafe {
+            assert_eq!(libc::write(self.tx, m.as_ptr().cast(), m.len()), 5);
+            assert_eq!(libc::read(self.rx, ok.as_mut_ptr().cast(), 1), 1);
+        }
+        assert_eq!(ok[0], 1, "the helper did {}", cmd as char);
+    }
+
+    /// Watch the sandbox's broker, then stop it (and wait until it is).
+    fn stop_broker(&self, sb: &Sandbox) {
+        self.ask(b'W', sb.broker_pid());
+        self.ask(b'S', 0);
+    }
+
+    fn cont(&self) {
+        self.ask(b'C', 0);
+    }
+}
+
+/// Every record in `v` allowed under `rule` on the fast path.
+fn all_fast(v: &[Violation], rule: u32) {
+    assert!(!v.is_empty());
+    for r in v {
+        assert_eq!(r.decision(), Decision::Allowed { rule }, "{r}");
+        assert!(r.fast_path(), "not on the fast path: {r}");
+    }
+}
+
+rusty_fork_test! {
+    #[test]
+    fn allowed_open_stat_access_readlink_are_answered_without_the_broker() {
+        deadline(30);
+        let t = tree();
+        let out = Outside::start();
+        let sb = Sandbox::builder().read_beneath(&t.root).broker_timeout(TIMEOUT).enter().unwrap();
+        out.stop_broker(&sb);
+        sb.take_violations();
+        let f = t.root.join("file.txt");
+
+        let (fd, took) = open(&f, libc::O_RDONLY | libc::O_CLOEXEC);
+        assert!(took < FAST, "open took {took:?}");
+        assert_eq!(read_close(fd.unwrap()), "inside");
+        assert_eq!(std::fs::read_to_string(t.root.join("sub/deep.txt")).unwrap(), "deep");
+        // Through a relative link that stays beneath, as the broker allows.
+        assert_eq!(read_all(&t.root.join("ok-link")).unwrap(), "inside");
+        // Not FD_CLOEXEC unless asked, as the broker's descriptor.
+        let fd = open(&f, libc::O_RDONLY).0.unwrap();
+        // SAFETY: F_GETFD on our descriptor.
+        assert_eq!(unsafe { libc::fcntl(fd, libc::F_GETFD) } & libc::FD_CLOEXEC, 0);
+        read_close(fd);
+
+        let start = Instant::now();
+        // stat (glibc: newfstatat), statx (std's metadata), lstat.
+        let cf = c(&f);
+        // SAFETY: stat into a zeroed buffer.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        assert_eq!(unsafe { libc::stat(cf.as_ptr(), &mut st) }, 0);
+        assert_eq!(st.st_size, 6);
+        let m = std::fs::metadata(&f).unwrap();
+        assert_eq!((m.len(), m.is_file()), (6, true));
+        assert!(std::fs::symlink_metadata(t.root.join("ok-link")).unwrap().file_type().is_symlink());
+        assert_eq!(std::fs::metadata(t.root.join("missing")).unwrap_err().raw_os_error(), Some(libc::ENOENT));
+        // access and faccessat2.
+        // SAFETY: access with a C string.
+        assert_eq!(unsafe { libc::access(cf.as_ptr(), libc::R_OK) }, 0);
+        let missing = c(&t.root.join("missing"));
+        assert_eq!((unsafe { libc::access(missing.as_ptr(), libc::F_OK) }, errno()), (-1, libc::ENOENT));
+        assert_eq!(
+            unsafe { libc::syscall(libc::SYS_faccessat2, libc::AT_FDCWD, cf.as_ptr(), libc::R_OK, libc::AT_EACCESS) },
+            0
+        );
+        // readlink, also of what leaves the root (the link itself is inside).
+        assert_eq!(std::fs::read_link(t.root.join("ok-link")).unwrap(), Path::new("file.txt"));
+        assert_eq!(std::fs::read_link(t.root.join("up-link")).unwrap(), Path::new("../outside/secret.txt"));
+        assert_eq!(std::fs::read_link(&f).unwrap_err().raw_os_error(), Some(libc::EINVAL));
+        let took = start.elapsed();
+        assert!(took < FAST * 4, "twelve calls took {took:?}");
+
+        let v = sb.take_violations();
+        assert!(v.len() >= 14, "{}", v.len());
+        all_fast(&v, 0);
+        assert!(v.iter().all(|v| v.detail().is_some_and(|d| d.starts_with(t.root.to_str().unwrap()))));
+        let st = sb.stats();
+        assert_eq!((st.broker_unavailable, st.fast_path), (0, st.allowed));
+        out.cont();
+    }
+
+    #[test]
+    fn write_side_opens_under_a_write_root_are_fast_and_under_a_read_rule_refused() {
+        deadline(30);
+        let t = tree();
+        let rw = t.root.parent().unwrap().join("rw");
+        std::fs::create_dir(&rw).unwrap();
+        let out = Outside::start();
+        let sb = Sandbox::builder()
+            .read_beneath(&t.root)
+            .write_beneath(&rw)
+            .broker_timeout(TIMEOUT)
+            .enter()
+            .unwrap();
+        out.stop_broker(&sb);
+        sb.take_violations();
+        let (fd, took) = open(&rw.join("new"), libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_CLOEXEC);
+        assert!(took < FAST, "{took:?}");
+        let fd = fd.unwrap();
+        // SAFETY: write(2) to our descriptor.
+        assert_eq!(unsafe { libc::write(fd, b"made".as_ptr().cast(), 4) }, 4);
+        read_close(fd);
+        assert_eq!(read_all(&rw.join("new")).unwrap(), "made");
+        let fd = open(&rw.join("new"), libc::O_RDWR | libc::O_TRUNC | libc::O_CLOEXEC).0.unwrap();
+        read_close(fd);
+        assert_eq!(std::fs::metadata(rw.join("new")).unwrap().len(), 0);
+        all_fast(&sb.take_violations(), 1);
+
+        // Under the read rule: never the fast path's; with the broker
+        // stopped they time out, and nothing was written or created.
+        for (p, flags) in [
+            (t.root.join("file.txt"), libc::O_WRONLY),
+            (t.root.join("file.txt"), libc::O_RDONLY | libc::O_TRUNC),
+            (t.root.join("file.txt"), libc::O_RDONLY | libc::O_APPEND),
+            (t.root.join("created"), libc::O_WRONLY | libc::O_CREAT),
+            (t.root.join("created"), libc::O_RDONLY | libc::O_CREAT),
+        ] {
+            let (r, took) = open(&p, flags | libc::O_CLOEXEC);
+            assert_eq!(r, Err(libc::EPERM), "{p:?} {flags:#x}");
+            assert!(took >= TIMEOUT, "{p:?} {flags:#x} answered without the broker in {took:?}");
+            let v = last(&sb);
+            assert_eq!(v.decision(), Decision::Denied(DenyReason::BrokerTimeout), "{v}");
+            assert!(!v.fast_path());
+        }
+        out.cont();
+        assert_eq!(read_all(&t.root.join("file.txt")).unwrap(), "inside");
+        assert!(!t.root.join("created").exists());
+        // With the broker running, the broker's own reasons.
+        let (r, _) = open(&t.root.join("file.txt"), libc::O_WRONLY | libc::O_CLOEXEC);
+        assert_eq!(r, Err(libc::EPERM));
+        assert_eq!(last(&sb).decision(), Decision::Denied(DenyReason::Access));
+        let (r, _) = open(&t.root.join("created"), libc::O_WRONLY | libc::O_CREAT | libc::O_CLOEXEC);
+        assert_eq!(r, Err(libc::EPERM));
+        assert_eq!(last(&sb).decision(), Decision::Denied(DenyReason::Access));
+        // Unknown open flags are the broker's to refuse, too.
+        let (r, _) = open(&rw.join("new"), libc::O_RDONLY | 0x4000_0000);
+        assert_eq!(r, Err(libc::EINVAL));
+        assert!(!last(&sb).fast_path());
+    }
+
+    #[test]
+    fn denied_calls_are_still_denied_by_the_broker() {
+        deadline(30);
+        let t = tree();
+        let sb = Sandbox::builder().read_beneath(&t.root).enter().unwrap();
+        for p in [t.outside.join("secret.txt"), PathBuf::from("/etc/passwd"), t.other.join("file.txt")] {
+            assert_eq!(read_all(&p), Err(libc::EPERM), "{p:?}");
+            let v = last(&sb);
+            assert_eq!(v.decision(), Decision::Denied(DenyReason::NoRule), "{v}");
+            assert!(!v.fast_path());
+            assert_eq!(std::fs::metadata(&p).unwrap_err().raw_os_error(), Some(libc::EPERM));
+            assert_eq!(std::fs::read_link(&p).unwrap_err().raw_os_error(), Some(libc::EPERM));
+        }
+    }
+
+    #[test]
+    fn dotdot_and_symlink_escapes_are_refused() {
+        deadline(60);
+        let t = tree();
+        let out = Outside::start();
+        let sb = Sandbox::builder().read_beneath(&t.root).broker_timeout(TIMEOUT).enter().unwrap();
+        let r = t.root.display().to_string();
+        let escapes = [
+            format!("{r}/../outside/secret.txt"),
+            format!("{r}/sub/../../outside/secret.txt"),
+            format!("{r}/up-link"),
+            format!("{r}/abs-link"),
+            format!("{r}/up-dir/secret.txt"),
+            format!("{r}/sub/../up-dir/file.txt"),
+        ];
+        // The broker running: refused, as escapes.
+        for p in &escapes {
+            assert_eq!(read_all(Path::new(p)), Err(libc::EPERM), "{p}");
+            assert_eq!(last(&sb).decision(), Decision::Denied(DenyReason::Escape), "{p}");
+            assert_eq!(std::fs::metadata(p).unwrap_err().raw_os_error(), Some(libc::EPERM), "{p}");
+            assert_eq!(last(&sb).decision(), Decision::Denied(DenyReason::Escape), "stat {p}");
+        }
+        // The broker stopped: the fast path does not answer them either.
+        out.stop_broker(&sb);
+        for p in &escapes {
+            let (r, took) = open(Path::new(p), libc::O_RDONLY | libc::O_CLOEXEC);
+            assert_eq!(r, Err(libc::EPERM), "{p}");
+            assert!(took >= TIMEOUT, "{p}: answered in {took:?}");
+        }
+        let v = sb.take_violations();
+        assert!(v.iter().all(|v| v.decision() == Decision::Denied(DenyReason::BrokerTimeout) && !v.fast_path()));
+        out.cont();
+    }
+
+    #[test]
+    fn nested_narrower_roots_are_not_reached_through_the_wider_one() {
+        deadline(60);
+        let t = tree();
+        let w = t.root.parent().unwrap().join("w");
+        std::fs::create_dir_all(w.join("ro")).unwrap();
+        std::fs::create_dir_all(w.join("x")).unwrap();
+        std::fs::write(w.join("ro/f"), "read-only").unwrap();
+        std::fs::write(w.join("f"), "writable").unwrap();
+        symlink("ro", w.join("l")).unwrap();
+        let out = Outside::start();
+        let sb = Sandbox::builder()
+            .write_beneath(&w)
+            .read_beneath(w.join("ro"))
+            .broker_timeout(TIMEOUT)
+            .enter()
+            .unwrap();
+        // The broker's answers first.
+        let wr = libc::O_WRONLY | libc::O_CLOEXEC;
+        let cases = [
+            (w.join("ro/f"), Some(DenyReason::Access)),
+            (w.join("x/../ro/f"), Some(DenyReason::Escape)),
+            (w.join("l/f"), None), // ELOOP: no symlink beneath W
+        ];
+        for (p, why) in &cases {
+            let (r, _) = open(p, wr);
+            match why {
+                Some(why) => {
+                    assert_eq!(r, Err(libc::EPERM), "{p:?}");
+                    assert_eq!(last(&sb).decision(), Decision::Denied(*why), "{p:?}");
+                }
+                None => assert_eq!(r, Err(libc::ELOOP), "{p:?}"),
+            }
+        }
+        let broker_loop = last_or(&sb);
+        out.stop_broker(&sb);
+        // Allowed under each rule, on the fast path.
+        let fd = open(&w.join("f"), libc::O_RDWR | libc::O_CLOEXEC).0.unwrap();
+        assert_eq!(read_close(fd), "writable");
+        assert_eq!(last(&sb).decision(), Decision::Allowed { rule: 0 });
+        assert_eq!(read_all(&w.join("ro/f")).unwrap(), "read-only");
+        let v = last(&sb);
+        assert_eq!((v.decision(), v.fast_path()), (Decision::Allowed { rule: 1 }, true));
+        // The symlink beneath W: refused by the kernel on the fast path
+        // too (RESOLVE_NO_SYMLINKS), the same record as the broker's.
+        let (r, took) = open(&w.join("l/f"), wr);
+        assert_eq!(r, Err(libc::ELOOP));
+        assert!(took < FAST);
+        let fast_loop = last(&sb);
+        assert!(fast_loop.fast_path());
+        assert_eq!((fast_loop.decision(), fast_loop.result()), (broker_loop.decision(), broker_loop.result()));
+        assert_eq!(std::fs::metadata(w.join("l/f")).unwrap_err().raw_os_error(), Some(libc::ELOOP));
+        // The denials are not the fast path's: they wait for the broker.
+        for (p, _) in cases.iter().filter(|(_, why)| why.is_some()) {
+            let (r, took) = open(p, wr);
+            assert_eq!(r, Err(libc::EPERM), "{p:?}");
+            assert!(took >= TIMEOUT, "{p:?} answered in {took:?}");
+        }
+        out.cont();
+        assert_eq!(std::fs::read_to_string(w.join("ro/f")).unwrap(), "read-only");
+    }
+
+    #[test]
+    fn swapped_or_closed_root_descriptors_are_detected() {
+        deadline(60);
+        let t = tree();
+        let out = Outside::start();
+        // A directory no rule covers, held from before entering.
+        let held = open(&t.outside, libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC).0.unwrap();
+        let sb = Sandbox::builder()
+            .read_beneath(&t.root)
+            .read_beneath(&t.other)
+            .broker_timeout(TIMEOUT)
+            .enter()
+            .unwrap();
+        assert_eq!(read_all(&t.root.join("file.txt")).unwrap(), "inside");
+        assert!(last(&sb).fast_path());
+        // The root descriptors, found as an attacker would: the O_PATH
+        // directories the process holds.
+        let roots: Vec<i32> = (3..1024)
+            .filter(|&fd| {
+                // SAFETY: fcntl on a number that may not be open.
+                let fl = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+                fd != held && fl >= 0 && fl & libc::O_PATH != 0
+            })
+            .collect();
+        assert_eq!(roots.len(), 2, "{roots:?}");
+        // Swap them: root's number now holds other/ and the reverse. A
+        // fast path that trusted the numbers would read other/file.txt
+        // for root/file.txt (both are readable: Landlock would not mind).
+        let (a, b) = (roots[0], roots[1]);
+        // SAFETY: descriptor juggling on our own numbers.
+        unsafe {
+            let tmp = libc::dup(a);
+            assert!(tmp >= 0);
+            assert_eq!(libc::dup2(b, a), a);
+            assert_eq!(libc::dup2(tmp, b), b);
+            libc::close(tmp);
+        }
+        out.stop_broker(&sb);
+        for (p, want) in [(t.root.join("file.txt"), "inside"), (t.other.join("file.txt"), "other root")] {
+            let (r, took) = open(&p, libc::O_RDONLY | libc::O_CLOEXEC);
+            assert_eq!(r, Err(libc::EPERM), "{p:?}: the swapped descriptor was used");
+            assert!(took >= TIMEOUT, "{took:?}");
+            assert_eq!(last(&sb).decision(), Decision::Denied(DenyReason::BrokerTimeout));
+            out.cont();
+            assert_eq!(read_all(&p).unwrap(), want, "{p:?}");
+            assert!(!last(&sb).fast_path());
+            out.ask(b'S', 0);
+        }
+        // An unrelated directory on the numbers (outside/, whose file.txt
+        // a fast path trusting the numbers would read, Landlock refusing
+        // it or not): the broker answers, from its own roots.
+        out.cont();
+        for &fd in &roots {
+            // SAFETY: descriptor juggling on our own numbers.
+            assert_eq!(unsafe { libc::dup2(held, fd) }, fd);
+        }
+        assert_eq!(read_all(&t.root.join("file.txt")).unwrap(), "inside");
+        assert!(!last(&sb).fast_path());
+        // Closed numbers (closefrom): the broker answers.
+        for &fd in &roots {
+            // SAFETY: closing our own numbers.
+            unsafe { libc::close(fd) };
+        }
+        assert_eq!(read_all(&t.root.join("file.txt")).unwrap(), "inside");
+        assert!(!last(&sb).fast_path());
+    }
+
+    #[test]
+    fn a_fast_record_has_the_shape_of_a_brokered_one() {
+        deadline(30);
+        let t = tree();
+        let mut fds = [0; 2];
+        // SAFETY: a pipe for the log.
+        unsafe { assert_eq!(libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK), 0) };
+        let log = unsafe { std::os::fd::BorrowedFd::borrow_raw(fds[1]) };
+        // The broker joins relative paths to the working directory of
+        // enter() (chdir is refused inside).
+        std::env::set_current_dir("/").unwrap();
+        let sb = Sandbox::builder().read_beneath(&t.root).log_json(log).enter().unwrap();
+        let f = t.root.join("file.txt");
+        // The same open, answered fast, then by the broker (a relative
+        // path, which the fast path leaves to it).
+        let fast = read_all(&f).unwrap();
+        let rel = f.strip_prefix("/").unwrap();
+        let brokered = read_all(rel);
+        assert_eq!(brokered.as_deref(), Ok("inside"));
+        let v = sb.take_violations();
+        let mut buf = vec![0u8; 65536];
+        // SAFETY: a local buffer.
+        let n = unsafe { libc::read(fds[0], buf.as_mut_ptr().cast(), buf.len()) };
+        let text = String::from_utf8_lossy(&buf[..n.max(0) as usize]).into_owned();
+        let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert_eq!(fast, "inside");
+        assert_eq!(v.len(), lines.len());
+        let fast_rec = v.iter().position(|v| v.fast_path()).expect("a fast record");
+        assert_eq!(v[fast_rec].decision(), Decision::Allowed { rule: 0 });
+        assert_eq!(v[fast_rec].detail().unwrap(), f.to_str().unwrap());
+        assert_eq!(v[fast_rec].syscall_name(), "openat");
+        assert!(v[fast_rec].result() >= 3);
+        let j = &lines[fast_rec];
+        assert_eq!((&j["decision"], &j["rule"], &j["fast_path"]), (&"allowed".into(), &0.into(), &true.into()));
+        // The brokered one (allowed or not: the broker's cwd is not "/"),
+        // with exactly the same keys.
+        let slow = v.iter().position(|v| !v.fast_path()).expect("a brokered record");
+        let keys = |j: &serde_json::Value| j.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+        let mut want = keys(&lines[fast_rec]);
+        if brokered.is_err() {
+            // A denial says why instead of which rule.
+            want.retain(|k| k != "rule");
+            want.push("reason".into());
+            want.sort();
+        }
+        assert_eq!(keys(&lines[slow]), want);
+        assert_eq!(lines[slow]["fast_path"], false);
+        for (r, j) in v.iter().zip(&lines) {
+            assert_eq!(j["seq"], r.seq());
+            assert_eq!(j["fast_path"], r.fast_path());
+        }
+    }
+
+    #[test]
+    fn no_fast_path_without_landlock_or_when_turned_off() {
+        deadline(30);
+        let t = tree();
+        let sb = Sandbox::builder().read_beneath(&t.root).without_landlock().enter().unwrap();
+        assert_eq!(read_all(&t.root.join("file.txt")).unwrap(), "inside");
+        let v = last(&sb);
+        assert!(matches!(v.decision(), Decision::Allowed { .. }) && !v.fast_path(), "{v}");
+        assert_eq!(sb.stats().fast_path, 0);
+    }
+
+    #[test]
+    fn turned_off_every_call_is_brokered() {
+        deadline(30);
+        let t = tree();
+        let sb = Sandbox::builder().read_beneath(&t.root).fast_path(false).enter().unwrap();
+        assert_eq!(read_all(&t.root.join("file.txt")).unwrap(), "inside");
+        assert!(std::fs::metadata(t.root.join("file.txt")).is_ok());
+        assert!(sb.take_violations().iter().all(|v| !v.fast_path()));
+        assert_eq!(sb.stats().fast_path, 0);
+    }
+
+    #[test]
+    fn the_programs_own_openat2_readlinkat_and_faccessat2_are_still_trapped() {
+        deadline(30);
+        let t = tree();
+        let sb = Sandbox::builder().read_beneath(&t.root).enter().unwrap();
+        assert_eq!(read_all(&t.root.join("file.txt")).unwrap(), "inside");
+        let roots: Vec<i32> = (3..1024)
+            .filter(|&fd| {
+                // SAFETY: fcntl on a number that may not be open.
+                let fl = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+                fl >= 0 && fl & libc::O_PATH != 0
+            })
+            .collect();
+        assert!(!roots.is_empty());
+        sb.take_violations();
+        // openat2 from the root descriptor without RESOLVE_BENEATH, as a
+        // C library would issue it (no marker): trapped, and refused (the
+        // broker has no openat2).
+        // SAFETY: a zeroed open_how; raw calls with valid pointers.
+        let mut how: libc::open_how = unsafe { std::mem::zeroed() };
+        how.flags = (libc::O_RDONLY | libc::O_CLOEXEC) as u64;
+        let up = c(Path::new("../outside/secret.txt"));
+        let r = unsafe { libc::syscall(libc::SYS_openat2, roots[0], up.as_ptr(), &how, std::mem::size_of_val(&how)) };
+        assert_eq!((r, errno()), (-1, libc::EPERM));
+        let mut buf = [0u8; 64];
+        let link = c(&t.root.join("up-link"));
+        let r = unsafe { libc::syscall(libc::SYS_readlinkat, libc::AT_FDCWD, link.as_ptr(), buf.as_mut_ptr(), 64) };
+        assert_eq!(r, 21, "brokered: allowed");
+        let secret = c(&t.outside.join("secret.txt"));
+        let r = unsafe { libc::syscall(libc::SYS_readlinkat, libc::AT_FDCWD, secret.as_ptr(), buf.as_mut_ptr(), 64) };
+        assert_eq!((r, errno()), (-1, libc::EPERM));
+        let r = unsafe { libc::syscall(libc::SYS_faccessat2, libc::AT_FDCWD, secret.as_ptr(), libc::F_OK, 0) };
+        assert_eq!((r, errno()), (-1, libc::EPERM));
+        let v = sb.take_violations();
+        assert_eq!(v.len(), 4, "{v:?}");
+        assert_eq!(v[0].decision(), Decision::Unsupported);
+        assert_eq!(v[2].decision(), Decision::Denied(DenyReason::NoRule));
+        assert_eq!(v[3].decision(), Decision::Denied(DenyReason::NoRule));
+    }
+}
+
+fn last_or(sb: &Sandbox) -> Violation {
+    last(sb)
+}
