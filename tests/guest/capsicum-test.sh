@@ -35,17 +35,32 @@ n=0
 bad=0
 # "[       OK ] Suite.Case (12 ms)"; the summary repeats failed names
 # without a time, so only lines with one count.
+# A skip's reason is the line after googletest's "file:line: Skipped".
+why=
+want_why=no
 while IFS= read -r l; do
     case "$l" in
+    "[ RUN      ] "*) why=; want_why=no; continue ;;
+    *": Skipped") want_why=yes; continue ;;
     "[       OK ] "*" ms)") r=pass ;;
     "[  FAILED  ] "*" ms)") r=fail ;;
     "[  SKIPPED ] "*" ms)") r=skip ;;
-    *) continue ;;
+    *)
+        if [ $want_why = yes ] && [ -n "$l" ]; then
+            why=$l
+            want_why=no
+        fi
+        continue
+        ;;
     esac
     name=${l#\[*\] }
     name=${name%% (*}
     [ $r = fail ] && bad=1
-    echo "SIGCAP-TEST $S $name $r"
+    if [ $r = skip ]; then
+        echo "SIGCAP-TEST $S $name $r ${why:-skipped by the test (no reason printed)}"
+    else
+        echo "SIGCAP-TEST $S $name $r"
+    fi
     n=$((n + 1))
 done < "$out"
 if [ $n -eq 0 ]; then

@@ -332,6 +332,9 @@ mod tests {
                    capmode.cc:42: Failure\n\
                    [  FAILED  ] Capmode.Syscalls (12 ms)\n\
                    [ RUN      ] Sctp.Socket\n\
+                   sctp.cc:65: Skipped\n\
+                   socket(..., IPPROTO_SCTP) -> EPROTONOSUPPORT\n\
+                   \n\
                    [  SKIPPED ] Sctp.Socket (0 ms)\n\
                    [==========] 3 tests from 2 test suites ran. (15 ms total)\n\
                    [  PASSED  ] 1 test.\n\
@@ -350,6 +353,7 @@ mod tests {
             "{text}"
         );
         assert!(r.cases.iter().all(|c| c.suite == "capsicum-test"));
+        assert_eq!(r.cases[2].reason, "socket(..., IPPROTO_SCTP) -> EPROTONOSUPPORT", "{text}");
         assert!(
             text.contains("capmode.cc:42: Failure"),
             "the output follows a failure:\n{text}"
