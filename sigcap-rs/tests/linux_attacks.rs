@@ -9,6 +9,9 @@
 //! (rusty-fork): entering is irreversible.
 #![cfg(all(target_os = "linux", target_arch = "x86_64"))]
 
+mod common;
+
+use common::{c, errno, sys};
 use rusty_fork::rusty_fork_test;
 use sigcap::Sandbox;
 use std::ffi::CString;
@@ -25,23 +28,6 @@ fn tree() -> (tempfile::TempDir, PathBuf, PathBuf) {
     std::fs::write(root.join("file.txt"), "inside").unwrap();
     std::fs::write(outside.join("secret.txt"), "outside secret").unwrap();
     (t, root, outside)
-}
-
-fn c(p: &Path) -> CString {
-    CString::new(p.as_os_str().as_bytes()).unwrap()
-}
-
-fn errno() -> i32 {
-    std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
-}
-
-/// A raw system call's result: the value, or the errno.
-fn sys(r: libc::c_long) -> Result<libc::c_long, i32> {
-    if r < 0 {
-        Err(errno())
-    } else {
-        Ok(r)
-    }
 }
 
 /// Every call of `calls` (name, result taken with its errno right after

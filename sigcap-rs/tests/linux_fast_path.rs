@@ -11,10 +11,11 @@
 //! process goes. Each test runs in its own process (rusty-fork).
 #![cfg(all(target_os = "linux", target_arch = "x86_64"))]
 
+mod common;
+
+use common::{c, deadline, errno};
 use rusty_fork::rusty_fork_test;
 use sigcap::{Decision, DenyReason, Sandbox, Violation};
-use std::ffi::CString;
-use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -55,23 +56,6 @@ fn tree() -> Tree {
         root,
         other,
         outside,
-    }
-}
-
-fn c(p: &Path) -> CString {
-    CString::new(p.as_os_str().as_bytes()).unwrap()
-}
-
-fn errno() -> i32 {
-    std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
-}
-
-/// Kills this test process with SIGALRM after `secs`: a hang fails the test.
-fn deadline(secs: u32) {
-    // SAFETY: alarm has no preconditions; SIGALRM's default action ends us.
-    unsafe {
-        libc::signal(libc::SIGALRM, libc::SIG_DFL);
-        libc::alarm(secs);
     }
 }
 

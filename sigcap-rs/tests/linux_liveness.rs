@@ -10,9 +10,11 @@
 //! runs in its own process (rusty-fork): entering is irreversible.
 #![cfg(all(target_os = "linux", target_arch = "x86_64"))]
 
+mod common;
+
+use common::{c, deadline, errno, sys};
 use rusty_fork::rusty_fork_test;
 use sigcap::{Decision, DenyReason, Sandbox};
-use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -27,31 +29,6 @@ fn tree() -> (tempfile::TempDir, PathBuf) {
     std::fs::create_dir_all(&root).unwrap();
     std::fs::write(root.join("file.txt"), "inside").unwrap();
     (t, root)
-}
-
-fn c(p: &Path) -> CString {
-    CString::new(p.as_os_str().as_bytes()).unwrap()
-}
-
-fn errno() -> i32 {
-    std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
-}
-
-fn sys(r: libc::c_long) -> Result<libc::c_long, i32> {
-    if r < 0 {
-        Err(errno())
-    } else {
-        Ok(r)
-    }
-}
-
-/// Kills this test process with SIGALRM after `secs`: a hang fails the test.
-fn deadline(secs: u32) {
-    // SAFETY: alarm has no preconditions; SIGALRM's default action ends us.
-    unsafe {
-        libc::signal(libc::SIGALRM, libc::SIG_DFL);
-        libc::alarm(secs);
-    }
 }
 
 fn read_exact(fd: i32, buf: &mut [u8]) -> bool {

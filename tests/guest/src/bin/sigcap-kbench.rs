@@ -59,8 +59,9 @@ fn child(v: Variant, fd: c_int) -> ! {
     }
 }
 
-/// One timed run of a variant in a fresh child.
-fn run(v: Variant) -> Result<f64, String> {
+/// Runs `body` in a fresh child (capability mode cannot be left) and
+/// returns the N bytes it writes to the pipe it is given.
+fn in_child<const N: usize>(body: impl FnOnce(c_int) -> std::convert::Infallible) -> Result<[u8; N], String> {
     let mut fds = [0 as c_int; 2];
     if unsafe { libc::pipe(fds.as_mut_ptr()) } != 0 {
         return Err(format!("pipe: errno {}", errno()));
@@ -71,18 +72,21 @@ fn run(v: Variant) -> Result<f64, String> {
     }
     if pid == 0 {
         unsafe { libc::close(fds[0]) };
-        child(v, fds[1]);
+        match body(fds[1]) {}
     }
     unsafe { libc::close(fds[1]) };
     let mut f = unsafe { std::fs::File::from_raw_fd(fds[0]) };
-    let mut b = [0u8; 8];
+    let mut b = [0u8; N];
     let got = f.read_exact(&mut b);
     let mut st = 0;
     unsafe { libc::waitpid(pid, &mut st, 0) };
-    match got {
-        Ok(()) => Ok(f64::from_bits(u64::from_ne_bytes(b))),
-        Err(_) => Err(format!("the child could not set the variant up (wait status {st:#x})")),
-    }
+    got.map(|()| b)
+        .map_err(|_| format!("the child could not set the case up (wait status {st:#x})"))
+}
+
+/// One timed run of a variant in a fresh child.
+fn run(v: Variant) -> Result<f64, String> {
+    in_child::<8>(|fd| child(v, fd)).map(|b| f64::from_bits(u64::from_ne_bytes(b)))
 }
 
 fn median(v: &mut [f64]) -> f64 {
@@ -169,31 +173,12 @@ fn icount_child(v: Variant, trap_sig: c_int, fd: c_int) -> ! {
 
 /// Runs icount_child in a fresh child; its two figures.
 fn icount_run(v: Variant, trap_sig: c_int) -> Result<[f64; 2], String> {
-    let mut fds = [0 as c_int; 2];
-    if unsafe { libc::pipe(fds.as_mut_ptr()) } != 0 {
-        return Err(format!("pipe: errno {}", errno()));
-    }
-    let pid = unsafe { libc::fork() };
-    if pid < 0 {
-        return Err(format!("fork: errno {}", errno()));
-    }
-    if pid == 0 {
-        unsafe { libc::close(fds[0]) };
-        icount_child(v, trap_sig, fds[1]);
-    }
-    unsafe { libc::close(fds[1]) };
-    let mut f = unsafe { std::fs::File::from_raw_fd(fds[0]) };
-    let mut b = [0u8; 16];
-    let got = f.read_exact(&mut b);
-    let mut st = 0;
-    unsafe { libc::waitpid(pid, &mut st, 0) };
-    match got {
-        Ok(()) => Ok([
+    in_child::<16>(|fd| icount_child(v, trap_sig, fd)).map(|b| {
+        [
             f64::from_bits(u64::from_ne_bytes(b[..8].try_into().unwrap())),
             f64::from_bits(u64::from_ne_bytes(b[8..].try_into().unwrap())),
-        ]),
-        Err(_) => Err(format!("the child could not set the case up (wait status {st:#x})")),
-    }
+        ]
+    })
 }
 
 fn icount_main() {

@@ -1,0 +1,32 @@
+//! Helpers shared by the Linux integration tests (each test file is its
+//! own crate and uses a subset, hence the allowance).
+#![allow(dead_code)]
+use std::ffi::CString;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+pub fn c(p: &Path) -> CString {
+    CString::new(p.as_os_str().as_bytes()).unwrap()
+}
+
+pub fn errno() -> i32 {
+    std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
+}
+
+/// A raw system call's result: the value, or the errno.
+pub fn sys(r: libc::c_long) -> Result<libc::c_long, i32> {
+    if r < 0 {
+        Err(errno())
+    } else {
+        Ok(r)
+    }
+}
+
+/// Kills this test process with SIGALRM after `secs`: a hang fails the test.
+pub fn deadline(secs: u32) {
+    // SAFETY: alarm has no preconditions; SIGALRM's default action ends us.
+    unsafe {
+        libc::signal(libc::SIGALRM, libc::SIG_DFL);
+        libc::alarm(secs);
+    }
+}
