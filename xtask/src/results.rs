@@ -353,7 +353,10 @@ mod tests {
             "{text}"
         );
         assert!(r.cases.iter().all(|c| c.suite == "capsicum-test"));
-        assert_eq!(r.cases[2].reason, "socket(..., IPPROTO_SCTP) -> EPROTONOSUPPORT", "{text}");
+        assert_eq!(
+            r.cases[2].reason, "socket(..., IPPROTO_SCTP) -> EPROTONOSUPPORT",
+            "{text}"
+        );
         assert!(
             text.contains("capmode.cc:42: Failure"),
             "the output follows a failure:\n{text}"
