@@ -1,6 +1,7 @@
 #!/bin/sh
 # In-guest run of the in-tree ATF tests of tests/sys/capsicum under kyua:
-# the series' sigcap_test and the stock bindat_connectat and ioctls_test
+# the series' sigcap_test and lookup_mountroot_test, the stock bindat_connectat
+# and ioctls_test, and FreeBSD's capsicum-test through its functional wrapper
 # (which must keep passing on the patched kernel). One SIGCAP-TEST line per
 # kyua test case, suite "atf", name "<program>:<case>"; kyua's own report of
 # anything that did not pass follows. On a kernel with the series the suite
@@ -30,6 +31,11 @@ if [ ! -x "$D/sigcap_test" ]; then
     fi
 fi
 export HOME=/tmp
+# The Kyuafile's googletest wrapper (functional: capsicum-test as root and
+# as an unprivileged user) needs mqueuefs loaded and kyua's unprivileged
+# user; without them kyua skips it.
+kldstat -q -m mqueuefs 2>/dev/null || kldload mqueuefs 2>/dev/null
+UNPRIV=${UNPRIV:-tests}
 W=$(mktemp -d /tmp/atf.XXXXXX) || exit 1
 trap 'rm -rf "$W"' EXIT
 FAILED=0
@@ -43,7 +49,7 @@ run_suite() {
     out="$W/${p%/}test.out"
     before=$(knobs)
     # kyua test prints "<program>:<case>  ->  <result>[: <reason>]  [<time>]".
-    "$KYUA" test -k "$D/Kyuafile" -r "$db" > "$out" 2>&1
+    "$KYUA" -v unprivileged_user="$UNPRIV" test -k "$D/Kyuafile" -r "$db" > "$out" 2>&1
     rc=$?
     after=$(knobs)
     n=0

@@ -265,8 +265,9 @@ mod tests {
         exe(
             &kyua,
             &format!(
-                "#!/bin/sh\nif [ \"$1\" = test ]; then cat '{}'; exit {rc}; fi\necho REPORT \"$@\"\n",
-                d.path().join("test.out").display()
+                "#!/bin/sh\ncase \" $* \" in *\" test \"*) echo \"$*\" >> '{args}'; cat '{}'; exit {rc};; esac\necho REPORT \"$@\"\n",
+                d.path().join("test.out").display(),
+                args = d.path().join("kyua.args").display(),
             ),
         );
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/guest/atf-capsicum.sh");
@@ -285,7 +286,18 @@ mod tests {
         let o = c.output().unwrap();
         let text = String::from_utf8_lossy(&o.stdout).into_owned();
         let console = format!("SIGCAP-GUEST-BEGIN\n{text}SIGCAP-GUEST-END 0\n");
+        let args = std::fs::read_to_string(d.path().join("kyua.args")).unwrap_or_default();
+        let text = format!("{text}KYUA-ARGS: {args}");
         (o.status.success(), text, parse(&console, &[], false))
+    }
+
+    #[test]
+    fn atf_script_names_kyuas_unprivileged_user() {
+        let (_, text, _) = atf_script("sigcap_test:a  ->  passed  [0.010s]\n", 0);
+        assert!(
+            text.contains("KYUA-ARGS: -v unprivileged_user=tests test -k "),
+            "{text}"
+        );
     }
 
     /// tests/guest/capsicum-test.sh against a stand-in capsicum-test
