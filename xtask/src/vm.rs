@@ -39,12 +39,13 @@ pub fn image(ctx: &Ctx) -> Result<PathBuf> {
     // The programs the series patches, rebuilt if a patch changed since
     // the world was built (the world is cached on the base tree only).
     let progs_root = freebsd::patched_programs(ctx)?;
-    for e in fs::read_dir(&progs_root)? {
-        let e = e?;
-        if e.file_type()?.is_dir() {
-            cp_tree("the patched programs", &e.path(), &root, "image-copy-patched.log")?;
-        }
-    }
+    // `cp -a DIR/. ROOT`: the contents of DIR merged into ROOT.
+    cp_tree(
+        "the patched programs",
+        &progs_root.join("."),
+        &root,
+        "image-copy-patched.log",
+    )?;
     for d in ["boot/kernel", "sbin", "tests", "etc", "dev", "tmp"] {
         fs::create_dir_all(root.join(d))?;
     }
