@@ -720,6 +720,15 @@ impl State {
             let fd = dir.ok_or_else(|| Outcome::deny(WireDecision::DeniedBadRequest))?;
             return Ok(Outcome::allowed(Grant::Descriptor).with_stat(op, fd, req));
         }
+        // stat of a directory on the way to a rule's root ("/", "/home"
+        // for a root /home/u/p): programs check their ancestors (rm -r
+        // lstat()s "/" first). Only their metadata, and only for stat:
+        // no descriptor reaches the program.
+        if matches!(op, Op::Stat | Op::Statx) && dir.is_none() {
+            if let Some(rule) = decide::ancestor_of_root(&self.policy, req.path()) {
+                return Ok(stat_ancestor(op, req, rule));
+            }
+        }
         let place = self.locate(dir, req.path())?;
         let need = required_access(op, req.flags);
         if !place.granted.contains(need) {
@@ -907,6 +916,28 @@ impl Outcome {
             Err(e) => self.with_result(Err(e)),
         }
     }
+}
+
+/// The stat of a directory on the way to rule `rule`'s root, by its
+/// absolute path (decide::ancestor_of_root vetted it: no `..`).
+fn stat_ancestor(op: Op, req: &Request, rule: usize) -> Outcome {
+    let out = Outcome::allowed(Grant::Rule(rule));
+    let Ok(path) = CString::new(req.path()) else {
+        return Outcome::deny(WireDecision::DeniedBadRequest);
+    };
+    let nofollow = if req.flags & libc::AT_SYMLINK_NOFOLLOW != 0 {
+        libc::O_NOFOLLOW
+    } else {
+        0
+    };
+    // SAFETY: a C string; the descriptor is closed when `fd` drops.
+    let raw = unsafe { libc::open(path.as_ptr(), libc::O_PATH | libc::O_CLOEXEC | nofollow) };
+    if raw < 0 {
+        return out.with_result(Err(errno()));
+    }
+    // SAFETY: open returned a new descriptor we own.
+    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+    out.with_stat(op, fd.as_raw_fd(), req)
 }
 
 #[cfg(target_os = "linux")]

@@ -60,6 +60,22 @@ fn depth_if_beneath(abs: &[u8], root: &[u8]) -> Option<usize> {
     Some(depth)
 }
 
+/// The first rule whose root lies strictly beneath the absolute path
+/// `abs` (whole components, no `..`): `abs` is then a directory on the way
+/// to that root ("/" or "/home" for a root /home/u/p). Programs stat such
+/// ancestors (rm -r lstat()s "/" first); the broker answers that stat, and
+/// only that, without a rule of its own.
+pub(crate) fn ancestor_of_root(policy: &Policy, abs: &[u8]) -> Option<usize> {
+    if abs.first() != Some(&b'/') || components(abs).any(|c| c == b"..") {
+        return None;
+    }
+    let n = components(abs).count();
+    policy.fs_rules().iter().position(|r| {
+        let root = r.root.as_os_str().as_bytes();
+        components(root).count() > n && depth_if_beneath(root, abs).is_some()
+    })
+}
+
 /// Whether the root of a rule that grants less than rule `i` lies beneath
 /// rule `i`'s (nested rules that grant as much or more cannot be bypassed
 /// by reaching them under rule `i`).
@@ -220,6 +236,25 @@ mod tests {
         let mut rel = [0u8; 256];
         let m = match_fs(p, abs.as_bytes(), &mut rel)?;
         Ok((m.rule, String::from_utf8(rel[..m.rel_len].to_vec()).unwrap(), m.strict))
+    }
+
+    #[test]
+    fn ancestors_of_roots_only_strict_and_without_dotdot() {
+        let p = policy();
+        // rule 0 is /etc/ssl, rule 1 /var/tmp/app, rule 3 /srv.
+        assert_eq!(ancestor_of_root(&p, b"/"), Some(0));
+        assert_eq!(ancestor_of_root(&p, b"/etc"), Some(0));
+        assert_eq!(ancestor_of_root(&p, b"//etc/./"), Some(0));
+        assert_eq!(ancestor_of_root(&p, b"/var/tmp"), Some(1));
+        // A root itself, or anything beneath it, is the rule's to decide.
+        assert_eq!(ancestor_of_root(&p, b"/etc/ssl"), None);
+        assert_eq!(ancestor_of_root(&p, b"/srv/x"), None);
+        // Not on the way to a root; spelled with `..`; relative.
+        assert_eq!(ancestor_of_root(&p, b"/usr"), None);
+        assert_eq!(ancestor_of_root(&p, b"/etcx"), None);
+        assert_eq!(ancestor_of_root(&p, b"/var/tmp/../../etc"), None);
+        assert_eq!(ancestor_of_root(&p, b"/etc/.."), None);
+        assert_eq!(ancestor_of_root(&p, b"etc"), None);
     }
 
     #[test]

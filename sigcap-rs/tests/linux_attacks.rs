@@ -517,6 +517,33 @@ rusty_fork_test! {
         assert_all_refused(&calls);
     }
 
+    /// A directory on the way to a root can be stat()ed (rm -r lstat()s
+    /// "/" first), and nothing else outside the roots: not a sibling, not
+    /// a file beside the root, not an ancestor spelled with `..`, and an
+    /// ancestor only for stat, never for open.
+    #[test]
+    fn only_a_roots_ancestors_can_be_stat_ed() {
+        let (t, root, outside) = tree();
+        let _sb = Sandbox::builder().write_beneath(&root).enter().unwrap();
+        let stat = |p: &Path| -> Result<libc::stat, i32> {
+            let p = c(p);
+            // SAFETY: a zeroed struct stat and a C string.
+            let mut st: libc::stat = unsafe { std::mem::zeroed() };
+            sys(unsafe { libc::syscall(libc::SYS_newfstatat, libc::AT_FDCWD, p.as_ptr(), &mut st, 0) }).map(|_| st)
+        };
+        let slash = stat(Path::new("/")).expect("stat of / (an ancestor of the root)");
+        assert_eq!(slash.st_mode & libc::S_IFMT, libc::S_IFDIR);
+        stat(t.path()).expect("stat of the root's parent");
+        assert_eq!(stat(&outside).err(), Some(libc::EPERM), "a sibling of the root");
+        assert_eq!(stat(&outside.join("secret.txt")).err(), Some(libc::EPERM));
+        assert_eq!(stat(&root.join("..").join("outside")).err(), Some(libc::EPERM));
+        assert!(stat(&root.join("../..")).is_err(), "an ancestor spelled with ..");
+        assert!(
+            raw_openat(libc::AT_FDCWD, "/", libc::O_RDONLY | libc::O_DIRECTORY, 0).is_err(),
+            "an ancestor opened"
+        );
+    }
+
     /// newfstatat/statx with AT_EMPTY_PATH and a non-empty path look the
     /// path up; the filter used to let every AT_EMPTY_PATH call through.
     #[test]

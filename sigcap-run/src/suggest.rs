@@ -197,10 +197,17 @@ pub fn least_policy(stream: &Stream) -> Result<(Policy, Vec<String>)> {
             } else {
                 format!("{call}(\"{}\"), created by the run,", abs.display())
             };
+            // The runtime answers a stat of a directory on the way to a
+            // rule's root without a rule of its own.
+            let hint = if call.contains("stat") && root == abs {
+                "a stat of a directory above a suggested root is answered without one"
+            } else {
+                "add it yourself if the program needs it"
+            };
             note(
                 &mut notes,
                 format!(
-                    "left out: {what} would need {access} on all of {}; not suggested (add it yourself if the program needs it)",
+                    "left out: {what} would need {access} on all of {}; not suggested ({hint})",
                     root.display()
                 ),
             );
