@@ -704,9 +704,8 @@ pub fn userland(ctx: &Ctx) -> Result<PathBuf> {
         dest.join("usr/bin/tar"),
         dest.join("etc/pwd.db"),
     ];
-    if !key.is_empty() && read_stamp(&stamp).as_deref() == Some(key.trim()) && need.iter().all(|p| p.exists()) {
-        eprintln!("xtask: userland: up to date ({})", dest.display());
-        util::record_step("userland", Duration::ZERO, "cached");
+    let ready = !key.is_empty() && need.iter().all(|p| p.exists());
+    if cached_root("userland", &stamp, key.trim(), ready, &dest) {
         return Ok(dest);
     }
     if dest.exists() {
@@ -752,6 +751,43 @@ pub fn userland(ctx: &Ctx) -> Result<PathBuf> {
     Ok(dest)
 }
 
+/// `install` arguments for make that install into `root` without root's
+/// privileges (`-DNO_ROOT`): owners and modes go to `metalog`, as
+/// installworld's, so nothing is chowned on the host.
+fn noroot_install(root: &Path, metalog: &Path) -> String {
+    format!(
+        "install -DNO_ROOT DESTDIR='{r}' METALOG='{m}' INSTALL='install -U -M {m} -D {r}'",
+        r = root.display(),
+        m = metalog.display()
+    )
+}
+
+/// Runs `text` as a script in the world's build environment (buildenv:
+/// its compiler, sysroot and make; a script keeps the quoting simple),
+/// saved as `name` in the cache, logged to `log`.
+fn run_in_buildenv(ctx: &Ctx, step: &str, name: &str, text: &str, log: &str) -> Result<()> {
+    let script = ctx.cache.join(name);
+    fs::write(&script, text)?;
+    let c = make_with(
+        ctx,
+        &["buildenv".into(), format!("BUILDENV_SHELL=sh {}", script.display())],
+        false,
+    )?;
+    run_logged(step, c, &ctx.log(log))?;
+    Ok(())
+}
+
+/// Whether the cached root `dest` of `step` is up to date (its stamp holds
+/// `key` and `ready`); says so and records the step when it is.
+fn cached_root(step: &str, stamp: &Path, key: &str, ready: bool, dest: &Path) -> bool {
+    let fresh = ready && read_stamp(stamp).as_deref() == Some(key);
+    if fresh {
+        eprintln!("xtask: {step}: up to date ({})", dest.display());
+        util::record_step(step, Duration::ZERO, "cached");
+    }
+    fresh
+}
+
 /// The directory of in-tree ATF tests the image runs under kyua: the
 /// series' sigcap_test beside the stock capsicum tests (a regression check
 /// of the patched kernel).
@@ -789,21 +825,14 @@ pub fn atf_tests(ctx: &Ctx) -> Result<PathBuf> {
     let key = hash_bytes(&parts.iter().map(|p| &p[..]).collect::<Vec<_>>());
     let stamp = ctx.cache.join("atf.stamp");
     let kyuafile = dest.join("usr").join(ATF_TESTS_DIR).join("Kyuafile");
-    if read_stamp(&stamp).as_deref() == Some(&key) && kyuafile.is_file() {
-        eprintln!("xtask: atf: up to date ({})", dest.display());
-        util::record_step("atf", Duration::ZERO, "cached");
+    if cached_root("atf", &stamp, &key, kyuafile.is_file(), &dest) {
         return Ok(dest);
     }
     if dest.exists() {
         fs::remove_dir_all(&dest)?;
     }
     fs::create_dir_all(kyuafile.parent().unwrap())?;
-    // buildenv runs one command line in the world's environment (its
-    // compiler, sysroot and make); a script keeps the quoting simple. The
-    // install is NO_ROOT with an explicit metalog, as installworld's, so
-    // nothing is chowned on the host.
     let metalog = dest.join("METALOG");
-    let script = ctx.cache.join("atf-build.sh");
     // The sysroot's include/ files are the world's copies (built from the
     // patched tree) while its sys/ headers link to the working copy, which
     // --kernel stock restores: include/signal.h would then name SIGCAP that
@@ -827,17 +856,8 @@ pub fn atf_tests(ctx: &Ctx) -> Result<PathBuf> {
     // not the host's. The world is built without googletest, so its
     // gtest library is built here too: installed into the sysroot to link
     // against and into the test root for the guest to run with.
-    let install = |root: &Path, log: &Path| {
-        format!(
-            "install -DNO_ROOT DESTDIR='{r}' METALOG='{m}' INSTALL='install -U -M {m} -D {r}'",
-            r = root.display(),
-            m = log.display()
-        )
-    };
-    fs::write(
-        &script,
-        format!(
-            "set -e\n\
+    let script = format!(
+        "set -e\n\
              export CFLAGS='-O2 -pipe -I{overlay}'\n\
              for r in '{sysroot}' '{dest}'; do\n\
              \tmkdir -p \"$r/usr/lib\" \"$r/usr/include/private/gtest/internal/custom\"\n\
@@ -849,25 +869,21 @@ pub fn atf_tests(ctx: &Ctx) -> Result<PathBuf> {
              cd '{dir}'\n\
              make -j{jobs} MK_TESTS=yes MK_GOOGLETEST=yes DESTDIR='{sysroot}' all\n\
              make MK_TESTS=yes MK_GOOGLETEST=yes {to_dest}\n",
-            gtest = ctx.work().join("lib/googletest/gtest").display(),
-            dir = srcdir.display(),
-            jobs = ctx.jobs,
-            to_sysroot = install(&ctx.sysroot(), &ctx.cache.join("gtest-sysroot.METALOG")),
-            to_dest = install(&dest, &metalog),
-            sysroot = ctx.sysroot().display(),
-            dest = dest.display(),
-            overlay = overlay.display(),
-        ),
-    )?;
-    let c = make_with(
+        gtest = ctx.work().join("lib/googletest/gtest").display(),
+        dir = srcdir.display(),
+        jobs = ctx.jobs,
+        to_sysroot = noroot_install(&ctx.sysroot(), &ctx.cache.join("gtest-sysroot.METALOG")),
+        to_dest = noroot_install(&dest, &metalog),
+        sysroot = ctx.sysroot().display(),
+        dest = dest.display(),
+        overlay = overlay.display(),
+    );
+    run_in_buildenv(
         ctx,
-        &["buildenv".into(), format!("BUILDENV_SHELL=sh {}", script.display())],
-        false,
-    )?;
-    run_logged(
         &format!("atf: build and install {ATF_TESTS_DIR}"),
-        c,
-        &ctx.log("atf.log"),
+        "atf-build.sh",
+        &script,
+        "atf.log",
     )?;
     if !kyuafile.is_file() {
         bail!("atf: the install finished but {} is missing", kyuafile.display());
@@ -934,9 +950,7 @@ pub fn patched_programs(ctx: &Ctx) -> Result<PathBuf> {
     }
     let key = hash_bytes(&parts.iter().map(|p| &p[..]).collect::<Vec<_>>());
     let stamp = ctx.cache.join("patched-programs.stamp");
-    if read_stamp(&stamp).as_deref() == Some(&key) && dest.is_dir() {
-        eprintln!("xtask: patched programs: up to date ({})", dest.display());
-        util::record_step("patched programs", Duration::ZERO, "cached");
+    if cached_root("patched programs", &stamp, &key, dest.is_dir(), &dest) {
         return Ok(dest);
     }
     if dest.exists() {
@@ -947,8 +961,7 @@ pub fn patched_programs(ctx: &Ctx) -> Result<PathBuf> {
         write_stamp(&stamp, &key)?;
         return Ok(dest);
     }
-    // As for the ATF tests: one script in buildenv, a NO_ROOT install
-    // with its own metalog.
+    // As for the ATF tests: one script in buildenv, a NO_ROOT install.
     let metalog = dest.join("METALOG");
     // The tree's mtree specifications make the directories install(1)
     // expects (as installworld's hierarchy step does).
@@ -963,26 +976,18 @@ pub fn patched_programs(ctx: &Ctx) -> Result<PathBuf> {
     );
     for d in &dirs {
         sh.push_str(&format!(
-            "echo '>>> {d}'\ncd '{w}/{d}'\nmake -j{jobs} all\n\
-             make install -DNO_ROOT DESTDIR='{dest}' METALOG='{metalog}' \\\n\
-             \tINSTALL='install -U -M {metalog} -D {dest}'\n",
+            "echo '>>> {d}'\ncd '{w}/{d}'\nmake -j{jobs} all\nmake {install}\n",
             w = work.display(),
             jobs = ctx.jobs,
-            dest = dest.display(),
-            metalog = metalog.display(),
+            install = noroot_install(&dest, &metalog),
         ));
     }
-    let script = ctx.cache.join("patched-programs.sh");
-    fs::write(&script, sh)?;
-    let c = make_with(
+    run_in_buildenv(
         ctx,
-        &["buildenv".into(), format!("BUILDENV_SHELL=sh {}", script.display())],
-        false,
-    )?;
-    run_logged(
         &format!("patched programs: build and install {}", dirs.join(" ")),
-        c,
-        &ctx.log("patched-programs.log"),
+        "patched-programs.sh",
+        &sh,
+        "patched-programs.log",
     )?;
     write_stamp(&stamp, &key)?;
     Ok(dest)
