@@ -30,9 +30,9 @@ enum Variant {
     CapModeTrapping(c_int),
 }
 
-/// In a child: set the variant up, time CALLS getppid(2), write ns/call
-/// (f64 bits) to `fd`; exit 2 if the setup failed.
-fn child(v: Variant, fd: c_int) -> ! {
+/// In a child: set variant `v` up (capability mode, trapping), or exit
+/// with status 2, which the parent reports as a setup failure.
+fn enter_or_exit(v: Variant) {
     let ok = unsafe {
         match v {
             Variant::Plain => true,
@@ -46,6 +46,12 @@ fn child(v: Variant, fd: c_int) -> ! {
     if !ok {
         unsafe { libc::_exit(2) };
     }
+}
+
+/// In a child: set the variant up, time CALLS getppid(2), write ns/call
+/// (f64 bits) to `fd`; exit 2 if the setup failed.
+fn child(v: Variant, fd: c_int) -> ! {
+    enter_or_exit(v);
     // Instant reads CLOCK_MONOTONIC, which capability mode allows.
     let t0 = Instant::now();
     for _ in 0..CALLS {
@@ -139,19 +145,7 @@ fn icount_child(v: Variant, trap_sig: c_int, fd: c_int) -> ! {
         sa.sa_flags = libc::SA_SIGINFO;
         unsafe { libc::sigaction(trap_sig, &sa, std::ptr::null_mut()) };
     }
-    let ok = unsafe {
-        match v {
-            Variant::Plain => true,
-            Variant::CapMode => cap_enter() == 0,
-            Variant::CapModeTrapping(mode) => {
-                let mut m = mode;
-                procctl(P_PID, 0, PROC_TRAPCAP_CTL, &mut m as *mut _ as *mut c_void) == 0 && cap_enter() == 0
-            }
-        }
-    };
-    if !ok {
-        unsafe { libc::_exit(2) };
-    }
+    enter_or_exit(v);
     let mut out = [0f64; 2];
     out[0] = icount(|| unsafe {
         libc::getppid();
