@@ -244,18 +244,25 @@ fn walk_stack(mut fp: u64, v: &mut Violation) {
             b.copy_from_slice(&buf[i..i + 8]);
             u64::from_ne_bytes(b)
         };
-        let (next, ret) = (word(off), word(off + 8));
-        if ret == 0 {
-            break;
+        match next_frame(fp, word(off), word(off + 8), v, &mut n) {
+            Some(next) => fp = next,
+            None => break,
         }
-        v.stack[n] = ret;
-        n += 1;
-        if next <= fp || next - fp > (1 << 20) {
-            break;
-        }
-        fp = next;
     }
     v.stack_len = n as u8;
+}
+
+/// One frame of a walk at `fp` whose saved frame pointer and return
+/// address are `next` and `ret`: records `ret` (as frame `n`) and returns
+/// where to go on, or None where the chain ends (no return address, or a
+/// next frame that does not move up the stack by less than 1 MiB).
+fn next_frame(fp: u64, next: u64, ret: u64, v: &mut Violation, n: &mut usize) -> Option<u64> {
+    if ret == 0 {
+        return None;
+    }
+    v.stack[*n] = ret;
+    *n += 1;
+    (next > fp && next - fp <= (1 << 20)).then_some(next)
 }
 
 /// Follows the frame-pointer chain from `fp`, storing return addresses.
@@ -272,15 +279,10 @@ fn walk_stack(mut fp: u64, v: &mut Violation) {
         }
         let next = u64::from_ne_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]);
         let ret = u64::from_ne_bytes([w[8], w[9], w[10], w[11], w[12], w[13], w[14], w[15]]);
-        if ret == 0 {
-            break;
+        match next_frame(fp, next, ret, v, &mut n) {
+            Some(next) => fp = next,
+            None => break,
         }
-        v.stack[n] = ret;
-        n += 1;
-        if next <= fp || next - fp > (1 << 20) {
-            break;
-        }
-        fp = next;
     }
     v.stack_len = n as u8;
 }
@@ -288,24 +290,17 @@ fn walk_stack(mut fp: u64, v: &mut Violation) {
 /// Reads `dst.len()` bytes at `src` only if they are mapped.
 #[cfg(not(target_os = "linux"))]
 fn read_checked(dst: &mut [u8], src: usize) -> bool {
-    #[cfg(target_os = "linux")]
-    {
-        sys::read_user(dst, src).is_ok()
+    // mincore(2) fails with ENOMEM on unmapped pages and is permitted in
+    // capability mode; only then is the plain copy safe.
+    let page = 4096usize;
+    let start = src & !(page - 1);
+    let len = (src + dst.len()).div_ceil(page) * page - start;
+    let mut vec = [0 as libc::c_char; 2];
+    // SAFETY: vec holds one byte per page of the (at most two-page) range.
+    if unsafe { libc::mincore(start as *const libc::c_void, len, vec.as_mut_ptr().cast()) } != 0 {
+        return false;
     }
-    #[cfg(not(target_os = "linux"))]
-    {
-        // mincore(2) fails with ENOMEM on unmapped pages and is permitted
-        // in capability mode; only then is the plain copy safe.
-        let page = 4096usize;
-        let start = src & !(page - 1);
-        let len = (src + dst.len()).div_ceil(page) * page - start;
-        let mut vec = [0 as libc::c_char; 2];
-        // SAFETY: vec holds one byte per page of the (at most two-page) range.
-        if unsafe { libc::mincore(start as *const libc::c_void, len, vec.as_mut_ptr().cast()) } != 0 {
-            return false;
-        }
-        sys::read_user(dst, src).is_ok()
-    }
+    sys::read_user(dst, src).is_ok()
 }
 
 /// Fills in the path or address without asking the broker (report,
