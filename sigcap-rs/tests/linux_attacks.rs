@@ -11,7 +11,7 @@
 
 mod common;
 
-use common::{c, errno, sys};
+use common::{c, errno, read_fd, sys};
 use rusty_fork::rusty_fork_test;
 use sigcap::Sandbox;
 use std::ffi::CString;
@@ -42,21 +42,6 @@ fn raw_openat(dir: i32, path: &str, flags: i32, mode: u32) -> Result<i32, i32> {
     let p = CString::new(path).unwrap();
     // SAFETY: plain system call with a valid C string.
     sys(unsafe { libc::syscall(libc::SYS_openat, dir, p.as_ptr(), flags, mode) }).map(|fd| fd as i32)
-}
-
-/// Everything readable from `fd`, with read(2) (not trapped).
-fn read_fd(fd: i32) -> String {
-    let mut out = Vec::new();
-    let mut buf = [0u8; 256];
-    loop {
-        // SAFETY: buf is valid for its length.
-        let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
-        if n <= 0 {
-            break;
-        }
-        out.extend_from_slice(&buf[..n as usize]);
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// What an attacker got out of a directory descriptor on `outside/`:

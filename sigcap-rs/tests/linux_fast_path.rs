@@ -13,7 +13,7 @@
 
 mod common;
 
-use common::{c, deadline, errno};
+use common::{c, deadline, errno, read_fd};
 use rusty_fork::rusty_fork_test;
 use sigcap::{Decision, DenyReason, Sandbox, Violation};
 use std::os::unix::fs::symlink;
@@ -72,19 +72,10 @@ fn open(p: &Path, flags: i32) -> (Result<i32, i32>, Duration) {
 
 /// Everything readable from `fd` (read(2) is not trapped), then close it.
 fn read_close(fd: i32) -> String {
-    let mut out = Vec::new();
-    let mut buf = [0u8; 256];
-    loop {
-        // SAFETY: buf is valid for its length.
-        let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
-        if n <= 0 {
-            break;
-        }
-        out.extend_from_slice(&buf[..n as usize]);
-    }
+    let out = read_fd(fd);
     // SAFETY: our descriptor.
     unsafe { libc::close(fd) };
-    String::from_utf8_lossy(&out).into_owned()
+    out
 }
 
 fn read_all(p: &Path) -> Result<String, i32> {

@@ -30,3 +30,18 @@ pub fn deadline(secs: u32) {
         libc::alarm(secs);
     }
 }
+
+/// Everything readable from `fd`, with read(2) (not trapped).
+pub fn read_fd(fd: i32) -> String {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 256];
+    loop {
+        // SAFETY: buf is valid for its length.
+        let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+        if n <= 0 {
+            break;
+        }
+        out.extend_from_slice(&buf[..n as usize]);
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
