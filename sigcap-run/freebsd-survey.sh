@@ -14,11 +14,13 @@
 #   4. the suggested policy without its first rule (narrower): the report
 #      must name a denial under the dropped rule.
 # Every run is bounded by timeout(1). Per program, one line
-#   SIGCAP-SURVEY <program>\t<invocation>\t<violations by class>\t<least
-#   policy>\t<permissive run>\t<under its policy>\t<narrower policy>\t<note>
-# (the work directory shown as $WORK; `cargo xtask boot` saves these rows
-# to target/xtask-results/survey.tsv and writes
-# docs/capsicumization-survey.md from them), and one
+#   SIGCAP-SURVEY <program>\t<invocation>\t<violations by class>\t<calls
+#   not brokered>\t<least policy>\t<permissive run>\t<under its policy>
+#   \t<narrower policy>\t<verdict>\t<note>
+# (the work directory shown as $WORK; verdict: ok, limitation, FAIL or
+# not run; `cargo xtask boot` saves the rows, and the SIGCAP-SURVEY-INFO
+# lines, to target/xtask-results/survey.tsv, and `cargo xtask survey-doc`
+# writes docs/capsicumization-survey.md from it), and one
 #   SIGCAP-TEST survey <program> pass|fail|skip <why>
 # where pass means sigcap-run behaved correctly: the permissive run did
 # what the plain run did and the suggested policy replays it, OR the
@@ -57,9 +59,11 @@ proto() { # result, case, description
 field() {
     printf '%s' "$1" | tr '\t\n' '  ' | sed "s|$D|\$WORK|g; s|$W|\$SURVEY|g"
 }
-row() { # program invocation violations policy permissive replay narrow note
-    printf 'SIGCAP-SURVEY %s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$(field "$1")" "$(field "$2")" \
-        "$(field "$3")" "$(field "$4")" "$(field "$5")" "$(field "$6")" "$(field "$7")" "$(field "$8")"
+row() { # program invocation violations unbrokered policy permissive replay narrow verdict note
+    printf 'SIGCAP-SURVEY %s' "$(field "$1")"
+    shift
+    for f in "$@"; do printf '\t%s' "$(field "$f")"; done
+    echo
 }
 
 # --- the input every run starts from ---------------------------------
@@ -237,17 +241,26 @@ firsterr() { # mode: the program's first line of stderr, for a note
     grep -v '^sigcap-run' "$O/$N.$1.err" | head -n 1 | cut -c1-160
 }
 
+# SIGCAP_SURVEY_ONLY="name ...": only those cases (xtask's unit test).
+wanted() {
+    [ -z "${SIGCAP_SURVEY_ONLY:-}" ] && return 0
+    case " $SIGCAP_SURVEY_ONLY " in *" $1 "*) return 0 ;; esac
+    reset
+    return 1
+}
+
 survey() { # name invocation
+    wanted "$1" || return 0
     N=$1
     INV=$2
     if [ $(($(date +%s) - START)) -gt "$BUDGET" ]; then
-        row "$N" "$INV" - - - - - "not run: the survey's ${BUDGET}s budget is spent"
+        row "$N" "$INV" - - - - - - "not run" "the survey's ${BUDGET}s budget was spent"
         proto skip "$N" "not run: time budget of ${BUDGET}s spent"
         SKIPPED=$((SKIPPED + 1)); reset; return
     fi
     prog=${NEEDS:-$(echo "$INV" | awk '{ for (i = 1; i <= NF; i++) if ($i !~ /=/) { print $i; exit } }')}
     if ! command -v "$prog" > /dev/null 2>&1; then
-        row "$N" "$INV" - - - - - "not run: $prog is not in the image"
+        row "$N" "$INV" - - - - - - "not run" "$prog is not in the image"
         proto skip "$N" "$prog is not in the image"
         SKIPPED=$((SKIPPED + 1)); reset; return
     fi
@@ -278,7 +291,7 @@ EOF
             e=$(firsterr perm)
             if [ -n "$unsup" ]; then
                 why="limitation: not brokered: $unsup"
-                note="$note${note:+; }limitation: $unsup${e:+; the program says: $e}"
+                note="$note${note:+; }${e:+the program says: $e}"
             else
                 verdict=fail why="permissive run differs ($d) and no unsupported call explains it"
                 note="$note${note:+; }$why${e:+; the program says: $e}"
@@ -323,7 +336,12 @@ EOF
             fi
         fi
     fi
-    row "$N" "$INV" "$viol" "$pol" "$perm" "$replay" "$narrowed" "$note"
+    case $verdict:$why in
+        fail:*) v=FAIL ;;
+        pass:limitation*) v=limitation ;;
+        *) v=ok ;;
+    esac
+    row "$N" "$INV" "$viol" "${unsup:--}" "$pol" "$perm" "$replay" "$narrowed" "$v" "$note"
     proto "$verdict" "$N" "$(field "${why:-permissive run as plain; policy replays; narrower refused}")"
     case $verdict in
         pass) PASSED=$((PASSED + 1)) ;;
@@ -332,7 +350,8 @@ EOF
     reset
 }
 notrun() { # name invocation why
-    row "$1" "$2" - - - - - "not run: $3"
+    wanted "$1" || return 0
+    row "$1" "$2" - - - - - - "not run" "$3"
     proto skip "$1" "$3"
     SKIPPED=$((SKIPPED + 1))
 }
@@ -446,5 +465,9 @@ survey id "id -un"
 survey ps "ps -o comm= -p 1"
 survey sysctl "sysctl -n kern.ostype"
 
+# What the rows were made with, for the document's header.
+echo "SIGCAP-SURVEY-INFO system=$(uname -sr)"
+echo "SIGCAP-SURVEY-INFO backend=$(sed -n 's/^  "backend": "\(.*\)",*$/\1/p' "$O"/*.json 2>/dev/null | sort -u | tr '\n' ' ' | sed 's/ $//')"
+echo "SIGCAP-SURVEY-INFO date=$(date -u '+%Y-%m-%d %H:%M UTC')"
 echo "survey: $PASSED passed, $FAILED failed, $SKIPPED skipped in $(($(date +%s) - START))s; reports and policies in $O"
 [ "$FAILED" -eq 0 ]
