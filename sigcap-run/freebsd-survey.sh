@@ -36,7 +36,7 @@ set -u
 TOOL=${1:?usage: $0 /path/to/sigcap-run [freebsd-sigcap|freebsd-sigtrap]}
 BACKEND=${2:-}
 TOOL=$(realpath "$TOOL")
-W=$(mktemp -d /tmp/sigcap-survey.XXXXXX)
+W=$(mktemp -d "${TMPDIR:-/tmp}/sigcap-survey.XXXXXX")
 D=$W/work        # where every run runs (recreated from $W/base)
 O=$W/out         # outputs, reports and policies: outside $D
 mkdir -p "$O"

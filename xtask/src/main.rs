@@ -7,6 +7,7 @@ mod guest;
 mod host_test;
 mod icount;
 mod results;
+mod survey;
 mod util;
 mod vm;
 mod vmm;
@@ -72,6 +73,16 @@ enum Cmd {
         c: Common,
         #[arg(long)]
         check: bool,
+    },
+    /// Write docs/capsicumization-survey.md from the survey rows the last
+    /// boot saved (target/xtask-results/survey.tsv).
+    SurveyDoc {
+        /// The rows (default: target/xtask-results/survey.tsv).
+        #[arg(long)]
+        tsv: Option<PathBuf>,
+        /// Where to write the document (default: docs/capsicumization-survey.md).
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
     /// Check the host prerequisites (and install them with --install-deps).
     Deps {
@@ -213,6 +224,12 @@ fn run(cmd: Cmd) -> Result<()> {
             let t = freebsd::source(&ctx)?;
             freebsd::patch(&ctx, &t)?;
             bindgen_abi::run(&ctx, check)
+        }
+        Cmd::SurveyDoc { tsv, out } => {
+            let root = host_test::workspace_root();
+            let tsv = tsv.unwrap_or_else(|| root.join("target/xtask-results/survey.tsv"));
+            let out = out.unwrap_or_else(|| root.join("docs/capsicumization-survey.md"));
+            survey::write_doc(&tsv, &out)
         }
         Cmd::Deps { install_deps } => deps::ensure("vmtest and test", &deps::all_reqs(), install_deps),
     }

@@ -1,7 +1,7 @@
 //! The image (vm-images/ recipes -> bootable ISO), the boot (vmm.rs: QEMU
 //! or bhyve, hard timeout, serial console to a log) and its results.
 use crate::freebsd::{self, Ctx, KernelKind};
-use crate::{guest, results, util, vmm};
+use crate::{guest, results, survey, util, vmm};
 use anyhow::{bail, Context, Result};
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -173,6 +173,33 @@ fn compare_kernels(ctx: &Ctx, r: &results::Results, out: &Path) -> Result<Vec<St
     Ok(reg)
 }
 
+/// The survey's rows (sigcap-run/freebsd-survey.sh), with the kernel they
+/// ran on, to survey.tsv; `cargo xtask survey-doc` makes the document.
+fn save_survey(ctx: &Ctx, console: &str, out: &Path) -> Result<()> {
+    let mut s = survey::parse_console(console);
+    if s.rows.is_empty() {
+        return Ok(());
+    }
+    let kernel = match ctx.kernel {
+        KernelKind::Patched => "patched (kernel-patches/ series applied)",
+        KernelKind::Stock => "stock release kernel",
+    };
+    s.info.insert("kernel".into(), kernel.into());
+    let path = out.join("survey.tsv");
+    fs::write(&path, survey::to_tsv(&s))?;
+    eprintln!(
+        "xtask: survey: {} rows{} in {}; `cargo xtask survey-doc` writes docs/capsicumization-survey.md",
+        s.rows.len(),
+        if s.garbled > 0 {
+            format!(" ({} garbled console lines left out)", s.garbled)
+        } else {
+            String::new()
+        },
+        path.display()
+    );
+    Ok(())
+}
+
 /// Boot the ISO with the chosen hypervisor (vmm.rs; it echoes protocol
 /// lines as they arrive), then parse and report.
 pub fn boot_and_report(ctx: &Ctx, timeout: u64, requested: &vmm::Requested) -> Result<()> {
@@ -196,6 +223,7 @@ pub fn boot_and_report(ctx: &Ctx, timeout: u64, requested: &vmm::Requested) -> R
     fs::write(out.join("results.xml"), results::junit(&r))?;
     fs::write(out.join("results.tap"), results::tap(&r))?;
     eprint!("{}", results::summary(&r));
+    save_survey(ctx, &console, &out)?;
     let regressed = compare_kernels(ctx, &r, &out)?;
     eprintln!(
         "xtask: JUnit: {}  TAP: {}",
