@@ -15,18 +15,9 @@
 use crate::backend;
 use crate::client::{self, Answer};
 use crate::record::{Decision, StackWriter, Violation};
-use crate::sandbox::{Action, LogKind, LogSink, Mode, Runtime};
+use crate::runtime::{runtime, Action, LogKind, LogSink, Mode, Runtime};
 use crate::sys;
 use std::fmt::Write as _;
-use std::sync::atomic::{AtomicPtr, Ordering};
-
-/// The process's runtime, set once by `enter()` before the handler exists.
-pub(crate) static RUNTIME: AtomicPtr<Runtime> = AtomicPtr::new(std::ptr::null_mut());
-
-pub(crate) fn runtime() -> Option<&'static Runtime> {
-    // SAFETY: the pointer is either null or a leaked Box that is never freed.
-    unsafe { RUNTIME.load(Ordering::Acquire).as_ref() }
-}
 
 /// Installs `on_signal` for `sig`, returning the previous action so that
 /// signals that are not violations can be passed on.
@@ -99,7 +90,7 @@ fn violation(rt: &Runtime, trap: backend::Trap, uc: *mut libc::c_void) {
             Some(c) => match &rt.ctl {
                 // An allowed file call the handler can answer itself
                 // (fast.rs), else the broker.
-                Some(ch) => match crate::fast::answer(rt, c, v) {
+                Some(ch) => match crate::fast::answer(rt.fast.as_ref(), &rt.policy, c, v) {
                     Some(a) => a,
                     None => client::perform(ch, c, trap.errno, v),
                 },

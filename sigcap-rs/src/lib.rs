@@ -59,13 +59,16 @@ pub mod policy;
 #[allow(missing_docs)]
 mod proto;
 pub mod record;
+mod runtime;
 mod sandbox;
 #[allow(missing_docs)]
 mod sys;
 #[allow(missing_docs)]
 mod syscall;
 
+pub use backend::LandlockStatus;
 pub use error::{Error, Result};
 pub use policy::{Access, NetTarget, Policy};
 pub use record::{BackendKind, Class, Decision, DenyReason, Violation};
-pub use sandbox::{Action, Builder, LandlockStatus, Mode, Sandbox, Stats, DEFAULT_BROKER_TIMEOUT};
+pub use runtime::{Action, Mode, Stats};
+pub use sandbox::{Builder, Sandbox, DEFAULT_BROKER_TIMEOUT};

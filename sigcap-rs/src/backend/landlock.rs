@@ -49,9 +49,9 @@
 //! abstract socket nor signal a process created outside its domain (the
 //! broker included; its own children, forked after `enter()`, are inside).
 //! No policy rule allows either: the broker refuses abstract addresses.
+use super::{LandlockChoice, LandlockStatus};
 use crate::error::{Error, Result};
 use crate::policy::{Access, NetTarget, Policy};
-use crate::sandbox::{LandlockChoice, LandlockStatus};
 use ::landlock::{
     Access as _, AccessFs, AccessNet, BitFlags, CompatLevel, Compatible, NetPort, PathBeneath, PathFd,
     RestrictSelfAttr, Ruleset, RulesetAttr, RulesetCreated, RulesetCreatedAttr, RulesetStatus, Scope, ABI,
