@@ -93,7 +93,6 @@ pub(super) fn net_rule(policy: &Policy, op: Op, addr: &[u8]) -> Result<usize, Wi
 /// What allows listen on a socket bound to `bound` (its getsockname
 /// bytes): an IP socket without a port would be bound implicitly to
 /// every address and a free port, which needs a bind rule covering it;
-
 /// anything else listens on the descriptor's own authority.
 pub(super) fn listen_grant(policy: &Policy, bound: &[u8]) -> Result<Grant, WireDecision> {
     Ok(match parse_sockaddr(bound) {
@@ -111,10 +110,8 @@ pub(super) fn parse_sockaddr(b: &[u8]) -> Option<NetTarget> {
     if b.len() < 2 {
         return None;
     }
-
     #[cfg(target_os = "linux")]
     let family = u16::from_ne_bytes([b[0], b[1]]) as i32;
-
     #[cfg(target_os = "freebsd")]
     let family = b[1] as i32;
     // SAFETY (all reads): lengths are checked against the structure sizes

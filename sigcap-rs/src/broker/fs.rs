@@ -31,7 +31,6 @@ fn is_escape(e: i32) -> bool {
     {
         e == libc::EXDEV
     }
-
     #[cfg(target_os = "freebsd")]
     {
         e == libc::ENOTCAPABLE
@@ -112,7 +111,6 @@ impl State {
 
     /// FreeBSD: limits a descriptor about to be handed to the program to
     /// the rights its rule's modes imply ([`crate::caprights::for_access`]);
-
     /// a directory that is the root of a mount gets no lookup rights at all
     /// when the kernel lets `..` leave it. Fails closed: a descriptor that
     /// cannot be limited is not handed out. Elsewhere nothing to do.
@@ -341,7 +339,6 @@ fn raw_stat(op: Op, fd: RawFd, _req: &Request, buf: &mut [u8]) -> std::result::R
     if op == Op::Statx {
         return Err(libc::ENOSYS);
     }
-
     const SYS_FSTATAT: libc::c_int = 552;
     // SAFETY: buf holds a FreeBSD 12+ struct stat.
     let r = unsafe { libc::syscall(SYS_FSTATAT, fd, c"".as_ptr(), buf.as_mut_ptr(), libc::AT_EMPTY_PATH) };

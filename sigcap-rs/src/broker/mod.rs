@@ -186,7 +186,6 @@ fn become_broker() {
     unsafe {
         libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0)
     };
-
     #[cfg(target_os = "freebsd")]
     // SAFETY: procctl on this process with an int argument.
     unsafe {
@@ -200,10 +199,8 @@ fn become_broker() {
     };
     // Fails only for a process group leader, which a fresh child is not.
     let _ = nix::unistd::setsid();
-
     #[cfg(target_os = "linux")]
     let last = libc::SIGRTMAX();
-
     #[cfg(target_os = "freebsd")]
     let last: libc::c_int = 126; // SIGRTMAX of <sys/signal.h>
     #[cfg(not(any(target_os = "linux", target_os = "freebsd")))]
@@ -308,7 +305,6 @@ impl Outcome {
             fd: None,
         }
     }
-
     fn allowed(rule: Grant) -> Outcome {
         let (decision, rule) = match rule {
             Grant::Rule(i) => (WireDecision::Allowed, i as u32),
@@ -323,14 +319,12 @@ impl Outcome {
             fd: None,
         }
     }
-
     fn allowed_err(rule: u32, errno: i32) -> Outcome {
         Outcome {
             status: errno,
             ..Outcome::allowed(Grant::Rule(rule as usize))
         }
     }
-
     fn with_result(mut self, r: std::result::Result<i64, i32>) -> Outcome {
         match r {
             Ok(v) => self.value = v,

@@ -6,7 +6,6 @@ use std::sync::{Arc, Condvar, Mutex};
 
 /// Most threads serving requests at once.
 const MAX_WORKERS: usize = 64;
-
 /// Most requests waiting for a thread; beyond, a request is answered
 /// EAGAIN at once.
 const MAX_QUEUED: usize = 1024;
