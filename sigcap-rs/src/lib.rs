@@ -32,6 +32,7 @@
 //! ## Layers
 //! - [`policy`]: what is allowed (pure data, TOML form).
 //! - `backend`: per-OS signal, frame decoding and confinement.
+//! - `runtime`: the state the handler reads, published at `enter()`.
 //! - `handler`: the async-signal-safe violation handler.
 //! - `client` / `proto`: the fixed-size request to the broker and back.
 //! - `broker`: the privileged process that checks and performs requests.

@@ -37,7 +37,7 @@
 //! (`W` read-write with `W/ro` read-only makes `W/ro/f` read-only);
 //! Landlock cannot take rights away beneath a directory, so for `W/ro/f`
 //! it allows the union, read-write. The narrower rule is then enforced by
-//! the broker alone (on the real location it reached, see broker.rs).
+//! the broker alone (on the real location it reached, see broker/fs.rs).
 //!
 //! Network: a connect rule with a TCP port allows CONNECT_TCP to that port
 //! (on every address: Landlock rules name ports only; the broker checks
