@@ -17,7 +17,7 @@
 //! [`DenyReason::BrokerTimeout`]. The request is not withdrawn: the
 //! broker may still perform it afterwards (a file created, a socket
 //! connected), with its answer going nowhere.
-use crate::proto::{Op, Reply, Request, WireDecision, ADDR_MAX, DATA_MAX, FD_DIR, FD_DIR2, FD_SOCK, MAGIC};
+use crate::proto::{Op, Reply, Request, ADDR_MAX, DATA_MAX, FD_DIR, FD_DIR2, FD_SOCK, MAGIC};
 use crate::record::{Decision, DenyReason, StackWriter, Violation};
 use crate::sys;
 use crate::syscall::Call;
@@ -43,6 +43,20 @@ pub(crate) struct Answer {
     pub decision: Decision,
     /// A value (>= 0) or `-errno`.
     pub result: i64,
+}
+
+/// The record's decision for the [`crate::proto::WireDecision`] the
+/// broker sent. Here rather than in proto.rs, so that the wire format
+/// does not depend on the record (proto sits below syscall and record).
+fn to_decision(v: u32, rule: u32) -> Decision {
+    match v {
+        0 => Decision::Allowed { rule },
+        1 => Decision::AllowedByDescriptor,
+        2 => Decision::Denied(DenyReason::NoRule),
+        3 => Decision::Denied(DenyReason::Access),
+        4 => Decision::Denied(DenyReason::Escape),
+        _ => Decision::Denied(DenyReason::BadRequest),
+    }
 }
 
 fn bad(errno: i32) -> Answer {
@@ -229,7 +243,7 @@ pub(crate) fn perform(ch: &Channel, call: &Call, orig_errno: i32, v: &mut Violat
         sys::close_received(&r);
         return denied(Decision::BrokerUnavailable);
     }
-    let decision = WireDecision::to_decision(hdr.decision, hdr.rule);
+    let decision = to_decision(hdr.decision, hdr.rule);
     let allowed = matches!(decision, Decision::Allowed { .. } | Decision::AllowedByDescriptor);
     if !allowed {
         sys::close(fd);

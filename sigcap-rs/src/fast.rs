@@ -33,9 +33,9 @@
 //! stack buffers (about 8 KiB), no allocation, no lock.
 use crate::client::Answer;
 use crate::decide;
+use crate::policy::Policy;
 use crate::proto::{Op, PATH_MAX};
 use crate::record::{Decision, Violation};
-use crate::sandbox::Runtime;
 use crate::syscall::Call;
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
@@ -68,17 +68,19 @@ impl FastPath {
 }
 
 /// Answers `call` in the process if it is an allowed file call the fast
-/// path handles; None sends it to the broker.
-pub(crate) fn answer(rt: &Runtime, call: &Call, v: &mut Violation) -> Option<Answer> {
+/// path handles; None sends it to the broker. `fast` and `policy` are the
+/// runtime's (taken apart so that this module need not know the runtime,
+/// which holds a [`FastPath`]).
+pub(crate) fn answer(fast: Option<&FastPath>, policy: &Policy, call: &Call, v: &mut Violation) -> Option<Answer> {
     #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
     {
-        let a = linux::answer(rt.fast.as_ref()?, &rt.policy, call, v)?;
+        let a = linux::answer(fast?, policy, call, v)?;
         v.fast_path = true;
         Some(a)
     }
     #[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
     {
-        let _ = (rt, call, v);
+        let _ = (fast, policy, call, v);
         None
     }
 }
@@ -87,7 +89,6 @@ pub(crate) fn answer(rt: &Runtime, call: &Call, v: &mut Violation) -> Option<Ans
 mod linux {
     use super::*;
     use crate::backend::FAST_EMPTY_PATH;
-    use crate::policy::Policy;
 
     /// A raw system call's result: the value or the errno.
     fn ret(r: libc::c_long) -> Result<i64, i32> {

@@ -15,18 +15,10 @@
 use crate::backend;
 use crate::client::{self, Answer};
 use crate::record::{Decision, StackWriter, Violation};
-use crate::sandbox::{Action, LogKind, LogSink, Mode, Runtime};
+use crate::runtime::{runtime, Action, LogKind, LogSink, Mode, Runtime};
 use crate::sys;
+use crate::syscall::Call;
 use std::fmt::Write as _;
-use std::sync::atomic::{AtomicPtr, Ordering};
-
-/// The process's runtime, set once by `enter()` before the handler exists.
-pub(crate) static RUNTIME: AtomicPtr<Runtime> = AtomicPtr::new(std::ptr::null_mut());
-
-pub(crate) fn runtime() -> Option<&'static Runtime> {
-    // SAFETY: the pointer is either null or a leaked Box that is never freed.
-    unsafe { RUNTIME.load(Ordering::Acquire).as_ref() }
-}
 
 /// Installs `on_signal` for `sig`, returning the previous action so that
 /// signals that are not violations can be passed on.
@@ -65,6 +57,9 @@ extern "C" fn on_signal(sig: libc::c_int, info: *mut libc::siginfo_t, uc: *mut l
     sys::set_errno(saved_errno);
 }
 
+/// One violation, after `backend::classify` found it: decide what the
+/// call returns, make it return that, record it. Async-signal-safe like
+/// everything here.
 fn violation(rt: &Runtime, trap: backend::Trap, uc: *mut libc::c_void) {
     if let Some(result) = backend::transparent(&trap) {
         // Not a violation (fstat in a form the filter cannot tell apart):
@@ -73,74 +68,101 @@ fn violation(rt: &Runtime, trap: backend::Trap, uc: *mut libc::c_void) {
         unsafe { backend::set_result(uc, result) };
         return;
     }
+    let mut v = new_record(rt, &trap);
+    let call = crate::syscall::decode(trap.syscall, trap.args);
+    let answer = decide(rt, &trap, &call, &mut v);
+    v.decision = answer.decision;
+    v.result = answer.result;
+    // SAFETY: uc is the frame of the interrupted call.
+    unsafe { backend::set_result(uc, answer.result) };
+    record(rt, &mut v);
+}
+
+/// The record of `trap`: the call, who made it and from where.
+fn new_record(rt: &Runtime, trap: &backend::Trap) -> Violation {
     let mut v = Violation::new(rt.backend, trap.syscall, trap.args, trap.errno, trap.class, trap.ip);
     // SAFETY: getpid has no preconditions.
     v.pid = unsafe { libc::getpid() };
     v.tid = backend::gettid();
     walk_stack(trap.fp, &mut v);
-    let call = crate::syscall::decode(trap.syscall, trap.args);
-    let refuse = |decision| Answer {
-        decision,
-        result: -(trap.errno as i64),
-    };
-    let broker = |v: &mut Violation| {
-        if let Some(result) = backend::answer_locally(&trap) {
-            describe_raw(&trap, v);
-            return Answer {
-                decision: Decision::AllowedByDescriptor,
-                result,
-            };
-        }
-        match &call {
-            Some(c) if !backend::should_broker(rt.backend, &trap, c) => {
-                describe(&call, &trap, v);
-                refuse(Decision::NotBrokered)
-            }
-            Some(c) => match &rt.ctl {
-                // An allowed file call the handler can answer itself
-                // (fast.rs), else the broker.
-                Some(ch) => match crate::fast::answer(rt, c, v) {
-                    Some(a) => a,
-                    None => client::perform(ch, c, trap.errno, v),
-                },
-                None => refuse(Decision::BrokerUnavailable),
-            },
-            None => {
-                describe_raw(&trap, v);
-                refuse(Decision::Unsupported)
-            }
-        }
-    };
-    let answer = match rt.mode {
-        Mode::Fallback => broker(&mut v),
+    v
+}
+
+/// What the call returns, as the mode (or the callback) says: the
+/// broker's answer (or the fast path's, or the backend's own), or a
+/// refusal. Abort mode does not return.
+fn decide(rt: &Runtime, trap: &backend::Trap, call: &Option<Call>, v: &mut Violation) -> Answer {
+    match rt.mode {
+        Mode::Fallback => ask_broker(rt, trap, call, v),
         Mode::Report => {
-            describe(&call, &trap, &mut v);
-            refuse(Decision::Reported)
+            describe(call, trap, v);
+            refuse(trap, Decision::Reported)
         }
         Mode::Abort => {
-            describe(&call, &trap, &mut v);
+            describe(call, trap, v);
             v.decision = Decision::Reported;
-            die(&v)
+            die(v)
         }
         Mode::Callback(f) => {
-            describe(&call, &trap, &mut v);
-            match f(&v) {
-                Action::Fallback => broker(&mut v),
-                Action::Deny => refuse(Decision::Callback),
+            describe(call, trap, v);
+            match f(v) {
+                Action::Fallback => ask_broker(rt, trap, call, v),
+                Action::Deny => refuse(trap, Decision::Callback),
                 Action::Errno(e) => Answer {
                     decision: Decision::Callback,
                     result: -(e.abs() as i64),
                 },
-                Action::Abort => die(&v),
+                Action::Abort => die(v),
             }
         }
-    };
-    v.decision = answer.decision;
-    v.result = answer.result;
-    // SAFETY: uc is the frame of the interrupted call.
-    unsafe { backend::set_result(uc, answer.result) };
-    v.seq = rt.ring.push(v);
-    rt.count(&v);
+    }
+}
+
+/// The call fails with its original error, for `decision`.
+fn refuse(trap: &backend::Trap, decision: Decision) -> Answer {
+    Answer {
+        decision,
+        result: -(trap.errno as i64),
+    }
+}
+
+/// Fallback: the backend answers what it can by itself, an allowed file
+/// call the fast path can (fast.rs), the broker the rest; a call with no
+/// brokered form, or no broker, is refused.
+fn ask_broker(rt: &Runtime, trap: &backend::Trap, call: &Option<Call>, v: &mut Violation) -> Answer {
+    if let Some(result) = backend::answer_locally(trap) {
+        describe_raw(trap, v);
+        return Answer {
+            decision: Decision::AllowedByDescriptor,
+            result,
+        };
+    }
+    match call {
+        Some(c) if !backend::should_broker(rt.backend, trap, c) => {
+            describe(call, trap, v);
+            refuse(trap, Decision::NotBrokered)
+        }
+        Some(c) => match &rt.ctl {
+            // An allowed file call the handler can answer itself
+            // (fast.rs), else the broker.
+            Some(ch) => match crate::fast::answer(rt.fast.as_ref(), &rt.policy, c, v) {
+                Some(a) => a,
+                None => client::perform(ch, c, trap.errno, v),
+            },
+            None => refuse(trap, Decision::BrokerUnavailable),
+        },
+        None => {
+            describe_raw(trap, v);
+            refuse(trap, Decision::Unsupported)
+        }
+    }
+}
+
+/// Keeps the decided record: in the ring, in the counters, and as one
+/// JSON line in the log.
+fn record(rt: &Runtime, v: &mut Violation) {
+    v.seq = rt.ring.push(*v);
+    rt.count(v);
     if let Some(log) = &rt.log {
         let mut buf = [0u8; 2048];
         let mut w = StackWriter::new(&mut buf);
@@ -305,7 +327,7 @@ fn read_checked(dst: &mut [u8], src: usize) -> bool {
 
 /// Fills in the path or address without asking the broker (report,
 /// abort and callback modes).
-fn describe(call: &Option<crate::syscall::Call>, trap: &backend::Trap, v: &mut Violation) {
+fn describe(call: &Option<Call>, trap: &backend::Trap, v: &mut Violation) {
     let Some(c) = call else {
         describe_raw(trap, v);
         return;

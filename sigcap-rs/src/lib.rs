@@ -32,6 +32,7 @@
 //! ## Layers
 //! - [`policy`]: what is allowed (pure data, TOML form).
 //! - `backend`: per-OS signal, frame decoding and confinement.
+//! - `runtime`: the state the handler reads, published at `enter()`.
 //! - `handler`: the async-signal-safe violation handler.
 //! - `client` / `proto`: the fixed-size request to the broker and back.
 //! - `broker`: the privileged process that checks and performs requests.
@@ -59,13 +60,16 @@ pub mod policy;
 #[allow(missing_docs)]
 mod proto;
 pub mod record;
+mod runtime;
 mod sandbox;
 #[allow(missing_docs)]
 mod sys;
 #[allow(missing_docs)]
 mod syscall;
 
+pub use backend::LandlockStatus;
 pub use error::{Error, Result};
 pub use policy::{Access, NetTarget, Policy};
 pub use record::{BackendKind, Class, Decision, DenyReason, Violation};
-pub use sandbox::{Action, Builder, LandlockStatus, Mode, Sandbox, Stats, DEFAULT_BROKER_TIMEOUT};
+pub use runtime::{Action, Mode, Stats};
+pub use sandbox::{Builder, Sandbox, DEFAULT_BROKER_TIMEOUT};

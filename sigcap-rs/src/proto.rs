@@ -240,20 +240,6 @@ pub enum WireDecision {
     DeniedBadRequest = 5,
 }
 
-impl WireDecision {
-    pub fn to_decision(v: u32, rule: u32) -> crate::record::Decision {
-        use crate::record::{Decision, DenyReason};
-        match v {
-            0 => Decision::Allowed { rule },
-            1 => Decision::AllowedByDescriptor,
-            2 => Decision::Denied(DenyReason::NoRule),
-            3 => Decision::Denied(DenyReason::Access),
-            4 => Decision::Denied(DenyReason::Escape),
-            _ => Decision::Denied(DenyReason::BadRequest),
-        }
-    }
-}
-
 /// The broker's answer header.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]

@@ -1,186 +1,19 @@
 //! The public entry point: build a policy, choose a mode, enter.
-use crate::backend;
+use crate::backend::{self, LandlockChoice, LandlockStatus};
 use crate::broker::{self, BrokerHandle};
 use crate::error::{Error, Result};
 use crate::handler;
 use crate::policy::{Access, NetTarget, Policy};
-use crate::record::{BackendKind, Decision, Ring, Violation};
+use crate::record::{BackendKind, Ring, Violation};
+use crate::runtime::{self, Counters, LogSink, Mode, Runtime, Stats};
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 /// How long a violation waits for the broker by default (see
 /// [`Builder::broker_timeout`]).
 pub const DEFAULT_BROKER_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// What happens when the program violates capability mode.
-#[derive(Clone, Copy, Debug)]
-pub enum Mode {
-    /// Ask the broker: allowed calls succeed as if unconfined, the rest
-    /// fail with the original error. Every violation is recorded.
-    Fallback,
-    /// Record the violation and let the original error through.
-    Report,
-    /// Print the decoded violation to stderr and abort with a core dump.
-    Abort,
-    /// Call a function, from the signal handler, to decide. It must be
-    /// async-signal-safe: no allocation, no locks, no `println!`.
-    Callback(fn(&Violation) -> Action),
-}
-
-/// A callback's verdict.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Action {
-    /// Ask the broker, as [`Mode::Fallback`] does.
-    Fallback,
-    /// Fail with the original error.
-    Deny,
-    /// Fail with this errno instead.
-    Errno(i32),
-    /// Print and abort, as [`Mode::Abort`] does.
-    Abort,
-}
-
-/// Whether `enter()` must have Landlock (Linux).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum LandlockChoice {
-    /// Refuse to enter without Landlock ABI 6 (the default).
-    Required,
-    /// Use what the kernel has, nothing if it has none.
-    IfAvailable,
-    /// Do not use Landlock.
-    Off,
-}
-
-/// What the kernel's Landlock LSM enforces for this sandbox (Linux; see
-/// [`Sandbox::landlock`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum LandlockStatus {
-    /// The policy's filesystem rules, its TCP ports and the signal and
-    /// abstract-socket scopes are enforced by the kernel for the thread
-    /// that entered and everything it starts afterwards; for every thread
-    /// of the process when `all_threads` (Landlock ABI 8+).
-    Enforced {
-        /// The kernel's Landlock ABI.
-        abi: i32,
-        /// Whether threads that already ran at `enter()` are restricted too.
-        all_threads: bool,
-    },
-    /// An older Landlock enforces part of it (entered with
-    /// [`Builder::allow_without_landlock`]).
-    Partial {
-        /// The kernel's Landlock ABI.
-        abi: i32,
-    },
-    /// The kernel has no Landlock (entered with
-    /// [`Builder::allow_without_landlock`]): only the seccomp filter and
-    /// the broker stand between the program and the rest of the system.
-    NotEnforced {
-        /// The kernel's Landlock ABI (0: none).
-        abi: i32,
-    },
-    /// Landlock was not asked for ([`Builder::without_landlock`]), or the
-    /// system is not Linux.
-    NotUsed,
-}
-
-/// Counters since `enter()`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Stats {
-    /// Violations caught.
-    pub violations: u64,
-    /// Violations the broker performed.
-    pub allowed: u64,
-    /// Violations refused (by policy, callback, report mode or because the
-    /// call has no brokered form).
-    pub refused: u64,
-    /// Violations that failed because the broker was gone, or did not
-    /// answer in time ([`crate::DenyReason::BrokerTimeout`]).
-    pub broker_unavailable: u64,
-    /// Records lost from the in-memory store (the JSON stream has all).
-    pub records_dropped: u64,
-    /// Of `allowed`, the calls the handler answered itself, on the fast
-    /// path (Linux; see [`Builder::fast_path`]).
-    pub fast_path: u64,
-}
-
-/// State the handler reads. Leaked at `enter()`: it lives as long as the
-/// process, as capability mode does.
-pub(crate) struct Runtime {
-    pub backend: BackendKind,
-    pub mode: Mode,
-    /// The way to the broker (None in modes without one).
-    pub ctl: Option<crate::client::Channel>,
-    /// The JSON-lines log.
-    pub log: Option<LogSink>,
-    pub previous: libc::sigaction,
-    pub ring: Ring,
-    pub broker_pid: libc::pid_t,
-    pub policy: Policy,
-    pub landlock: LandlockStatus,
-    /// The fast path's root descriptors and marker (None: off).
-    pub fast: Option<crate::fast::FastPath>,
-    allowed: AtomicU64,
-    fast_path: AtomicU64,
-    refused: AtomicU64,
-    unavailable: AtomicU64,
-}
-
-/// Where the handler writes JSON lines, and how.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct LogSink {
-    pub fd: RawFd,
-    /// What `fd` referred to at `enter()`: lines go nowhere else.
-    pub id: crate::sys::FileId,
-    pub kind: LogKind,
-}
-
-/// How a log write avoids SIGPIPE in the program.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum LogKind {
-    /// send(2) with MSG_NOSIGNAL.
-    Socket,
-    /// A pipe or FIFO: write(2) with SIGPIPE blocked around it.
-    Pipe,
-    /// A file or device: write(2) cannot raise SIGPIPE.
-    Other,
-}
-
-impl LogSink {
-    fn new(fd: RawFd) -> Result<LogSink> {
-        let st = crate::sys::fstat(fd).map_err(|e| Error::Sys {
-            what: "fstat of the log descriptor",
-            source: std::io::Error::from_raw_os_error(e),
-        })?;
-        let kind = match st.st_mode & libc::S_IFMT {
-            libc::S_IFSOCK => LogKind::Socket,
-            libc::S_IFIFO => LogKind::Pipe,
-            _ => LogKind::Other,
-        };
-        Ok(LogSink {
-            fd,
-            id: crate::sys::FileId::from_stat(&st),
-            kind,
-        })
-    }
-}
-
-impl Runtime {
-    pub(crate) fn count(&self, v: &Violation) {
-        let c = match v.decision {
-            Decision::Allowed { .. } | Decision::AllowedByDescriptor => &self.allowed,
-            Decision::BrokerUnavailable | Decision::Denied(crate::record::DenyReason::BrokerTimeout) => {
-                &self.unavailable
-            }
-            _ => &self.refused,
-        };
-        c.fetch_add(1, Ordering::Relaxed);
-        if v.fast_path {
-            self.fast_path.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-}
 
 /// Builds and enters a sandbox. See the crate documentation.
 #[derive(Debug)]
@@ -393,7 +226,7 @@ impl Builder {
         if let Some(e) = self.errors.drain(..).next() {
             return Err(e);
         }
-        if handler::runtime().is_some() {
+        if runtime::runtime().is_some() {
             return Err(Error::AlreadyEntered);
         }
         let (kind, mut prepared) = backend::prepare(self.backend)?;
@@ -468,17 +301,14 @@ impl Builder {
             policy: self.policy.clone(),
             landlock,
             fast,
-            allowed: AtomicU64::new(0),
-            fast_path: AtomicU64::new(0),
-            refused: AtomicU64::new(0),
-            unavailable: AtomicU64::new(0),
+            counters: Counters::default(),
         });
         let rt: &'static mut Runtime = Box::leak(rt);
         // The previous action must be known before the handler can run;
         // read it, then publish, then install.
         // SAFETY: querying the current action.
         unsafe { libc::sigaction(sig, std::ptr::null(), &mut rt.previous) };
-        if handler::RUNTIME
+        if runtime::RUNTIME
             .compare_exchange(std::ptr::null_mut(), rt, Ordering::AcqRel, Ordering::Acquire)
             .is_err()
         {
@@ -495,7 +325,7 @@ impl Builder {
         }
         backend::confine(kind, prepared).map_err(|e| fail(&broker, e))?;
         Ok(Sandbox {
-            rt: handler::runtime().expect("published above"),
+            rt: runtime::runtime().expect("published above"),
         })
     }
 }
@@ -547,7 +377,7 @@ impl Sandbox {
 
     /// The sandbox this process entered, if any.
     pub fn current() -> Option<Sandbox> {
-        handler::runtime().map(|rt| Sandbox { rt })
+        runtime::runtime().map(|rt| Sandbox { rt })
     }
 
     /// The mechanism in use.
@@ -577,14 +407,7 @@ impl Sandbox {
 
     /// Counters since `enter()`.
     pub fn stats(&self) -> Stats {
-        Stats {
-            violations: self.rt.ring.total(),
-            allowed: self.rt.allowed.load(Ordering::Relaxed),
-            refused: self.rt.refused.load(Ordering::Relaxed),
-            broker_unavailable: self.rt.unavailable.load(Ordering::Relaxed),
-            records_dropped: self.rt.ring.dropped(),
-            fast_path: self.rt.fast_path.load(Ordering::Relaxed),
-        }
+        self.rt.stats()
     }
 
     /// Asks the broker to open `path` directly, without a violation (the

@@ -6,6 +6,8 @@ mod freebsd;
 mod guest;
 mod host_test;
 mod icount;
+#[cfg(test)]
+mod modcycles;
 mod results;
 mod survey;
 mod util;

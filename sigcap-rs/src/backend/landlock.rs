@@ -37,7 +37,7 @@
 //! (`W` read-write with `W/ro` read-only makes `W/ro/f` read-only);
 //! Landlock cannot take rights away beneath a directory, so for `W/ro/f`
 //! it allows the union, read-write. The narrower rule is then enforced by
-//! the broker alone (on the real location it reached, see broker.rs).
+//! the broker alone (on the real location it reached, see broker/fs.rs).
 //!
 //! Network: a connect rule with a TCP port allows CONNECT_TCP to that port
 //! (on every address: Landlock rules name ports only; the broker checks
@@ -49,9 +49,9 @@
 //! abstract socket nor signal a process created outside its domain (the
 //! broker included; its own children, forked after `enter()`, are inside).
 //! No policy rule allows either: the broker refuses abstract addresses.
+use super::{LandlockChoice, LandlockStatus};
 use crate::error::{Error, Result};
 use crate::policy::{Access, NetTarget, Policy};
-use crate::sandbox::{LandlockChoice, LandlockStatus};
 use ::landlock::{
     Access as _, AccessFs, AccessNet, BitFlags, CompatLevel, Compatible, NetPort, PathBeneath, PathFd,
     RestrictSelfAttr, Ruleset, RulesetAttr, RulesetCreated, RulesetCreatedAttr, RulesetStatus, Scope, ABI,

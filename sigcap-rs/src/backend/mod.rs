@@ -16,7 +16,7 @@ pub(crate) mod landlock;
 /// (on FreeBSD capability mode is the kernel's own wall).
 #[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
 pub(crate) mod landlock {
-    use crate::sandbox::{LandlockChoice, LandlockStatus};
+    use super::{LandlockChoice, LandlockStatus};
     pub(crate) struct Prepared;
     pub(crate) fn probe_abi() -> i32 {
         0
@@ -53,4 +53,47 @@ pub(crate) struct Trap {
     pub ip: u64,
     /// The interrupted frame's frame pointer (rbp), for the stack walk.
     pub fp: u64,
+}
+
+/// Whether `enter()` must have Landlock (Linux).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum LandlockChoice {
+    /// Refuse to enter without Landlock ABI 6 (the default).
+    Required,
+    /// Use what the kernel has, nothing if it has none.
+    IfAvailable,
+    /// Do not use Landlock.
+    Off,
+}
+
+/// What the kernel's Landlock LSM enforces for this sandbox (Linux; see
+/// [`crate::Sandbox::landlock`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LandlockStatus {
+    /// The policy's filesystem rules, its TCP ports and the signal and
+    /// abstract-socket scopes are enforced by the kernel for the thread
+    /// that entered and everything it starts afterwards; for every thread
+    /// of the process when `all_threads` (Landlock ABI 8+).
+    Enforced {
+        /// The kernel's Landlock ABI.
+        abi: i32,
+        /// Whether threads that already ran at `enter()` are restricted too.
+        all_threads: bool,
+    },
+    /// An older Landlock enforces part of it (entered with
+    /// [`crate::Builder::allow_without_landlock`]).
+    Partial {
+        /// The kernel's Landlock ABI.
+        abi: i32,
+    },
+    /// The kernel has no Landlock (entered with
+    /// [`crate::Builder::allow_without_landlock`]): only the seccomp filter and
+    /// the broker stand between the program and the rest of the system.
+    NotEnforced {
+        /// The kernel's Landlock ABI (0: none).
+        abi: i32,
+    },
+    /// Landlock was not asked for ([`crate::Builder::without_landlock`]), or the
+    /// system is not Linux.
+    NotUsed,
 }

@@ -1,0 +1,715 @@
+//! The broker: a process forked before confinement that keeps ambient
+//! authority and performs allowed requests for the sandboxed program.
+//!
+//! It trusts nothing it receives. Every request is validated
+//! ([`Request::validate`]), every path is matched against the policy and
+//! then resolved strictly beneath the matching root's descriptor
+//! (`openat2(RESOLVE_BENEATH)` on Linux, `O_RESOLVE_BENEATH` and
+//! `AT_RESOLVE_BENEATH` on FreeBSD), and every socket operation checks that
+//! the descriptor is a socket and the address is in the policy. It serves
+//! until the last holder of the control socket is gone, then exits.
+//!
+//! It never waits on the program: the main loop only receives requests
+//! and hands each to a bounded pool of threads ([`Pool`]), so a call that
+//! blocks (a FIFO without a writer, a lock, a slow lookup or connect)
+//! holds one thread, never the loop; answers go out with MSG_DONTWAIT on
+//! reply sockets checked to be AF_UNIX SOCK_SEQPACKET, so a peer that
+//! never reads costs one dropped answer. It lives in its own session with
+//! default signal dispositions ([`become_broker`]): nothing the program
+//! installed runs in it, and the terminal's signals do not reach it.
+//!
+//! Laid out as: this file (spawning the broker, its handle and the state
+//! and answer types the others share), `serve.rs` (the request loop and
+//! the reply sockets), `pool.rs` (the bounded worker pool), `fs.rs` (file
+//! operations beneath the roots), `net.rs` (socket operations) and
+//! `decide.rs` (the broker's own pure decisions, unit-tested without a
+//! kernel; the file-policy decision shared with the fast path is
+//! [`crate::decide`]).
+use crate::error::{Error, Result};
+use crate::policy::Policy;
+use crate::proto::WireDecision;
+use crate::sys;
+use std::ffi::CString;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+mod decide;
+mod fs;
+mod net;
+mod pool;
+mod serve;
+
+use pool::Pool;
+
+/// A policy root, opened once at start.
+pub(crate) enum RootFd {
+    /// A directory: requests resolve beneath it.
+    Dir(OwnedFd),
+    /// A single file: only the file itself, through its parent directory.
+    File { parent: OwnedFd, name: CString },
+}
+
+struct State {
+    policy: Policy,
+    roots: Vec<RootFd>,
+    cwd: PathBuf,
+    pool: Arc<Pool>,
+    /// The program's end of the control socket. A request that hands it
+    /// back is refused at once: held by a job that blocks, it would keep
+    /// the broker from ever seeing the program go.
+    ctl_peer: Option<sys::FileId>,
+    /// FreeBSD: whether the kernel keeps `..` from leaving a mount root
+    /// (patch 1 of kernel-patches/; probed at start, [`fs::dotdot_fixed`]).
+    #[cfg(target_os = "freebsd")]
+    dotdot_fixed: bool,
+}
+
+/// The client's view of a running broker.
+#[derive(Debug)]
+pub(crate) struct BrokerHandle {
+    pub pid: libc::pid_t,
+    pub ctl: RawFd,
+}
+
+/// Opens the policy's roots and forks the broker. Returns the control
+/// socket's client end.
+pub(crate) fn spawn(policy: &Policy) -> Result<BrokerHandle> {
+    let mut roots = Vec::new();
+    for rule in policy.fs_rules() {
+        roots.push(open_root(&rule.root)?);
+    }
+    let cwd = std::env::current_dir().map_err(|source| Error::Sys { what: "getcwd", source })?;
+    let [client, server] = sys::seqpacket_pair().map_err(|e| Error::Sys {
+        what: "socketpair",
+        source: std::io::Error::from_raw_os_error(e),
+    })?;
+    let state = State {
+        policy: policy.clone(),
+        roots,
+        cwd,
+        pool: Arc::new(Pool::default()),
+        ctl_peer: sys::FileId::of(client),
+        #[cfg(target_os = "freebsd")]
+        dotdot_fixed: fs::dotdot_fixed(),
+    };
+    // The broker says when it is set up (not dumpable, descriptors
+    // closed): enter() must not return while another process of the same
+    // user could still attach to it or take its descriptors.
+    let mut ready = [-1; 2];
+    // SAFETY: pipe2 fills the two descriptors.
+    if unsafe { libc::pipe2(ready.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        sys::close(client);
+        sys::close(server);
+        return Err(Error::last_os("pipe for the broker's start"));
+    }
+    // SAFETY: fork. The child only uses the state built above, libc calls
+    // and the allocator, which glibc and FreeBSD's libc make fork-safe; it
+    // never touches std's global locks (stdio, env).
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        let e = Error::last_os("fork broker");
+        for fd in [client, server, ready[0], ready[1]] {
+            sys::close(fd);
+        }
+        return Err(e);
+    }
+    if pid == 0 {
+        become_broker();
+        sys::close(client);
+        let mut keep = vec![server, 2, ready[1]];
+        for r in &state.roots {
+            match r {
+                RootFd::Dir(fd) => keep.push(fd.as_raw_fd()),
+                RootFd::File { parent, .. } => keep.push(parent.as_raw_fd()),
+            }
+        }
+        sys::close_fds_except(&keep);
+        // SAFETY: plain libc calls in the new process.
+        unsafe {
+            let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
+            if null >= 0 {
+                libc::dup2(null, 0);
+                libc::dup2(null, 1);
+                if null > 2 {
+                    libc::close(null);
+                }
+            }
+            libc::write(ready[1], b"r".as_ptr().cast(), 1);
+        }
+        sys::close(ready[1]);
+        let state = Arc::new(state);
+        serve::serve(&state, server);
+        // SAFETY: leave without running the program's atexit handlers.
+        unsafe { libc::_exit(0) };
+    }
+    sys::close(server);
+    sys::close(ready[1]);
+    drop(state);
+    let started = wait_ready(ready[0], BROKER_START_TIMEOUT_MS);
+    sys::close(ready[0]);
+    if let Err(why) = started {
+        sys::close(client);
+        // SAFETY: our own child; reaped so that it does not linger.
+        unsafe {
+            libc::kill(pid, libc::SIGKILL);
+            libc::waitpid(pid, std::ptr::null_mut(), 0);
+        }
+        return Err(Error::Sys {
+            what: "starting the broker",
+            source: std::io::Error::new(std::io::ErrorKind::TimedOut, why),
+        });
+    }
+    Ok(BrokerHandle { pid, ctl: client })
+}
+
+/// The forked broker's own process state, set before anything else.
+///
+/// - Not dumpable (Linux) / not traceable (FreeBSD), first: a process of
+///   the same user (the program itself, were its filter to miss
+///   something) may then neither ptrace this one nor read its memory or
+///   take its descriptors (pidfd_getfd) without CAP_SYS_PTRACE. Root has
+///   that capability; the Linux filter refuses those calls to the
+///   program outright.
+/// - Its own session (setsid): no controlling terminal, and out of the
+///   program's process group, so ^C, ^Z and a hang-up at the terminal,
+///   or kill(0, ...) by the program, do not reach it.
+/// - Default dispositions for every signal and an empty mask: the
+///   program's handlers (inherited across fork) would otherwise run here
+///   on the broker's signals, and signals it ignored or blocked would stay
+///   so. Then SIGPIPE alone is ignored, the broker's own choice (its sends
+///   use MSG_NOSIGNAL anyway).
+fn become_broker() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: prctl with integer arguments.
+    unsafe {
+        libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0)
+    };
+    #[cfg(target_os = "freebsd")]
+    // SAFETY: procctl on this process with an int argument.
+    unsafe {
+        let mut off = libc::PROC_TRACE_CTL_DISABLE;
+        libc::procctl(
+            libc::P_PID,
+            libc::getpid() as libc::id_t,
+            libc::PROC_TRACE_CTL,
+            (&mut off as *mut libc::c_int).cast(),
+        )
+    };
+    // Fails only for a process group leader, which a fresh child is not.
+    let _ = nix::unistd::setsid();
+    #[cfg(target_os = "linux")]
+    let last = libc::SIGRTMAX();
+    #[cfg(target_os = "freebsd")]
+    let last: libc::c_int = 126; // SIGRTMAX of <sys/signal.h>
+    #[cfg(not(any(target_os = "linux", target_os = "freebsd")))]
+    let last: libc::c_int = 31;
+    // Raw sigaction: nix's Signal has no real-time signals. The C
+    // library's own (glibc's 32 and 33, libthr's SIGTHR) are refused with
+    // EINVAL and stay as they are.
+    for sig in 1..=last {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+            continue;
+        }
+        // SAFETY: a zeroed sigaction with SIG_DFL and an empty mask.
+        unsafe {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = if sig == libc::SIGPIPE {
+                libc::SIG_IGN
+            } else {
+                libc::SIG_DFL
+            };
+            libc::sigemptyset(&mut sa.sa_mask);
+            libc::sigaction(sig, &sa, std::ptr::null_mut());
+        }
+    }
+    let _ = nix::sys::signal::SigSet::empty().thread_set_mask();
+}
+
+/// How long enter() waits for the broker to be set up.
+const BROKER_START_TIMEOUT_MS: i32 = 5000;
+
+/// Wait, at most `ms`, for the broker's one-byte "set up" on `fd`.
+fn wait_ready(fd: RawFd, ms: i32) -> std::result::Result<(), &'static str> {
+    let mut p = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    loop {
+        // SAFETY: one valid pollfd.
+        let n = unsafe { libc::poll(&mut p, 1, ms) };
+        if n < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+            continue;
+        }
+        if n <= 0 {
+            return Err("the broker did not report ready in time");
+        }
+        let mut b = [0u8; 1];
+        // SAFETY: one byte into a local buffer.
+        return match unsafe { libc::read(fd, b.as_mut_ptr().cast(), 1) } {
+            1 => Ok(()),
+            _ => Err("the broker exited before it was ready"),
+        };
+    }
+}
+
+pub(crate) fn open_root(root: &Path) -> Result<RootFd> {
+    let err = |source| Error::Root {
+        path: root.to_owned(),
+        source,
+    };
+    let real = std::fs::canonicalize(root).map_err(err)?;
+    let meta = std::fs::metadata(&real).map_err(err)?;
+    if meta.is_dir() {
+        return Ok(RootFd::Dir(open_path(&real, libc::O_DIRECTORY).map_err(err)?));
+    }
+    let parent = real.parent().unwrap_or(Path::new("/"));
+    let name = real.file_name().map(|n| n.as_bytes()).unwrap_or(b".");
+    Ok(RootFd::File {
+        parent: open_path(parent, libc::O_DIRECTORY).map_err(err)?,
+        name: CString::new(name).expect("path component has no NUL"),
+    })
+}
+
+fn open_path(p: &Path, extra: i32) -> std::io::Result<OwnedFd> {
+    let c = CString::new(p.as_os_str().as_bytes())?;
+    // SAFETY: valid C string; we own the returned descriptor.
+    let fd = unsafe { libc::open(c.as_ptr(), libc::O_PATH | libc::O_CLOEXEC | extra) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: fresh descriptor.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// What goes back to the handler.
+struct Outcome {
+    decision: WireDecision,
+    rule: u32,
+    status: i32,
+    value: i64,
+    data: Vec<u8>,
+    fd: Option<OwnedFd>,
+}
+
+impl Outcome {
+    fn deny(decision: WireDecision) -> Outcome {
+        Outcome {
+            decision,
+            rule: 0,
+            status: 0,
+            value: 0,
+            data: Vec::new(),
+            fd: None,
+        }
+    }
+    fn allowed(rule: Grant) -> Outcome {
+        let (decision, rule) = match rule {
+            Grant::Rule(i) => (WireDecision::Allowed, i as u32),
+            Grant::Descriptor => (WireDecision::AllowedByDescriptor, 0),
+        };
+        Outcome {
+            decision,
+            rule,
+            status: 0,
+            value: 0,
+            data: Vec::new(),
+            fd: None,
+        }
+    }
+    fn allowed_err(rule: u32, errno: i32) -> Outcome {
+        Outcome {
+            status: errno,
+            ..Outcome::allowed(Grant::Rule(rule as usize))
+        }
+    }
+    fn with_result(mut self, r: std::result::Result<i64, i32>) -> Outcome {
+        match r {
+            Ok(v) => self.value = v,
+            Err(e) => self.status = e,
+        }
+        self
+    }
+}
+
+/// Why an operation was permitted.
+#[derive(Clone, Copy)]
+enum Grant {
+    Rule(usize),
+    Descriptor,
+}
+
+fn errno() -> i32 {
+    std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO)
+}
+
+fn cvt(r: libc::c_int) -> std::result::Result<i64, i32> {
+    if r < 0 {
+        Err(errno())
+    } else {
+        Ok(r as i64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// Hostile requests written straight to the broker's socket.
+    mod hostile {
+        use super::super::*;
+        use crate::policy::{Access, NetTarget};
+        use crate::proto::{Op, Reply, Request, FD_DIR, FD_SOCK, PATH_MAX};
+
+        struct Fixture {
+            _dir: tempfile::TempDir,
+            root: PathBuf,
+            b: BrokerHandle,
+        }
+
+        impl Drop for Fixture {
+            fn drop(&mut self) {
+                sys::close(self.b.ctl);
+                // SAFETY: reaping the broker we forked.
+                unsafe { libc::waitpid(self.b.pid, std::ptr::null_mut(), 0) };
+            }
+        }
+
+        fn fixture() -> Fixture {
+            let dir = tempfile::tempdir().unwrap();
+            let root = dir.path().join("root");
+            std::fs::create_dir(&root).unwrap();
+            std::fs::write(root.join("f"), "data").unwrap();
+            let mut p = Policy::new();
+            p.allow_fs(&root, Access::READ).unwrap();
+            p.allow_connect(NetTarget::parse("127.0.0.1:*").unwrap());
+            let b = spawn(&p).unwrap();
+            Fixture { _dir: dir, root, b }
+        }
+
+        /// Sends raw bytes with a reply socket and `extra` descriptors;
+        /// returns the reply header and any descriptor, or None if the
+        /// broker did not answer (within 5 s).
+        fn ask(ctl: RawFd, bytes: &[u8], extra: &[RawFd]) -> Option<(Reply, RawFd)> {
+            let [mine, theirs] = sys::seqpacket_pair().unwrap();
+            let mut fds = vec![theirs];
+            fds.extend_from_slice(extra);
+            let iov = [libc::iovec {
+                iov_base: bytes.as_ptr() as *mut _,
+                iov_len: bytes.len(),
+            }];
+            sys::send_with_fds(ctl, &iov, &fds, 0).unwrap();
+            sys::close(theirs);
+            let mut p = libc::pollfd {
+                fd: mine,
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            // SAFETY: one pollfd.
+            if unsafe { libc::poll(&mut p, 1, 5000) } != 1 {
+                sys::close(mine);
+                return None;
+            }
+            let mut hdr = Reply::default();
+            let mut iov = [libc::iovec {
+                iov_base: (&mut hdr as *mut Reply).cast(),
+                iov_len: std::mem::size_of::<Reply>(),
+            }];
+            let r = sys::recv_with_fds(mine, &mut iov).unwrap();
+            sys::close(mine);
+            (r.len >= std::mem::size_of::<Reply>()).then_some((hdr, if r.nfds > 0 { r.fds[0] } else { -1 }))
+        }
+
+        fn open_req(path: &[u8]) -> Request {
+            let mut r = Request::new(Op::Open);
+            r.path[..path.len()].copy_from_slice(path);
+            r.path_len = path.len() as u32;
+            r
+        }
+
+        fn assert_alive(f: &Fixture) {
+            let p = f.root.join("f");
+            let (h, fd) = ask(f.b.ctl, open_req(p.as_os_str().as_bytes()).as_bytes(), &[]).expect("broker answers");
+            assert_eq!(h.decision, WireDecision::Allowed as u32);
+            assert_eq!(h.status, 0);
+            assert!(fd >= 0);
+            sys::close(fd);
+        }
+
+        #[test]
+        fn garbage_and_malformed_headers_are_refused_and_the_broker_survives() {
+            let f = fixture();
+            let (h, fd) = ask(f.b.ctl, &[0xa5; 100], &[]).unwrap();
+            assert_eq!(h.decision, WireDecision::DeniedBadRequest as u32);
+            assert_eq!(fd, -1);
+            let mut r = open_req(b"/x");
+            r.path_len = PATH_MAX as u32 + 7;
+            assert_eq!(
+                ask(f.b.ctl, r.as_bytes(), &[]).unwrap().0.decision,
+                WireDecision::DeniedBadRequest as u32
+            );
+            let mut r = open_req(b"/x");
+            r.op = 0xffff;
+            assert_eq!(
+                ask(f.b.ctl, r.as_bytes(), &[]).unwrap().0.decision,
+                WireDecision::DeniedBadRequest as u32
+            );
+            let mut r = open_req(b"/x");
+            r.version = 999;
+            assert_eq!(
+                ask(f.b.ctl, r.as_bytes(), &[]).unwrap().0.decision,
+                WireDecision::DeniedBadRequest as u32
+            );
+            // Header plus trailing bytes that claim to be no payload.
+            let mut long = open_req(b"/x").as_bytes().to_vec();
+            long.extend_from_slice(&[1, 2, 3]);
+            assert_eq!(
+                ask(f.b.ctl, &long, &[]).unwrap().0.decision,
+                WireDecision::DeniedBadRequest as u32
+            );
+            assert_alive(&f);
+        }
+
+        #[test]
+        fn messages_without_a_reply_socket_or_with_too_many_descriptors() {
+            let f = fixture();
+            // No descriptors at all: nothing to answer on; ignored.
+            let r = open_req(b"/x");
+            let iov = [libc::iovec {
+                iov_base: r.as_bytes().as_ptr() as *mut _,
+                iov_len: r.as_bytes().len(),
+            }];
+            sys::send_with_fds(f.b.ctl, &iov, &[], 0).unwrap();
+            // An empty message is not end-of-stream.
+            sys::send_with_fds(f.b.ctl, &[], &[], 0).unwrap();
+            // More descriptors than any request carries.
+            let fds: Vec<RawFd> = (0..2).map(|_| unsafe { libc::dup(0) }).collect();
+            let (h, _) = ask(f.b.ctl, open_req(b"/x").as_bytes(), &fds).unwrap();
+            assert_eq!(h.decision, WireDecision::DeniedBadRequest as u32);
+            fds.iter().for_each(|&fd| sys::close(fd));
+            assert_alive(&f);
+        }
+
+        #[test]
+        fn socket_ops_check_the_descriptor_and_the_address() {
+            let f = fixture();
+            let file = std::fs::File::open(f.root.join("f")).unwrap();
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let (addr, len) = crate::client::sockaddr_bytes(&l.local_addr().unwrap());
+            let mut r = Request::new(Op::Connect);
+            r.fd_roles = FD_SOCK;
+            r.addr[..len].copy_from_slice(&addr[..len]);
+            r.addr_len = len as u32;
+            // A file is not a socket.
+            let (h, _) = ask(f.b.ctl, r.as_bytes(), &[file.as_raw_fd()]).unwrap();
+            assert_eq!(h.decision, WireDecision::DeniedBadRequest as u32);
+            // A truncated address is malformed.
+            let s = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0) };
+            let mut short = r;
+            short.addr_len = 6;
+            assert_eq!(
+                ask(f.b.ctl, short.as_bytes(), &[s]).unwrap().0.decision,
+                WireDecision::DeniedBadRequest as u32
+            );
+            // An address outside the policy is refused.
+            let (other, olen) = crate::client::sockaddr_bytes(&"10.0.0.1:80".parse().unwrap());
+            let mut r2 = r;
+            r2.addr[..olen].copy_from_slice(&other[..olen]);
+            assert_eq!(
+                ask(f.b.ctl, r2.as_bytes(), &[s]).unwrap().0.decision,
+                WireDecision::DeniedNoRule as u32
+            );
+            // The allowed one connects the very socket we passed.
+            let (h, _) = ask(f.b.ctl, r.as_bytes(), &[s]).unwrap();
+            assert_eq!((h.decision, h.status), (WireDecision::Allowed as u32, 0));
+            let mut peer: libc::sockaddr_in = unsafe { std::mem::zeroed() };
+            let mut plen = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+            assert_eq!(
+                unsafe { libc::getpeername(s, (&mut peer as *mut libc::sockaddr_in).cast(), &mut plen) },
+                0
+            );
+            sys::close(s);
+            assert_alive(&f);
+        }
+
+        #[test]
+        fn path_requests_cannot_escape_or_smuggle_flags() {
+            let f = fixture();
+            let up = format!("{}/../root/../../etc/passwd", f.root.display());
+            let (h, fd) = ask(f.b.ctl, open_req(up.as_bytes()).as_bytes(), &[]).unwrap();
+            assert_eq!(h.decision, WireDecision::DeniedEscape as u32);
+            assert_eq!(fd, -1);
+            let (h, _) = ask(f.b.ctl, open_req(b"/etc/passwd").as_bytes(), &[]).unwrap();
+            assert_eq!(h.decision, WireDecision::DeniedNoRule as u32);
+            let p = f.root.join("f");
+            let mut r = open_req(p.as_os_str().as_bytes());
+            r.flags = libc::O_RDWR;
+            assert_eq!(
+                ask(f.b.ctl, r.as_bytes(), &[]).unwrap().0.decision,
+                WireDecision::DeniedAccess as u32
+            );
+            r.flags = 0x4000_0000;
+            let (h, _) = ask(f.b.ctl, r.as_bytes(), &[]).unwrap();
+            assert_eq!((h.decision, h.status), (WireDecision::Allowed as u32, libc::EINVAL));
+            // A directory descriptor that is really a socket.
+            let s = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0) };
+            let mut r = open_req(b"f");
+            r.fd_roles = FD_DIR;
+            let (h, fd) = ask(f.b.ctl, r.as_bytes(), &[s]).unwrap();
+            assert!(h.status != 0 || h.decision != WireDecision::Allowed as u32, "{h:?}");
+            assert_eq!(fd, -1);
+            sys::close(s);
+            assert_alive(&f);
+        }
+
+        /// Sends `bytes` with `reply` as the reply socket and `extra`
+        /// after it, and does not wait for anything.
+        fn send_only(ctl: RawFd, bytes: &[u8], reply: RawFd, extra: &[RawFd]) {
+            let mut fds = vec![reply];
+            fds.extend_from_slice(extra);
+            let iov = [libc::iovec {
+                iov_base: bytes.as_ptr() as *mut _,
+                iov_len: bytes.len(),
+            }];
+            sys::send_with_fds(ctl, &iov, &fds, 0).unwrap();
+        }
+
+        /// Reads `fd` (waiting at most 5 s): the bytes before end-of-file,
+        /// or None if it neither ended nor had data by then.
+        fn until_eof(fd: RawFd) -> Option<usize> {
+            let mut total = 0;
+            loop {
+                if sys::wait_fd(fd, libc::POLLIN, sys::monotonic_ms() + 5000).is_err() {
+                    return None;
+                }
+                let mut b = [0u8; 4096];
+                // SAFETY: a local buffer.
+                match unsafe { libc::read(fd, b.as_mut_ptr().cast(), b.len()) } {
+                    n if n > 0 => total += n as usize,
+                    _ => return Some(total),
+                }
+            }
+        }
+
+        #[test]
+        fn reply_descriptors_of_another_kind_are_closed_unwritten() {
+            let f = fixture();
+            let p = f.root.join("f");
+            let req = open_req(p.as_os_str().as_bytes());
+            // A stream socket (which could be full and blocking) and a
+            // pipe: the broker's copy is closed without a byte written.
+            let [x, y] = {
+                let mut s = [-1; 2];
+                // SAFETY: socketpair into a local array.
+                assert_eq!(
+                    unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_STREAM, 0, s.as_mut_ptr()) },
+                    0
+                );
+                s
+            };
+            send_only(f.b.ctl, req.as_bytes(), x, &[]);
+            sys::close(x);
+            assert_eq!(
+                until_eof(y),
+                Some(0),
+                "the stream reply socket got an answer or was kept"
+            );
+            sys::close(y);
+            let mut pp = [-1; 2];
+            // SAFETY: pipe into a local array.
+            assert_eq!(unsafe { libc::pipe(pp.as_mut_ptr()) }, 0);
+            send_only(f.b.ctl, req.as_bytes(), pp[1], &[]);
+            sys::close(pp[1]);
+            assert_eq!(until_eof(pp[0]), Some(0), "the pipe got an answer or was kept");
+            sys::close(pp[0]);
+            // A datagram socket: nothing arrives.
+            let [d, e] = {
+                let mut s = [-1; 2];
+                // SAFETY: as above.
+                assert_eq!(
+                    unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_DGRAM, 0, s.as_mut_ptr()) },
+                    0
+                );
+                s
+            };
+            send_only(f.b.ctl, req.as_bytes(), d, &[]);
+            assert_alive(&f);
+            let mut b = [0u8; 64];
+            // SAFETY: a local buffer.
+            assert!(unsafe { libc::recv(e, b.as_mut_ptr().cast(), b.len(), libc::MSG_DONTWAIT) } < 0);
+            sys::close(d);
+            sys::close(e);
+        }
+
+        #[test]
+        fn a_reply_socket_nobody_reads_costs_its_answer_only() {
+            let f = fixture();
+            let [x, y] = sys::seqpacket_pair().unwrap();
+            // Fill y's queue: the broker's answer to x finds no room.
+            // SAFETY: sends on our own socket.
+            while unsafe { libc::send(x, b"z".as_ptr().cast(), 1, libc::MSG_DONTWAIT) } > 0 {}
+            let p = f.root.join("f");
+            send_only(f.b.ctl, open_req(p.as_os_str().as_bytes()).as_bytes(), x, &[]);
+            assert_alive(&f);
+            sys::close(x);
+            sys::close(y);
+        }
+
+        #[test]
+        fn a_blocking_call_holds_a_pool_thread_not_the_loop() {
+            let f = fixture();
+            let fifo = f.root.join("fifo");
+            let c = CString::new(fifo.as_os_str().as_bytes()).unwrap();
+            // SAFETY: mkfifo with a C string.
+            assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+            // Opening it for reading waits for a writer that never comes.
+            let [mine, theirs] = sys::seqpacket_pair().unwrap();
+            send_only(f.b.ctl, open_req(fifo.as_os_str().as_bytes()).as_bytes(), theirs, &[]);
+            sys::close(theirs);
+            assert_alive(&f);
+            sys::close(mine);
+        }
+
+        #[test]
+        fn requests_handing_back_the_control_socket_are_refused() {
+            let f = fixture();
+            // As the directory: refused, and not held.
+            let mut r = open_req(b"f");
+            r.fd_roles = FD_DIR;
+            let (h, fd) = ask(f.b.ctl, r.as_bytes(), &[f.b.ctl]).unwrap();
+            assert_eq!((h.decision, fd), (WireDecision::DeniedBadRequest as u32, -1));
+            // As the reply socket: dropped without an answer (which would
+            // come back to the broker as a request).
+            let p = f.root.join("f");
+            send_only(f.b.ctl, open_req(p.as_os_str().as_bytes()).as_bytes(), f.b.ctl, &[]);
+            assert_alive(&f);
+            // Nothing of it is kept: the broker goes with its last client.
+            let pid = f.b.pid;
+            sys::close(f.b.ctl);
+            std::mem::forget(f);
+            let start = std::time::Instant::now();
+            let mut status = 0;
+            // SAFETY: waiting for our own child, without blocking.
+            while unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) } != pid {
+                if start.elapsed() > std::time::Duration::from_secs(5) {
+                    // SAFETY: our own child.
+                    unsafe {
+                        libc::kill(pid, libc::SIGKILL);
+                        libc::waitpid(pid, &mut status, 0);
+                    }
+                    panic!("the broker outlived its last client");
+                }
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+        }
+
+        #[test]
+        fn broker_exits_when_the_last_client_is_gone() {
+            let f = fixture();
+            let pid = f.b.pid;
+            drop(f);
+            // SAFETY: probing a reaped pid.
+            assert_eq!(unsafe { libc::kill(pid, 0) }, -1);
+        }
+    }
+}
