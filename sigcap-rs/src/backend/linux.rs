@@ -1,24 +1,50 @@
-//! Linux: capability mode emulated with a seccomp-bpf filter.
+//! Linux: capability mode emulated with seccomp-bpf filters.
 //!
-//! Calls that reach a global namespace (paths from the working directory or
-//! the root, connect, bind, sendto with an address) return
-//! SECCOMP_RET_TRAP: the kernel does not run them and sends SIGSYS with the
-//! call number and the registers. The handler then answers through the
-//! broker, so the program sees an ordinary return. Because the call never
-//! ran, "the original error" is EPERM, the nearest Linux has to ECAPMODE.
-//! execve/execveat fail with EPERM directly (see [`prepare`]).
+//! Four filters, all on every thread (TSYNC); the kernel runs them all
+//! and takes the strongest answer (KILL > TRAP > ERRNO > ALLOW):
+//!
+//! - the allowlist ([`allowlist`]), which fails closed: it lets through
+//!   the calls the backend knows ([`allowed`], plus every call the other
+//!   filters trap or refuse, so that they decide) and traps every other
+//!   number. The handler answers those ENOSYS, as a kernel without the
+//!   call would, and records them (class `syscall`, `unsupported`):
+//!   SysV IPC, POSIX message queues, keyrings, unshare/setns, bpf,
+//!   perf_event_open, userfaultfd, module loading, and every call of
+//!   kernels newer than the list. clone3 is answered ENOSYS by the filter
+//!   itself, without a signal (glibc then uses clone). i386 calls
+//!   (`int 0x80`) kill the process; x32 calls fail with EPERM.
+//! - the trap filter ([`rules`]): calls that reach a global namespace
+//!   (paths from the working directory or the root, connect, bind,
+//!   listen, sendto with an address) and clone with a namespace flag
+//!   return SECCOMP_RET_TRAP: the kernel does not run them and sends
+//!   SIGSYS with the call number and the registers. The handler then
+//!   answers through the broker, so the program sees an ordinary return.
+//!   Because the call never ran, "the original error" is EPERM, the
+//!   nearest Linux has to ECAPMODE.
+//! - the refuse filter ([`refused`]): EPERM without a signal for what no
+//!   broker could perform: exec (see [`prepare`]), the new mount API,
+//!   io_uring, ptrace and the other calls that reach into a process, and,
+//!   by argument, setters aimed at another pid, personality changes and
+//!   TIOCSTI.
+//! - the broker filter ([`protect_broker`]): signals and pidfds aimed at
+//!   the broker.
+//!
+//! Every trap carries the process's cookie in SECCOMP_RET_DATA, so the
+//! handler takes only its own.
 //!
 //! Known differences from FreeBSD capability mode (Linux has none): the
-//! filter is a denylist (calls it does not name, including those of newer
-//! kernels, run); lookups relative to a directory descriptor are brokered
-//! and a descriptor outside every root grants nothing, but a descriptor
-//! held from before entering is not confined by the kernel for calls that
-//! take no path; sendmsg(2)/sendmmsg(2) with an address are not trapped
-//! (issue #10). listen(2) is trapped: on an unbound socket the kernel
-//! would bind every address. Beside the filter, Landlock (landlock.rs)
-//! bounds the process's own file and TCP access by the policy and refuses
-//! signals to other processes and abstract Unix sockets. It is a fallback
-//! and debugging aid, not a hardened sandbox.
+//! allowlist is coarser than capability mode's (ioctl, prctl, fork,
+//! socket of any family are allowed whatever the arguments; queries about
+//! other processes, getpriority or sched_getaffinity of another pid, are
+//! answered); lookups relative to a directory descriptor are brokered and
+//! a descriptor outside every root grants nothing, but a descriptor held
+//! from before entering is not confined by the kernel for calls that take
+//! no path; sendmsg(2)/sendmmsg(2) with an address are not trapped (issue
+//! #10). listen(2) is trapped: on an unbound socket the kernel would bind
+//! every address. Beside the filters, Landlock (landlock.rs) bounds the
+//! process's own file and TCP access by the policy and refuses signals to
+//! other processes and abstract Unix sockets. It is a fallback and
+//! debugging aid, not a hardened sandbox.
 use super::Trap;
 use crate::error::{Error, Result};
 use crate::record::{BackendKind, Class};
