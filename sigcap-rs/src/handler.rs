@@ -5,7 +5,9 @@
 //! makes only raw system calls (socketpair, sendmsg, recvmsg, poll,
 //! clock_gettime, fstat, close, write, getpid, sigprocmask, sigpending,
 //! sigtimedwait; on the Linux fast path, fast.rs, openat2, newfstatat,
-//! statx, faccessat2 and readlinkat). It takes no lock and never allocates. Every wait for
+//! statx, faccessat2 and readlinkat; on Linux every one of them is in the
+//! seccomp allowlist, backend/linux.rs, whose tests check the list). It
+//! takes no lock and never allocates. Every wait for
 //! the broker is bounded ([`client::Channel::timeout_ms`]), and nothing is
 //! written to a descriptor number that no longer holds what `enter()`
 //! stored there. It saves and

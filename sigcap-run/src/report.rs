@@ -75,13 +75,26 @@ pub fn parse_stream(text: &str) -> Stream {
                 .errors
                 .push(v["message"].as_str().unwrap_or("the shim failed").to_string()),
             _ => match serde_json::from_value(v) {
-                Ok(r) => s.records.push(r),
+                Ok(r) => s.records.push(name_unknown(r)),
                 Err(_) => s.garbled += 1,
             },
         }
     }
     s.records.sort_by_key(|r| (r.pid, r.seq));
     s
+}
+
+/// A call the handler has no name for ("?") is named by its number, so
+/// that two of them are not taken for one; on Linux, one the seccomp
+/// allowlist does not know (trapped and answered ENOSYS) says so.
+fn name_unknown(mut r: Record) -> Record {
+    if r.name == "?" {
+        r.name = format!("syscall {}", r.syscall);
+    }
+    if r.class == "syscall" && r.decision == "unsupported" && r.errno == libc::ENOSYS && r.reason.is_none() {
+        r.reason = Some("not in the allowlist".into());
+    }
+    r
 }
 
 /// What a call does, for policy purposes.

@@ -406,3 +406,42 @@ fn other_signals_are_passed_on_too() {
     assert_eq!(rep["forwarded_signals"], serde_json::json!(["SIGUSR1"]));
     drop(child.stdin.take());
 }
+
+/// A call the Linux filter does not know (keyctl, a number past the
+/// table) is refused with ENOSYS, and the report and the summary say
+/// which and why, one entry per number.
+#[test]
+fn calls_not_in_the_allowlist_are_named_by_number_and_reason() {
+    let t = tmp();
+    let d = t.path();
+    let src = "#include <stdio.h>\n#include <unistd.h>\n#include <errno.h>\n#include <sys/syscall.h>\n\
+               int main(void) {\n\
+                 long a = syscall(SYS_keyctl, 0, -3, 1);\n int ea = errno;\n\
+                 long b = syscall(480);\n int eb = errno;\n\
+                 long c = syscall(481);\n\
+                 printf(\"%ld %d %ld %d %ld\\n\", a, ea, b, eb, c);\n return 0;\n}\n";
+    let Some(p) = cc(d, "unknown", src, &[]) else {
+        eprintln!("no C compiler: skipped");
+        return;
+    };
+    let r = run(d, &[], &[p.to_str().unwrap()]);
+    assert_eq!(r.code(), 0);
+    assert_eq!(r.stdout().trim(), format!("-1 {0} -1 {0} -1", libc::ENOSYS));
+    let v = r.violations();
+    let entry = |name: &str| {
+        v.iter()
+            .find(|e| e["syscall"] == name)
+            .unwrap_or_else(|| panic!("no {name} in {v:?}"))
+            .clone()
+    };
+    for (name, nr) in [("syscall 250", 250), ("syscall 480", 480), ("syscall 481", 481)] {
+        let e = entry(name);
+        assert_eq!(e["number"], nr);
+        assert_eq!(e["errno"], "ENOSYS");
+        assert_eq!(e["class"], "syscall");
+        assert_eq!(e["decision"], "unsupported");
+        assert_eq!(e["reason"], "not in the allowlist");
+    }
+    assert!(r.stderr().contains("syscall 480"), "{}", r.stderr());
+    assert!(r.stderr().contains("not in the allowlist"), "{}", r.stderr());
+}

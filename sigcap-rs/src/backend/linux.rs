@@ -1,32 +1,58 @@
-//! Linux: capability mode emulated with a seccomp-bpf filter.
+//! Linux: capability mode emulated with seccomp-bpf filters.
 //!
-//! Calls that reach a global namespace (paths from the working directory or
-//! the root, connect, bind, sendto with an address) return
-//! SECCOMP_RET_TRAP: the kernel does not run them and sends SIGSYS with the
-//! call number and the registers. The handler then answers through the
-//! broker, so the program sees an ordinary return. Because the call never
-//! ran, "the original error" is EPERM, the nearest Linux has to ECAPMODE.
-//! execve/execveat fail with EPERM directly (see [`prepare`]).
+//! Four filters, all on every thread (TSYNC); the kernel runs them all
+//! and takes the strongest answer (KILL > TRAP > ERRNO > ALLOW):
+//!
+//! - the allowlist ([`allowlist`]), which fails closed: it lets through
+//!   the calls the backend knows ([`allowed`], plus every call the other
+//!   filters trap or refuse, so that they decide) and traps every other
+//!   number. The handler answers those ENOSYS, as a kernel without the
+//!   call would, and records them (class `syscall`, `unsupported`):
+//!   SysV IPC, POSIX message queues, keyrings, unshare/setns, bpf,
+//!   perf_event_open, userfaultfd, module loading, and every call of
+//!   kernels newer than the list. clone3 is answered ENOSYS by the filter
+//!   itself, without a signal (glibc then uses clone). i386 calls
+//!   (`int 0x80`) kill the process; x32 calls fail with EPERM.
+//! - the trap filter ([`rules`]): calls that reach a global namespace
+//!   (paths from the working directory or the root, connect, bind,
+//!   listen, sendto with an address) and clone with a namespace flag
+//!   return SECCOMP_RET_TRAP: the kernel does not run them and sends
+//!   SIGSYS with the call number and the registers. The handler then
+//!   answers through the broker, so the program sees an ordinary return.
+//!   Because the call never ran, "the original error" is EPERM, the
+//!   nearest Linux has to ECAPMODE.
+//! - the refuse filter ([`refused`]): EPERM without a signal for what no
+//!   broker could perform: exec (see [`prepare`]), the new mount API,
+//!   io_uring, ptrace and the other calls that reach into a process, and,
+//!   by argument, setters aimed at another pid, personality changes and
+//!   TIOCSTI.
+//! - the broker filter ([`protect_broker`]): signals and pidfds aimed at
+//!   the broker.
+//!
+//! Every trap carries the process's cookie in SECCOMP_RET_DATA, so the
+//! handler takes only its own.
 //!
 //! Known differences from FreeBSD capability mode (Linux has none): the
-//! filter is a denylist (calls it does not name, including those of newer
-//! kernels, run); lookups relative to a directory descriptor are brokered
-//! and a descriptor outside every root grants nothing, but a descriptor
-//! held from before entering is not confined by the kernel for calls that
-//! take no path; sendmsg(2)/sendmmsg(2) with an address are not trapped
-//! (issue #10). listen(2) is trapped: on an unbound socket the kernel
-//! would bind every address. Beside the filter, Landlock (landlock.rs)
-//! bounds the process's own file and TCP access by the policy and refuses
-//! signals to other processes and abstract Unix sockets. It is a fallback
-//! and debugging aid, not a hardened sandbox.
+//! allowlist is coarser than capability mode's (ioctl, prctl, fork,
+//! socket of any family are allowed whatever the arguments; queries about
+//! other processes, getpriority or sched_getaffinity of another pid, are
+//! answered); lookups relative to a directory descriptor are brokered and
+//! a descriptor outside every root grants nothing, but a descriptor held
+//! from before entering is not confined by the kernel for calls that take
+//! no path; sendmsg(2)/sendmmsg(2) with an address are not trapped (issue
+//! #10). listen(2) is trapped: on an unbound socket the kernel would bind
+//! every address. Beside the filters, Landlock (landlock.rs) bounds the
+//! process's own file and TCP access by the policy and refuses signals to
+//! other processes and abstract Unix sockets. It is a fallback and
+//! debugging aid, not a hardened sandbox.
 use super::Trap;
 use crate::error::{Error, Result};
 use crate::record::{BackendKind, Class};
 use seccompiler::{
     SeccompAction, SeccompCmpArgLen as Len, SeccompCmpOp as Cmp, SeccompCondition as Cond, SeccompFilter, SeccompRule,
 };
-use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 /// The errno a trapped call returns when it is not brokered.
 pub(crate) const CAPMODE_ERRNO: i32 = libc::EPERM;
@@ -53,7 +79,6 @@ fn new_cookie() -> Result<u32> {
 /// Gives every SECCOMP_RET_TRAP of `prog` the data `cookie` (seccompiler's
 /// Trap action carries none).
 fn mark_traps(prog: &mut seccompiler::BpfProgram, cookie: u32) {
-    const RET_K: u16 = 0x06; // BPF_RET | BPF_K
     for ins in prog.iter_mut() {
         if ins.code == RET_K && ins.k == libc::SECCOMP_RET_TRAP {
             ins.k = libc::SECCOMP_RET_TRAP | (cookie & libc::SECCOMP_RET_DATA);
@@ -72,7 +97,8 @@ pub(crate) struct Prepared {
     trap: seccompiler::BpfProgram,
     cookie: u32,
     refuse: seccompiler::BpfProgram,
-    x32: seccompiler::BpfProgram,
+    /// The allowlist ([`allowlist`]), x32 and i386 included.
+    allow: seccompiler::BpfProgram,
     /// Signals and pidfds aimed at the broker ([`protect_broker`]).
     broker: Option<seccompiler::BpfProgram>,
 }
@@ -146,13 +172,21 @@ pub(crate) fn prepare(requested: Option<BackendKind>) -> Result<(BackendKind, Pr
     let mut trap = compile(rules()?, SeccompAction::Trap)?;
     mark_traps(&mut trap, cookie);
     let refuse = compile(refused()?, SeccompAction::Errno(CAPMODE_ERRNO as u32))?;
+    let known = known_set()?;
+    for (i, word) in KNOWN.iter().enumerate() {
+        let bits = (0..64)
+            .filter(|b| known.contains(&(i as i64 * 64 + b)))
+            .fold(0u64, |w, b| w | 1 << b);
+        word.store(bits, Ordering::Relaxed);
+    }
+    let allow = allowlist(&known, cookie);
     Ok((
         BackendKind::LinuxSeccomp,
         Prepared {
             trap,
             cookie,
             refuse,
-            x32: refuse_x32(),
+            allow,
             broker: None,
         },
     ))
@@ -191,44 +225,6 @@ pub(crate) fn protect_broker(p: &mut Prepared, broker: libc::pid_t) -> Result<()
     }
     p.broker = Some(compile(m, SeccompAction::Errno(CAPMODE_ERRNO as u32))?);
     Ok(())
-}
-
-/// A filter of its own for the x32 ABI. seccompiler's programs begin by
-/// killing the process on any other audit architecture (so i386 system
-/// calls through `int 0x80` die), but x32 calls carry AUDIT_ARCH_X86_64
-/// with __X32_SYSCALL_BIT set in the number, which no rule keyed by number
-/// matches: every x32 call would pass the denylist. seccompiler has no
-/// range comparison on the number, hence these five instructions by hand
-/// (as in the kernel's samples/seccomp and Documentation/userspace-api/
-/// seccomp_filter.rst).
-fn refuse_x32() -> seccompiler::BpfProgram {
-    use seccompiler::sock_filter;
-    const LD_W_ABS: u16 = 0x20; // BPF_LD (0) | BPF_W (0) | BPF_ABS (0x20)
-    const JGE_K: u16 = 0x05 | 0x30; // BPF_JMP | BPF_JGE | BPF_K
-    const JEQ_K: u16 = 0x05 | 0x10; // BPF_JMP | BPF_JEQ | BPF_K
-    const RET_K: u16 = 0x06; // BPF_RET | BPF_K
-    const X32_SYSCALL_BIT: u32 = 0x4000_0000;
-    const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
-    let st = |code, k| sock_filter { code, jt: 0, jf: 0, k };
-    vec![
-        st(LD_W_ABS, 4), // seccomp_data.arch
-        sock_filter {
-            code: JEQ_K,
-            jt: 1,
-            jf: 0,
-            k: AUDIT_ARCH_X86_64,
-        },
-        st(RET_K, libc::SECCOMP_RET_KILL_PROCESS),
-        st(LD_W_ABS, 0), // seccomp_data.nr
-        sock_filter {
-            code: JGE_K,
-            jt: 0,
-            jf: 1,
-            k: X32_SYSCALL_BIT,
-        },
-        st(RET_K, libc::SECCOMP_RET_ERRNO | CAPMODE_ERRNO as u32),
-        st(RET_K, libc::SECCOMP_RET_ALLOW),
-    ]
 }
 
 /// Fails if the process holds an io_uring: the filter refuses
@@ -300,12 +296,54 @@ fn refused() -> Result<BTreeMap<i64, Vec<SeccompRule>>> {
     ] {
         m.insert(nr, vec![]);
     }
+    // Setters that act on another process by its pid, refused unless
+    // the pid is 0 or this process's: limits (RLIMIT_CPU kills,
+    // RLIMIT_NOFILE starves), scheduling, priorities.
+    // SAFETY: getpid has no preconditions.
+    let me = unsafe { getpid() } as u32 as u64;
+    let other = |arg: u8| -> Result<SeccompRule> {
+        rule(vec![
+            cond(arg, Len::Dword, Cmp::Ne, 0)?,
+            cond(arg, Len::Dword, Cmp::Ne, me)?,
+        ])
+    };
+    for nr in [
+        SYS_prlimit64,
+        SYS_sched_setaffinity,
+        SYS_sched_setparam,
+        SYS_sched_setscheduler,
+        SYS_sched_setattr,
+    ] {
+        m.insert(nr, vec![other(0)?]);
+    }
+    // setpriority(which, who, prio) and ioprio_set(which, who, prio):
+    // only a process (not a group or a user) and only this one.
+    for (nr, process) in [
+        (SYS_setpriority, PRIO_PROCESS as u64),
+        (SYS_ioprio_set, 1 /* IOPRIO_WHO_PROCESS */),
+    ] {
+        m.insert(nr, vec![rule(vec![cond(0, Len::Dword, Cmp::Ne, process)?])?, other(1)?]);
+    }
+    // personality(2): the query form (0xffffffff) only; a persona
+    // changes what the next exec maps and how.
+    m.insert(
+        SYS_personality,
+        vec![rule(vec![cond(0, Len::Dword, Cmp::Ne, 0xffff_ffff)?])?],
+    );
+    // TIOCSTI pushes input into a terminal, which the shell outside the
+    // sandbox then reads as typed commands; TIOCLINUX pastes a
+    // selection on a virtual console the same way.
+    m.insert(
+        SYS_ioctl,
+        vec![
+            rule(vec![cond(1, Len::Dword, Cmp::Eq, TIOCSTI as u32 as u64)?])?,
+            rule(vec![cond(1, Len::Dword, Cmp::Eq, TIOCLINUX as u32 as u64)?])?,
+        ],
+    );
     // process_vm_readv of this process is how the handler reads the
     // program's arguments without faulting (sys::read_user); any other
     // pid is refused. A forked child has another pid and falls back to a
     // copy through a pipe.
-    // SAFETY: getpid has no preconditions.
-    let me = unsafe { getpid() } as u32 as u64;
     m.insert(
         SYS_process_vm_readv,
         vec![rule(vec![cond(0, Len::Dword, Cmp::Ne, me)?])?],
@@ -332,7 +370,7 @@ pub(crate) fn confine(_kind: BackendKind, p: Prepared) -> Result<()> {
     }
     // Published before the filter can trap; the handler is installed already.
     TRAP_COOKIE.store(p.cookie, Ordering::Release);
-    for prog in [Some(&p.x32), Some(&p.refuse), p.broker.as_ref(), Some(&p.trap)]
+    for prog in [Some(&p.allow), Some(&p.refuse), p.broker.as_ref(), Some(&p.trap)]
         .into_iter()
         .flatten()
     {
@@ -443,6 +481,24 @@ fn rules() -> Result<BTreeMap<i64, Vec<SeccompRule>>> {
             ],
         );
     }
+    // clone(2) making a namespace (a user namespace above all, which
+    // gives the process every capability inside it). The flags are the
+    // low 32 bits; CLONE_NEWTIME is not among them, as its bit (0x80)
+    // is part of the exit signal in clone(2) (unshare and clone3 only).
+    let mut new_ns = Vec::new();
+    for flag in [
+        CLONE_NEWNS,
+        CLONE_NEWCGROUP,
+        CLONE_NEWUTS,
+        CLONE_NEWIPC,
+        CLONE_NEWUSER,
+        CLONE_NEWPID,
+        CLONE_NEWNET,
+    ] {
+        let f = flag as u32 as u64;
+        new_ns.push(rule(vec![cond(0, Len::Dword, Cmp::MaskedEq(f), f)?])?);
+    }
+    m.insert(SYS_clone, new_ns);
     // futimens() is utimensat(fd, NULL, ...): no lookup.
     m.insert(SYS_utimensat, vec![rule(vec![cond(1, Len::Qword, Cmp::Ne, 0)?])?]);
     // sendto() without an address uses the connected peer.
@@ -465,6 +521,421 @@ fn rules() -> Result<BTreeMap<i64, Vec<SeccompRule>>> {
         );
     }
     Ok(m)
+}
+
+// ---------------------------------------------------------------------------
+// The allowlist.
+
+/// Calls the allowlist lets through, by purpose. Together with the calls
+/// the trap filter traps ([`rules`]) and the refuse filter refuses
+/// ([`refused`]), which it lets through too so that those filters decide,
+/// they are the calls the filter knows; every other number (SysV IPC,
+/// POSIX message queues, keyrings, namespaces, bpf, perf_event_open,
+/// userfaultfd, module loading, clock setting, the calls of later
+/// kernels...) is trapped and answered ENOSYS with a record.
+///
+/// Sources: the calls a program on Rust std, glibc and tokio makes; the
+/// descriptor, memory, thread, time and signal calls of Chromium's
+/// baseline policy (sandbox/linux/seccomp-bpf-helpers/baseline_policy.cc);
+/// and FreeBSD capability mode's allowed set (sys/kern/capabilities.conf),
+/// which excludes what reaches a global namespace (SysV IPC, message
+/// queues by name, keyrings).
+mod allowed {
+    use libc::*;
+
+    /// I/O and metadata on descriptors already held, polling and event
+    /// descriptors, Linux AIO (io_submit does reads, writes and fsyncs
+    /// of descriptors, nothing by path).
+    pub(super) const DESCRIPTORS: &[i64] = &[
+        SYS_read,
+        SYS_write,
+        SYS_close,
+        SYS_fstat,
+        SYS_poll,
+        SYS_lseek,
+        SYS_ioctl,
+        SYS_pread64,
+        SYS_pwrite64,
+        SYS_readv,
+        SYS_writev,
+        SYS_pipe,
+        SYS_pipe2,
+        SYS_select,
+        SYS_pselect6,
+        SYS_ppoll,
+        SYS_dup,
+        SYS_dup2,
+        SYS_dup3,
+        SYS_sendfile,
+        SYS_fcntl,
+        SYS_flock,
+        SYS_fsync,
+        SYS_fdatasync,
+        SYS_sync,
+        SYS_syncfs,
+        SYS_sync_file_range,
+        SYS_ftruncate,
+        SYS_fallocate,
+        SYS_fadvise64,
+        SYS_readahead,
+        SYS_getdents,
+        SYS_getdents64,
+        SYS_fchdir,
+        SYS_fchmod,
+        SYS_fchown,
+        SYS_fstatfs,
+        SYS_fgetxattr,
+        SYS_fsetxattr,
+        SYS_flistxattr,
+        SYS_fremovexattr,
+        SYS_splice,
+        SYS_tee,
+        SYS_vmsplice,
+        SYS_preadv,
+        SYS_pwritev,
+        SYS_preadv2,
+        SYS_pwritev2,
+        SYS_copy_file_range,
+        SYS_close_range,
+        super::SYS_CACHESTAT,
+        SYS_epoll_create,
+        SYS_epoll_create1,
+        SYS_epoll_ctl,
+        SYS_epoll_wait,
+        SYS_epoll_pwait,
+        SYS_epoll_pwait2,
+        SYS_eventfd,
+        SYS_eventfd2,
+        SYS_signalfd,
+        SYS_signalfd4,
+        SYS_timerfd_create,
+        SYS_timerfd_settime,
+        SYS_timerfd_gettime,
+        SYS_inotify_init,
+        SYS_inotify_init1,
+        SYS_inotify_rm_watch,
+        SYS_memfd_create,
+        SYS_io_setup,
+        SYS_io_destroy,
+        SYS_io_getevents,
+        super::SYS_IO_PGETEVENTS,
+        SYS_io_submit,
+        SYS_io_cancel,
+    ];
+
+    /// Sockets: making them and using them. connect, bind, listen and
+    /// sendto/sendmsg with an address are the trap filter's.
+    pub(super) const SOCKETS: &[i64] = &[
+        SYS_socket,
+        SYS_socketpair,
+        SYS_accept,
+        SYS_accept4,
+        SYS_shutdown,
+        SYS_getsockname,
+        SYS_getpeername,
+        SYS_setsockopt,
+        SYS_getsockopt,
+        SYS_recvfrom,
+        SYS_recvmsg,
+        SYS_recvmmsg,
+    ];
+
+    /// The process's own memory.
+    pub(super) const MEMORY: &[i64] = &[
+        SYS_brk,
+        SYS_mmap,
+        SYS_mprotect,
+        SYS_munmap,
+        SYS_mremap,
+        SYS_msync,
+        SYS_mincore,
+        SYS_madvise,
+        SYS_mlock,
+        SYS_mlock2,
+        SYS_munlock,
+        SYS_mlockall,
+        SYS_munlockall,
+        SYS_remap_file_pages,
+        SYS_membarrier,
+        SYS_pkey_mprotect,
+        SYS_pkey_alloc,
+        SYS_pkey_free,
+        SYS_mbind,
+        SYS_get_mempolicy,
+        SYS_set_mempolicy,
+        SYS_set_mempolicy_home_node,
+        SYS_mseal,
+        SYS_memfd_secret,
+        super::SYS_MAP_SHADOW_STACK,
+    ];
+
+    /// Threads and processes: creating them (clone without namespace
+    /// flags, see [`super::rules`]; clone3 is answered ENOSYS by the
+    /// filter itself, see [`super::allowlist`]), waiting, futexes, the
+    /// process's own scheduling, limits, identity and attributes. The
+    /// setters that take a pid are refused for other processes
+    /// ([`super::refused`]).
+    pub(super) const PROCESSES: &[i64] = &[
+        SYS_clone,
+        SYS_fork,
+        SYS_vfork,
+        SYS_exit,
+        SYS_exit_group,
+        SYS_wait4,
+        SYS_waitid,
+        SYS_getpid,
+        SYS_getppid,
+        SYS_gettid,
+        SYS_set_tid_address,
+        SYS_set_robust_list,
+        SYS_rseq,
+        SYS_arch_prctl,
+        SYS_prctl,
+        SYS_personality,
+        SYS_futex,
+        SYS_futex_waitv,
+        super::SYS_FUTEX_WAKE,
+        super::SYS_FUTEX_WAIT,
+        super::SYS_FUTEX_REQUEUE,
+        SYS_sched_yield,
+        SYS_sched_getaffinity,
+        SYS_sched_setaffinity,
+        SYS_sched_getparam,
+        SYS_sched_setparam,
+        SYS_sched_getscheduler,
+        SYS_sched_setscheduler,
+        SYS_sched_getattr,
+        SYS_sched_setattr,
+        SYS_sched_get_priority_max,
+        SYS_sched_get_priority_min,
+        SYS_sched_rr_get_interval,
+        SYS_getpriority,
+        SYS_setpriority,
+        SYS_ioprio_get,
+        SYS_ioprio_set,
+        SYS_getcpu,
+        SYS_getrlimit,
+        SYS_setrlimit,
+        SYS_prlimit64,
+        SYS_getrusage,
+        SYS_uname,
+        SYS_sysinfo,
+        SYS_getrandom,
+        SYS_umask,
+        SYS_getcwd,
+        SYS_getuid,
+        SYS_geteuid,
+        SYS_getresuid,
+        SYS_getgid,
+        SYS_getegid,
+        SYS_getresgid,
+        SYS_getgroups,
+        SYS_setuid,
+        SYS_setreuid,
+        SYS_setresuid,
+        SYS_setfsuid,
+        SYS_setgid,
+        SYS_setregid,
+        SYS_setresgid,
+        SYS_setfsgid,
+        SYS_setgroups,
+        SYS_capget,
+        SYS_capset,
+        SYS_getpgrp,
+        SYS_getpgid,
+        SYS_setpgid,
+        SYS_getsid,
+        SYS_setsid,
+        // Only ever narrower: more filters, a Landlock domain inside ours.
+        SYS_seccomp,
+        SYS_landlock_create_ruleset,
+        SYS_landlock_add_rule,
+        SYS_landlock_restrict_self,
+    ];
+
+    /// Signals (to other processes: Landlock's signal scope, and the
+    /// broker filter without it) and time.
+    pub(super) const SIGNALS_AND_TIME: &[i64] = &[
+        SYS_rt_sigaction,
+        SYS_rt_sigprocmask,
+        SYS_rt_sigreturn,
+        SYS_rt_sigpending,
+        SYS_rt_sigtimedwait,
+        SYS_rt_sigsuspend,
+        SYS_rt_sigqueueinfo,
+        SYS_rt_tgsigqueueinfo,
+        SYS_sigaltstack,
+        SYS_restart_syscall,
+        SYS_pause,
+        SYS_kill,
+        SYS_tkill,
+        SYS_tgkill,
+        SYS_pidfd_open,
+        SYS_pidfd_send_signal,
+        SYS_alarm,
+        SYS_getitimer,
+        SYS_setitimer,
+        SYS_nanosleep,
+        SYS_clock_nanosleep,
+        SYS_clock_gettime,
+        SYS_clock_getres,
+        SYS_gettimeofday,
+        SYS_time,
+        SYS_times,
+        SYS_timer_create,
+        SYS_timer_settime,
+        SYS_timer_gettime,
+        SYS_timer_getoverrun,
+        SYS_timer_delete,
+    ];
+}
+
+// x86_64 numbers the libc crate does not have yet.
+const SYS_IO_PGETEVENTS: i64 = 333;
+const SYS_CACHESTAT: i64 = 451;
+const SYS_MAP_SHADOW_STACK: i64 = 453;
+const SYS_FUTEX_WAKE: i64 = 454;
+const SYS_FUTEX_WAIT: i64 = 455;
+const SYS_FUTEX_REQUEUE: i64 = 456;
+
+/// Numbers below this are looked up in [`KNOWN`]; the rest are unknown.
+const KNOWN_MAX: usize = 1024;
+
+/// The calls the filter knows (allowed, trapped or refused by number or
+/// arguments), one bit per number, filled in by [`prepare`] before the
+/// handler exists: [`classify`] answers a trap of any other number
+/// ENOSYS. Read with plain loads in the handler.
+static KNOWN: [AtomicU64; KNOWN_MAX / 64] = [const { AtomicU64::new(0) }; KNOWN_MAX / 64];
+
+fn known(nr: i64) -> bool {
+    (0..KNOWN_MAX as i64).contains(&nr) && KNOWN[nr as usize / 64].load(Ordering::Relaxed) & (1 << (nr % 64)) != 0
+}
+
+/// The set of known numbers: the allowed groups, the trapped calls and
+/// the refused ones.
+fn known_set() -> Result<BTreeSet<i64>> {
+    let mut s: BTreeSet<i64> = [
+        allowed::DESCRIPTORS,
+        allowed::SOCKETS,
+        allowed::MEMORY,
+        allowed::PROCESSES,
+        allowed::SIGNALS_AND_TIME,
+    ]
+    .concat()
+    .into_iter()
+    .collect();
+    s.extend(rules()?.keys());
+    s.extend(refused()?.keys());
+    Ok(s)
+}
+
+/// What the allowlist answers for each number: ALLOW for the known
+/// calls, ERRNO(ENOSYS) for clone3, TRAP with the cookie for the rest.
+fn allowlist_action(known: &BTreeSet<i64>, nr: i64, cookie: u32) -> u32 {
+    if nr == libc::SYS_clone3 {
+        // Its flags are behind a pointer no filter can read, so it
+        // could make namespaces clone(2) is refused. ENOSYS without a
+        // signal: glibc (pthread_create, posix_spawn) then falls back
+        // to clone(2), whose flags the trap filter checks; a record for
+        // every thread would be noise.
+        libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32
+    } else if known.contains(&nr) {
+        libc::SECCOMP_RET_ALLOW
+    } else {
+        libc::SECCOMP_RET_TRAP | (cookie & libc::SECCOMP_RET_DATA)
+    }
+}
+
+/// The allowlist: a filter of its own, written by hand because its
+/// default is not ALLOW and because it must be fast.
+///
+/// 1. An audit architecture other than x86_64 (i386 calls through
+///    `int 0x80`) kills the process, as seccompiler's filters do.
+/// 2. x32 calls (AUDIT_ARCH_X86_64 with __X32_SYSCALL_BIT in the number,
+///    which no rule keyed by number matches) fail with EPERM.
+/// 3. Then a binary search over the number's runs (consecutive numbers
+///    with the same answer, [`allowlist_action`]): a dozen comparisons,
+///    never an argument, so that the kernel's action cache (Linux 5.11+)
+///    can remember every ALLOW and skip the filters for those calls.
+fn allowlist(known: &BTreeSet<i64>, cookie: u32) -> seccompiler::BpfProgram {
+    use seccompiler::sock_filter;
+    const LD_W_ABS: u16 = 0x20; // BPF_LD (0) | BPF_W (0) | BPF_ABS (0x20)
+    const JEQ_K: u16 = 0x05 | 0x10; // BPF_JMP | BPF_JEQ | BPF_K
+    const X32_SYSCALL_BIT: u32 = 0x4000_0000;
+    const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
+    let st = |code, k| sock_filter { code, jt: 0, jf: 0, k };
+    // Runs of numbers with one answer: (first number, answer); the last
+    // run goes on to X32_SYSCALL_BIT.
+    let mut runs: Vec<(u32, u32)> = Vec::new();
+    for nr in 0..=KNOWN_MAX as u32 {
+        let a = allowlist_action(known, nr as i64, cookie);
+        if runs.last().is_none_or(|&(_, last)| last != a) {
+            runs.push((nr, a));
+        }
+    }
+    runs.push((X32_SYSCALL_BIT, libc::SECCOMP_RET_ERRNO | CAPMODE_ERRNO as u32));
+    let mut prog = vec![
+        st(LD_W_ABS, 4), // seccomp_data.arch
+        sock_filter {
+            code: JEQ_K,
+            jt: 1,
+            jf: 0,
+            k: AUDIT_ARCH_X86_64,
+        },
+        st(RET_K, libc::SECCOMP_RET_KILL_PROCESS),
+        st(LD_W_ABS, 0), // seccomp_data.nr
+    ];
+    prog.extend(search(&runs));
+    prog
+}
+
+const RET_K: u16 = 0x06; // BPF_RET | BPF_K
+
+/// A binary search of the number (in the accumulator) over `runs`, each
+/// run's answer returned: `nr >= k` splits the runs in two halves.
+fn search(runs: &[(u32, u32)]) -> seccompiler::BpfProgram {
+    use seccompiler::sock_filter;
+    const JGE_K: u16 = 0x05 | 0x30; // BPF_JMP | BPF_JGE | BPF_K
+    const JA: u16 = 0x05; // BPF_JMP | BPF_JA
+    if let [(_, action)] = runs {
+        return vec![sock_filter {
+            code: RET_K,
+            jt: 0,
+            jf: 0,
+            k: *action,
+        }];
+    }
+    let mid = runs.len() / 2;
+    let (below, above) = (search(&runs[..mid]), search(&runs[mid..]));
+    let k = runs[mid].0;
+    let mut prog = Vec::with_capacity(below.len() + above.len() + 2);
+    match u8::try_from(below.len()) {
+        // nr >= k: over the lower half.
+        Ok(jt) => prog.push(sock_filter {
+            code: JGE_K,
+            jt,
+            jf: 0,
+            k,
+        }),
+        // Too far for a conditional jump (8 bits): through a long one.
+        Err(_) => {
+            prog.push(sock_filter {
+                code: JGE_K,
+                jt: 0,
+                jf: 1,
+                k,
+            });
+            prog.push(sock_filter {
+                code: JA,
+                jt: 0,
+                jf: 0,
+                k: below.len() as u32,
+            });
+        }
+    }
+    prog.extend(below);
+    prog.extend(above);
+    prog
 }
 
 #[repr(C)]
@@ -504,10 +975,13 @@ pub(crate) unsafe fn classify(_kind: BackendKind, info: *const libc::siginfo_t, 
         Some(_) => Class::Namei,
         None => Class::Syscall,
     };
+    // A call the filter does not know is answered as a kernel without
+    // it would; the known ones that are trapped fail as in capability mode.
+    let errno = if known(syscall) { CAPMODE_ERRNO } else { libc::ENOSYS };
     Some(Trap {
         syscall,
         args,
-        errno: CAPMODE_ERRNO,
+        errno,
         class,
         ip: si.call_addr as u64,
         fp: g[libc::REG_RBP as usize] as u64,
@@ -579,4 +1053,158 @@ pub(crate) fn transparent(t: &Trap) -> Option<i64> {
 /// decides them all (see `crate::caprights::should_broker`).
 pub(crate) fn should_broker(_: crate::record::BackendKind, _: &super::Trap, _: &crate::syscall::Call) -> bool {
     true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Runs a classic BPF program of the instructions the filters use on
+    /// a seccomp_data with `arch` and `nr` (arguments zero).
+    fn run(prog: &[seccompiler::sock_filter], arch: u32, nr: u32) -> u32 {
+        let (mut pc, mut a) = (0usize, 0u32);
+        loop {
+            let i = &prog[pc];
+            pc += 1;
+            match i.code {
+                0x20 => {
+                    a = match i.k {
+                        0 => nr,
+                        4 => arch,
+                        k => panic!("load of offset {k}"),
+                    }
+                }
+                0x15 => pc += if a == i.k { i.jt } else { i.jf } as usize,
+                0x35 => pc += if a >= i.k { i.jt } else { i.jf } as usize,
+                0x05 => pc += i.k as usize,
+                0x06 => return i.k,
+                c => panic!("opcode {c:#x}"),
+            }
+        }
+    }
+
+    const X86_64: u32 = 0xc000_003e;
+
+    #[test]
+    fn the_allowlist_answers_every_number_as_the_table_says() {
+        let known = known_set().unwrap();
+        let prog = allowlist(&known, 0x1234);
+        assert!(prog.len() < 4096, "{} instructions", prog.len());
+        let trap = libc::SECCOMP_RET_TRAP | 0x1234;
+        for nr in 0..2048u32 {
+            let want = if nr == libc::SYS_clone3 as u32 {
+                libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32
+            } else if known.contains(&(nr as i64)) {
+                libc::SECCOMP_RET_ALLOW
+            } else {
+                trap
+            };
+            assert_eq!(run(&prog, X86_64, nr), want, "nr {nr}");
+        }
+        assert_eq!(run(&prog, X86_64, 0x3fff_ffff), trap);
+        // x32: every number with the bit, the known ones included (and
+        // the "negative" ones, -1 among them, above it).
+        for nr in [
+            0x4000_0000,
+            0x4000_0000 | libc::SYS_openat as u32,
+            0x4000_0000 | 512,
+            u32::MAX,
+        ] {
+            assert_eq!(run(&prog, X86_64, nr), libc::SECCOMP_RET_ERRNO | libc::EPERM as u32);
+        }
+        // i386 (int 0x80) and anything else.
+        for arch in [0x4000_0003, 0, 0xc000_00b7] {
+            assert_eq!(run(&prog, arch, 20), libc::SECCOMP_RET_KILL_PROCESS);
+        }
+    }
+
+    #[test]
+    fn the_search_takes_long_jumps_where_short_ones_do_not_reach() {
+        // Every other number allowed: 600 runs, a lower half far beyond 255.
+        let runs: Vec<(u32, u32)> = (0..600).map(|n| (n, n % 2)).collect();
+        let load = seccompiler::sock_filter {
+            code: 0x20,
+            jt: 0,
+            jf: 0,
+            k: 0,
+        };
+        let prog = [vec![load], search(&runs)].concat();
+        assert!(prog.iter().any(|i| i.code == 0x05));
+        for nr in 0..700 {
+            assert_eq!(run(&prog, X86_64, nr), nr.min(599) % 2, "nr {nr}");
+        }
+    }
+
+    /// What the handler, the fast path and sys.rs call (handler.rs's
+    /// list), and what a Rust program on glibc calls to start threads,
+    /// allocate and wait: none of it may be trapped as unknown.
+    #[test]
+    fn the_handlers_own_calls_are_known() {
+        use libc::*;
+        let known = known_set().unwrap();
+        let missing: Vec<i64> = [
+            SYS_socketpair,
+            SYS_sendmsg,
+            SYS_recvmsg,
+            SYS_sendto,
+            SYS_poll,
+            SYS_clock_gettime,
+            SYS_fstat,
+            SYS_newfstatat,
+            SYS_statx,
+            SYS_close,
+            SYS_write,
+            SYS_getpid,
+            SYS_gettid,
+            SYS_rt_sigprocmask,
+            SYS_rt_sigpending,
+            SYS_rt_sigtimedwait,
+            SYS_rt_sigaction,
+            SYS_rt_sigreturn,
+            SYS_tgkill,
+            SYS_process_vm_readv,
+            SYS_pipe2,
+            SYS_read,
+            SYS_openat2,
+            SYS_faccessat2,
+            SYS_readlinkat,
+            SYS_clone,
+            SYS_futex,
+            SYS_mmap,
+            SYS_munmap,
+            SYS_mprotect,
+            SYS_madvise,
+            SYS_rseq,
+            SYS_set_robust_list,
+            SYS_sched_getaffinity,
+            SYS_exit,
+            SYS_exit_group,
+        ]
+        .into_iter()
+        .filter(|nr| !known.contains(nr))
+        .collect();
+        assert!(missing.is_empty(), "unknown: {missing:?}");
+        // And these are not, whatever they were for.
+        for nr in [
+            SYS_keyctl,
+            SYS_add_key,
+            SYS_request_key,
+            SYS_unshare,
+            SYS_setns,
+            SYS_shmget,
+            SYS_semget,
+            SYS_msgget,
+            SYS_mq_open,
+            SYS_userfaultfd,
+            SYS_perf_event_open,
+            SYS_bpf,
+            SYS_init_module,
+            SYS_finit_module,
+            SYS_kexec_load,
+            SYS_clone3,
+            470,
+        ] {
+            assert!(!known.contains(&nr), "{nr} is known");
+        }
+    }
 }
