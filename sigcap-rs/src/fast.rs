@@ -1,6 +1,7 @@
-//! The fast path (issue #10 item 2, Linux): an allowed file call answered
+//! The fast path (issue #10 item 2): an allowed file call answered
 //! in the handler, beneath the rule's root descriptor, without a broker
-//! round trip.
+//! round trip. This file: Linux (openat2 under Landlock); FreeBSD with
+//! SIGCAP, capability mode and rights-limited roots: [`freebsd`].
 //!
 //! What it answers: open/openat/creat (reading, and writing or creating
 //! under roots that grant it), the stat family (stat, lstat, newfstatat,
@@ -32,7 +33,6 @@
 //! Async-signal-safe like the rest of the handler: raw system calls,
 //! stack buffers (about 8 KiB), no allocation, no lock.
 use crate::client::Answer;
-use crate::decide;
 use crate::policy::Policy;
 use crate::proto::{Op, PATH_MAX};
 use crate::record::{Decision, Violation};
@@ -54,14 +54,16 @@ pub(crate) struct FastRoot {
 /// The fast path's state, in the runtime (None: turned off).
 #[derive(Debug)]
 pub(crate) struct FastPath {
-    /// The value the filter looks for in the sixth argument.
+    /// The value the filter looks for in the sixth argument (Linux).
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     pub marker: u64,
     /// One per file rule, in the policy's order.
     pub roots: Vec<FastRoot>,
 }
 
 impl FastPath {
-    /// The root descriptors' numbers, for the filter.
+    /// The root descriptors' numbers, for the filter (Linux).
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     pub(crate) fn root_fds(&self) -> Vec<RawFd> {
         self.roots.iter().map(|r| r.fd.as_raw_fd()).collect()
     }
@@ -73,21 +75,25 @@ impl FastPath {
 /// which holds a [`FastPath`]).
 pub(crate) fn answer(fast: Option<&FastPath>, policy: &Policy, call: &Call, v: &mut Violation) -> Option<Answer> {
     #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
-    {
-        let a = linux::answer(fast?, policy, call, v)?;
-        v.fast_path = true;
-        Some(a)
-    }
-    #[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
-    {
-        let _ = (fast, policy, call, v);
-        None
-    }
+    let a = linux::answer(fast?, policy, call, v)?;
+    #[cfg(target_os = "freebsd")]
+    let a = freebsd::answer(fast?, policy, call, v)?;
+    #[cfg(not(any(all(target_os = "linux", target_arch = "x86_64"), target_os = "freebsd")))]
+    let a = {
+        let _ = (fast, policy, call);
+        return None;
+    };
+    v.fast_path = true;
+    Some(a)
 }
+
+#[cfg(target_os = "freebsd")]
+mod freebsd;
 
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 mod linux {
     use super::*;
+    use crate::decide;
     use crate::backend::FAST_EMPTY_PATH;
 
     /// A raw system call's result: the value or the errno.

@@ -253,16 +253,17 @@ impl Builder {
         // The fast path's own handles on the roots, opened like the
         // broker's, before Landlock (O_PATH opens are not Landlock's
         // anyway).
-        let fast = if self.fast_path && broker.is_some() && cfg!(all(target_os = "linux", target_arch = "x86_64")) {
+        let fast = if self.fast_path && broker.is_some() && fast_path_backend(kind) {
             Some(open_fast_roots(&self.policy).map_err(|e| fail(&broker, e))?)
         } else {
             None
         };
         // After the fork: the broker stays outside the Landlock domain.
         let landlock = backend::landlock::restrict(landlock).map_err(|e| fail(&broker, e))?;
-        // Only with Landlock enforced: what the filter lets through for
-        // the fast path is bounded by it (backend::allow_fast_path).
-        let fast = fast.filter(|_| matches!(landlock, LandlockStatus::Enforced { .. }));
+        // Linux: only with Landlock enforced: what the filter lets through
+        // for the fast path is bounded by it (backend::allow_fast_path).
+        // FreeBSD: capability mode and the roots' rights bound it.
+        let fast = fast.filter(|_| kind != BackendKind::LinuxSeccomp || matches!(landlock, LandlockStatus::Enforced { .. }));
         #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
         if let Some(f) = &fast {
             backend::allow_fast_path(&mut prepared, f.marker, &f.root_fds()).map_err(|e| fail(&broker, e))?;
@@ -330,14 +331,44 @@ impl Builder {
     }
 }
 
+/// Whether backend `kind` has a fast path: Linux (x86-64, and then only
+/// under Landlock), and FreeBSD with SIGCAP, whose kernel drops a
+/// blocked violation signal (fast/freebsd.rs); not stock FreeBSD.
+fn fast_path_backend(kind: BackendKind) -> bool {
+    match kind {
+        BackendKind::LinuxSeccomp => cfg!(all(target_os = "linux", target_arch = "x86_64")),
+        BackendKind::FreeBsdSigcap => true,
+        BackendKind::FreeBsdSigtrap => false,
+    }
+}
+
 /// Opens every file rule's root for the fast path, with a fresh marker.
+///
+/// FreeBSD: each root is limited to the rights the broker would give a
+/// descriptor for it (its modes, less what nested rules withhold), since
+/// in capability mode the program can use these descriptors itself; a
+/// single-file rule's parent gets no rights at all (it would reach the
+/// file's siblings), and the fast path leaves that rule to the broker.
 fn open_fast_roots(policy: &Policy) -> Result<crate::fast::FastPath> {
+    #[cfg(target_os = "freebsd")]
+    let dotdot_fixed = broker::dotdot_fixed();
     let mut roots = Vec::new();
     for rule in policy.fs_rules() {
         let (fd, name) = match broker::open_root(&rule.root)? {
             broker::RootFd::Dir(fd) => (fd, None),
             broker::RootFd::File { parent, name } => (parent, Some(name)),
         };
+        #[cfg(target_os = "freebsd")]
+        {
+            let limited = match name {
+                None => broker::limit_for_program(policy, rule.access, &rule.root, fd.as_raw_fd(), dotdot_fixed),
+                Some(_) => crate::caprights::limit(fd.as_raw_fd(), crate::caprights::Rights::NONE),
+            };
+            limited.map_err(|e| Error::Sys {
+                what: "cap_rights_limit of a root",
+                source: std::io::Error::from_raw_os_error(e),
+            })?;
+        }
         let id = crate::sys::FileId::of(fd.as_raw_fd()).ok_or_else(|| Error::last_os("fstat of a root"))?;
         roots.push(crate::fast::FastRoot { fd, id, name });
     }

@@ -103,12 +103,6 @@ impl State {
         })
     }
 
-    /// The access a descriptor for `place` may carry
-    /// ([`handed_out_access`]).
-    fn handed_out_access(&self, place: &Place<'_>) -> Access {
-        handed_out_access(&self.policy, place.granted, &place.abs)
-    }
-
     /// FreeBSD: limits a descriptor about to be handed to the program to
     /// the rights its rule's modes imply ([`crate::caprights::for_access`]);
     /// a directory that is the root of a mount gets no lookup rights at all
@@ -116,16 +110,12 @@ impl State {
     /// cannot be limited is not handed out. Elsewhere nothing to do.
     #[cfg(target_os = "freebsd")]
     fn limit_handed_out(&self, place: &Place<'_>, fd: &OwnedFd) -> std::result::Result<(), i32> {
-        let mut rights = crate::caprights::for_access(self.handed_out_access(place));
-        if !self.dotdot_fixed && is_mount_root(fd.as_raw_fd()) {
-            rights = rights.without_lookup();
-        }
-        crate::caprights::limit(fd.as_raw_fd(), rights)
+        limit_for_program(&self.policy, place.granted, &place.abs, fd.as_raw_fd(), self.dotdot_fixed)
     }
 
     #[cfg(not(target_os = "freebsd"))]
     fn limit_handed_out(&self, place: &Place<'_>, _fd: &OwnedFd) -> std::result::Result<(), i32> {
-        let _ = self.handed_out_access(place);
+        let _ = handed_out_access(&self.policy, place.granted, &place.abs);
         Ok(())
     }
 
@@ -428,6 +418,27 @@ fn open_beneath(base: RawFd, rel: &CString, flags: i32, mode: u32, strict: bool)
     crate::beneath::open_beneath(base, rel.as_bytes(), flags, mode, strict)
 }
 
+/// FreeBSD: limits `fd`, the place `abs` that its rule grants `granted`,
+/// to the rights the program may hold on it: the rule's modes less what
+/// rules nested beneath withhold ([`handed_out_access`]), and no lookup
+/// at all from a mount root when the kernel lets `..` leave one. Used for
+/// the descriptors the broker hands out and for the roots the fast path
+/// holds in the process (sandbox.rs).
+#[cfg(target_os = "freebsd")]
+pub(crate) fn limit_for_program(
+    policy: &crate::policy::Policy,
+    granted: Access,
+    abs: &Path,
+    fd: RawFd,
+    dotdot_fixed: bool,
+) -> std::result::Result<(), i32> {
+    let mut rights = crate::caprights::for_access(handed_out_access(policy, granted, abs));
+    if !dotdot_fixed && is_mount_root(fd) {
+        rights = rights.without_lookup();
+    }
+    crate::caprights::limit(fd, rights)
+}
+
 /// Whether the directory `fd` is the root of a mounted file system (its
 /// `..` is on another device). Not `/`, whose `..` is itself.
 #[cfg(target_os = "freebsd")]
@@ -447,7 +458,7 @@ fn is_mount_root(fd: RawFd) -> bool {
 /// O_RESOLVE_BENEATH (patch 1 of kernel-patches/): probed on /dev, a devfs
 /// mount. Anything inconclusive counts as not fixed.
 #[cfg(target_os = "freebsd")]
-pub(super) fn dotdot_fixed() -> bool {
+pub(crate) fn dotdot_fixed() -> bool {
     // SAFETY: C strings; the descriptors are closed by OwnedFd.
     unsafe {
         let dev = libc::open(c"/dev".as_ptr(), libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC);

@@ -43,6 +43,9 @@ mod serve;
 
 use pool::Pool;
 
+#[cfg(target_os = "freebsd")]
+pub(crate) use fs::{dotdot_fixed, limit_for_program};
+
 /// A policy root, opened once at start.
 pub(crate) enum RootFd {
     /// A directory: requests resolve beneath it.
