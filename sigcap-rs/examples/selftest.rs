@@ -501,6 +501,153 @@ fn mount_root_dotdot(_: Option<&str>) -> Case {
     }
 }
 
+/// The descriptor of this process that refers to `dir` (found the way
+/// hostile code would: by trying every number), or -1.
+#[cfg(target_os = "freebsd")]
+fn held_descriptor_of(dir: &std::path::Path) -> i32 {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(m) = std::fs::metadata(dir) else { return -1 };
+    for fd in 3..256 {
+        // SAFETY: fstat into a zeroed buffer.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        if unsafe { libc::fstat(fd, &mut st) } == 0 && st.st_dev == m.dev() && st.st_ino == m.ino() {
+            return fd;
+        }
+    }
+    -1
+}
+
+/// Issue #10 items 1 and 2 on FreeBSD: with SIGCAP, an allowed open, stat,
+/// access and readlink by absolute path are answered in the handler
+/// (fast path) beneath the root the process holds; that root, found and
+/// used by hostile code in the process, refuses in the kernel what its
+/// rule does not grant, and a wider root holding a narrower rule gets no
+/// more than the narrower one. An escaping symlink falls back to the
+/// broker, which refuses it. On stock FreeBSD nothing takes the fast path.
+fn fast_path_freebsd(_: Option<&str>) -> Case {
+    #[cfg(not(target_os = "freebsd"))]
+    return Err("SKIP this is FreeBSD's fast path (Linux: tests/linux_fast_path.rs)".into());
+    #[cfg(target_os = "freebsd")]
+    {
+        use sigcap::Access;
+        let d = scratch("fast")?;
+        let (r, w) = (d.join("r"), d.join("w"));
+        let setup = std::fs::create_dir_all(w.join("ro"))
+            .and_then(|_| std::fs::create_dir(&r))
+            .and_then(|_| std::fs::write(r.join("f"), "keep"))
+            .and_then(|_| std::fs::write(w.join("ro/f"), "keep"))
+            .and_then(|_| std::os::unix::fs::symlink("f", r.join("l")))
+            .and_then(|_| std::os::unix::fs::symlink("/etc", r.join("esc")))
+            .map_err(|e| e.to_string());
+        let res = setup.and_then(|_| {
+            confined(|| {
+                let sb = Sandbox::builder()
+                    .read_beneath(&r)
+                    .allow(&w, Access::READ | Access::WRITE | Access::CREATE)
+                    .read_beneath(w.join("ro"))
+                    .enter()
+                    .map_err(|e| e.to_string())?;
+                let sigcap = sb.backend() == sigcap::BackendKind::FreeBsdSigcap;
+                let fast0 = sb.stats().fast_path;
+                // SAFETY: plain calls on C strings, buffers and descriptors we own.
+                let fd = unsafe {
+                    let fd = libc::open(cpath(&r.join("f")).as_ptr(), libc::O_RDONLY);
+                    check(fd >= 0, || format!("open of r/f: {}", std::io::Error::last_os_error()))?;
+                    let mut b = [0u8; 8];
+                    check(libc::read(fd, b.as_mut_ptr().cast(), 8) == 4, || "read r/f".into())?;
+                    let mut st: libc::stat = std::mem::zeroed();
+                    check(
+                        libc::stat(cpath(&r.join("f")).as_ptr(), &mut st) == 0 && st.st_size == 4,
+                        || "stat of r/f".into(),
+                    )?;
+                    check(libc::access(cpath(&r.join("f")).as_ptr(), libc::R_OK) == 0, || {
+                        "access".into()
+                    })?;
+                    let mut l = [0u8; 16];
+                    let n = libc::readlink(cpath(&r.join("l")).as_ptr(), l.as_mut_ptr().cast(), l.len());
+                    check(n == 1 && l[0] == b'f', || format!("readlink of r/l: {n}"))?;
+                    let missing = libc::open(cpath(&r.join("none")).as_ptr(), libc::O_RDONLY);
+                    let e = std::io::Error::last_os_error().raw_os_error();
+                    check(missing == -1 && e == Some(libc::ENOENT), || {
+                        format!("open of r/none: {e:?}")
+                    })?;
+                    fd
+                };
+                let fast = sb.stats().fast_path - fast0;
+                let vs = sb.take_violations();
+                if sigcap {
+                    check(fast == 5, || format!("{fast} of 5 calls took the fast path: {vs:?}"))?;
+                    check(
+                        vs.iter()
+                            .all(|v| v.fast_path() && matches!(v.decision(), Decision::Allowed { .. })),
+                        || format!("fast-path records: {vs:?}"),
+                    )?;
+                } else {
+                    check(fast == 0, || format!("{fast} calls took a fast path on stock FreeBSD"))?;
+                }
+                // A descriptor opened under a read rule cannot write.
+                // SAFETY: writing from our buffer to our descriptor.
+                notcapable(
+                    unsafe { libc::write(fd, c"x".as_ptr().cast(), 1) } as i32,
+                    "write to r/f",
+                )?;
+                // An escape through an absolute symlink: the broker's refusal.
+                check(std::fs::read(r.join("esc/passwd")).is_err(), || {
+                    "r/esc/passwd was read".into()
+                })?;
+                let v = last(&sb)?;
+                check(!v.fast_path() && matches!(v.decision(), Decision::Denied(_)), || {
+                    format!("r/esc/passwd: {:?}, fast path {}", v.decision(), v.fast_path())
+                })?;
+                // Writing beneath the narrower rule through the wider root:
+                // refused by the decision, then by the kernel on the held root.
+                let ro = std::fs::OpenOptions::new().write(true).open(w.join("ro/f"));
+                check(ro.is_err(), || "w/ro/f opened for writing".into())?;
+                std::fs::write(w.join("new"), "made").map_err(|e| format!("create under w: {e}"))?;
+                if sigcap {
+                    let rfd = held_descriptor_of(&r);
+                    let wfd = held_descriptor_of(&w);
+                    check(rfd >= 0 && wfd >= 0, || format!("held roots: r {rfd}, w {wfd}"))?;
+                    sb.take_violations();
+                    let allowed = sb.stats().allowed;
+                    // SAFETY: as above.
+                    unsafe {
+                        notcapable(
+                            libc::openat(rfd, c"x".as_ptr(), libc::O_WRONLY | libc::O_CREAT, 0o600),
+                            "held r root: openat(O_CREAT)",
+                        )?;
+                        notcapable(
+                            libc::openat(rfd, c"f".as_ptr(), libc::O_RDWR),
+                            "held r root: openat(f, O_RDWR)",
+                        )?;
+                        notcapable(libc::unlinkat(rfd, c"f".as_ptr(), 0), "held r root: unlinkat")?;
+                        notcapable(
+                            libc::openat(wfd, c"ro/f".as_ptr(), libc::O_WRONLY | libc::O_TRUNC),
+                            "held w root: openat(ro/f, O_WRONLY)",
+                        )?;
+                        notcapable(libc::unlinkat(wfd, c"ro/f".as_ptr(), 0), "held w root: unlinkat(ro/f)")?;
+                        notcapable(
+                            libc::renameat(wfd, c"ro".as_ptr(), wfd, c"moved".as_ptr()),
+                            "held w root: renameat(ro)",
+                        )?;
+                    }
+                    none_brokered(&sb, allowed, "held roots")?;
+                }
+                Ok(())
+            })
+        });
+        let untouched = std::fs::read(r.join("f")).ok().as_deref() == Some(&b"keep"[..])
+            && std::fs::read(w.join("ro/f")).ok().as_deref() == Some(&b"keep"[..])
+            && !r.join("x").exists()
+            && !w.join("moved").exists();
+        let made = std::fs::read(w.join("new")).ok().as_deref() == Some(&b"made"[..]);
+        let _ = std::fs::remove_dir_all(&d);
+        res?;
+        check(untouched, || "a file under a read rule was changed".into())?;
+        check(made, || "the write rule's file was not created".into())
+    }
+}
+
 /// Runs `f` in a forked child, handing it the write end of a pipe;
 /// returns the child's wait status and what it wrote there.
 fn forked(f: impl FnOnce(i32)) -> (i32, String) {
@@ -586,7 +733,7 @@ fn main() {
     if let Some(k) = &expect {
         println!("selftest: expecting backend {k}");
     }
-    let cases: [(&str, CaseFn); 12] = [
+    let cases: [(&str, CaseFn); 13] = [
         ("fallback_file", fallback_file),
         ("denied_and_escape", denied_and_escape),
         ("connect", connect),
@@ -599,6 +746,7 @@ fn main() {
         ("read_rule_descriptor_is_limited", read_rule_descriptor_is_limited),
         ("own_limit_stays", own_limit_stays),
         ("mount_root_dotdot", mount_root_dotdot),
+        ("fast_path_freebsd", fast_path_freebsd),
     ];
     let mut failed = 0;
     for (name, case) in cases {

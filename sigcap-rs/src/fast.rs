@@ -93,8 +93,8 @@ mod freebsd;
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 mod linux {
     use super::*;
-    use crate::decide;
     use crate::backend::FAST_EMPTY_PATH;
+    use crate::decide;
 
     /// A raw system call's result: the value or the errno.
     fn ret(r: libc::c_long) -> Result<i64, i32> {

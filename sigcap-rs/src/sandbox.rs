@@ -147,16 +147,25 @@ impl Builder {
         self
     }
 
-    /// Linux: whether allowed file calls (open, the stat family, access,
+    /// Whether allowed file calls (open, the stat family, access,
     /// readlink with an absolute path) may be answered in the handler,
     /// beneath the rule's root descriptor, without a broker round trip
     /// (default on). The decision is the broker's own code and the
-    /// record the same, with [`Violation::fast_path`] set. It is used
-    /// only where Landlock is enforced ([`LandlockStatus::Enforced`]):
-    /// the filter then lets a few calls with a marker through, and code
-    /// in the process that finds the marker can make them too, bounded
-    /// by Landlock only (see the README's fast-path section). Turn it off
-    /// to keep every lookup the broker's. No effect on FreeBSD.
+    /// record the same, with [`Violation::fast_path`] set.
+    ///
+    /// Linux: used only where Landlock is enforced
+    /// ([`LandlockStatus::Enforced`]): the filter then lets a few calls
+    /// with a marker through, and code in the process that finds the
+    /// marker can make them too, bounded by Landlock only (see the
+    /// README's fast-path section).
+    ///
+    /// FreeBSD with SIGCAP: the process holds each directory rule's root,
+    /// limited with cap_rights_limit to what the broker would hand out
+    /// for it, and the handler makes the `*at` call beneath it; the
+    /// program can use those descriptors too, for no more than its
+    /// policy. Not on stock FreeBSD (SIGTRAP).
+    ///
+    /// Turn it off to keep every lookup the broker's.
     pub fn fast_path(mut self, on: bool) -> Self {
         self.fast_path = on;
         self
@@ -263,7 +272,8 @@ impl Builder {
         // Linux: only with Landlock enforced: what the filter lets through
         // for the fast path is bounded by it (backend::allow_fast_path).
         // FreeBSD: capability mode and the roots' rights bound it.
-        let fast = fast.filter(|_| kind != BackendKind::LinuxSeccomp || matches!(landlock, LandlockStatus::Enforced { .. }));
+        let fast =
+            fast.filter(|_| kind != BackendKind::LinuxSeccomp || matches!(landlock, LandlockStatus::Enforced { .. }));
         #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
         if let Some(f) = &fast {
             backend::allow_fast_path(&mut prepared, f.marker, &f.root_fds()).map_err(|e| fail(&broker, e))?;

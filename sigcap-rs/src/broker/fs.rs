@@ -110,7 +110,13 @@ impl State {
     /// cannot be limited is not handed out. Elsewhere nothing to do.
     #[cfg(target_os = "freebsd")]
     fn limit_handed_out(&self, place: &Place<'_>, fd: &OwnedFd) -> std::result::Result<(), i32> {
-        limit_for_program(&self.policy, place.granted, &place.abs, fd.as_raw_fd(), self.dotdot_fixed)
+        limit_for_program(
+            &self.policy,
+            place.granted,
+            &place.abs,
+            fd.as_raw_fd(),
+            self.dotdot_fixed,
+        )
     }
 
     #[cfg(not(target_os = "freebsd"))]

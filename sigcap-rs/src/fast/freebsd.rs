@@ -20,7 +20,7 @@
 //! which decides and records as before. Only with SIGCAP: on the stock
 //! kernel a blocked SIGTRAP from a trap kills the process, so there is
 //! no fast path there (every allowed call goes to the broker).
-use super::{FastPath, Answer, Call, Decision, Op, Violation, PATH_MAX};
+use super::{Answer, Call, Decision, FastPath, Op, Violation, PATH_MAX};
 use crate::decide;
 use crate::policy::Policy;
 use std::os::fd::{AsRawFd, RawFd};
