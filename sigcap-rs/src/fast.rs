@@ -67,18 +67,46 @@ impl FastPath {
     }
 }
 
+/// The path of a call the fast path may answer, or its first bytes:
+/// the handler reads them with the stack, in the same copy
+/// (`sys::read_user_upto_with`), and the fast path reads the rest, if any.
+pub(crate) struct Head {
+    /// The program's path pointer (0: no call the fast path answers).
+    pub addr: usize,
+    /// `buf[..got]` holds the bytes at `addr` (None: not read yet).
+    pub got: Option<usize>,
+    pub buf: [u8; PATH_MAX],
+}
+
+impl Head {
+    pub(crate) fn new(rt: &Runtime, call: &Option<Call>) -> Head {
+        let addr = match call {
+            Some(c) if rt.fast.is_some() && FAST_OPS.contains(&c.op) => c.path,
+            _ => 0,
+        };
+        Head {
+            addr,
+            got: None,
+            buf: [0; PATH_MAX],
+        }
+    }
+}
+
+/// The calls the fast path answers.
+const FAST_OPS: [Op; 5] = [Op::Open, Op::Stat, Op::Statx, Op::Access, Op::Readlink];
+
 /// Answers `call` in the process if it is an allowed file call the fast
 /// path handles; None sends it to the broker.
-pub(crate) fn answer(rt: &Runtime, call: &Call, v: &mut Violation) -> Option<Answer> {
+pub(crate) fn answer(rt: &Runtime, call: &Call, v: &mut Violation, head: &mut Head) -> Option<Answer> {
     #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
     {
-        let a = linux::answer(rt.fast.as_ref()?, &rt.policy, call, v)?;
+        let a = linux::answer(rt.fast.as_ref()?, &rt.policy, call, v, head)?;
         v.fast_path = true;
         Some(a)
     }
     #[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
     {
-        let _ = (rt, call, v);
+        let _ = (rt, call, v, head);
         None
     }
 }
@@ -150,13 +178,25 @@ mod linux {
         }
     }
 
-    pub(super) fn answer(fp: &FastPath, policy: &Policy, call: &Call, v: &mut Violation) -> Option<Answer> {
-        if !matches!(call.op, Op::Open | Op::Stat | Op::Statx | Op::Access | Op::Readlink) {
+    pub(super) fn answer(
+        fp: &FastPath,
+        policy: &Policy,
+        call: &Call,
+        v: &mut Violation,
+        head: &mut Head,
+    ) -> Option<Answer> {
+        if !FAST_OPS.contains(&call.op) || head.addr != call.path {
             return None;
         }
-        let mut path = [0u8; PATH_MAX];
-        let n = crate::sys::read_user_cstr_in(v.pid, &mut path, call.path).ok()?;
-        let path = &path[..n];
+        // The bytes read with the stack, then the rest up to the NUL.
+        let done = head.got.unwrap_or(0);
+        let n = match head.buf[..done].iter().position(|&b| b == 0) {
+            Some(n) => n,
+            None => {
+                done + crate::sys::read_user_cstr_in(v.pid, &mut head.buf[done..], call.path.wrapping_add(done)).ok()?
+            }
+        };
+        let path = &head.buf[..n];
         if path.first() != Some(&b'/') {
             return None;
         }

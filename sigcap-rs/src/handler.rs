@@ -77,13 +77,15 @@ fn violation(rt: &Runtime, trap: backend::Trap, uc: *mut libc::c_void) {
     // SAFETY: getpid has no preconditions.
     v.pid = unsafe { libc::getpid() };
     v.tid = backend::gettid();
-    walk_stack(trap.fp, &mut v);
     let call = crate::syscall::decode(trap.syscall, trap.args);
+    // The path of a call the fast path may answer, read with the stack.
+    let mut head = crate::fast::Head::new(rt, &call);
+    walk_stack(trap.fp, &mut v, &mut head);
     let refuse = |decision| Answer {
         decision,
         result: -(trap.errno as i64),
     };
-    let broker = |v: &mut Violation| {
+    let mut broker = |v: &mut Violation| {
         if let Some(result) = backend::answer_locally(&trap) {
             describe_raw(&trap, v);
             return Answer {
@@ -99,7 +101,7 @@ fn violation(rt: &Runtime, trap: backend::Trap, uc: *mut libc::c_void) {
             Some(c) => match &rt.ctl {
                 // An allowed file call the handler can answer itself
                 // (fast.rs), else the broker.
-                Some(ch) => match crate::fast::answer(rt, c, v) {
+                Some(ch) => match crate::fast::answer(rt, c, v, &mut head) {
                     Some(a) => a,
                     None => client::perform(ch, c, trap.errno, v),
                 },
@@ -223,16 +225,24 @@ fn send_all(fd: i32, mut b: &[u8]) -> Result<(), i32> {
 /// stretch of the stack at once and walks the frames inside it (one
 /// process_vm_readv for most chains, instead of one per frame: a
 /// violation answered on the fast path costs little more than the call).
+/// The first copy also reads the start of `head`'s path, if it has one.
 #[cfg(target_os = "linux")]
-fn walk_stack(mut fp: u64, v: &mut Violation) {
+fn walk_stack(mut fp: u64, v: &mut Violation, head: &mut crate::fast::Head) {
     let mut buf = [0u8; 4096];
     // buf holds the stack's bytes at [base, base + got).
     let (mut base, mut got) = (0u64, 0usize);
+    let mut with_head = head.addr != 0;
     let mut n = 0;
     while n < crate::record::STACK_MAX && fp != 0 && fp & 7 == 0 {
         let inside = fp >= base && fp - base <= (got as u64).saturating_sub(16);
         if !inside || got < 16 {
-            got = sys::read_user_upto(v.pid, &mut buf, fp as usize);
+            got = if std::mem::take(&mut with_head) {
+                let (h, g) = sys::read_user_upto_with(v.pid, &mut buf, fp as usize, &mut head.buf, head.addr);
+                head.got = h;
+                g
+            } else {
+                sys::read_user_upto(v.pid, &mut buf, fp as usize)
+            };
             base = fp;
             if got < 16 {
                 break;
@@ -270,7 +280,7 @@ fn next_frame(fp: u64, next: u64, ret: u64, v: &mut Violation, n: &mut usize) ->
 /// 1 MiB) and every read is checked, so a garbage rbp (code built without
 /// frame pointers) ends the walk instead of faulting.
 #[cfg(not(target_os = "linux"))]
-fn walk_stack(mut fp: u64, v: &mut Violation) {
+fn walk_stack(mut fp: u64, v: &mut Violation, _head: &mut crate::fast::Head) {
     let mut n = 0;
     while n < crate::record::STACK_MAX && fp != 0 && fp & 7 == 0 {
         let mut w = [0u8; 16];
