@@ -67,16 +67,21 @@ impl FastPath {
     }
 }
 
-/// The path of a call the fast path may answer, or its first bytes:
-/// the handler reads them with the stack, in the same copy
-/// (`sys::read_user_upto_with`), and the fast path reads the rest, if any.
+/// The first bytes of the path of a call the fast path may answer: the
+/// handler reads them with the stack, in the same copy
+/// (`sys::read_user_upto_with`), and the fast path reads the rest, if
+/// the NUL was not among them. Small, so that a brokered call's stack
+/// does not grow by a path buffer.
 pub(crate) struct Head {
     /// The program's path pointer (0: no call the fast path answers).
     pub addr: usize,
-    /// `buf[..got]` holds the bytes at `addr` (None: not read yet).
+    /// `buf[..got]` holds the bytes at `addr` (None: not read).
     pub got: Option<usize>,
-    pub buf: [u8; PATH_MAX],
+    pub buf: [u8; HEAD_MAX],
 }
+
+/// Bytes of the path read with the stack: most paths fit.
+const HEAD_MAX: usize = 512;
 
 impl Head {
     pub(crate) fn new(rt: &Runtime, call: &Option<Call>) -> Head {
@@ -87,7 +92,7 @@ impl Head {
         Head {
             addr,
             got: None,
-            buf: [0; PATH_MAX],
+            buf: [0; HEAD_MAX],
         }
     }
 }
@@ -97,7 +102,7 @@ const FAST_OPS: [Op; 5] = [Op::Open, Op::Stat, Op::Statx, Op::Access, Op::Readli
 
 /// Answers `call` in the process if it is an allowed file call the fast
 /// path handles; None sends it to the broker.
-pub(crate) fn answer(rt: &Runtime, call: &Call, v: &mut Violation, head: &mut Head) -> Option<Answer> {
+pub(crate) fn answer(rt: &Runtime, call: &Call, v: &mut Violation, head: &Head) -> Option<Answer> {
     #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
     {
         let a = linux::answer(rt.fast.as_ref()?, &rt.policy, call, v, head)?;
@@ -183,20 +188,22 @@ mod linux {
         policy: &Policy,
         call: &Call,
         v: &mut Violation,
-        head: &mut Head,
+        head: &Head,
     ) -> Option<Answer> {
         if !FAST_OPS.contains(&call.op) || head.addr != call.path {
             return None;
         }
         // The bytes read with the stack, then the rest up to the NUL.
-        let done = head.got.unwrap_or(0);
-        let n = match head.buf[..done].iter().position(|&b| b == 0) {
+        let mut path = [0u8; PATH_MAX];
+        let done = head.got.unwrap_or(0).min(HEAD_MAX);
+        path[..done].copy_from_slice(&head.buf[..done]);
+        let n = match path[..done].iter().position(|&b| b == 0) {
             Some(n) => n,
             None => {
-                done + crate::sys::read_user_cstr_in(v.pid, &mut head.buf[done..], call.path.wrapping_add(done)).ok()?
+                done + crate::sys::read_user_cstr_in(v.pid, &mut path[done..], call.path.wrapping_add(done)).ok()?
             }
         };
-        let path = &head.buf[..n];
+        let path = &path[..n];
         if path.first() != Some(&b'/') {
             return None;
         }

@@ -85,7 +85,7 @@ fn violation(rt: &Runtime, trap: backend::Trap, uc: *mut libc::c_void) {
         decision,
         result: -(trap.errno as i64),
     };
-    let mut broker = |v: &mut Violation| {
+    let broker = |v: &mut Violation| {
         if let Some(result) = backend::answer_locally(&trap) {
             describe_raw(&trap, v);
             return Answer {
@@ -101,7 +101,7 @@ fn violation(rt: &Runtime, trap: backend::Trap, uc: *mut libc::c_void) {
             Some(c) => match &rt.ctl {
                 // An allowed file call the handler can answer itself
                 // (fast.rs), else the broker.
-                Some(ch) => match crate::fast::answer(rt, c, v, &mut head) {
+                Some(ch) => match crate::fast::answer(rt, c, v, &head) {
                     Some(a) => a,
                     None => client::perform(ch, c, trap.errno, v),
                 },

@@ -548,6 +548,10 @@ rusty_fork_test! {
         // faults the handler (the broker answers EFAULT, as the kernel).
         deadline(60);
         let t = tree();
+        // Longer than what is read with the stack (512 bytes).
+        let long = t.root.join("d".repeat(200)).join("e".repeat(200)).join("f".repeat(200));
+        std::fs::create_dir_all(&long).unwrap();
+        std::fs::write(long.join("file.txt"), "long").unwrap();
         let out = Outside::start();
         let sb = Sandbox::builder().read_beneath(&t.root).broker_timeout(TIMEOUT).enter().unwrap();
         const PAGE: usize = 4096;
@@ -580,6 +584,8 @@ rusty_fork_test! {
             if fd < 0 { Err(errno()) } else { Ok(fd as i32) }
         };
         out.stop_broker(&sb);
+        assert_eq!(read_all(&long.join("file.txt")).unwrap(), "long");
+        assert!(last(&sb).fast_path());
         // Across the boundary (a few bytes in the first page, or one),
         // from the start of a page, and ending at a page's last byte.
         for off in [PAGE - 7, PAGE - 1, PAGE, 2 * PAGE - bytes.len()] {
