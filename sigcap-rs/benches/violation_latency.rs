@@ -10,9 +10,16 @@
 //! - explicit: the same request sent to the broker on purpose, over the
 //!   channel the handler uses (`Sandbox::broker_open`/`broker_connect`).
 //!
-//! All run in one process, one after another, and the report gives
-//! ratios of medians against the native baseline of the same run, so a
-//! noisy machine shifts all numbers together.
+//! - floor (Linux, x86_64): what no fast path can go below, in a child
+//!   forked before entering, with Landlock on the same directory and a
+//!   one-call seccomp filter of its own: the call trapped, SIGSYS
+//!   delivered and returned from with nothing done in the handler, and
+//!   the same with the bare `openat2(root, "f", RESOLVE_BENEATH)` in the
+//!   handler, without reading the path, deciding or recording.
+//!
+//! All run one after another (the floor in its child first), and the
+//! report gives ratios of medians against the native baseline of the
+//! same run, so a noisy machine shifts all numbers together.
 //!
 //! ```text
 //! cargo bench -p sigcap --bench violation_latency [-- ITERATIONS]
@@ -69,6 +76,149 @@ fn raw_connect(s: &OwnedFd, addr: &SocketAddr) -> i32 {
     }
 }
 
+/// The floor of a trapped call answered in the handler (see the module
+/// comment): a child of its own, so that its filter and handler do not
+/// touch the sandbox measured after.
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+mod floor {
+    use super::{measure, Sample};
+    use std::sync::atomic::{AtomicI32, Ordering};
+
+    /// The root's descriptor; -1: the handler does nothing.
+    static ROOT: AtomicI32 = AtomicI32::new(-1);
+
+    extern "C" fn on_sigsys(_: libc::c_int, _: *mut libc::siginfo_t, uc: *mut libc::c_void) {
+        let root = ROOT.load(Ordering::Relaxed);
+        let r = if root < 0 {
+            0
+        } else {
+            // SAFETY: open_how is plain integers; the path is static.
+            unsafe {
+                let mut how: libc::open_how = std::mem::zeroed();
+                how.flags = (libc::O_RDONLY | libc::O_CLOEXEC) as u64;
+                how.resolve = libc::RESOLVE_BENEATH | libc::RESOLVE_NO_MAGICLINKS;
+                libc::syscall(
+                    libc::SYS_openat2,
+                    root,
+                    c"f".as_ptr(),
+                    &how as *const libc::open_how,
+                    std::mem::size_of::<libc::open_how>(),
+                )
+            }
+        };
+        // SAFETY: the interrupted call's frame.
+        unsafe { (*(uc as *mut libc::ucontext_t)).uc_mcontext.gregs[libc::REG_RAX as usize] = r };
+    }
+
+    /// In the child: Landlock (read beneath `dir`), a filter that traps
+    /// open(2) (which the C library never uses: it opens with openat),
+    /// then both rows.
+    fn run(n: usize, dir: &std::path::Path, path: &std::ffi::CStr) -> [Vec<u64>; 2] {
+        use landlock::{Access, AccessFs, PathBeneath, PathFd, Ruleset, RulesetAttr, RulesetCreatedAttr, ABI};
+        let abi = ABI::V1;
+        Ruleset::default()
+            .handle_access(AccessFs::from_all(abi))
+            .unwrap()
+            .create()
+            .unwrap()
+            .add_rule(PathBeneath::new(PathFd::new(dir).unwrap(), AccessFs::from_read(abi)))
+            .unwrap()
+            .restrict_self()
+            .unwrap();
+        let cdir = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: plain system calls on local data.
+        unsafe {
+            let root = libc::open(cdir.as_ptr(), libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC);
+            assert!(root >= 0);
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = on_sigsys as *const () as usize;
+            sa.sa_flags = libc::SA_SIGINFO | libc::SA_NODEFER | libc::SA_RESTART;
+            assert_eq!(libc::sigaction(libc::SIGSYS, &sa, std::ptr::null_mut()), 0);
+            let st = |code, k| libc::sock_filter { code, jt: 0, jf: 0, k };
+            let prog = [
+                st(0x20, 0), // ld seccomp_data.nr
+                libc::sock_filter {
+                    code: 0x15, // jeq
+                    jt: 0,
+                    jf: 1,
+                    k: libc::SYS_open as u32,
+                },
+                st(0x06, libc::SECCOMP_RET_TRAP),
+                st(0x06, libc::SECCOMP_RET_ALLOW),
+            ];
+            let fprog = libc::sock_fprog {
+                len: prog.len() as u16,
+                filter: prog.as_ptr() as *mut libc::sock_filter,
+            };
+            assert_eq!(libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), 0);
+            assert_eq!(
+                libc::syscall(libc::SYS_seccomp, libc::SECCOMP_SET_MODE_FILTER, 0, &fprog),
+                0
+            );
+            let open = || libc::syscall(libc::SYS_open, path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) as i32;
+            let bare = measure("", n, || assert_eq!(open(), 0));
+            ROOT.store(root, Ordering::Relaxed);
+            let beneath = measure("", n, || {
+                let fd = open();
+                assert!(fd >= 0, "openat2 in the handler failed");
+                libc::close(fd);
+            });
+            let ns = |s: Sample| s.times.iter().map(|t| t.as_nanos() as u64).collect();
+            [ns(bare), ns(beneath)]
+        }
+    }
+
+    /// Both rows, measured in a child forked now (before any thread).
+    pub fn measure_in_child(n: usize, dir: &std::path::Path, path: &std::ffi::CStr) -> [Sample; 2] {
+        let mut p = [-1; 2];
+        // SAFETY: a pipe and a fork; the child only writes and _exits.
+        unsafe {
+            assert_eq!(libc::pipe2(p.as_mut_ptr(), libc::O_CLOEXEC), 0);
+            let pid = libc::fork();
+            assert!(pid >= 0);
+            if pid == 0 {
+                libc::close(p[0]);
+                let rows = run(n, dir, path);
+                let bytes: Vec<u8> = rows.iter().flatten().flat_map(|t| t.to_ne_bytes()).collect();
+                let mut done = 0;
+                while done < bytes.len() {
+                    let w = libc::write(p[1], bytes[done..].as_ptr().cast(), bytes.len() - done);
+                    if w <= 0 {
+                        libc::_exit(1);
+                    }
+                    done += w as usize;
+                }
+                libc::_exit(0);
+            }
+            libc::close(p[1]);
+            let mut f = <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(p[0]);
+            let mut bytes = Vec::new();
+            std::io::Read::read_to_end(&mut f, &mut bytes).unwrap();
+            let mut status = 0;
+            assert_eq!(libc::waitpid(pid, &mut status, 0), pid);
+            assert!(
+                libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+                "the floor's child failed"
+            );
+            let t: Vec<std::time::Duration> = bytes
+                .chunks_exact(8)
+                .map(|c| std::time::Duration::from_nanos(u64::from_ne_bytes(c.try_into().unwrap())))
+                .collect();
+            assert_eq!(t.len(), 2 * n);
+            [
+                Sample {
+                    name: "open, floor: trap + sigreturn, empty handler",
+                    times: t[..n].to_vec(),
+                },
+                Sample {
+                    name: "open, floor: trap + openat2 beneath + close",
+                    times: t[n..].to_vec(),
+                },
+            ]
+        }
+    }
+}
+
 fn main() {
     let n: usize = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(2000);
     let dir = tempfile::tempdir().unwrap();
@@ -76,6 +226,10 @@ fn main() {
     std::fs::write(&file, "x").unwrap();
     let cpath = std::ffi::CString::new(file.as_os_str().as_encoded_bytes()).unwrap();
     let crel = c"f";
+    #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+    let floor = Some(floor::measure_in_child(n, dir.path(), &cpath));
+    #[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
+    let floor: Option<[Sample; 2]> = None;
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     std::thread::spawn(move || {
@@ -147,8 +301,8 @@ fn main() {
         sb.backend().name()
     );
     println!("{:<42} {:>10} {:>10} {:>10} {:>10}", "", "p50", "p90", "p99", "max");
-    for s in [
-        &native_open,
+    let floor_rows = floor.iter().flatten();
+    for s in [&native_open].into_iter().chain(floor_rows).chain([
         &fast_open,
         &broker_open,
         &explicit_open,
@@ -158,7 +312,7 @@ fn main() {
         &native_connect,
         &broker_connect,
         &explicit_connect,
-    ] {
+    ]) {
         println!(
             "{:<42} {:>10.1?} {:>10.1?} {:>10.1?} {:>10.1?}",
             s.name,
@@ -188,6 +342,14 @@ fn main() {
                 ratio(broker, native)
             ),
         }
+    }
+    if let Some([bare, beneath]) = &floor {
+        println!(
+            "  open     floor/native  {:>6.2}x   (bare trap {:>5.2}x)   fast/floor {:>6.2}x",
+            ratio(beneath, &native_open),
+            ratio(bare, &native_open),
+            ratio(&fast_open, beneath)
+        );
     }
     println!(
         "  open     explicit/native {:>6.2}x   broker/explicit {:>5.2}x",

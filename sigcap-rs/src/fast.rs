@@ -69,18 +69,70 @@ impl FastPath {
     }
 }
 
+/// The first bytes of the path of a call the fast path may answer: the
+/// handler reads them with the stack, in the same copy
+/// (`sys::read_user_upto_with`), and the fast path reads the rest, if
+/// the NUL was not among them. Small, so that a brokered call's stack
+/// does not grow by a path buffer.
+pub(crate) struct Head {
+    /// The program's path pointer (0: no call the fast path answers).
+    pub addr: usize,
+    /// `buf[..got]` holds the bytes at `addr` (None: not read).
+    pub got: Option<usize>,
+    pub buf: [u8; HEAD_MAX],
+}
+
+/// Bytes of the path read with the stack: most paths fit.
+const HEAD_MAX: usize = 512;
+
+impl Head {
+    /// `fast_on`: the runtime has a fast path.
+    pub(crate) fn new(fast_on: bool, call: &Option<Call>) -> Head {
+        let addr = match call {
+            Some(c) if fast_on && FAST_OPS.contains(&c.op) => c.path,
+            _ => 0,
+        };
+        Head {
+            addr,
+            got: None,
+            buf: [0; HEAD_MAX],
+        }
+    }
+}
+
+/// The path of `call` into `path` (its length, without the NUL): the
+/// bytes `head` read with the stack, then the rest up to the NUL. None:
+/// not readable (the broker records the EFAULT).
+fn read_path(head: &Head, call: &Call, pid: libc::pid_t, path: &mut [u8; PATH_MAX]) -> Option<usize> {
+    let done = head.got.unwrap_or(0).min(HEAD_MAX);
+    path[..done].copy_from_slice(&head.buf[..done]);
+    Some(match path[..done].iter().position(|&b| b == 0) {
+        Some(n) => n,
+        None => done + crate::sys::read_user_cstr_in(pid, &mut path[done..], call.path.wrapping_add(done)).ok()?,
+    })
+}
+
+/// The calls the fast path answers.
+const FAST_OPS: [Op; 5] = [Op::Open, Op::Stat, Op::Statx, Op::Access, Op::Readlink];
+
 /// Answers `call` in the process if it is an allowed file call the fast
 /// path handles; None sends it to the broker. `fast` and `policy` are the
 /// runtime's (taken apart so that this module need not know the runtime,
 /// which holds a [`FastPath`]).
-pub(crate) fn answer(fast: Option<&FastPath>, policy: &Policy, call: &Call, v: &mut Violation) -> Option<Answer> {
+pub(crate) fn answer(
+    fast: Option<&FastPath>,
+    policy: &Policy,
+    call: &Call,
+    v: &mut Violation,
+    head: &Head,
+) -> Option<Answer> {
     #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
-    let a = linux::answer(fast?, policy, call, v)?;
+    let a = linux::answer(fast?, policy, call, v, head)?;
     #[cfg(target_os = "freebsd")]
-    let a = freebsd::answer(fast?, policy, call, v)?;
+    let a = freebsd::answer(fast?, policy, call, v, head)?;
     #[cfg(not(any(all(target_os = "linux", target_arch = "x86_64"), target_os = "freebsd")))]
     let a = {
-        let _ = (fast, policy, call);
+        let _ = (fast, policy, call, head);
         return None;
     };
     v.fast_path = true;
@@ -157,12 +209,18 @@ mod linux {
         }
     }
 
-    pub(super) fn answer(fp: &FastPath, policy: &Policy, call: &Call, v: &mut Violation) -> Option<Answer> {
-        if !matches!(call.op, Op::Open | Op::Stat | Op::Statx | Op::Access | Op::Readlink) {
+    pub(super) fn answer(
+        fp: &FastPath,
+        policy: &Policy,
+        call: &Call,
+        v: &mut Violation,
+        head: &Head,
+    ) -> Option<Answer> {
+        if !FAST_OPS.contains(&call.op) || head.addr != call.path {
             return None;
         }
         let mut path = [0u8; PATH_MAX];
-        let n = crate::sys::read_user_cstr_in(v.pid, &mut path, call.path).ok()?;
+        let n = read_path(head, call, v.pid, &mut path)?;
         let path = &path[..n];
         if path.first() != Some(&b'/') {
             return None;

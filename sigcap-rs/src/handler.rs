@@ -16,6 +16,7 @@
 //! writers return errors instead).
 use crate::backend;
 use crate::client::{self, Answer};
+use crate::fast::Head;
 use crate::record::{Decision, StackWriter, Violation};
 use crate::runtime::{runtime, Action, LogKind, LogSink, Mode, Runtime};
 use crate::sys;
@@ -70,9 +71,11 @@ fn violation(rt: &Runtime, trap: backend::Trap, uc: *mut libc::c_void) {
         unsafe { backend::set_result(uc, result) };
         return;
     }
-    let mut v = new_record(rt, &trap);
     let call = crate::syscall::decode(trap.syscall, trap.args);
-    let answer = decide(rt, &trap, &call, &mut v);
+    // The path of a call the fast path may answer, read with the stack.
+    let mut head = Head::new(rt.fast.is_some(), &call);
+    let mut v = new_record(rt, &trap, &mut head);
+    let answer = decide(rt, &trap, &call, &head, &mut v);
     v.decision = answer.decision;
     v.result = answer.result;
     // SAFETY: uc is the frame of the interrupted call.
@@ -81,21 +84,21 @@ fn violation(rt: &Runtime, trap: backend::Trap, uc: *mut libc::c_void) {
 }
 
 /// The record of `trap`: the call, who made it and from where.
-fn new_record(rt: &Runtime, trap: &backend::Trap) -> Violation {
+fn new_record(rt: &Runtime, trap: &backend::Trap, head: &mut Head) -> Violation {
     let mut v = Violation::new(rt.backend, trap.syscall, trap.args, trap.errno, trap.class, trap.ip);
     // SAFETY: getpid has no preconditions.
     v.pid = unsafe { libc::getpid() };
     v.tid = backend::gettid();
-    walk_stack(trap.fp, &mut v);
+    walk_stack(trap.fp, &mut v, head);
     v
 }
 
 /// What the call returns, as the mode (or the callback) says: the
 /// broker's answer (or the fast path's, or the backend's own), or a
 /// refusal. Abort mode does not return.
-fn decide(rt: &Runtime, trap: &backend::Trap, call: &Option<Call>, v: &mut Violation) -> Answer {
+fn decide(rt: &Runtime, trap: &backend::Trap, call: &Option<Call>, head: &Head, v: &mut Violation) -> Answer {
     match rt.mode {
-        Mode::Fallback => ask_broker(rt, trap, call, v),
+        Mode::Fallback => ask_broker(rt, trap, call, head, v),
         Mode::Report => {
             describe(call, trap, v);
             refuse(trap, Decision::Reported)
@@ -108,7 +111,7 @@ fn decide(rt: &Runtime, trap: &backend::Trap, call: &Option<Call>, v: &mut Viola
         Mode::Callback(f) => {
             describe(call, trap, v);
             match f(v) {
-                Action::Fallback => ask_broker(rt, trap, call, v),
+                Action::Fallback => ask_broker(rt, trap, call, head, v),
                 Action::Deny => refuse(trap, Decision::Callback),
                 Action::Errno(e) => Answer {
                     decision: Decision::Callback,
@@ -131,7 +134,7 @@ fn refuse(trap: &backend::Trap, decision: Decision) -> Answer {
 /// Fallback: the backend answers what it can by itself, an allowed file
 /// call the fast path can (fast.rs), the broker the rest; a call with no
 /// brokered form, or no broker, is refused.
-fn ask_broker(rt: &Runtime, trap: &backend::Trap, call: &Option<Call>, v: &mut Violation) -> Answer {
+fn ask_broker(rt: &Runtime, trap: &backend::Trap, call: &Option<Call>, head: &Head, v: &mut Violation) -> Answer {
     if let Some(result) = backend::answer_locally(trap) {
         describe_raw(trap, v);
         return Answer {
@@ -147,7 +150,7 @@ fn ask_broker(rt: &Runtime, trap: &backend::Trap, call: &Option<Call>, v: &mut V
         Some(c) => match &rt.ctl {
             // An allowed file call the handler can answer itself
             // (fast.rs), else the broker.
-            Some(ch) => match crate::fast::answer(rt.fast.as_ref(), &rt.policy, c, v) {
+            Some(ch) => match crate::fast::answer(rt.fast.as_ref(), &rt.policy, c, v, head) {
                 Some(a) => a,
                 None => client::perform(ch, c, trap.errno, v),
             },
@@ -247,16 +250,24 @@ fn send_all(fd: i32, mut b: &[u8]) -> Result<(), i32> {
 /// stretch of the stack at once and walks the frames inside it (one
 /// process_vm_readv for most chains, instead of one per frame: a
 /// violation answered on the fast path costs little more than the call).
+/// The first copy also reads the start of `head`'s path, if it has one.
 #[cfg(target_os = "linux")]
-fn walk_stack(mut fp: u64, v: &mut Violation) {
+fn walk_stack(mut fp: u64, v: &mut Violation, head: &mut Head) {
     let mut buf = [0u8; 4096];
     // buf holds the stack's bytes at [base, base + got).
     let (mut base, mut got) = (0u64, 0usize);
+    let mut with_head = head.addr != 0;
     let mut n = 0;
     while n < crate::record::STACK_MAX && fp != 0 && fp & 7 == 0 {
         let inside = fp >= base && fp - base <= (got as u64).saturating_sub(16);
         if !inside || got < 16 {
-            got = sys::read_user_upto(v.pid, &mut buf, fp as usize);
+            got = if std::mem::take(&mut with_head) {
+                let (h, g) = sys::read_user_upto_with(v.pid, &mut buf, fp as usize, &mut head.buf, head.addr);
+                head.got = h;
+                g
+            } else {
+                sys::read_user_upto(v.pid, &mut buf, fp as usize)
+            };
             base = fp;
             if got < 16 {
                 break;
@@ -294,7 +305,7 @@ fn next_frame(fp: u64, next: u64, ret: u64, v: &mut Violation, n: &mut usize) ->
 /// 1 MiB) and every read is checked, so a garbage rbp (code built without
 /// frame pointers) ends the walk instead of faulting.
 #[cfg(not(target_os = "linux"))]
-fn walk_stack(mut fp: u64, v: &mut Violation) {
+fn walk_stack(mut fp: u64, v: &mut Violation, _head: &mut Head) {
     let mut n = 0;
     while n < crate::record::STACK_MAX && fp != 0 && fp & 7 == 0 {
         let mut w = [0u8; 16];

@@ -541,6 +541,76 @@ rusty_fork_test! {
     }
 
     #[test]
+    fn paths_across_pages_and_bad_pointers() {
+        // The handler reads the start of the path with the stack, up to
+        // the end of its page, and the fast path the rest: a path across
+        // a page boundary is read whole, and an unreadable one never
+        // faults the handler (the broker answers EFAULT, as the kernel).
+        deadline(60);
+        let t = tree();
+        // Longer than what is read with the stack (512 bytes).
+        let long = t.root.join("d".repeat(200)).join("e".repeat(200)).join("f".repeat(200));
+        std::fs::create_dir_all(&long).unwrap();
+        std::fs::write(long.join("file.txt"), "long").unwrap();
+        let out = Outside::start();
+        let sb = Sandbox::builder().read_beneath(&t.root).broker_timeout(TIMEOUT).enter().unwrap();
+        const PAGE: usize = 4096;
+        // SAFETY: three fresh pages, the last made unreadable.
+        let m = unsafe {
+            let m = libc::mmap(
+                std::ptr::null_mut(),
+                3 * PAGE,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            );
+            assert_ne!(m, libc::MAP_FAILED);
+            assert_eq!(libc::mprotect(m.cast::<u8>().add(2 * PAGE).cast(), PAGE, libc::PROT_NONE), 0);
+            m.cast::<u8>()
+        };
+        let f = c(&t.root.join("file.txt"));
+        let bytes = f.as_bytes_with_nul();
+        let at = |off: usize| {
+            // SAFETY: off + the path stays within the first two pages.
+            unsafe {
+                std::ptr::copy_nonoverlapping(bytes.as_ptr(), m.add(off), bytes.len());
+                m.add(off)
+            }
+        };
+        let raw_open = |p: *const u8| {
+            // SAFETY: the pointer is the test's, good or bad.
+            let fd = unsafe { libc::syscall(libc::SYS_openat, libc::AT_FDCWD, p, libc::O_RDONLY | libc::O_CLOEXEC) };
+            if fd < 0 { Err(errno()) } else { Ok(fd as i32) }
+        };
+        out.stop_broker(&sb);
+        assert_eq!(read_all(&long.join("file.txt")).unwrap(), "long");
+        assert!(last(&sb).fast_path());
+        // Across the boundary (a few bytes in the first page, or one),
+        // from the start of a page, and ending at a page's last byte.
+        for off in [PAGE - 7, PAGE - 1, PAGE, 2 * PAGE - bytes.len()] {
+            let start = Instant::now();
+            let r = raw_open(at(off));
+            assert!(start.elapsed() < FAST, "{off}: {:?}", start.elapsed());
+            assert_eq!(read_close(r.unwrap()), "inside", "{off}");
+            assert!(last(&sb).fast_path(), "{off}");
+        }
+        out.cont();
+        // No NUL before the unreadable page; NULL; an unmapped address.
+        // SAFETY: the second page is ours.
+        unsafe { std::ptr::write_bytes(m.add(PAGE), b'a', PAGE) };
+        // SAFETY: as above.
+        let tail = unsafe { m.add(2 * PAGE - 3) };
+        for p in [tail, std::ptr::null(), 8 as *const u8, unsafe { m.add(2 * PAGE) }] {
+            assert_eq!(raw_open(p), Err(libc::EFAULT), "{p:?}");
+            assert!(!last(&sb).fast_path(), "{p:?}");
+        }
+        // And the program is still fine on the fast path.
+        assert_eq!(read_all(&t.root.join("file.txt")).unwrap(), "inside");
+        assert!(last(&sb).fast_path());
+    }
+
+    #[test]
     fn no_fast_path_without_landlock_or_when_turned_off() {
         deadline(30);
         let t = tree();

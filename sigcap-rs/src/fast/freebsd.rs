@@ -66,12 +66,18 @@ fn own(r: libc::c_long) -> Option<i64> {
     }
 }
 
-pub(super) fn answer(fp: &FastPath, policy: &Policy, call: &Call, v: &mut Violation) -> Option<Answer> {
-    if !matches!(call.op, Op::Open | Op::Stat | Op::Access | Op::Readlink) {
+pub(super) fn answer(
+    fp: &FastPath,
+    policy: &Policy,
+    call: &Call,
+    v: &mut Violation,
+    head: &super::Head,
+) -> Option<Answer> {
+    if !matches!(call.op, Op::Open | Op::Stat | Op::Access | Op::Readlink) || head.addr != call.path {
         return None;
     }
     let mut path = [0u8; PATH_MAX];
-    let n = crate::sys::read_user_cstr_in(v.pid, &mut path, call.path).ok()?;
+    let n = super::read_path(head, call, v.pid, &mut path)?;
     let path = &path[..n];
     if path.first() != Some(&b'/') {
         return None;

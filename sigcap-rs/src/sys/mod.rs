@@ -411,6 +411,63 @@ pub fn read_user_upto(pid: libc::pid_t, dst: &mut [u8], src: usize) -> usize {
     0
 }
 
+/// [`read_user_upto`], and in the same process_vm_readv the start of a
+/// string: `head` gets the bytes at `head_src` up to the end of their
+/// page (at most `head.len()`). One copy instead of two for the fast
+/// path, whose path is read with the stack. Returns how many bytes of
+/// the head were read (None: none, unreadable or not asked for; the
+/// caller reads it on its own) and how many of the stretch at `src`.
+#[cfg(target_os = "linux")]
+pub fn read_user_upto_with(
+    pid: libc::pid_t,
+    dst: &mut [u8],
+    src: usize,
+    head: &mut [u8],
+    head_src: usize,
+) -> (Option<usize>, usize) {
+    const PAGE: usize = 4096;
+    let len = dst.len().min(2 * PAGE);
+    let hl = (PAGE - head_src % PAGE).min(head.len());
+    if len == 0 || src == 0 || hl == 0 || head_src == 0 {
+        return (None, read_user_upto(pid, dst, src));
+    }
+    // The head first: the kernel copies remote elements in order and
+    // stops at the first it cannot read, so an unreadable head leaves
+    // the stack unread too (read again below), never the reverse.
+    let first = (PAGE - src % PAGE).min(len);
+    let remote = [
+        libc::iovec {
+            iov_base: head_src as *mut libc::c_void,
+            iov_len: hl,
+        },
+        libc::iovec {
+            iov_base: src as *mut libc::c_void,
+            iov_len: first,
+        },
+        libc::iovec {
+            iov_base: src.wrapping_add(first) as *mut libc::c_void,
+            iov_len: len - first,
+        },
+    ];
+    let local = [
+        libc::iovec {
+            iov_base: head.as_mut_ptr().cast(),
+            iov_len: hl,
+        },
+        libc::iovec {
+            iov_base: dst.as_mut_ptr().cast(),
+            iov_len: len,
+        },
+    ];
+    let nr = if len > first { 3 } else { 2 };
+    // SAFETY: local describes head and dst; the kernel checks the remote ranges.
+    let n = unsafe { libc::process_vm_readv(pid, local.as_ptr(), 2, remote.as_ptr(), nr, 0) };
+    if n >= hl as isize {
+        return (Some(hl), n as usize - hl);
+    }
+    (None, read_user_upto(pid, dst, src))
+}
+
 /// `read_user` without process_vm_readv: write(2) into a fresh pipe
 /// copies from the program's memory with the kernel's checks (EFAULT, or
 /// a short count, for unmapped memory), then read(2) brings the bytes
