@@ -117,8 +117,9 @@ struct Common {
 struct BootArgs {
     #[command(flatten)]
     c: Common,
-    /// Hard timeout for the guest, in seconds.
-    #[arg(long, default_value_t = 600)]
+    /// Hard timeout for the guest, in seconds (a run takes about 10
+    /// minutes under QEMU's TCG with the survey).
+    #[arg(long, default_value_t = 900)]
     timeout: u64,
     /// Hypervisor: auto = bhyve on a FreeBSD host where vmm.ko is usable
     /// (as root), QEMU elsewhere.
