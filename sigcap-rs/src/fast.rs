@@ -112,6 +112,28 @@ fn read_path(head: &Head, call: &Call, pid: libc::pid_t, path: &mut [u8; PATH_MA
     })
 }
 
+/// How both fast paths start: the program's path (which must be
+/// absolute: relative ones are the broker's), and the broker's decision
+/// on it, with the path relative to the rule's root in `rel`,
+/// NUL-terminated. None: not the fast path's to answer.
+fn lookup<'a>(
+    policy: &Policy,
+    call: &Call,
+    pid: libc::pid_t,
+    head: &Head,
+    path: &'a mut [u8; PATH_MAX],
+    rel: &mut [u8; PATH_MAX + 1],
+) -> Option<(&'a [u8], crate::decide::FsMatch)> {
+    let n = read_path(head, call, pid, path)?;
+    let path = &path[..n];
+    if path.first() != Some(&b'/') {
+        return None;
+    }
+    let m = crate::decide::decide_fs(policy, call.op, call.flags, path, &mut rel[..PATH_MAX]).ok()?;
+    rel[m.rel_len] = 0;
+    Some((path, m))
+}
+
 /// The calls the fast path answers.
 const FAST_OPS: [Op; 5] = [Op::Open, Op::Stat, Op::Statx, Op::Access, Op::Readlink];
 
@@ -219,16 +241,8 @@ mod linux {
         if !FAST_OPS.contains(&call.op) || head.addr != call.path {
             return None;
         }
-        let mut path = [0u8; PATH_MAX];
-        let n = read_path(head, call, v.pid, &mut path)?;
-        let path = &path[..n];
-        if path.first() != Some(&b'/') {
-            return None;
-        }
-        // The relative path, NUL-terminated.
-        let mut rel = [0u8; PATH_MAX + 1];
-        let m = decide::decide_fs(policy, call.op, call.flags, path, &mut rel[..PATH_MAX]).ok()?;
-        rel[m.rel_len] = 0;
+        let (mut path, mut rel) = ([0u8; PATH_MAX], [0u8; PATH_MAX + 1]);
+        let (path, m) = lookup(policy, call, v.pid, head, &mut path, &mut rel)?;
         let root = fp.roots.get(m.rule)?;
         let rel: &[u8] = match &root.name {
             None => &rel[..=m.rel_len],

@@ -76,15 +76,8 @@ pub(super) fn answer(
     if !matches!(call.op, Op::Open | Op::Stat | Op::Access | Op::Readlink) || head.addr != call.path {
         return None;
     }
-    let mut path = [0u8; PATH_MAX];
-    let n = super::read_path(head, call, v.pid, &mut path)?;
-    let path = &path[..n];
-    if path.first() != Some(&b'/') {
-        return None;
-    }
-    let mut rel = [0u8; PATH_MAX + 1];
-    let m = decide::decide_fs(policy, call.op, call.flags, path, &mut rel[..PATH_MAX]).ok()?;
-    rel[m.rel_len] = 0;
+    let (mut path, mut rel) = ([0u8; PATH_MAX], [0u8; PATH_MAX + 1]);
+    let (path, m) = super::lookup(policy, call, v.pid, head, &mut path, &mut rel)?;
     let root = fp.roots.get(m.rule)?;
     // A single-file rule's root is its parent, limited to no rights (it
     // would reach the file's siblings): the broker answers.

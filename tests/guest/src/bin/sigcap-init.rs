@@ -63,16 +63,7 @@ fn main() {
     // The kernel's "pid N (prog) ... exited on signal" lines land in the
     // middle of a test's result line on the shared console (the selftest's
     // abort case kills a child on purpose); the runner reports statuses.
-    let zero: libc::c_int = 0;
-    unsafe {
-        sysctlbyname(
-            cstr("kern.logsigexit").as_ptr(),
-            std::ptr::null_mut(),
-            std::ptr::null_mut(),
-            &zero as *const _ as *const c_void,
-            std::mem::size_of_val(&zero),
-        );
-    }
+    set_sysctl_int("kern.logsigexit", 0);
     if let Err(e) = mount_tmpfs("/tmp") {
         println!("sigcap-init: mounting tmpfs on /tmp failed: errno {e}");
     }
@@ -159,18 +150,23 @@ fn main() {
     // Nothing to sync (the root is the read-only CD, /tmp a tmpfs), and
     // no 5 s wait for disk caches before the power-off: under
     // instruction counting (-icount) that wait alone takes minutes.
-    let zero: libc::c_int = 0;
-    unsafe {
-        sysctlbyname(
-            cstr("kern.shutdown.poweroff_delay").as_ptr(),
-            std::ptr::null_mut(),
-            std::ptr::null_mut(),
-            &zero as *const _ as *const c_void,
-            std::mem::size_of_val(&zero),
-        );
-        reboot(RB_POWEROFF | RB_NOSYNC);
-    }
+    set_sysctl_int("kern.shutdown.poweroff_delay", 0);
+    unsafe { reboot(RB_POWEROFF | RB_NOSYNC) };
     loop {
         std::thread::sleep(Duration::from_secs(1));
+    }
+}
+
+/// Sets an integer sysctl; a failure only loses what it was for.
+fn set_sysctl_int(name: &str, v: libc::c_int) {
+    // SAFETY: a C string and a pointer to an int of the given size.
+    unsafe {
+        sysctlbyname(
+            cstr(name).as_ptr(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            &v as *const _ as *const c_void,
+            std::mem::size_of_val(&v),
+        );
     }
 }
