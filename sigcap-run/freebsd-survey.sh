@@ -43,9 +43,17 @@ SPLIT=${3:-1/1}
 # second argument, for the guest's init, which passes no empty words).
 case $BACKEND in */*) SPLIT=$BACKEND BACKEND= ;; esac
 case $SPLIT in
-    */*) PART=${3%/*} PARTS=${3#*/} ;;
-    *) echo "usage: $0 TOOL [BACKEND] [K/N]" >&2; exit 2 ;;
+    */*) PART=${SPLIT%/*} PARTS=${SPLIT#*/} ;;
+    *) PART= PARTS= ;;
 esac
+case $PART:$PARTS in
+    [1-9]*:[1-9]*) case $PART$PARTS in *[!0-9]*) PART= ;; esac ;;
+    *) PART= ;;
+esac
+if [ -z "$PART" ] || [ "$PART" -gt "$PARTS" ]; then
+    echo "usage: $0 TOOL [BACKEND] [K/N] (K/N: part K of N, 1 <= K <= N; got '$SPLIT')" >&2
+    exit 2
+fi
 TOOL=$(realpath "$TOOL")
 W=$(mktemp -d "${TMPDIR:-/tmp}/sigcap-survey.XXXXXX")
 D=$W/work        # where every run runs (recreated from $W/base)

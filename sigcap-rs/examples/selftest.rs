@@ -538,6 +538,7 @@ fn fast_path_freebsd(_: Option<&str>) -> Case {
             .and_then(|_| std::fs::write(w.join("ro/f"), "keep"))
             .and_then(|_| std::os::unix::fs::symlink("f", r.join("l")))
             .and_then(|_| std::os::unix::fs::symlink("/etc", r.join("esc")))
+            .and_then(|_| std::fs::write(d.join("one"), "single"))
             .map_err(|e| e.to_string());
         let res = setup.and_then(|_| {
             confined(|| {
@@ -545,6 +546,7 @@ fn fast_path_freebsd(_: Option<&str>) -> Case {
                     .read_beneath(&r)
                     .allow(&w, Access::READ | Access::WRITE | Access::CREATE)
                     .read_beneath(w.join("ro"))
+                    .allow(d.join("one"), Access::READ)
                     .enter()
                     .map_err(|e| e.to_string())?;
                 let sigcap = sb.backend() == sigcap::BackendKind::FreeBsdSigcap;
@@ -591,6 +593,13 @@ fn fast_path_freebsd(_: Option<&str>) -> Case {
                     unsafe { libc::write(fd, c"x".as_ptr().cast(), 1) } as i32,
                     "write to r/f",
                 )?;
+                // A single-file rule: the broker's (its parent, held with
+                // no rights, would reach the file's siblings).
+                let one = std::fs::read(d.join("one")).map_err(|e| format!("read of the single file: {e}"))?;
+                check(one == b"single", || "the single file's content".into())?;
+                check(!last(&sb)?.fast_path(), || {
+                    "a single-file rule took the fast path".into()
+                })?;
                 // An escape through an absolute symlink: the broker's refusal.
                 check(std::fs::read(r.join("esc/passwd")).is_err(), || {
                     "r/esc/passwd was read".into()

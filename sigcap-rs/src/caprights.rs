@@ -357,6 +357,19 @@ pub(crate) fn limit(fd: std::os::fd::RawFd, rights: Rights) -> Result<(), i32> {
     Ok(())
 }
 
+/// Takes every right from `fd`: it can then only be closed. (No fcntl or
+/// ioctl limits after that: the kernel refuses to set them on a
+/// descriptor without CAP_FCNTL and CAP_IOCTL, and they would allow
+/// nothing anyway.)
+#[cfg(target_os = "freebsd")]
+pub(crate) fn limit_to_nothing(fd: std::os::fd::RawFd) -> Result<(), i32> {
+    // SAFETY: Rights is laid out as cap_rights_t (two u64, repr(C)).
+    if unsafe { libc::cap_rights_limit(fd, (&Rights::NONE as *const Rights).cast()) } != 0 {
+        return Err(std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO));
+    }
+    Ok(())
+}
+
 /// The rights `fd` holds (`cap_rights_get`), async-signal-safe.
 #[cfg(target_os = "freebsd")]
 pub(crate) fn rights_of(fd: std::os::fd::RawFd) -> Option<Rights> {

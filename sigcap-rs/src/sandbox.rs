@@ -372,7 +372,7 @@ fn open_fast_roots(policy: &Policy) -> Result<crate::fast::FastPath> {
         {
             let limited = match name {
                 None => broker::limit_for_program(policy, rule.access, &rule.root, fd.as_raw_fd(), dotdot_fixed),
-                Some(_) => crate::caprights::limit(fd.as_raw_fd(), crate::caprights::Rights::NONE),
+                Some(_) => crate::caprights::limit_to_nothing(fd.as_raw_fd()),
             };
             limited.map_err(|e| Error::Sys {
                 what: "cap_rights_limit of a root",
