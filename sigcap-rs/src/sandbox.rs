@@ -368,6 +368,8 @@ fn open_fast_roots(policy: &Policy) -> Result<crate::fast::FastPath> {
             broker::RootFd::Dir(fd) => (fd, None),
             broker::RootFd::File { parent, name } => (parent, Some(name)),
         };
+        let id = crate::sys::FileId::of(fd.as_raw_fd()).ok_or_else(|| Error::last_os("fstat of a root"))?;
+        // After the fstat: a single-file rule's parent keeps no CAP_FSTAT.
         #[cfg(target_os = "freebsd")]
         {
             let limited = match name {
@@ -379,7 +381,6 @@ fn open_fast_roots(policy: &Policy) -> Result<crate::fast::FastPath> {
                 source: std::io::Error::from_raw_os_error(e),
             })?;
         }
-        let id = crate::sys::FileId::of(fd.as_raw_fd()).ok_or_else(|| Error::last_os("fstat of a root"))?;
         roots.push(crate::fast::FastRoot { fd, id, name });
     }
     let mut b = [0u8; 8];
