@@ -183,18 +183,7 @@ mod linux {
     /// beneath `base`, never leaving it, never through /proc magic links,
     /// and with `strict` through no symlink at all.
     fn open_beneath(fp: &FastPath, base: RawFd, rel: &[u8], flags: i32, mode: u32, strict: bool) -> Result<RawFd, i32> {
-        // SAFETY: open_how is plain integers; all-zero is valid.
-        let mut how: libc::open_how = unsafe { std::mem::zeroed() };
-        how.flags = flags as u64;
-        how.mode = if flags & (libc::O_CREAT | libc::O_TMPFILE) != 0 {
-            (mode & 0o7777) as u64
-        } else {
-            0
-        };
-        how.resolve = libc::RESOLVE_BENEATH | libc::RESOLVE_NO_MAGICLINKS;
-        if strict {
-            how.resolve |= libc::RESOLVE_NO_SYMLINKS;
-        }
+        let how = crate::sys::open_how_beneath(flags, mode, strict);
         loop {
             // SAFETY: how is a valid open_how, rel is NUL-terminated; the
             // unused fifth argument is 0 and the sixth the filter's marker.

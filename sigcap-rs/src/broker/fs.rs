@@ -386,17 +386,7 @@ fn parent_of(place: &Place<'_>) -> std::result::Result<(OwnedFd, CString), i32> 
 /// symlink on the way (Linux).
 #[cfg(target_os = "linux")]
 fn open_beneath(base: RawFd, rel: &CString, flags: i32, mode: u32, strict: bool) -> std::result::Result<OwnedFd, i32> {
-    let mut how: libc::open_how = unsafe { std::mem::zeroed() };
-    how.flags = (flags | libc::O_CLOEXEC) as u64;
-    how.mode = if flags & (libc::O_CREAT | libc::O_TMPFILE) != 0 {
-        (mode & 0o7777) as u64
-    } else {
-        0
-    };
-    how.resolve = libc::RESOLVE_BENEATH | libc::RESOLVE_NO_MAGICLINKS;
-    if strict {
-        how.resolve |= libc::RESOLVE_NO_SYMLINKS;
-    }
+    let how = sys::open_how_beneath(flags | libc::O_CLOEXEC, mode, strict);
     // SAFETY: how is a valid open_how; rel is a C string.
     let fd = unsafe {
         libc::syscall(

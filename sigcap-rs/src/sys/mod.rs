@@ -163,6 +163,27 @@ pub fn close_received(r: &Received) {
 }
 
 /// close(2), ignoring errors.
+/// The `open_how` of an `openat2` beneath its directory: never leaving
+/// it, never through /proc magic links, and with `strict` through no
+/// symlink at all; `mode` only where the flags create. Shared by the
+/// broker and the fast path, which must resolve alike.
+#[cfg(target_os = "linux")]
+pub fn open_how_beneath(flags: i32, mode: u32, strict: bool) -> libc::open_how {
+    // SAFETY: open_how is plain integers; all-zero is valid.
+    let mut how: libc::open_how = unsafe { std::mem::zeroed() };
+    how.flags = flags as u64;
+    how.mode = if flags & (libc::O_CREAT | libc::O_TMPFILE) != 0 {
+        (mode & 0o7777) as u64
+    } else {
+        0
+    };
+    how.resolve = libc::RESOLVE_BENEATH | libc::RESOLVE_NO_MAGICLINKS;
+    if strict {
+        how.resolve |= libc::RESOLVE_NO_SYMLINKS;
+    }
+    how
+}
+
 pub fn close(fd: RawFd) {
     if fd >= 0 {
         // SAFETY: closing a descriptor we own.
