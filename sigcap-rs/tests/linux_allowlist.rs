@@ -10,7 +10,7 @@
 
 mod common;
 
-use common::{errno, sys};
+use common::{assert_child_killed_by_sigsys, errno, sys};
 use rusty_fork::rusty_fork_test;
 use sigcap::{Class, Decision, Sandbox};
 
@@ -323,18 +323,16 @@ rusty_fork_test! {
     #[test]
     fn i386_int80_getpid_is_killed() {
         let _sb = Sandbox::builder().enter().unwrap();
-        // SAFETY: fork; the child makes one raw call and exits.
-        let pid = unsafe { libc::fork() };
-        if pid == 0 {
+        assert_child_killed_by_sigsys(|| {
             let r: i32;
-            unsafe {
-                std::arch::asm!("int 0x80", inlateout("eax") 20i32 => r);
-                libc::_exit(if r > 0 { 0 } else { 1 });
+            // SAFETY: a raw i386 getpid.
+            unsafe { std::arch::asm!("int 0x80", inlateout("eax") 20i32 => r) };
+            if r > 0 {
+                0
+            } else {
+                1
             }
-        }
-        let mut status = 0;
-        unsafe { libc::waitpid(pid, &mut status, 0) };
-        assert!(libc::WIFSIGNALED(status) && libc::WTERMSIG(status) == libc::SIGSYS, "status {status:#x}");
+        });
     }
 }
 

@@ -11,7 +11,7 @@
 
 mod common;
 
-use common::{c, errno, read_fd, sys};
+use common::{assert_child_killed_by_sigsys, c, errno, read_fd, sys};
 use rusty_fork::rusty_fork_test;
 use sigcap::Sandbox;
 use std::ffi::CString;
@@ -619,20 +619,20 @@ rusty_fork_test! {
         let (_t, root, outside) = tree();
         let path = low_cstr(&outside.join("secret.txt"));
         let _sb = Sandbox::builder().write_beneath(&root).enter().unwrap();
-        // SAFETY: fork; the child makes one raw call and exits.
-        let pid = unsafe { libc::fork() };
-        if pid == 0 {
+        assert_child_killed_by_sigsys(|| {
             let r: i32;
+            // SAFETY: a raw i386 open of a C string.
             unsafe {
                 // rbx belongs to LLVM: swap the path in and out around the call.
                 std::arch::asm!("xchg {p:r}, rbx", "int 0x80", "xchg {p:r}, rbx",
                     p = inout(reg) path as u64 => _, inlateout("eax") 5i32 => r, in("ecx") 0u32);
-                libc::_exit(if r >= 0 { 0 } else { 1 });
             }
-        }
-        let mut status = 0;
-        unsafe { libc::waitpid(pid, &mut status, 0) };
-        assert!(libc::WIFSIGNALED(status) && libc::WTERMSIG(status) == libc::SIGSYS, "status {status:#x}");
+            if r >= 0 {
+                0
+            } else {
+                1
+            }
+        });
     }
 }
 

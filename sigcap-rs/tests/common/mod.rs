@@ -45,3 +45,23 @@ pub fn read_fd(fd: i32) -> String {
     }
     String::from_utf8_lossy(&out).into_owned()
 }
+
+/// Runs `call` (a raw system call that must not run) in a forked child,
+/// whose exit code is what `call` returns, and asserts that the kernel
+/// killed the child with SIGSYS instead.
+pub fn assert_child_killed_by_sigsys(call: impl FnOnce() -> i32) {
+    // SAFETY: fork; the child makes the call and exits.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        let code = call();
+        // SAFETY: leaving the child without running the test harness.
+        unsafe { libc::_exit(code) };
+    }
+    let mut status = 0;
+    // SAFETY: waiting for our own child.
+    unsafe { libc::waitpid(pid, &mut status, 0) };
+    assert!(
+        libc::WIFSIGNALED(status) && libc::WTERMSIG(status) == libc::SIGSYS,
+        "status {status:#x}"
+    );
+}
