@@ -228,10 +228,18 @@ fn without_sigpipe(write: impl FnOnce() -> Result<(), i32>) {
 }
 
 /// send(2) of all of `b` with MSG_NOSIGNAL.
-fn send_all(fd: i32, mut b: &[u8]) -> Result<(), i32> {
+fn send_all(fd: i32, b: &[u8]) -> Result<(), i32> {
+    // SAFETY: each piece is a live buffer.
+    put_all(b, |p| unsafe {
+        libc::send(fd, p.as_ptr().cast(), p.len(), libc::MSG_NOSIGNAL)
+    })
+}
+
+/// Hands all of `b` to `put` (a send or write returning bytes taken),
+/// again after EINTR and for the rest after a short count.
+fn put_all(mut b: &[u8], put: impl Fn(&[u8]) -> isize) -> Result<(), i32> {
     while !b.is_empty() {
-        // SAFETY: b is a live buffer.
-        let n = unsafe { libc::send(fd, b.as_ptr().cast(), b.len(), libc::MSG_NOSIGNAL) };
+        let n = put(b);
         if n <= 0 {
             if n < 0 && sys::errno() == libc::EINTR {
                 continue;
@@ -382,19 +390,9 @@ fn die(v: &Violation) -> ! {
     unsafe { libc::abort() }
 }
 
-fn write_all(fd: i32, mut b: &[u8]) -> Result<(), i32> {
-    while !b.is_empty() {
-        // SAFETY: b is a live buffer.
-        let n = unsafe { libc::write(fd, b.as_ptr().cast(), b.len()) };
-        if n <= 0 {
-            if n < 0 && sys::errno() == libc::EINTR {
-                continue;
-            }
-            return Err(if n < 0 { sys::errno() } else { libc::EIO });
-        }
-        b = &b[n as usize..];
-    }
-    Ok(())
+fn write_all(fd: i32, b: &[u8]) -> Result<(), i32> {
+    // SAFETY: each piece is a live buffer.
+    put_all(b, |p| unsafe { libc::write(fd, p.as_ptr().cast(), p.len()) })
 }
 
 /// A signal of ours that is not a violation: hand it to whoever had the
