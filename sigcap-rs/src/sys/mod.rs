@@ -398,26 +398,13 @@ pub fn read_user_upto(pid: libc::pid_t, dst: &mut [u8], src: usize) -> usize {
     if len == 0 || src == 0 {
         return 0;
     }
-    // One remote element per page: the kernel copies whole elements, so
-    // an unmapped second page still leaves the first one's bytes.
-    let first = (PAGE - src % PAGE).min(len);
-    let remote = [
-        libc::iovec {
-            iov_base: src as *mut libc::c_void,
-            iov_len: first,
-        },
-        libc::iovec {
-            iov_base: src.wrapping_add(first) as *mut libc::c_void,
-            iov_len: len - first,
-        },
-    ];
+    let (remote, nr, first) = page_elements(src, len);
     let local = libc::iovec {
         iov_base: dst.as_mut_ptr().cast(),
         iov_len: len,
     };
-    let nr = if len > first { 2 } else { 1 };
     // SAFETY: local describes dst; the kernel checks the remote ranges.
-    let n = unsafe { libc::process_vm_readv(pid, &local, 1, remote.as_ptr(), nr, 0) };
+    let n = unsafe { libc::process_vm_readv(pid, &local, 1, remote.as_ptr(), nr as libc::c_ulong, 0) };
     if n > 0 {
         return n as usize;
     }
@@ -430,6 +417,27 @@ pub fn read_user_upto(pid: libc::pid_t, dst: &mut [u8], src: usize) -> usize {
         };
     }
     0
+}
+
+/// The remote elements of `len` bytes at `src` for process_vm_readv, one
+/// per page (at most two): the kernel copies whole elements, so an
+/// unmapped second page still leaves the first one's bytes. Returns them,
+/// how many are used, and the first one's length.
+#[cfg(target_os = "linux")]
+fn page_elements(src: usize, len: usize) -> ([libc::iovec; 2], usize, usize) {
+    const PAGE: usize = 4096;
+    let first = (PAGE - src % PAGE).min(len);
+    let elements = [
+        libc::iovec {
+            iov_base: src as *mut libc::c_void,
+            iov_len: first,
+        },
+        libc::iovec {
+            iov_base: src.wrapping_add(first) as *mut libc::c_void,
+            iov_len: len - first,
+        },
+    ];
+    (elements, if len > first { 2 } else { 1 }, first)
 }
 
 /// [`read_user_upto`], and in the same process_vm_readv the start of a
@@ -455,20 +463,14 @@ pub fn read_user_upto_with(
     // The head first: the kernel copies remote elements in order and
     // stops at the first it cannot read, so an unreadable head leaves
     // the stack unread too (read again below), never the reverse.
-    let first = (PAGE - src % PAGE).min(len);
+    let (stack, nr, _) = page_elements(src, len);
     let remote = [
         libc::iovec {
             iov_base: head_src as *mut libc::c_void,
             iov_len: hl,
         },
-        libc::iovec {
-            iov_base: src as *mut libc::c_void,
-            iov_len: first,
-        },
-        libc::iovec {
-            iov_base: src.wrapping_add(first) as *mut libc::c_void,
-            iov_len: len - first,
-        },
+        stack[0],
+        stack[1],
     ];
     let local = [
         libc::iovec {
@@ -480,9 +482,8 @@ pub fn read_user_upto_with(
             iov_len: len,
         },
     ];
-    let nr = if len > first { 3 } else { 2 };
     // SAFETY: local describes head and dst; the kernel checks the remote ranges.
-    let n = unsafe { libc::process_vm_readv(pid, local.as_ptr(), 2, remote.as_ptr(), nr, 0) };
+    let n = unsafe { libc::process_vm_readv(pid, local.as_ptr(), 2, remote.as_ptr(), 1 + nr as libc::c_ulong, 0) };
     if n >= hl as isize {
         return (Some(hl), n as usize - hl);
     }
