@@ -58,8 +58,41 @@ impl Ctx {
     pub fn sysroot(&self) -> PathBuf {
         self.objdir().join("tmp")
     }
+    /// The tree named by `--src` or `SIGCAP_FREEBSD_SRC`, else none (then
+    /// `source` clones one into the cache).
+    fn given_tree(&self) -> Option<PathBuf> {
+        self.src
+            .clone()
+            .or_else(|| std::env::var_os("SIGCAP_FREEBSD_SRC").map(PathBuf::from))
+    }
+    /// The pristine tree the stock kernel and its ATF tests are built from:
+    /// the user's tree (never the working copy, which always carries the
+    /// series).
+    pub fn pristine_tree(&self) -> PathBuf {
+        let t = self.given_tree().unwrap_or_else(|| self.cache.join("src-clone"));
+        fs::canonicalize(&t).unwrap_or(t)
+    }
+    /// The source directory the chosen kernel is built from, without its
+    /// leading `/`: make names the kernel's object directory after it
+    /// (beneath `objdir()`) when it is not the working copy.
+    fn kernel_src_rel(&self) -> PathBuf {
+        match self.kernel {
+            KernelKind::Patched => self.work_rel(),
+            KernelKind::Stock => {
+                let t = self.pristine_tree();
+                t.strip_prefix("/").unwrap_or(&t).to_owned()
+            }
+        }
+    }
+    /// buildkernel's object directory of the chosen kernel.
+    pub fn kernel_objdir(&self) -> PathBuf {
+        match self.kernel {
+            KernelKind::Patched => self.objdir().join("sys").join(KERNCONF),
+            KernelKind::Stock => self.objdir().join(self.kernel_src_rel()).join("sys").join(KERNCONF),
+        }
+    }
     pub fn kernel_file(&self) -> PathBuf {
-        self.objdir().join("sys").join(KERNCONF).join("kernel")
+        self.kernel_objdir().join("kernel")
     }
     pub fn userland_dir(&self) -> PathBuf {
         self.cache.join("userland")
@@ -150,11 +183,7 @@ pub fn check_tree(tree: &Path, series: &Path) -> Result<usize> {
 /// Resolve the source tree: `--src`, $SIGCAP_FREEBSD_SRC, or a shallow clone
 /// of the release branch into the cache. Checks it against the manifest.
 pub fn source(ctx: &Ctx) -> Result<PathBuf> {
-    let tree = match ctx
-        .src
-        .clone()
-        .or_else(|| std::env::var_os("SIGCAP_FREEBSD_SRC").map(PathBuf::from))
-    {
+    let tree = match ctx.given_tree() {
         Some(t) => t,
         None => {
             let clone = ctx.cache.join("src-clone");
@@ -201,11 +230,13 @@ pub fn patch_paths(text: &str) -> BTreeSet<String> {
     s
 }
 
-/// The series' patches in order (an empty list for the stock kernel).
+/// The series' patches in order. The working copy carries them whatever
+/// the kernel: `--kernel stock` builds its kernel and ATF tests from the
+/// pristine tree instead (`kernel`, `atf_tests`). Restoring the working
+/// copy for it would give the series' headers new times on the way back,
+/// and the next patched run's installs would then find the world's objects
+/// stale ("tried to rebuild during make install").
 pub fn series_patches(ctx: &Ctx) -> Result<Vec<PathBuf>> {
-    if ctx.kernel == KernelKind::Stock {
-        return Ok(vec![]);
-    }
     let d = ctx.series_dir();
     Ok(util::data_lines(&d.join("series"))?
         .into_iter()
@@ -799,11 +830,14 @@ pub const ATF_TESTS_DIR: &str = "tests/sys/capsicum";
 /// userland. The world is WITHOUT_TESTS (a full test build would cost more
 /// than the rest together) but WITH_TESTS_SUPPORT, so libatf and kyua are
 /// there. Cached on the world, the series and that directory's files, so a
-/// patch change, or switching to the stock kernel (no sigcap_test.c),
-/// rebuilds it.
+/// patch change rebuilds it. The stock kernel gets the pristine tree's
+/// directory (no sigcap_test.c), in a root and stamp of its own.
 pub fn atf_tests(ctx: &Ctx) -> Result<PathBuf> {
-    let dest = ctx.cache.join("atf-root");
-    let srcdir = ctx.work().join(ATF_TESTS_DIR);
+    let (dest, srcdir, stamp) = match ctx.kernel {
+        KernelKind::Patched => (ctx.cache.join("atf-root"), ctx.work(), "atf.stamp"),
+        KernelKind::Stock => (ctx.cache.join("atf-root-stock"), ctx.pristine_tree(), "atf-stock.stamp"),
+    };
+    let srcdir = srcdir.join(ATF_TESTS_DIR);
     let mut files: Vec<PathBuf> = fs::read_dir(&srcdir)
         .with_context(|| format!("atf: reading {}", srcdir.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -823,7 +857,7 @@ pub fn atf_tests(ctx: &Ctx) -> Result<PathBuf> {
         parts.push(fs::read(f)?);
     }
     let key = hash_bytes(&parts.iter().map(|p| &p[..]).collect::<Vec<_>>());
-    let stamp = ctx.cache.join("atf.stamp");
+    let stamp = ctx.cache.join(stamp);
     let kyuafile = dest.join("usr").join(ATF_TESTS_DIR).join("Kyuafile");
     if cached_root("atf", &stamp, &key, kyuafile.is_file(), &dest) {
         return Ok(dest);
@@ -833,11 +867,11 @@ pub fn atf_tests(ctx: &Ctx) -> Result<PathBuf> {
     }
     fs::create_dir_all(kyuafile.parent().unwrap())?;
     let metalog = dest.join("METALOG");
-    // The sysroot's include/ files are the world's copies (built from the
-    // patched tree) while its sys/ headers link to the working copy, which
-    // --kernel stock restores: include/signal.h would then name SIGCAP that
-    // sys/signal.h no longer defines. The working copy's own versions of
-    // the include/ files the series touches go first, so both agree.
+    // The sysroot's include/ files are the world's copies while its sys/
+    // headers link to the working copy: should the world predate a series
+    // change, include/signal.h could name a SIGCAP that sys/signal.h no
+    // longer defines. The working copy's own versions of the include/
+    // files the series touches go first, so both agree.
     let overlay = ctx.cache.join("atf-include");
     if overlay.exists() {
         fs::remove_dir_all(&overlay)?;
@@ -1002,21 +1036,26 @@ pub const KERNEL_MODULES: [(&str, &str); 3] = [
     ("linux64", "linux64"),
 ];
 
-/// Where buildkernel leaves a module of our config.
+/// Where buildkernel leaves a module of our config (of the chosen kernel).
 pub fn module_file(ctx: &Ctx, (dir, kmod): (&str, &str)) -> PathBuf {
-    ctx.objdir()
-        .join("sys")
-        .join(KERNCONF)
+    ctx.kernel_objdir()
         .join("modules")
-        .join(ctx.work_rel())
+        .join(ctx.kernel_src_rel())
         .join("sys/modules")
         .join(dir)
         .join(format!("{kmod}.ko"))
 }
 
 /// buildkernel of our config (and GENERIC on request) with the Linux ABI
-/// modules, incremental.
+/// modules, incremental. The stock kernel comes from the pristine tree
+/// (`stock_kernel`); GENERIC only from the working copy.
 pub fn kernel(ctx: &Ctx, generic: bool) -> Result<()> {
+    if ctx.kernel == KernelKind::Stock {
+        if generic {
+            bail!("kernel: --generic builds the working copy's GENERIC; not with --kernel stock");
+        }
+        return stock_kernel(ctx, &ctx.pristine_tree()).map(|_| ());
+    }
     let conf = ctx.root.join("vm-images/kernel").join(KERNCONF);
     let dst = ctx.work().join("sys/amd64/conf").join(KERNCONF);
     let text = fs::read(&conf)?;
@@ -1048,13 +1087,13 @@ pub fn kernel(ctx: &Ctx, generic: bool) -> Result<()> {
     Ok(())
 }
 
-/// The stock kernel for instruction counts: the same vm-images/kernel
-/// config built from the unpatched `tree` with the working copy's
-/// toolchain. KERNSRCDIR points make at the tree's sys/ (config and the
-/// compiler only read it; objects go under the object directory, in a
-/// directory named after the tree, apart from the patched kernel's) and
-/// KERNCONFDIR at vm-images/kernel, whose `include MINIMAL` then resolves
-/// in the tree's own conf/. No modules: the counting boot loads none.
+/// The stock kernel (`--kernel stock`, and the instruction counts): the
+/// same vm-images/kernel config and modules built from the unpatched `tree`
+/// with the working copy's toolchain. KERNSRCDIR points make at the tree's
+/// sys/ (config and the compiler only read it; objects go under the object
+/// directory, in a directory named after the tree, apart from the patched
+/// kernel's) and KERNCONFDIR at vm-images/kernel, whose `include MINIMAL`
+/// then resolves in the tree's own conf/.
 pub fn stock_kernel(ctx: &Ctx, tree: &Path) -> Result<PathBuf> {
     let tree = fs::canonicalize(tree)?;
     if !ctx.sysroot().join("usr/lib/libc.a").exists() {
@@ -1071,7 +1110,7 @@ pub fn stock_kernel(ctx: &Ctx, tree: &Path) -> Result<PathBuf> {
             format!("KERNSRCDIR={}", tree.join("sys").display()),
             format!("KERNCONFDIR={}", ctx.root.join("vm-images/kernel").display()),
             "NO_KERNELCLEAN=yes".into(),
-            "NO_MODULES=yes".into(),
+            format!("MODULES_OVERRIDE={}", KERNEL_MODULES.map(|(dir, _)| dir).join(" ")),
         ],
     )?;
     run_logged("stock kernel: buildkernel", c, &ctx.log("kernel-stock.log"))?;
