@@ -1036,6 +1036,22 @@ pub const KERNEL_MODULES: [(&str, &str); 3] = [
     ("linux64", "linux64"),
 ];
 
+/// The modules of the stock kernel: mqueuefs only (capsicum-test needs
+/// it). A module's makefile takes its sources from SRCTOP, which share/mk
+/// derives from the working copy's location, so with KERNSRCDIR at the
+/// pristine tree the Linux ABI modules would compile the series' linux.c
+/// against stock headers; linux-abi.sh skips on a stock kernel before it
+/// loads them. uipc_mqueue.c is not in the series.
+pub const STOCK_KERNEL_MODULES: [(&str, &str); 1] = [("mqueue", "mqueuefs")];
+
+/// The modules the chosen kernel is built with and the image carries.
+pub fn kernel_modules(ctx: &Ctx) -> &'static [(&'static str, &'static str)] {
+    match ctx.kernel {
+        KernelKind::Patched => &KERNEL_MODULES,
+        KernelKind::Stock => &STOCK_KERNEL_MODULES,
+    }
+}
+
 /// Where buildkernel leaves a module of our config (of the chosen kernel).
 pub fn module_file(ctx: &Ctx, (dir, kmod): (&str, &str)) -> PathBuf {
     ctx.kernel_objdir()
@@ -1088,8 +1104,8 @@ pub fn kernel(ctx: &Ctx, generic: bool) -> Result<()> {
 }
 
 /// The stock kernel (`--kernel stock`, and the instruction counts): the
-/// same vm-images/kernel config and modules built from the unpatched `tree`
-/// with the working copy's toolchain. KERNSRCDIR points make at the tree's
+/// same vm-images/kernel config built from the unpatched `tree`, with
+/// STOCK_KERNEL_MODULES, by the working copy's toolchain. KERNSRCDIR points make at the tree's
 /// sys/ (config and the compiler only read it; objects go under the object
 /// directory, in a directory named after the tree, apart from the patched
 /// kernel's) and KERNCONFDIR at vm-images/kernel, whose `include MINIMAL`
@@ -1110,7 +1126,10 @@ pub fn stock_kernel(ctx: &Ctx, tree: &Path) -> Result<PathBuf> {
             format!("KERNSRCDIR={}", tree.join("sys").display()),
             format!("KERNCONFDIR={}", ctx.root.join("vm-images/kernel").display()),
             "NO_KERNELCLEAN=yes".into(),
-            format!("MODULES_OVERRIDE={}", KERNEL_MODULES.map(|(dir, _)| dir).join(" ")),
+            format!(
+                "MODULES_OVERRIDE={}",
+                STOCK_KERNEL_MODULES.map(|(dir, _)| dir).join(" ")
+            ),
         ],
     )?;
     run_logged("stock kernel: buildkernel", c, &ctx.log("kernel-stock.log"))?;
