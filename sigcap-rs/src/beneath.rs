@@ -140,6 +140,25 @@ fn is_link_fd(fd: RawFd) -> bool {
     }
 }
 
+/// Whether a symlink with an absolute target in `dir` is a magic link
+/// (Linux: `/proc/<pid>/fd/N`, `cwd`, `root`, `exe`). Its text names a file
+/// of the process walking, the broker: `/dev/stdin` would be the broker's
+/// stdin. Refused with ELOOP, as `RESOLVE_NO_MAGICLINKS` does; procfs's
+/// plain links (`self`, `mounts`, `net`) are relative and followed.
+#[cfg(target_os = "linux")]
+fn magic(dir: RawFd) -> bool {
+    // SAFETY: a zeroed statfs buffer.
+    unsafe {
+        let mut st: libc::statfs = std::mem::zeroed();
+        libc::fstatfs(dir, &mut st) == 0 && st.f_type == libc::PROC_SUPER_MAGIC
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn magic(_dir: RawFd) -> bool {
+    false
+}
+
 /// Errors `O_NOFOLLOW` gives for a symlink (FreeBSD EMLINK, Linux ELOOP;
 /// ENOTDIR with O_DIRECTORY).
 fn maybe_link(e: i32) -> bool {
@@ -257,6 +276,9 @@ pub(crate) fn walk(
             return Err(libc::ENOENT);
         }
         if target[0] == b'/' {
+            if magic(dir) {
+                return Err(libc::ELOOP);
+            }
             return Ok(Walked::Left(joined(target, &q)));
         }
         spliced = true;

@@ -367,6 +367,13 @@ rusty_fork_test! {
         // before, nothing decided again.
         assert_eq!(read(&t.a.join("up-dir/secret.txt")).unwrap(), "SECRET");
         assert_eq!(via(&last(&sb)), None);
+        // A magic link's text names the broker's own file (its stdin is
+        // /dev/null): not followed, as RESOLVE_NO_MAGICLINKS.
+        assert_eq!(read(Path::new("/dev/stdin")), Err(libc::ELOOP));
+        assert_eq!(read(Path::new("/proc/self/fd/0")), Err(libc::ELOOP));
+        assert_eq!(read(Path::new("/proc/self/cwd/Cargo.toml")), Err(libc::ELOOP));
+        // procfs's plain links are followed: /proc/self is the broker.
+        assert!(read(Path::new("/proc/self/status")).is_ok_and(|s| s.contains("Pid:")));
         // A path with no link in it says nothing more.
         assert_eq!(read(&t.a.join("file.txt")).unwrap(), "read-only file");
         let j: serde_json::Value = serde_json::from_str(&last(&sb).to_json()).unwrap();
