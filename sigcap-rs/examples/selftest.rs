@@ -246,7 +246,6 @@ fn breakpoint_passes_through(_: Option<&str>) -> Case {
 }
 
 /// A fresh directory for a case, outside the executable's directory.
-#[cfg(target_os = "freebsd")]
 fn scratch(tag: &str) -> Result<PathBuf, String> {
     let d = std::env::temp_dir().join(format!("sigcap-selftest-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
@@ -256,7 +255,6 @@ fn scratch(tag: &str) -> Result<PathBuf, String> {
 
 /// Runs `f` (which enters) in a child, so that the caller can clean up
 /// outside capability mode; returns its result.
-#[cfg(target_os = "freebsd")]
 fn confined(f: impl FnOnce() -> Case) -> Case {
     let (st, msg) = forked(|w| {
         let msg = match f() {
@@ -517,6 +515,123 @@ fn held_descriptor_of(dir: &std::path::Path) -> i32 {
     -1
 }
 
+/// Issue #11 item 4: a symlink out of its rule's root, absolute or
+/// climbing above it, is followed when its target is allowed (decided
+/// again there, for the call's access) and refused otherwise; the record
+/// names both paths. On FreeBSD with SIGCAP the fast path's lookup stops
+/// at such a link (ENOTCAPABLE in capability mode) and the broker walks
+/// it; a descriptor opened through it carries its target's rule.
+fn symlinks_out_of_roots(_: Option<&str>) -> Case {
+    let d = scratch("links")?;
+    let (a, w, out) = (d.join("a"), d.join("w"), d.join("outside"));
+    let setup = std::fs::create_dir_all(&a)
+        .and_then(|_| std::fs::create_dir_all(&w))
+        .and_then(|_| std::fs::create_dir_all(&out))
+        .and_then(|_| std::fs::write(a.join("f"), "read-only"))
+        .and_then(|_| std::fs::write(w.join("f"), "writable"))
+        .and_then(|_| std::fs::write(out.join("secret"), "SECRET"))
+        .and_then(|_| std::os::unix::fs::symlink(w.join("f"), a.join("to-w")))
+        .and_then(|_| std::os::unix::fs::symlink("../w/f", a.join("up-to-w")))
+        .and_then(|_| std::os::unix::fs::symlink(out.join("secret"), a.join("out")))
+        .and_then(|_| std::os::unix::fs::symlink("../outside/secret", a.join("up-out")))
+        .and_then(|_| std::os::unix::fs::symlink("/etc/passwd", a.join("etc")))
+        .and_then(|_| std::os::unix::fs::symlink(a.join("f"), w.join("to-a")))
+        .and_then(|_| std::os::unix::fs::symlink(&a, w.join("dir-a")))
+        .map_err(|e| e.to_string());
+    let res = setup.and_then(|_| {
+        confined(|| {
+            let sb = Sandbox::builder()
+                .read_beneath(&a)
+                .write_beneath(&w)
+                .enter()
+                .map_err(|e| e.to_string())?;
+            let via = |v: &sigcap::Violation| v.via().map(|s| s.into_owned()).unwrap_or_default();
+            let wf = w.join("f").display().to_string();
+            // Followed to an allowed target: read, then written through
+            // the read-only rule's link, decided on the writable target.
+            for l in ["to-w", "up-to-w"] {
+                let got = std::fs::read(a.join(l)).map_err(|e| format!("read a/{l}: {e}"))?;
+                check(got == b"writable", || format!("a/{l} read {got:?}"))?;
+                let v = last(&sb)?;
+                check(
+                    v.decision() == Decision::Allowed { rule: 1 } && !v.fast_path() && via(&v) == wf,
+                    || format!("a/{l}: {v}"),
+                )?;
+            }
+            {
+                let mut f = std::fs::OpenOptions::new()
+                    .write(true)
+                    .truncate(true)
+                    .open(a.join("to-w"))
+                    .map_err(|e| format!("open a/to-w for writing: {e}"))?;
+                f.write_all(b"through a")
+                    .map_err(|e| format!("write through a/to-w: {e}"))?;
+            }
+            let got = std::fs::read(w.join("f")).map_err(|e| format!("read w/f: {e}"))?;
+            check(got == b"through a", || format!("w/f holds {got:?}"))?;
+            let dir_a = std::fs::read(w.join("dir-a/f")).map_err(|e| format!("read w/dir-a/f: {e}"))?;
+            check(dir_a == b"read-only", || format!("w/dir-a/f read {dir_a:?}"))?;
+            // Refused: targets under no rule, and writes into the
+            // read-only rule through the writable one.
+            for (l, why) in [
+                ("a/out", DenyReason::NoRule),
+                ("a/up-out", DenyReason::NoRule),
+                ("a/etc", DenyReason::NoRule),
+            ] {
+                let e = std::fs::read(d.join(l)).err().ok_or_else(|| format!("{l} was read"))?;
+                check(e.raw_os_error() == Some(refused()), || format!("{l}: {e}"))?;
+                let v = last(&sb)?;
+                check(v.decision() == Decision::Denied(why) && !via(&v).is_empty(), || {
+                    format!("{l}: {v}")
+                })?;
+            }
+            for l in ["w/to-a", "w/dir-a/f"] {
+                let e = std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(d.join(l))
+                    .err()
+                    .ok_or_else(|| format!("{l} opened for writing"))?;
+                check(e.raw_os_error() == Some(refused()), || format!("{l}: {e}"))?;
+                let v = last(&sb)?;
+                check(v.decision() == Decision::Denied(DenyReason::Access), || {
+                    format!("{l}: {v}")
+                })?;
+            }
+            let made = std::fs::write(w.join("dir-a/new"), "x");
+            check(made.is_err(), || "created w/dir-a/new in the read-only rule".into())?;
+            // FreeBSD: a descriptor opened through a link carries the
+            // rights of its target's rule, not the link's: fchmod (a
+            // `write` right) fails through w/to-a, into the read rule, and
+            // works through a/to-w, into the writable one.
+            #[cfg(target_os = "freebsd")]
+            {
+                use std::os::fd::AsRawFd;
+                let ro = std::fs::File::open(w.join("to-a")).map_err(|e| format!("open w/to-a: {e}"))?;
+                let rw = std::fs::File::open(a.join("to-w")).map_err(|e| format!("open a/to-w: {e}"))?;
+                // SAFETY: fstat into a zeroed buffer; fchmod of our
+                // descriptors to the mode they have.
+                unsafe {
+                    let mode = |fd: i32| {
+                        let mut st: libc::stat = std::mem::zeroed();
+                        libc::fstat(fd, &mut st);
+                        st.st_mode & 0o7777
+                    };
+                    notcapable(
+                        libc::fchmod(ro.as_raw_fd(), mode(ro.as_raw_fd())),
+                        "fchmod through w/to-a",
+                    )?;
+                    check(libc::fchmod(rw.as_raw_fd(), mode(rw.as_raw_fd())) == 0, || {
+                        format!("fchmod through a/to-w: {}", std::io::Error::last_os_error())
+                    })?;
+                }
+            }
+            Ok(())
+        })
+    });
+    let _ = std::fs::remove_dir_all(&d);
+    res
+}
+
 /// Issue #10 items 1 and 2 on FreeBSD: with SIGCAP, an allowed open, stat,
 /// access and readlink by absolute path are answered in the handler
 /// (fast path) beneath the root the process holds; that root, found and
@@ -600,7 +715,8 @@ fn fast_path_freebsd(_: Option<&str>) -> Case {
                 check(!last(&sb)?.fast_path(), || {
                     "a single-file rule took the fast path".into()
                 })?;
-                // An escape through an absolute symlink: the broker's refusal.
+                // An absolute symlink out of the root: the broker decides
+                // its target (issue #11), under no rule here, and refuses.
                 check(std::fs::read(r.join("esc/passwd")).is_err(), || {
                     "r/esc/passwd was read".into()
                 })?;
@@ -742,7 +858,7 @@ fn main() {
     if let Some(k) = &expect {
         println!("selftest: expecting backend {k}");
     }
-    let cases: [(&str, CaseFn); 13] = [
+    let cases: [(&str, CaseFn); 14] = [
         ("fallback_file", fallback_file),
         ("denied_and_escape", denied_and_escape),
         ("connect", connect),
@@ -756,6 +872,7 @@ fn main() {
         ("own_limit_stays", own_limit_stays),
         ("mount_root_dotdot", mount_root_dotdot),
         ("fast_path_freebsd", fast_path_freebsd),
+        ("symlinks_out_of_roots", symlinks_out_of_roots),
     ];
     let mut failed = 0;
     for (name, case) in cases {

@@ -243,6 +243,9 @@ pub(crate) fn perform(ch: &Channel, call: &Call, orig_errno: i32, v: &mut Violat
         sys::close_received(&r);
         return denied(Decision::BrokerUnavailable);
     }
+    // Symlinks led the lookup out of its root: the path the broker
+    // decided in the end, beside the one asked for.
+    v.set_via(hdr.via());
     let decision = to_decision(hdr.decision, hdr.rule);
     let allowed = matches!(decision, Decision::Allowed { .. } | Decision::AllowedByDescriptor);
     if !allowed {

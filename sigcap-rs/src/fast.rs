@@ -13,8 +13,10 @@
 //! relative paths (the broker's working-directory and directory-descriptor
 //! semantics), every refusal of the decision (no rule, access, `..` beneath
 //! a root holding a narrower rule), unknown open flags and O_TMPFILE,
-//! paths beneath a single-file rule other than the file itself, an escape
-//! the kernel reports (EXDEV), anything Landlock refuses (EACCES: the
+//! paths beneath a single-file rule other than the file itself, a lookup
+//! the kernel reports leaving the root (EXDEV: `..` above it, which the
+//! broker refuses, or a symlink out of it, which the broker follows by
+//! deciding its target), anything Landlock refuses (EACCES: the
 //! broker is not under Landlock and answers as it always did), a bad
 //! buffer or path pointer (EFAULT), mkdir, unlink, rename, and every
 //! socket call. Falling back is always safe: the broker decides again.

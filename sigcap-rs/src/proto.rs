@@ -240,9 +240,13 @@ pub enum WireDecision {
     DeniedBadRequest = 5,
 }
 
+/// Bytes of the path the broker used in a [`Reply`] (the record keeps
+/// as much of it).
+pub const VIA_MAX: usize = 240;
+
 /// The broker's answer header.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug)]
 pub struct Reply {
     pub magic: u32,
     pub decision: u32,
@@ -255,11 +259,47 @@ pub struct Reply {
     pub data_len: u32,
     /// 1 if a descriptor is attached (open).
     pub has_fd: u32,
+    /// Bytes of `via` in use: 0, or the path the broker decided last
+    /// when symlinks led the lookup out of the root of the path asked
+    /// for (truncated to [`VIA_MAX`]). A fixed field, so that the handler
+    /// receives it on its stack before the result bytes.
+    pub via_len: u32,
+    pub reserved: u32,
+    pub via: [u8; VIA_MAX],
+}
+
+impl Default for Reply {
+    fn default() -> Reply {
+        Reply {
+            magic: 0,
+            decision: 0,
+            rule: 0,
+            status: 0,
+            value: 0,
+            data_len: 0,
+            has_fd: 0,
+            via_len: 0,
+            reserved: 0,
+            via: [0; VIA_MAX],
+        }
+    }
 }
 
 impl Reply {
+    /// Sets `via` (truncated to [`VIA_MAX`]).
+    pub fn set_via(&mut self, path: &[u8]) {
+        let n = path.len().min(VIA_MAX);
+        self.via[..n].copy_from_slice(&path[..n]);
+        self.via_len = n as u32;
+    }
+    /// The path in `via`, if any (bounded whatever `via_len` says).
+    pub fn via(&self) -> &[u8] {
+        &self.via[..(self.via_len as usize).min(VIA_MAX)]
+    }
+
     pub fn as_bytes(&self) -> &[u8] {
-        // SAFETY: plain integers, repr(C), no padding (4*4 + 8 + 4*2).
+        // SAFETY: plain integers and bytes, repr(C), no padding
+        // (4*4 + 8 + 4*4 + VIA_MAX, a multiple of 8).
         unsafe { std::slice::from_raw_parts((self as *const Reply).cast(), std::mem::size_of::<Reply>()) }
     }
 }
@@ -271,7 +311,7 @@ mod tests {
     #[test]
     fn layout_has_no_padding() {
         assert_eq!(std::mem::size_of::<Request>(), 48 + 2 * PATH_MAX + ADDR_MAX);
-        assert_eq!(std::mem::size_of::<Reply>(), 32);
+        assert_eq!(std::mem::size_of::<Reply>(), 40 + VIA_MAX);
     }
 
     #[test]

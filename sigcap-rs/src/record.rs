@@ -152,6 +152,10 @@ impl Decision {
 /// Bytes of path or address text kept in a record.
 pub const DETAIL_MAX: usize = 240;
 
+/// The longest JSON line of a record (both paths of control
+/// characters, each `\u00XX`): the handler's buffer for it.
+pub const JSON_MAX: usize = 4096;
+
 /// Return addresses kept in a record (frame-pointer walk).
 pub const STACK_MAX: usize = 12;
 
@@ -170,6 +174,8 @@ pub struct Violation {
     pub(crate) ip: u64,
     pub(crate) detail: [u8; DETAIL_MAX],
     pub(crate) detail_len: u8,
+    pub(crate) via: [u8; DETAIL_MAX],
+    pub(crate) via_len: u8,
     pub(crate) decision: Decision,
     pub(crate) result: i64,
     pub(crate) fast_path: bool,
@@ -192,6 +198,8 @@ impl Violation {
             ip,
             detail: [0; DETAIL_MAX],
             detail_len: 0,
+            via: [0; DETAIL_MAX],
+            via_len: 0,
             decision: Decision::Reported,
             result: -(errno as i64),
             fast_path: false,
@@ -205,6 +213,13 @@ impl Violation {
         let n = b.len().min(DETAIL_MAX);
         self.detail[..n].copy_from_slice(&b[..n]);
         self.detail_len = n as u8;
+    }
+
+    /// Sets the path the broker used, truncated to [`DETAIL_MAX`].
+    pub(crate) fn set_via(&mut self, b: &[u8]) {
+        let n = b.len().min(DETAIL_MAX);
+        self.via[..n].copy_from_slice(&b[..n]);
+        self.via_len = n as u8;
     }
 
     /// Sequence number within the process (1-based, in violation order).
@@ -252,6 +267,14 @@ impl Violation {
     /// truncated).
     pub fn detail(&self) -> Option<std::borrow::Cow<'_, str>> {
         (self.detail_len > 0).then(|| String::from_utf8_lossy(&self.detail[..self.detail_len as usize]))
+    }
+    /// The path the broker decided last, when it is not the one the call
+    /// named: symlinks led the lookup out of its rule's root, and the
+    /// broker followed them by deciding the path they lead to again
+    /// (lossy, possibly truncated). None when the path named was the path
+    /// used.
+    pub fn via(&self) -> Option<std::borrow::Cow<'_, str>> {
+        (self.via_len > 0).then(|| String::from_utf8_lossy(&self.via[..self.via_len as usize]))
     }
     /// What was done.
     pub fn decision(&self) -> Decision {
@@ -303,6 +326,12 @@ impl Violation {
         } else {
             w.write_str("null")?;
         }
+        w.write_str(",\"via\":")?;
+        if self.via_len > 0 {
+            write_json_str(w, &self.via[..self.via_len as usize])?;
+        } else {
+            w.write_str("null")?;
+        }
         write!(w, ",\"decision\":\"{}\"", self.decision.name())?;
         match self.decision {
             Decision::Allowed { rule } => write!(w, ",\"rule\":{rule}")?,
@@ -346,6 +375,15 @@ impl fmt::Display for Violation {
             }
         } else {
             write!(f, "{:#x}, {:#x}, {:#x}", self.args[0], self.args[1], self.args[2])?;
+        }
+        if self.via_len > 0 {
+            f.write_str(" -> ")?;
+            for chunk in self.via[..self.via_len as usize].utf8_chunks() {
+                f.write_str(chunk.valid())?;
+                if !chunk.invalid().is_empty() {
+                    f.write_char('\u{fffd}')?;
+                }
+            }
         }
         write!(
             f,
@@ -538,6 +576,25 @@ mod tests {
     }
 
     #[test]
+    fn the_path_used_is_recorded_beside_the_path_asked_for() {
+        let mut f = v(2);
+        let parsed: serde_json::Value = serde_json::from_str(&f.to_json()).unwrap();
+        assert_eq!(parsed["via"], serde_json::Value::Null);
+        assert_eq!(f.via(), None);
+        f.set_detail(b"/etc/localtime");
+        f.set_via(b"/usr/share/zoneinfo/Etc/UTC");
+        f.decision = Decision::Allowed { rule: 0 };
+        let parsed: serde_json::Value = serde_json::from_str(&f.to_json()).unwrap();
+        assert_eq!(parsed["detail"], "/etc/localtime");
+        assert_eq!(parsed["via"], "/usr/share/zoneinfo/Etc/UTC");
+        assert!(
+            f.to_string()
+                .contains("(/etc/localtime -> /usr/share/zoneinfo/Etc/UTC)"),
+            "{f}"
+        );
+    }
+
+    #[test]
     fn the_fast_path_is_a_field_of_every_record() {
         let mut f = v(2);
         let parsed: serde_json::Value = serde_json::from_str(&f.to_json()).unwrap();
@@ -562,12 +619,16 @@ mod tests {
         // The handler's stack buffer holds the longest record.
         let mut long = t;
         long.set_detail(&[b'\\'; DETAIL_MAX]);
+        long.set_via(&[1u8; DETAIL_MAX]);
         long.stack = [u64::MAX; STACK_MAX];
         long.stack_len = STACK_MAX as u8;
         long.args = [u64::MAX; 6];
-        let mut buf = [0u8; 2048];
+        let mut buf = [0u8; crate::record::JSON_MAX];
         let mut w = StackWriter::new(&mut buf);
         assert!(long.write_json(&mut w).is_ok());
+        long.set_detail(&[1u8; DETAIL_MAX]);
+        let mut w = StackWriter::new(&mut buf);
+        assert!(long.write_json(&mut w).is_ok(), "control characters in both paths");
     }
 
     #[test]

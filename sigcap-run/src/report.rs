@@ -21,6 +21,11 @@ pub struct Record {
     pub class: String,
     pub ip: u64,
     pub detail: Option<String>,
+    /// The path the broker used when symlinks led the lookup out of the
+    /// root of the one asked for (`detail`): it followed them and decided
+    /// this path.
+    #[serde(default)]
+    pub via: Option<String>,
     pub decision: String,
     #[serde(default)]
     pub rule: Option<u32>,
@@ -124,6 +129,10 @@ pub struct Args {
     /// descriptor predates the sandbox).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub resolved: Option<String>,
+    /// Where symlinks out of the path's root led: the path the broker
+    /// decided and used instead (absolute).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub via: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub address: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -333,7 +342,10 @@ pub fn decode(r: &Record) -> Args {
     d.mode = mode.filter(|_| op != Op::Open || flags.is_some_and(|f| f & libc::O_CREAT != 0));
     match op {
         Op::Connect | Op::Bind | Op::Sendto => d.address = r.detail.clone(),
-        _ => d.path = r.detail.clone(),
+        _ => {
+            d.path = r.detail.clone();
+            d.via = r.via.clone();
+        }
     }
     d
 }
@@ -511,6 +523,8 @@ pub struct Sample {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub resolved: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub via: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub dirfd: Option<String>,
     pub count: u64,
     pub first_seq: u64,
@@ -616,6 +630,7 @@ impl Exact {
                 .or(self.args.address.clone())
                 .or(self.args.signal.clone()),
             resolved: self.args.resolved.clone(),
+            via: self.args.via.clone(),
             dirfd: self.args.dirfd.clone(),
             count: self.count,
             first_seq: stream.records[self.rec].seq,
@@ -681,7 +696,11 @@ pub fn build(
         let out = outcome(r.result);
         let key = (
             r.name.clone(),
-            r.detail.clone().unwrap_or_default(),
+            format!(
+                "{}\0{}",
+                r.detail.as_deref().unwrap_or_default(),
+                r.via.as_deref().unwrap_or_default()
+            ),
             args.flags.clone().unwrap_or_default(),
             r.decision.clone(),
             r.reason.clone().unwrap_or_default(),
@@ -1035,6 +1054,11 @@ fn entry_line(e: &Entry, st: &Style) -> String {
         }
     } else {
         single
+    };
+    // The path the broker used, where links led out of the one asked for.
+    let what = match e.args.via.as_deref() {
+        Some(via) if e.paths == 1 => format!("{what} -> {via}"),
+        _ => what,
     };
     let mut extra = vec![];
     if let Some(f) = &e.args.flags {

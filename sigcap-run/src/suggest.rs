@@ -17,7 +17,13 @@
 //! - `/`, `/home` and home directories are never roots: what needs one is
 //!   left out, with a comment saying what will then fail;
 //! - what the run removed or renamed away cannot be a root (the broker
-//!   works beneath a root, not on it): its rule moves to its parent.
+//!   works beneath a root, not on it): its rule moves to its parent;
+//! - a path whose symlinks led out of its root (the record's `via`, the
+//!   path the broker used): the link needs read on its own path (the
+//!   broker reads it to follow it), the path it led to the call's access
+//!   (decided there). A link to a target the run created gets read on its
+//!   directory instead (a rule on a dangling link could not be opened at
+//!   enter).
 //!
 //! A path "existed at enter" unless the run created it (a successful
 //! mkdir or O_CREAT open before any other successful use), and it exists
@@ -96,6 +102,8 @@ pub fn least_policy(stream: &Stream) -> Result<(Policy, Vec<String>)> {
     let mut needs: Vec<(PathBuf, Access, String)> = Vec::new();
     // path -> the error of its (first) failed probe
     let mut probes: BTreeMap<PathBuf, String> = BTreeMap::new();
+    // (link, the path it led to, call): read on the link.
+    let mut links: Vec<(PathBuf, PathBuf, String)> = Vec::new();
     let mut policy = Policy::new();
     for r in &stream.records {
         if r.decision == "unsupported" || r.decision == "not-brokered" || r.decision == "allowed-by-descriptor" {
@@ -118,9 +126,13 @@ pub fn least_policy(stream: &Stream) -> Result<(Policy, Vec<String>)> {
             _ => {}
         }
         // No path, or a descriptor sigcap-run cannot follow.
-        let Some(abs) = resolver.resolve(stream, r, &d) else {
+        let Some(asked) = resolver.resolve(stream, r, &d) else {
             continue;
         };
+        // Symlinks led out of the path's root: the call acted on the path
+        // the broker used, and the link was read on the way.
+        let link = d.via.as_ref().map(|_| asked.clone());
+        let abs = d.via.as_deref().map(PathBuf::from).unwrap_or(asked);
         let ok = r.result >= 0;
         let access = match op {
             Op::Open => {
@@ -160,16 +172,27 @@ pub fn least_policy(stream: &Stream) -> Result<(Policy, Vec<String>)> {
             note(
                 &mut notes,
                 format!(
-                    "left out: {} resolves outside its root (absolute symlink?); no rule can allow it",
+                    "left out: {} climbs out of its root with `..`; no rule can allow it",
                     abs.display()
                 ),
             );
             continue;
         }
+        if let Some(link) = link {
+            links.push((link, abs.clone(), r.name.clone()));
+        }
         needs.push((abs, access, r.name.clone()));
     }
     let existed =
         |p: &Path| -> bool { !created.contains(p) && (std::fs::symlink_metadata(p).is_ok() || removed.contains(p)) };
+    for (link, target, call) in links {
+        let need = if created.contains(&target) {
+            link.parent().map(Path::to_path_buf).unwrap_or(link)
+        } else {
+            link
+        };
+        needs.push((need, Access::READ, call));
+    }
     // Each need's own root.
     let mut roots: BTreeMap<PathBuf, Access> = BTreeMap::new();
     for (abs, access, call) in needs {
@@ -426,6 +449,72 @@ mod tests {
             .map(|r| (r.root.display().to_string(), r.access.to_string()))
             .collect();
         (r, notes)
+    }
+
+    #[test]
+    fn a_link_out_of_its_root_needs_read_and_its_target_the_calls_access() {
+        let t = tempfile::tempdir().unwrap();
+        let d = t.path();
+        for x in ["a", "w", "z"] {
+            std::fs::create_dir(d.join(x)).unwrap();
+        }
+        std::fs::write(d.join("w/f"), "x").unwrap();
+        std::fs::write(d.join("z/zone"), "x").unwrap();
+        std::os::unix::fs::symlink(d.join("w/f"), d.join("a/to-w")).unwrap();
+        std::os::unix::fs::symlink(d.join("z/zone"), d.join("a/tz")).unwrap();
+        // The run created w/made through the dangling link a/mk.
+        std::os::unix::fs::symlink(d.join("w/made"), d.join("a/mk")).unwrap();
+        std::fs::write(d.join("w/made"), "").unwrap();
+        let dd = d.to_str().unwrap();
+        let at = libc::AT_FDCWD as i64;
+        let via = |mut r: serde_json::Value, via: String| {
+            r["via"] = via.into();
+            r.to_string()
+        };
+        let rec_v = |seq, flags: i32, path: &str, result| {
+            serde_json::from_str::<serde_json::Value>(&rec(seq, "openat", [at, 0, flags as i64, 0o644], path, result))
+                .unwrap()
+        };
+        let lines = [
+            enter(dd),
+            via(
+                rec_v(1, libc::O_WRONLY | libc::O_TRUNC, "a/to-w", 3),
+                format!("{dd}/w/f"),
+            ),
+            via(rec_v(2, libc::O_RDONLY, "a/tz", 4), format!("{dd}/z/zone")),
+            via(
+                rec_v(3, libc::O_WRONLY | libc::O_CREAT, "a/mk", 5),
+                format!("{dd}/w/made"),
+            ),
+        ];
+        let (r, _) = rules(&lines);
+        assert_eq!(
+            r,
+            vec![
+                // a/mk's target was created: read on the link's directory,
+                // which then covers a/to-w and a/tz too.
+                (format!("{dd}/a"), "read".to_string()),
+                // w/f written, w/made created (w/ existed at enter).
+                (format!("{dd}/w"), "write+create".to_string()),
+                (format!("{dd}/z/zone"), "read".to_string()),
+            ],
+            "{r:?}"
+        );
+        // Without the creation: read on each link itself.
+        let (r, _) = rules(&lines[..3]);
+        assert_eq!(
+            r,
+            vec![
+                (format!("{dd}/a/to-w"), "read".to_string()),
+                (format!("{dd}/a/tz"), "read".to_string()),
+                (format!("{dd}/w/f"), "write".to_string()),
+                (format!("{dd}/z/zone"), "read".to_string()),
+            ],
+            "{r:?}"
+        );
+        // The report keeps both paths.
+        let s = parse_stream(&lines.join("\n"));
+        assert_eq!(decode(&s.records[0]).via.as_deref(), Some(&*format!("{dd}/w/f")));
     }
 
     #[test]

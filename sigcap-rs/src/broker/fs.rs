@@ -2,6 +2,7 @@
 //! resolved and acted on strictly beneath the matching root's descriptor.
 use super::decide::{handed_out_access, join_leading_parents, wire_denial};
 use super::{cvt, errno, Grant, Outcome, RootFd, State};
+use crate::beneath::Walked;
 use crate::decide::{self, check_open_flags, required_access};
 use crate::policy::Access;
 use crate::proto::{Op, Request, WireDecision, FD_DIR, FD_DIR2, OUT_MAX};
@@ -37,6 +38,44 @@ fn is_escape(e: i32) -> bool {
     }
 }
 
+/// How much of a place's path a call looks up.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Reach {
+    /// All of it (open, stat, access).
+    Whole,
+    /// Its directory: the call acts on the last name itself (readlink,
+    /// mkdir, unlink, rename), which is never followed.
+    Parent,
+}
+
+/// Where a lookup ended ([`State::resolve`]).
+struct Found<'a> {
+    /// What was opened: the place itself, or its directory
+    /// ([`Reach::Parent`]).
+    fd: OwnedFd,
+    /// [`Reach::Parent`]: the last name, in `fd`.
+    name: CString,
+    /// The place finally decided and used: the one asked for, or where
+    /// the symlinks that led out of roots took the lookup.
+    place: Place<'a>,
+    /// Whether a symlink led out of a root (then `place` is not the path
+    /// the program asked for, and the record says which it was).
+    followed: bool,
+}
+
+impl Found<'_> {
+    /// The answer's start: allowed under the final place's rule, with the
+    /// path used when it is not the one asked for.
+    fn outcome(&self) -> Outcome {
+        let out = Outcome::allowed(self.place.grant);
+        if self.followed {
+            out.with_via(&self.place.abs)
+        } else {
+            out
+        }
+    }
+}
+
 impl State {
     /// Finds where `path` (relative to `dir`, or the start-up working
     /// directory when `dir` is None) falls under the policy.
@@ -64,6 +103,12 @@ impl State {
                 },
             }
         };
+        self.place_for(abs)
+    }
+
+    /// Where the absolute path `abs` falls under the policy: a path the
+    /// program named, or one a symlink led to, decided the same way.
+    fn place_for(&self, abs: PathBuf) -> std::result::Result<Place<'_>, Outcome> {
         // The decision the handler's fast path makes too (decide.rs):
         // the longest root wins, and beneath a root holding a narrower
         // rule `..` after a name is refused and no symlink is followed
@@ -101,6 +146,96 @@ impl State {
             grant: Grant::Rule(m.rule),
             _root: Some(root),
         })
+    }
+
+    /// Looks `place` up for a call that needs `need` there (its
+    /// directory, with [`Reach::Parent`]) and opens it with `flags` and
+    /// `mode`, beneath its rule's root.
+    ///
+    /// A symlink that leads out of the root (an absolute target, or a
+    /// relative one climbing above the root) is followed by deciding the
+    /// path it leads to again, from scratch: the link's own place (the
+    /// root's real path and the names walked), then its target, then the
+    /// rest of the path. The rule is chosen anew, must grant `need`, and
+    /// the lookup goes on beneath that rule's root; at most
+    /// [`crate::beneath::MAX_LINKS`] symlinks in all (ELOOP). Following a
+    /// link out of a root reads it, which that root's rule must grant
+    /// (read), and never happens beneath a root holding a narrower rule
+    /// (no symlink is followed there at all). So a place whose rule does
+    /// not grant `need` is still looked up (`O_PATH`) if its rule grants
+    /// read: a link there may lead where `need` is granted; otherwise the
+    /// refusal stands. Nothing is ever opened outside a root's handle, and
+    /// a path reached through links gets no more than asking for it by
+    /// name would.
+    fn resolve<'s>(
+        &'s self,
+        mut place: Place<'s>,
+        need: Access,
+        reach: Reach,
+        flags: i32,
+        mode: u32,
+    ) -> std::result::Result<Found<'s>, Outcome> {
+        let mut links = 0usize;
+        let mut followed = false;
+        loop {
+            let at = |o: Outcome, p: &Place<'_>| if followed { o.with_via(&p.abs) } else { o };
+            let granted = place.granted.contains(need);
+            let may_follow = !place.strict && place.granted.contains(Access::READ);
+            if !granted && !may_follow {
+                return Err(at(Outcome::deny(WireDecision::DeniedAccess), &place));
+            }
+            // A lookup on behalf of a call its rule refuses acts on
+            // nothing: O_PATH, the last name followed as the call would.
+            let (flags, mode) = if granted {
+                (flags, mode)
+            } else {
+                (probe_flags(flags, reach), 0)
+            };
+            let failed = |e: i32, p: &Place<'_>| {
+                if is_escape(e) {
+                    at(Outcome::deny(WireDecision::DeniedEscape), p)
+                } else if granted {
+                    at(Outcome::allowed(p.grant).with_result(Err(e)), p)
+                } else {
+                    at(Outcome::deny(WireDecision::DeniedAccess), p)
+                }
+            };
+            let (rel, name) = match reach {
+                Reach::Whole => (place.rel.clone(), CString::default()),
+                Reach::Parent => split_last(&place.rel).map_err(|e| failed(e, &place))?,
+            };
+            match lookup(place.base, &rel, flags, mode, place.strict, !followed, &mut links) {
+                Ok(Walked::Opened(fd)) if granted => {
+                    return Ok(Found {
+                        fd,
+                        name,
+                        place,
+                        followed,
+                    })
+                }
+                Ok(Walked::Opened(_)) => return Err(at(Outcome::deny(WireDecision::DeniedAccess), &place)),
+                Ok(Walked::Left(to)) => {
+                    if !place.granted.contains(Access::READ) {
+                        return Err(failed(crate::beneath::ESCAPE, &place));
+                    }
+                    let mut abs = if to.first() == Some(&b'/') {
+                        PathBuf::from(OsStr::from_bytes(&to))
+                    } else {
+                        // `..` above the root: from the root's real path.
+                        match fd_path(place.base) {
+                            Some(base) => join_leading_parents(&base, Path::new(OsStr::from_bytes(&to))),
+                            None => return Err(failed(crate::beneath::ESCAPE, &place)),
+                        }
+                    };
+                    if reach == Reach::Parent {
+                        abs.push(OsStr::from_bytes(name.as_bytes()));
+                    }
+                    followed = true;
+                    place = self.place_for(abs.clone()).map_err(|o| o.with_via(&abs))?;
+                }
+                Err(e) => return Err(failed(e, &place)),
+            }
+        }
     }
 
     /// FreeBSD: limits a descriptor about to be handed to the program to
@@ -158,53 +293,42 @@ impl State {
         }
         let place = self.locate(dir, req.path())?;
         let need = required_access(op, req.flags);
-        if !place.granted.contains(need) {
-            return Err(Outcome::deny(WireDecision::DeniedAccess));
-        }
-        let out = Outcome::allowed(place.grant);
+        let nofollow = if req.flags & libc::AT_SYMLINK_NOFOLLOW != 0 {
+            libc::O_NOFOLLOW
+        } else {
+            0
+        };
         Ok(match op {
             Op::Open => {
-                let flags = check_open_flags(req.flags).map_err(|e| Outcome::allowed_err(0, e))?;
-                match open_beneath(place.base, &place.rel, flags, req.mode, place.strict) {
-                    Ok(fd) => match self.limit_handed_out(&place, &fd) {
-                        Ok(()) => Outcome { fd: Some(fd), ..out },
-                        Err(e) => out.with_result(Err(e)),
+                let flags = match check_open_flags(req.flags) {
+                    Ok(f) => f,
+                    Err(e) if place.granted.contains(need) => return Ok(Outcome::allowed_err(0, e)),
+                    Err(_) => return Err(Outcome::deny(WireDecision::DeniedAccess)),
+                };
+                let found = self.resolve(place, need, Reach::Whole, flags, req.mode)?;
+                let out = found.outcome();
+                match self.limit_handed_out(&found.place, &found.fd) {
+                    Ok(()) => Outcome {
+                        fd: Some(found.fd),
+                        ..out
                     },
-                    Err(e) if is_escape(e) => return Err(Outcome::deny(WireDecision::DeniedEscape)),
                     Err(e) => out.with_result(Err(e)),
                 }
             }
             Op::Stat | Op::Statx => {
-                let nofollow = if req.flags & libc::AT_SYMLINK_NOFOLLOW != 0 {
-                    libc::O_NOFOLLOW
-                } else {
-                    0
-                };
-                match open_beneath(place.base, &place.rel, libc::O_PATH | nofollow, 0, place.strict) {
-                    Ok(fd) => out.with_stat(op, fd.as_raw_fd(), req),
-                    Err(e) if is_escape(e) => return Err(Outcome::deny(WireDecision::DeniedEscape)),
-                    Err(e) => out.with_result(Err(e)),
-                }
+                let found = self.resolve(place, need, Reach::Whole, libc::O_PATH | nofollow, 0)?;
+                found.outcome().with_stat(op, found.fd.as_raw_fd(), req)
             }
             Op::Access => {
-                let nofollow = if req.flags & libc::AT_SYMLINK_NOFOLLOW != 0 {
-                    libc::O_NOFOLLOW
-                } else {
-                    0
-                };
-                match open_beneath(place.base, &place.rel, libc::O_PATH | nofollow, 0, place.strict) {
-                    Ok(fd) => out.with_result(access_fd(fd.as_raw_fd(), req.mode as i32, req.flags)),
-                    Err(e) if is_escape(e) => return Err(Outcome::deny(WireDecision::DeniedEscape)),
-                    Err(e) => out.with_result(Err(e)),
-                }
+                let found = self.resolve(place, need, Reach::Whole, libc::O_PATH | nofollow, 0)?;
+                found
+                    .outcome()
+                    .with_result(access_fd(found.fd.as_raw_fd(), req.mode as i32, req.flags))
             }
             Op::Readlink | Op::Mkdir | Op::Unlink => {
-                let (parent, name) = match parent_of(&place) {
-                    Ok(x) => x,
-                    Err(e) if is_escape(e) => return Err(Outcome::deny(WireDecision::DeniedEscape)),
-                    Err(e) => return Ok(out.with_result(Err(e))),
-                };
-                let p = parent.as_raw_fd();
+                let found = self.resolve(place, need, Reach::Parent, libc::O_PATH | libc::O_DIRECTORY, 0)?;
+                let out = found.outcome();
+                let (p, name) = (found.fd.as_raw_fd(), &found.name);
                 match op {
                     Op::Readlink => {
                         let mut buf = vec![0u8; OUT_MAX];
@@ -235,24 +359,30 @@ impl State {
             }
             Op::Rename => {
                 let to = self.locate(dir2, req.path2())?;
-                if !to.granted.contains(Access::CREATE) {
-                    return Err(Outcome::deny(WireDecision::DeniedAccess));
-                }
                 // Moving a root, or a directory holding one, would change
                 // which rule governs what is inside it.
-                if self.policy.fs_rules().iter().any(|r| r.root.starts_with(&place.abs)) {
+                let holds_root = |abs: &Path| self.policy.fs_rules().iter().any(|r| r.root.starts_with(abs));
+                if holds_root(&place.abs) {
                     return Err(Outcome::deny(WireDecision::DeniedAccess));
                 }
-                let from_parent = parent_of(&place);
-                let to_parent = parent_of(&to);
-                match (from_parent, to_parent) {
-                    (Ok((fp, fname)), Ok((tp, tname))) => out.with_result(cvt(
-                        // SAFETY: valid descriptors and C strings.
-                        unsafe { libc::renameat(fp.as_raw_fd(), fname.as_ptr(), tp.as_raw_fd(), tname.as_ptr()) },
-                    )),
-                    (Err(e), _) | (_, Err(e)) if is_escape(e) => return Err(Outcome::deny(WireDecision::DeniedEscape)),
-                    (Err(e), _) | (_, Err(e)) => out.with_result(Err(e)),
+                let from = self.resolve(place, need, Reach::Parent, libc::O_PATH | libc::O_DIRECTORY, 0)?;
+                let to = self.resolve(to, Access::CREATE, Reach::Parent, libc::O_PATH | libc::O_DIRECTORY, 0)?;
+                if holds_root(&from.place.abs) {
+                    return Err(Outcome::deny(WireDecision::DeniedAccess));
                 }
+                // The record names the source's place; the target's is
+                // the program's second path.
+                from.outcome().with_result(cvt(
+                    // SAFETY: valid descriptors and C strings.
+                    unsafe {
+                        libc::renameat(
+                            from.fd.as_raw_fd(),
+                            from.name.as_ptr(),
+                            to.fd.as_raw_fd(),
+                            to.name.as_ptr(),
+                        )
+                    },
+                ))
             }
             Op::Connect | Op::Bind | Op::Sendto | Op::Listen => unreachable!("socket ops are not path ops"),
         })
@@ -364,10 +494,9 @@ fn access_fd(fd: RawFd, mode: i32, flags: i32) -> std::result::Result<i64, i32> 
     cvt(unsafe { libc::faccessat(fd, c"".as_ptr(), mode, f) })
 }
 
-/// The directory containing `place` (resolved beneath its base) and the
-/// final component's name.
-fn parent_of(place: &Place<'_>) -> std::result::Result<(OwnedFd, CString), i32> {
-    let rel = Path::new(OsStr::from_bytes(place.rel.as_bytes()));
+/// `rel` split into its directory (`.` for none) and its last name.
+fn split_last(rel: &CString) -> std::result::Result<(CString, CString), i32> {
+    let rel = Path::new(OsStr::from_bytes(rel.as_bytes()));
     let name = match rel.file_name() {
         Some(n) => n.as_bytes(),
         // ".", "..", "/": no final component to act on.
@@ -378,12 +507,53 @@ fn parent_of(place: &Place<'_>) -> std::result::Result<(OwnedFd, CString), i32> 
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     let parent = CString::new(parent.as_os_str().as_bytes()).map_err(|_| libc::EINVAL)?;
-    let pfd = open_beneath(place.base, &parent, libc::O_PATH | libc::O_DIRECTORY, 0, place.strict)?;
-    Ok((pfd, CString::new(name).map_err(|_| libc::EINVAL)?))
+    Ok((parent, CString::new(name).map_err(|_| libc::EINVAL)?))
 }
 
-/// Opens `rel` strictly beneath `base`; with `strict`, following no
-/// symlink on the way (Linux).
+/// The flags of a lookup that acts on nothing ([`State::resolve`] where
+/// the rule refuses the call): `O_PATH`, the last name not followed where
+/// the call would not follow it (`O_NOFOLLOW`, or `O_CREAT|O_EXCL`).
+fn probe_flags(flags: i32, reach: Reach) -> i32 {
+    if reach == Reach::Parent {
+        return libc::O_PATH | libc::O_DIRECTORY;
+    }
+    let excl = libc::O_CREAT | libc::O_EXCL;
+    let nofollow = flags & libc::O_NOFOLLOW != 0 || flags & excl == excl;
+    libc::O_PATH | if nofollow { libc::O_NOFOLLOW } else { 0 }
+}
+
+/// Looks `rel` up beneath `base` and opens it with `flags` and `mode`
+/// ([`crate::beneath::walk`]'s answers). Linux: `openat2(RESOLVE_BENEATH)`
+/// first, the common case, in one call; only when it reports that the
+/// lookup left `base` (EXDEV: `..` or a symlink) is the path walked name
+/// by name, to refuse the one and find where the other leads; and every
+/// later round (`first` false) is walked, so that the rounds together
+/// follow at most MAX_LINKS symlinks (`links`). FreeBSD: always walked,
+/// so that no `..` reaches the kernel. With `strict`, no symlink is
+/// followed (ELOOP).
+fn lookup(
+    base: RawFd,
+    rel: &CString,
+    flags: i32,
+    mode: u32,
+    strict: bool,
+    first: bool,
+    links: &mut usize,
+) -> std::result::Result<Walked, i32> {
+    #[cfg(target_os = "linux")]
+    if first {
+        match open_beneath(base, rel, flags, mode, strict) {
+            Err(libc::EXDEV) => {}
+            r => return r.map(Walked::Opened),
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = first;
+    crate::beneath::walk(base, rel.as_bytes(), flags, mode, strict, links)
+}
+
+/// Opens `rel` strictly beneath `base` in one `openat2`; with `strict`,
+/// following no symlink on the way (Linux).
 #[cfg(target_os = "linux")]
 fn open_beneath(base: RawFd, rel: &CString, flags: i32, mode: u32, strict: bool) -> std::result::Result<OwnedFd, i32> {
     let how = sys::open_how_beneath(flags | libc::O_CLOEXEC, mode, strict);
@@ -403,15 +573,6 @@ fn open_beneath(base: RawFd, rel: &CString, flags: i32, mode: u32, strict: bool)
         // SAFETY: fresh descriptor.
         Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
     }
-}
-
-/// FreeBSD: walked one name at a time ([`crate::beneath::open_beneath`]),
-/// so that no `..` reaches the kernel, whose check fails from the root of
-/// a mount on stock 15.1; with `strict`, no symlink is followed (ELOOP),
-/// as RESOLVE_NO_SYMLINKS does on Linux.
-#[cfg(target_os = "freebsd")]
-fn open_beneath(base: RawFd, rel: &CString, flags: i32, mode: u32, strict: bool) -> std::result::Result<OwnedFd, i32> {
-    crate::beneath::open_beneath(base, rel.as_bytes(), flags, mode, strict)
 }
 
 /// FreeBSD: limits `fd`, the place `abs` that its rule grants `granted`,

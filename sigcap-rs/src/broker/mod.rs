@@ -295,6 +295,9 @@ struct Outcome {
     value: i64,
     data: Vec<u8>,
     fd: Option<OwnedFd>,
+    /// The path the broker decided last, when symlinks led the lookup
+    /// out of the root of the path asked for (empty otherwise).
+    via: Vec<u8>,
 }
 
 impl Outcome {
@@ -306,6 +309,7 @@ impl Outcome {
             value: 0,
             data: Vec::new(),
             fd: None,
+            via: Vec::new(),
         }
     }
     fn allowed(rule: Grant) -> Outcome {
@@ -320,12 +324,19 @@ impl Outcome {
             value: 0,
             data: Vec::new(),
             fd: None,
+            via: Vec::new(),
         }
     }
     fn allowed_err(rule: u32, errno: i32) -> Outcome {
         Outcome {
             status: errno,
             ..Outcome::allowed(Grant::Rule(rule as usize))
+        }
+    }
+    fn with_via(self, path: &Path) -> Outcome {
+        Outcome {
+            via: path.as_os_str().as_bytes().to_vec(),
+            ..self
         }
     }
     fn with_result(mut self, r: std::result::Result<i64, i32>) -> Outcome {
