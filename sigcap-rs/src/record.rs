@@ -170,6 +170,10 @@ pub struct Violation {
     pub(crate) ip: u64,
     pub(crate) detail: [u8; DETAIL_MAX],
     pub(crate) detail_len: u8,
+    /// The second path (rename's and link's target, where a symlink
+    /// points, an extended attribute's name), when the call has one.
+    pub(crate) detail2: [u8; DETAIL_MAX],
+    pub(crate) detail2_len: u8,
     pub(crate) decision: Decision,
     pub(crate) result: i64,
     pub(crate) fast_path: bool,
@@ -192,6 +196,8 @@ impl Violation {
             ip,
             detail: [0; DETAIL_MAX],
             detail_len: 0,
+            detail2: [0; DETAIL_MAX],
+            detail2_len: 0,
             decision: Decision::Reported,
             result: -(errno as i64),
             fast_path: false,
@@ -205,6 +211,13 @@ impl Violation {
         let n = b.len().min(DETAIL_MAX);
         self.detail[..n].copy_from_slice(&b[..n]);
         self.detail_len = n as u8;
+    }
+
+    /// Sets the second path's text, truncated to [`DETAIL_MAX`].
+    pub(crate) fn set_detail2(&mut self, b: &[u8]) {
+        let n = b.len().min(DETAIL_MAX);
+        self.detail2[..n].copy_from_slice(&b[..n]);
+        self.detail2_len = n as u8;
     }
 
     /// Sequence number within the process (1-based, in violation order).
@@ -252,6 +265,13 @@ impl Violation {
     /// truncated).
     pub fn detail(&self) -> Option<std::borrow::Cow<'_, str>> {
         (self.detail_len > 0).then(|| String::from_utf8_lossy(&self.detail[..self.detail_len as usize]))
+    }
+    /// The call's second path, if it has one: rename's and link's
+    /// target, the target a symlink points to (content, not a lookup),
+    /// an extended attribute's name (lossy, possibly truncated). In the
+    /// JSON form as `"detail2"`, only when present.
+    pub fn detail2(&self) -> Option<std::borrow::Cow<'_, str>> {
+        (self.detail2_len > 0).then(|| String::from_utf8_lossy(&self.detail2[..self.detail2_len as usize]))
     }
     /// What was done.
     pub fn decision(&self) -> Decision {
@@ -302,6 +322,10 @@ impl Violation {
             write_json_str(w, &self.detail[..self.detail_len as usize])?;
         } else {
             w.write_str("null")?;
+        }
+        if self.detail2_len > 0 {
+            w.write_str(",\"detail2\":")?;
+            write_json_str(w, &self.detail2[..self.detail2_len as usize])?;
         }
         write!(w, ",\"decision\":\"{}\"", self.decision.name())?;
         match self.decision {

@@ -12,21 +12,21 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 /// A resolved place to operate: a base directory and a path beneath it.
-struct Place<'a> {
-    base: RawFd,
-    rel: CString,
+pub(super) struct Place<'a> {
+    pub(super) base: RawFd,
+    pub(super) rel: CString,
     /// The path as the policy saw it (absolute, leading `..` folded).
-    abs: PathBuf,
+    pub(super) abs: PathBuf,
     /// Other roots lie beneath this one: follow no symlink (see
     /// [`State::locate`]).
-    strict: bool,
-    granted: Access,
-    grant: Grant,
+    pub(super) strict: bool,
+    pub(super) granted: Access,
+    pub(super) grant: Grant,
     _root: Option<&'a RootFd>,
 }
 
 /// Errno values that mean "resolution tried to leave the base".
-fn is_escape(e: i32) -> bool {
+pub(super) fn is_escape(e: i32) -> bool {
     #[cfg(target_os = "linux")]
     {
         e == libc::EXDEV
@@ -40,7 +40,7 @@ fn is_escape(e: i32) -> bool {
 impl State {
     /// Finds where `path` (relative to `dir`, or the start-up working
     /// directory when `dir` is None) falls under the policy.
-    fn locate(&self, dir: Option<RawFd>, path: &[u8]) -> std::result::Result<Place<'_>, Outcome> {
+    pub(super) fn locate(&self, dir: Option<RawFd>, path: &[u8]) -> std::result::Result<Place<'_>, Outcome> {
         if path.is_empty() {
             return Err(Outcome::allowed_err(0, libc::ENOENT));
         }
@@ -125,11 +125,11 @@ impl State {
         Ok(())
     }
 
-    pub(super) fn handle(&self, op: Op, req: &Request, fds: &[RawFd]) -> Outcome {
+    pub(super) fn handle(&self, op: Op, req: &Request, fds: &[RawFd], data: &[u8]) -> Outcome {
         let mut fds = fds.iter().copied();
         let dir = if req.fd_roles & FD_DIR != 0 { fds.next() } else { None };
         let dir2 = if req.fd_roles & FD_DIR2 != 0 { fds.next() } else { None };
-        match self.path_op(op, req, dir, dir2) {
+        match self.path_op(op, req, dir, dir2, data) {
             Ok(o) | Err(o) => o,
         }
     }
@@ -140,6 +140,7 @@ impl State {
         req: &Request,
         dir: Option<RawFd>,
         dir2: Option<RawFd>,
+        data: &[u8],
     ) -> std::result::Result<Outcome, Outcome> {
         // stat/statx of the directory descriptor itself (AT_EMPTY_PATH):
         // no name is looked up, so no policy applies.
@@ -233,27 +234,21 @@ impl State {
                     }
                 }
             }
-            Op::Rename => {
-                let to = self.locate(dir2, req.path2())?;
-                if !to.granted.contains(Access::CREATE) {
-                    return Err(Outcome::deny(WireDecision::DeniedAccess));
-                }
-                // Moving a root, or a directory holding one, would change
-                // which rule governs what is inside it.
-                if self.policy.fs_rules().iter().any(|r| r.root.starts_with(&place.abs)) {
-                    return Err(Outcome::deny(WireDecision::DeniedAccess));
-                }
-                let from_parent = parent_of(&place);
-                let to_parent = parent_of(&to);
-                match (from_parent, to_parent) {
-                    (Ok((fp, fname)), Ok((tp, tname))) => out.with_result(cvt(
-                        // SAFETY: valid descriptors and C strings.
-                        unsafe { libc::renameat(fp.as_raw_fd(), fname.as_ptr(), tp.as_raw_fd(), tname.as_ptr()) },
-                    )),
-                    (Err(e), _) | (_, Err(e)) if is_escape(e) => return Err(Outcome::deny(WireDecision::DeniedEscape)),
-                    (Err(e), _) | (_, Err(e)) => out.with_result(Err(e)),
-                }
-            }
+            // rename, link and the calls on a file's metadata and
+            // attributes: broker/calls.rs.
+            Op::Rename
+            | Op::Link
+            | Op::Symlink
+            | Op::Chmod
+            | Op::Chown
+            | Op::Utimes
+            | Op::Truncate
+            | Op::GetXattr
+            | Op::SetXattr
+            | Op::ListXattr
+            | Op::RemoveXattr
+            | Op::Pathconf
+            | Op::Mknod => return self.call_op(op, req, &place, out, dir2, data),
             Op::Connect | Op::Bind | Op::Sendto | Op::Listen => unreachable!("socket ops are not path ops"),
         })
     }
@@ -366,7 +361,7 @@ fn access_fd(fd: RawFd, mode: i32, flags: i32) -> std::result::Result<i64, i32> 
 
 /// The directory containing `place` (resolved beneath its base) and the
 /// final component's name.
-fn parent_of(place: &Place<'_>) -> std::result::Result<(OwnedFd, CString), i32> {
+pub(super) fn parent_of(place: &Place<'_>) -> std::result::Result<(OwnedFd, CString), i32> {
     let rel = Path::new(OsStr::from_bytes(place.rel.as_bytes()));
     let name = match rel.file_name() {
         Some(n) => n.as_bytes(),
@@ -385,7 +380,13 @@ fn parent_of(place: &Place<'_>) -> std::result::Result<(OwnedFd, CString), i32> 
 /// Opens `rel` strictly beneath `base`; with `strict`, following no
 /// symlink on the way (Linux).
 #[cfg(target_os = "linux")]
-fn open_beneath(base: RawFd, rel: &CString, flags: i32, mode: u32, strict: bool) -> std::result::Result<OwnedFd, i32> {
+pub(super) fn open_beneath(
+    base: RawFd,
+    rel: &CString,
+    flags: i32,
+    mode: u32,
+    strict: bool,
+) -> std::result::Result<OwnedFd, i32> {
     let how = sys::open_how_beneath(flags | libc::O_CLOEXEC, mode, strict);
     // SAFETY: how is a valid open_how; rel is a C string.
     let fd = unsafe {
@@ -410,7 +411,13 @@ fn open_beneath(base: RawFd, rel: &CString, flags: i32, mode: u32, strict: bool)
 /// a mount on stock 15.1; with `strict`, no symlink is followed (ELOOP),
 /// as RESOLVE_NO_SYMLINKS does on Linux.
 #[cfg(target_os = "freebsd")]
-fn open_beneath(base: RawFd, rel: &CString, flags: i32, mode: u32, strict: bool) -> std::result::Result<OwnedFd, i32> {
+pub(super) fn open_beneath(
+    base: RawFd,
+    rel: &CString,
+    flags: i32,
+    mode: u32,
+    strict: bool,
+) -> std::result::Result<OwnedFd, i32> {
     crate::beneath::open_beneath(base, rel.as_bytes(), flags, mode, strict)
 }
 
