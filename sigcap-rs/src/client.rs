@@ -102,7 +102,18 @@ pub(crate) fn perform(ch: &Channel, call: &Call, orig_errno: i32, v: &mut Violat
             // The kernel's own answer to an empty path.
             return bad(libc::ENOENT);
         }
-        if call.dirfd != libc::AT_FDCWD && (req.path.first() != Some(&b'/') || empty_ok) {
+        if let Some(fd) = own_fd_name(call.op, req.path()) {
+            // The program's own descriptor by its /proc name (glibc's
+            // lchmod, fchmodat(AT_SYMLINK_NOFOLLOW), reaches the file of
+            // an O_PATH descriptor so): the broker's /proc is its own, so
+            // the descriptor goes along and the broker decides on the
+            // path it names, "." beneath it.
+            req.path[0] = b'.';
+            req.path_len = 1;
+            req.fd_roles |= FD_DIR;
+            fds[nfds] = fd;
+            nfds += 1;
+        } else if call.dirfd != libc::AT_FDCWD && (req.path.first() != Some(&b'/') || empty_ok) {
             req.fd_roles |= FD_DIR;
             fds[nfds] = call.dirfd;
             nfds += 1;
@@ -348,6 +359,35 @@ fn extra_fields(call: &Call, req: &mut Request, data_iov: &mut libc::iovec) -> R
         _ => {}
     }
     Ok(())
+}
+
+/// The descriptor number in `/proc/self/fd/N` (or `/proc/thread-self/
+/// fd/N`) for the calls on a file's metadata and link's source (Linux);
+/// None for any other path or call.
+fn own_fd_name(op: Op, path: &[u8]) -> Option<RawFd> {
+    if !cfg!(target_os = "linux")
+        || !matches!(
+            op,
+            Op::Chmod
+                | Op::Chown
+                | Op::Utimes
+                | Op::Truncate
+                | Op::GetXattr
+                | Op::SetXattr
+                | Op::ListXattr
+                | Op::RemoveXattr
+                | Op::Link
+        )
+    {
+        return None;
+    }
+    let n = path
+        .strip_prefix(b"/proc/self/fd/")
+        .or_else(|| path.strip_prefix(b"/proc/thread-self/fd/"))?;
+    if n.is_empty() || n.len() > 9 || !n.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    Some(n.iter().fold(0, |v, d| v * 10 + RawFd::from(d - b'0')))
 }
 
 /// Two times at `addr` in the form `kind`, as (seconds, nanoseconds).

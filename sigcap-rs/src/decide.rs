@@ -182,6 +182,14 @@ pub(crate) fn check_open_flags(flags: i32) -> Result<i32, i32> {
     if flags & !allowed != 0 {
         return Err(libc::EINVAL);
     }
+    // With O_PATH open(2) ignores every flag but these, and openat2(2),
+    // which the broker and the fast path resolve with, refuses the rest
+    // (O_NOCTTY, O_RDWR...) with EINVAL: glibc's lchmod emulation opens
+    // with O_PATH and a mode register it never cleared.
+    #[cfg(target_os = "linux")]
+    if flags & libc::O_PATH != 0 {
+        return Ok((flags | libc::O_CLOEXEC) & (libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC));
+    }
     Ok(flags | libc::O_CLOEXEC | libc::O_NOCTTY)
 }
 
@@ -238,6 +246,21 @@ pub(crate) fn required_access2(op: Op, flags: i32) -> Access {
         Op::Rename | Op::Link => Access::CREATE,
         _ => Access::NONE,
     }
+}
+
+/// The access a trapped system call (number and raw arguments, as a
+/// record has them) needs under the rule of each place it names: the
+/// first path, and the second one of a rename or a link (`NONE` when the
+/// call has none; a symlink's target is content, not a place). None for a
+/// call the broker has no form for, or one that names no path. The same
+/// table the broker decides by, for tools that read records
+/// (sigcap-run's suggested policy).
+pub fn access_for_call(syscall: i64, args: [u64; 6]) -> Option<(Access, Access)> {
+    let c = crate::syscall::decode(syscall, args)?;
+    if !c.op.has_path() {
+        return None;
+    }
+    Some((required_access(c.op, c.flags), required_access2(c.op, c.flags)))
 }
 
 /// Whether a rename may replace what is at its target, whose rule grants
@@ -425,5 +448,11 @@ mod tests {
             Access::READ | Access::WRITE
         );
         assert!(check_open_flags(0x4000_0000).is_err());
+        #[cfg(target_os = "linux")]
+        assert_eq!(
+            check_open_flags(O_PATH | O_NOFOLLOW | O_RDWR | O_NOCTTY),
+            Ok(O_PATH | O_NOFOLLOW | O_CLOEXEC),
+            "openat2 refuses O_PATH with other flags"
+        );
     }
 }
