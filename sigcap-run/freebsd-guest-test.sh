@@ -1,7 +1,8 @@
 #!/bin/sh
 # sigcap-run in a FreeBSD 14+ guest: tar and unzip extracting an archive,
-# and ls -l, each run permissive (report + suggested policy), then again
-# with the suggested policy, then with a narrower one that must be refused.
+# ls and ls -l, mv, ln -s, chmod, touch and tar -x with owners, each run
+# permissive (report + suggested policy), then again with the suggested
+# policy, then with a narrower one that must be refused.
 #
 #   sh sigcap-run/freebsd-guest-test.sh /path/to/sigcap-run [backend]
 #
@@ -103,12 +104,57 @@ printf '' > ls-narrow.toml
 (cd src && sr -q --report "$W/ls-narrow.json" --policy "$W/ls-narrow.toml" -- ls) > /dev/null 2>&1
 check "ls with an empty policy: refused (exit != 0)" [ $? -ne 0 ]
 check "ls with an empty policy: denied records" has ls-narrow.json '"reason": "no-rule"'
-# ls -l of another directory: fts fchdir()s into it, and -l asks
-# lpathconf(2) about ACLs; neither can be done for the process by a broker.
-# The report must name them.
-sr --report lsdir.json -- ls -l src > /dev/null 2>&1
-check "ls -l of a directory: breaks (exit != 0)" [ $? -ne 0 ]
-check "ls -l of a directory: fchdir reported unsupported" has lsdir.json '"decision": "unsupported"'
+# ls -l of another directory: -l asks lpathconf(2) about ACLs, which the
+# broker answers now (fpathconf of the file resolved beneath its root);
+# fts's fchdir into the directory stays unsupported (not brokered: the
+# working directory cannot change in capability mode).
+sr --report lsdir.json -- ls -l src > lsdir.out 2> lsdir.err
+echo "ls -l src: exit $? ($(wc -l < lsdir.err) line(s) on stderr)"
+check "ls -l of a directory: listing printed" has lsdir.out 'README'
+check "ls -l of a directory: lpathconf brokered" sh -c \
+    "grep -A16 '\"syscall\": \"lpathconf\"' lsdir.json | grep -q '\"decision\": \"allowed\"'"
+check "ls -l of a directory: lpathconf not unsupported" sh -c \
+    "! grep -A16 '\"syscall\": \"lpathconf\"' lsdir.json | grep -q '\"decision\": \"unsupported\"'"
+
+# --- mv, ln -s, chmod, touch, tar -x with owners (issue #11 item 5) ---
+# Each permissive (nothing unsupported), then replayed under its
+# suggested policy; the effect checked both times, then a read-only
+# policy that must refuse it.
+fm() { rm -rf "$W/fm"; mkdir "$W/fm"; echo data > "$W/fm/f.txt"; chmod 640 "$W/fm/f.txt"; }
+fm_case() { # name, effect-check (sh), command...
+    name=$1; effect=$2; shift 2
+    fm
+    (cd fm && sr --report "$W/$name.json" --suggest-policy "$W/$name.toml" -- "$@")
+    check "$name permissive: exit 0" [ $? -eq 0 ]
+    check "$name permissive: done" sh -c "cd $W/fm && $effect"
+    check "$name permissive: nothing unsupported" sh -c "! grep -q '\"unsupported\"' $W/$name.json"
+    fm
+    (cd fm && sr -q --policy "$W/$name.toml" -- "$@")
+    check "$name with suggested policy: exit 0" [ $? -eq 0 ]
+    check "$name with suggested policy: done" sh -c "cd $W/fm && $effect"
+    fm
+    printf '[[fs]]\npath = "%s"\naccess = ["read"]\n' "$W/fm" > "$name-ro.toml"
+    (cd fm && sr -q --policy "$W/$name-ro.toml" -- "$@") > /dev/null 2>&1
+    check "$name with a read-only policy: refused (exit != 0)" [ $? -ne 0 ]
+    check "$name with a read-only policy: not done" sh -c "cd $W/fm && ! ( $effect )"
+}
+export TZ=UTC   # touch -t below is read in the local time zone
+fm_case mv '[ -f moved.txt ] && [ ! -e f.txt ]' mv f.txt moved.txt
+fm_case ln-s '[ "$(readlink link)" = f.txt ]' ln -s f.txt link
+fm_case chmod '[ "$(stat -f %Lp f.txt)" = 600 ]' chmod 600 f.txt
+fm_case touch '[ "$(stat -f %m f.txt)" = 981173106 ]' touch -t 200102030405.06 f.txt
+if [ "$(id -u)" = 0 ]; then
+    # bsdtar as root restores owners (lchown/fchownat), modes and times,
+    # and symlinks: no -o needed any more.
+    rm -rf stage && mkdir -p stage/x && echo owned > stage/x/owned
+    chown 1234:4321 stage/x/owned && chmod 750 stage/x/owned
+    ln -s owned stage/x/link
+    (cd stage && tar cf "$W/owners.tar" x)
+    fm_case tar-owners '[ "$(stat -f %u:%g:%Lp x/owned)" = 1234:4321:750 ] && [ "$(readlink x/link)" = owned ]' \
+        tar xf "$W/owners.tar"
+else
+    echo "skip tar -x with owners: not root"
+fi
 
 echo "reports and policies in $W"
 exit $FAILED

@@ -839,6 +839,140 @@ fn backend_of_kernel() -> String {
     "linux-seccomp".into()
 }
 
+/// Issue #11 item 5: symlink, link, rename, chmod, chown, utimes,
+/// truncate, mkfifo, pathconf and extended attributes by path are
+/// brokered under the modes they need (capability mode fails them with
+/// ECAPMODE: by path, or from AT_FDCWD), a read-only rule's file can be
+/// neither linked into a writable one nor changed, and what was done is
+/// checked on disk after the confined child is gone.
+fn file_calls_brokered(_: Option<&str>) -> Case {
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+    let d = std::env::temp_dir().join(format!("sigcap-selftest-calls-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    let (rw, ro) = (d.join("rw"), d.join("ro"));
+    for x in [&rw, &ro] {
+        std::fs::create_dir_all(x).map_err(|e| format!("SKIP cannot create {}: {e}", x.display()))?;
+        std::fs::write(x.join("f"), "content").map_err(|e| e.to_string())?;
+        std::fs::set_permissions(x.join("f"), std::fs::Permissions::from_mode(0o644)).map_err(|e| e.to_string())?;
+    }
+    let c = |p: &std::path::Path| std::ffi::CString::new(p.as_os_str().as_bytes()).unwrap();
+    let (st, msg) = forked(|w| {
+        let r = (|| -> Case {
+            let sb = Sandbox::builder()
+                .write_beneath(&rw)
+                .read_beneath(&ro)
+                .enter()
+                .map_err(|e| e.to_string())?;
+            let ok = |r: libc::c_int, what: &str| -> Case {
+                let e = std::io::Error::last_os_error();
+                check(r == 0, || format!("{what}: {r}, {e}"))
+            };
+            let no = |r: libc::c_int, what: &str| -> Case {
+                let e = std::io::Error::last_os_error();
+                check(r == -1 && e.raw_os_error() == Some(refused()), || {
+                    format!("{what}: {r}, {e} (expected the sandbox's error)")
+                })
+            };
+            let (f, rof) = (c(&rw.join("f")), c(&ro.join("f")));
+            // SAFETY (every call below): C strings that outlive the call.
+            unsafe {
+                ok(libc::symlink(c"f".as_ptr(), c(&rw.join("l")).as_ptr()), "symlink")?;
+                check(matches!(last(&sb)?.decision(), Decision::Allowed { .. }), || {
+                    "symlink not allowed".into()
+                })?;
+                ok(libc::link(f.as_ptr(), c(&rw.join("h")).as_ptr()), "link")?;
+                no(
+                    libc::link(rof.as_ptr(), c(&rw.join("h2")).as_ptr()),
+                    "link of a read-only file",
+                )?;
+                check(last(&sb)?.decision() == Decision::Denied(DenyReason::Access), || {
+                    "link: not access".into()
+                })?;
+                ok(
+                    libc::rename(c(&rw.join("h")).as_ptr(), c(&rw.join("h3")).as_ptr()),
+                    "rename",
+                )?;
+                ok(libc::chmod(f.as_ptr(), 0o600), "chmod")?;
+                no(libc::chmod(rof.as_ptr(), 0o600), "chmod of a read-only file")?;
+                no(libc::chmod(f.as_ptr(), 0o4755), "chmod to set-user-ID")?;
+                ok(libc::chown(f.as_ptr(), libc::getuid(), libc::getgid()), "chown")?;
+                ok(
+                    libc::lchown(c(&rw.join("l")).as_ptr(), libc::getuid(), libc::getgid()),
+                    "lchown",
+                )?;
+                ok(libc::truncate(f.as_ptr(), 2), "truncate")?;
+                no(libc::truncate(rof.as_ptr(), 0), "truncate of a read-only file")?;
+                let tv = [libc::timeval {
+                    tv_sec: 1_000_000_000,
+                    tv_usec: 0,
+                }; 2];
+                ok(libc::utimes(f.as_ptr(), tv.as_ptr()), "utimes")?;
+                no(libc::utimes(rof.as_ptr(), tv.as_ptr()), "utimes of a read-only file")?;
+                ok(libc::mkfifo(c(&rw.join("p")).as_ptr(), 0o600), "mkfifo")?;
+                #[cfg(target_os = "freebsd")]
+                {
+                    let n = libc::pathconf(f.as_ptr(), libc::_PC_NAME_MAX);
+                    check(n > 0, || format!("pathconf: {n}, {}", std::io::Error::last_os_error()))?;
+                    // lpathconf(2), system call 513 (the libc crate has no binding).
+                    let n = libc::syscall(513, c(&rw.join("l")).as_ptr(), libc::_PC_NAME_MAX);
+                    check(n > 0, || format!("lpathconf: {n}, {}", std::io::Error::last_os_error()))?;
+                    // Extended attributes: allowed (tmpfs may not keep
+                    // them: EOPNOTSUPP is the file system's answer).
+                    let r = libc::extattr_set_file(f.as_ptr(), 1, c"sigcap".as_ptr(), b"v".as_ptr().cast(), 1);
+                    let e = std::io::Error::last_os_error().raw_os_error();
+                    check(r == 1 || e == Some(libc::EOPNOTSUPP), || {
+                        format!("extattr_set_file: {r} {e:?}")
+                    })?;
+                    check(matches!(last(&sb)?.decision(), Decision::Allowed { .. }), || {
+                        "extattr not allowed".into()
+                    })?;
+                    let r = libc::extattr_set_file(rof.as_ptr(), 1, c"sigcap".as_ptr(), b"v".as_ptr().cast(), 1);
+                    check(r == -1, || "extattr_set_file on a read-only file".into())?;
+                }
+            }
+            Ok(())
+        })();
+        let msg = match r {
+            Ok(()) => "ok".to_string(),
+            Err(m) => m,
+        };
+        // SAFETY: writing our own buffer.
+        unsafe { libc::write(w, msg.as_ptr().cast(), msg.len()) };
+    });
+    let after = (|| -> Case {
+        match msg.as_str() {
+            "ok" => {}
+            "" => return Err(format!("confined child died (status {st:#x})")),
+            m => return Err(m.to_string()),
+        }
+        let m = |p: &str| std::fs::symlink_metadata(d.join(p)).map_err(|e| format!("{p}: {e}"));
+        check(
+            std::fs::read_link(d.join("rw/l")).ok() == Some(PathBuf::from("f")),
+            || "no symlink".into(),
+        )?;
+        check(m("rw/h3")?.ino() == m("rw/f")?.ino(), || {
+            "link then rename: not the same file".into()
+        })?;
+        check(m("ro/f")?.nlink() == 1 && m("rw/h2").is_err(), || {
+            "the read-only file was linked".into()
+        })?;
+        check(m("rw/f")?.mode() & 0o7777 == 0o600, || {
+            format!("mode {:o}", m("rw/f").unwrap().mode())
+        })?;
+        check(m("ro/f")?.mode() & 0o7777 == 0o644, || {
+            "read-only file's mode changed".into()
+        })?;
+        check(m("rw/f")?.len() == 2 && m("ro/f")?.len() == 7, || "truncate".into())?;
+        check(m("rw/f")?.mtime() == 1_000_000_000, || {
+            format!("mtime {}", m("rw/f").unwrap().mtime())
+        })?;
+        check(m("rw/p")?.file_type().is_fifo(), || "no FIFO".into())
+    })();
+    let _ = std::fs::remove_dir_all(&d);
+    after
+}
+
 /// A self-test case: given the expected backend, its outcome.
 type CaseFn = fn(Option<&str>) -> Case;
 
@@ -858,7 +992,7 @@ fn main() {
     if let Some(k) = &expect {
         println!("selftest: expecting backend {k}");
     }
-    let cases: [(&str, CaseFn); 14] = [
+    let cases: [(&str, CaseFn); 15] = [
         ("fallback_file", fallback_file),
         ("denied_and_escape", denied_and_escape),
         ("connect", connect),
@@ -873,6 +1007,7 @@ fn main() {
         ("mount_root_dotdot", mount_root_dotdot),
         ("fast_path_freebsd", fast_path_freebsd),
         ("symlinks_out_of_roots", symlinks_out_of_roots),
+        ("file_calls_brokered", file_calls_brokered),
     ];
     let mut failed = 0;
     for (name, case) in cases {

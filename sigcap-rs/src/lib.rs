@@ -68,6 +68,7 @@ mod sys;
 mod syscall;
 
 pub use backend::LandlockStatus;
+pub use decide::access_for_call;
 pub use error::{Error, Result};
 pub use policy::{Access, NetTarget, Policy};
 pub use record::{BackendKind, Class, Decision, DenyReason, Violation};

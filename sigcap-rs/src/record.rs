@@ -152,9 +152,10 @@ impl Decision {
 /// Bytes of path or address text kept in a record.
 pub const DETAIL_MAX: usize = 240;
 
-/// The longest JSON line of a record (both paths of control
-/// characters, each `\u00XX`): the handler's buffer for it.
-pub const JSON_MAX: usize = 4096;
+/// The longest JSON line of a record (every path field of control
+/// characters, each `\u00XX`): the handler's buffer for it, on the
+/// interrupted thread's stack.
+pub const JSON_MAX: usize = 8192;
 
 /// Return addresses kept in a record (frame-pointer walk).
 pub const STACK_MAX: usize = 12;
@@ -176,6 +177,10 @@ pub struct Violation {
     pub(crate) detail_len: u8,
     pub(crate) via: [u8; DETAIL_MAX],
     pub(crate) via_len: u8,
+    /// The second path (rename's and link's target, where a symlink
+    /// points, an extended attribute's name), when the call has one.
+    pub(crate) detail2: [u8; DETAIL_MAX],
+    pub(crate) detail2_len: u8,
     pub(crate) decision: Decision,
     pub(crate) result: i64,
     pub(crate) fast_path: bool,
@@ -200,6 +205,8 @@ impl Violation {
             detail_len: 0,
             via: [0; DETAIL_MAX],
             via_len: 0,
+            detail2: [0; DETAIL_MAX],
+            detail2_len: 0,
             decision: Decision::Reported,
             result: -(errno as i64),
             fast_path: false,
@@ -220,6 +227,13 @@ impl Violation {
         let n = b.len().min(DETAIL_MAX);
         self.via[..n].copy_from_slice(&b[..n]);
         self.via_len = n as u8;
+    }
+
+    /// Sets the second path's text, truncated to [`DETAIL_MAX`].
+    pub(crate) fn set_detail2(&mut self, b: &[u8]) {
+        let n = b.len().min(DETAIL_MAX);
+        self.detail2[..n].copy_from_slice(&b[..n]);
+        self.detail2_len = n as u8;
     }
 
     /// Sequence number within the process (1-based, in violation order).
@@ -276,6 +290,13 @@ impl Violation {
     pub fn via(&self) -> Option<std::borrow::Cow<'_, str>> {
         (self.via_len > 0).then(|| String::from_utf8_lossy(&self.via[..self.via_len as usize]))
     }
+    /// The call's second path, if it has one: rename's and link's
+    /// target, the target a symlink points to (content, not a lookup),
+    /// an extended attribute's name (lossy, possibly truncated). In the
+    /// JSON form as `"detail2"`, only when present.
+    pub fn detail2(&self) -> Option<std::borrow::Cow<'_, str>> {
+        (self.detail2_len > 0).then(|| String::from_utf8_lossy(&self.detail2[..self.detail2_len as usize]))
+    }
     /// What was done.
     pub fn decision(&self) -> Decision {
         self.decision
@@ -331,6 +352,10 @@ impl Violation {
             write_json_str(w, &self.via[..self.via_len as usize])?;
         } else {
             w.write_str("null")?;
+        }
+        if self.detail2_len > 0 {
+            w.write_str(",\"detail2\":")?;
+            write_json_str(w, &self.detail2[..self.detail2_len as usize])?;
         }
         write!(w, ",\"decision\":\"{}\"", self.decision.name())?;
         match self.decision {
@@ -620,6 +645,7 @@ mod tests {
         let mut long = t;
         long.set_detail(&[b'\\'; DETAIL_MAX]);
         long.set_via(&[1u8; DETAIL_MAX]);
+        long.set_detail2(&[1u8; DETAIL_MAX]);
         long.stack = [u64::MAX; STACK_MAX];
         long.stack_len = STACK_MAX as u8;
         long.args = [u64::MAX; 6];
@@ -628,7 +654,7 @@ mod tests {
         assert!(long.write_json(&mut w).is_ok());
         long.set_detail(&[1u8; DETAIL_MAX]);
         let mut w = StackWriter::new(&mut buf);
-        assert!(long.write_json(&mut w).is_ok(), "control characters in both paths");
+        assert!(long.write_json(&mut w).is_ok(), "control characters in every path");
     }
 
     #[test]

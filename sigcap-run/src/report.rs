@@ -26,6 +26,10 @@ pub struct Record {
     /// this path.
     #[serde(default)]
     pub via: Option<String>,
+    /// The second path: rename's and link's target, a symlink's target
+    /// text, an extended attribute's name.
+    #[serde(default)]
+    pub detail2: Option<String>,
     pub decision: String,
     #[serde(default)]
     pub rule: Option<u32>,
@@ -112,6 +116,15 @@ pub enum Op {
     Mkdir,
     Unlink,
     Rename,
+    /// link/linkat: the file, and the new name (`path2`).
+    Link,
+    /// symlink/symlinkat: where the link is made (`path2` is its target).
+    Symlink,
+    /// mknod/mknodat/mkfifo: a new name.
+    Mknod,
+    /// chmod, chown, the utimes family, truncate, the xattr calls,
+    /// pathconf: the file's metadata, by path.
+    Attr,
     Connect,
     Bind,
     Sendto,
@@ -133,6 +146,10 @@ pub struct Args {
     /// decided and used instead (absolute).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub via: Option<String>,
+    /// Rename's and link's target, a symlink's target text, an extended
+    /// attribute's name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path2: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub address: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -149,6 +166,9 @@ pub struct Args {
     pub op: Option<Op>,
     #[serde(skip)]
     pub dirfd_raw: Option<i32>,
+    /// The directory of `path2` when it is a place (rename, link).
+    #[serde(skip)]
+    pub dirfd2_raw: Option<i32>,
     #[serde(skip)]
     pub open_flags: Option<i32>,
 }
@@ -310,7 +330,29 @@ pub fn decode(r: &Record) -> Args {
         "unlink" | "rmdir" => (Op::Unlink, None, None, None),
         "unlinkat" => (Op::Unlink, Some(fd(a[0])), None, None),
         "rename" => (Op::Rename, None, None, None),
-        "renameat" | "renameat2" => (Op::Rename, Some(fd(a[0])), None, None),
+        "renameat" | "renameat2" => {
+            d.dirfd2_raw = Some(fd(a[2]));
+            (Op::Rename, Some(fd(a[0])), None, None)
+        }
+        "link" => (Op::Link, None, None, None),
+        "linkat" => {
+            d.dirfd2_raw = Some(fd(a[2]));
+            (Op::Link, Some(fd(a[0])), None, None)
+        }
+        "symlink" => (Op::Symlink, None, None, None),
+        "symlinkat" => (Op::Symlink, Some(fd(a[1])), None, None),
+        "mknod" | "mkfifo" => (Op::Mknod, None, None, Some(format!("{:#o}", a[1] & 0o7777))),
+        "mknodat" | "mkfifoat" => (Op::Mknod, Some(fd(a[0])), None, Some(format!("{:#o}", a[2] & 0o7777))),
+        "chmod" | "lchmod" => (Op::Attr, None, None, Some(format!("{:#o}", a[1] & 0o7777))),
+        "fchmodat" | "fchmodat2" => (Op::Attr, Some(fd(a[0])), None, Some(format!("{:#o}", a[2] & 0o7777))),
+        "fchownat" | "utimensat" | "futimesat" => (Op::Attr, Some(fd(a[0])), None, None),
+        "chown" | "lchown" | "utime" | "utimes" | "lutimes" | "truncate" | "pathconf" | "lpathconf" | "getxattr"
+        | "lgetxattr" | "setxattr" | "lsetxattr" | "listxattr" | "llistxattr" | "removexattr" | "lremovexattr" => {
+            (Op::Attr, None, None, None)
+        }
+        n if n.starts_with("extattr_") && (n.ends_with("_file") || n.ends_with("_link")) => {
+            (Op::Attr, None, None, None)
+        }
         "connect" | "connectat" => (Op::Connect, None, None, None),
         // listen on an unbound socket binds it (the detail is 0.0.0.0:0):
         // the policy needs that bind rule.
@@ -325,10 +367,9 @@ pub fn decode(r: &Record) -> Args {
             d.signal = Some(signal_name(a[1] as i32));
             (Op::Signal, None, None, None)
         }
-        "fchmodat" | "fchownat" | "utimensat" | "mknodat" | "linkat" | "futimesat" | "name_to_handle_at" => {
+        "name_to_handle_at" | "getxattrat" | "setxattrat" | "listxattrat" | "removexattrat" => {
             (Op::Other, Some(fd(a[0])), None, None)
         }
-        "symlinkat" => (Op::Other, Some(fd(a[1])), None, None),
         _ => (Op::Other, None, None, None),
     };
     d.op = Some(op);
@@ -347,7 +388,29 @@ pub fn decode(r: &Record) -> Args {
             d.via = r.via.clone();
         }
     }
+    d.path2 = r.detail2.clone();
+    // The program's own descriptor by its /proc name (glibc's lchmod):
+    // the file that descriptor was opened on.
+    if let Some(n) = d.path.as_deref().and_then(|p| p.strip_prefix("/proc/self/fd/")) {
+        if let Ok(n) = n.parse::<i32>() {
+            set_dir(&mut d, n);
+            d.path = Some(".".into());
+        }
+    }
     d
+}
+
+/// The second place of a rename or a link (its target), as arguments of
+/// their own so that it resolves like a first path.
+pub fn second_place(d: &Args) -> Option<Args> {
+    if !matches!(d.op, Some(Op::Rename | Op::Link)) {
+        return None;
+    }
+    let mut t = d.clone();
+    t.path = Some(d.path2.clone()?);
+    t.dirfd_raw = d.dirfd2_raw;
+    t.path2 = None;
+    Some(t)
 }
 
 /// Start-up noise: files the C library (and friends) look at in almost

@@ -39,7 +39,9 @@ use sigcap::{Access, NetTarget, Policy};
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 
-/// What an operation needs under its rule (mirrors the broker).
+/// What an open needs under its rule, for the forms the broker's table
+/// does not decode (openat2: its flags are behind a pointer); the rest
+/// come from [`sigcap::access_for_call`].
 fn open_access(flags: i32) -> Access {
     let mut a = match flags & libc::O_ACCMODE {
         libc::O_RDONLY => Access::READ,
@@ -100,6 +102,8 @@ pub fn least_policy(stream: &Stream) -> Result<(Policy, Vec<String>)> {
     let mut used: HashSet<PathBuf> = HashSet::new();
     let mut removed: HashSet<PathBuf> = HashSet::new();
     let mut needs: Vec<(PathBuf, Access, String)> = Vec::new();
+    // Failed looks at a path, kept in case the run creates it later.
+    let mut looked_before_made: Vec<(PathBuf, Access, String)> = Vec::new();
     // path -> the error of its (first) failed probe
     let mut probes: BTreeMap<PathBuf, String> = BTreeMap::new();
     // (link, the path it led to, call): read on the link.
@@ -125,6 +129,32 @@ pub fn least_policy(stream: &Stream) -> Result<(Policy, Vec<String>)> {
             Op::Signal | Op::Other => continue,
             _ => {}
         }
+        let ok = r.result >= 0;
+        // What each place needs: the broker's own table
+        // (sigcap::access_for_call), the first path's and a rename's or
+        // link's target's. Calls sigcap cannot decode here (openat2)
+        // fall back to the record's flags.
+        let (first, second) = sigcap::access_for_call(r.syscall, r.args)
+            .unwrap_or_else(|| (open_access(d.open_flags.unwrap_or(0)), Access::NONE));
+        let exchange = r.name == "renameat2" && r.args[4] as i32 & libc::RENAME_EXCHANGE as i32 != 0;
+        // The target of a rename or a link: created by the run (unless
+        // swapped in by an exchange), reached from its own rule.
+        if let Some(t) = crate::report::second_place(&d) {
+            if let Some(abs2) = resolver.resolve(stream, r, &t) {
+                if ok && !exchange && !used.contains(&abs2) {
+                    created.insert(abs2.clone());
+                }
+                if ok {
+                    used.insert(abs2.clone());
+                }
+                if r.result != -(libc::ENOENT as i64) && r.result != -(libc::ENOTDIR as i64) {
+                    // A rename may have replaced a file there, which takes
+                    // write too (the broker otherwise refuses with EEXIST).
+                    let replace = if op == Op::Rename { Access::WRITE } else { Access::NONE };
+                    needs.push((abs2, second | replace, r.name.clone()));
+                }
+            }
+        }
         // No path, or a descriptor sigcap-run cannot follow.
         let Some(asked) = resolver.resolve(stream, r, &d) else {
             continue;
@@ -133,28 +163,27 @@ pub fn least_policy(stream: &Stream) -> Result<(Policy, Vec<String>)> {
         // the broker used, and the link was read on the way.
         let link = d.via.as_ref().map(|_| asked.clone());
         let abs = d.via.as_deref().map(PathBuf::from).unwrap_or(asked);
-        let ok = r.result >= 0;
         let access = match op {
             Op::Open => {
                 let f = d.open_flags.unwrap_or(0);
                 if ok && f & libc::O_CREAT != 0 && !used.contains(&abs) {
                     created.insert(abs.clone());
                 }
-                open_access(f)
+                first
             }
-            Op::Stat | Op::Access | Op::Readlink => Access::READ,
-            Op::Mkdir => {
+            Op::Mkdir | Op::Mknod | Op::Symlink => {
                 if ok && !used.contains(&abs) {
                     created.insert(abs.clone());
                 }
-                Access::CREATE
+                first
             }
             Op::Unlink | Op::Rename => {
-                if ok {
+                if ok && !exchange {
                     removed.insert(abs.clone());
                 }
-                Access::WRITE
+                first
             }
+            Op::Stat | Op::Access | Op::Readlink | Op::Link | Op::Attr => first,
             _ => continue,
         };
         if ok {
@@ -163,6 +192,10 @@ pub fn least_policy(stream: &Stream) -> Result<(Policy, Vec<String>)> {
         // A failed probe: the program looked for something that is not
         // there. It widens nothing.
         if r.result == -(libc::ENOENT as i64) || r.result == -(libc::ENOTDIR as i64) {
+            // Unless the run made it afterwards (cp looks for its target
+            // before creating it): then the look needs its access too, or
+            // under the policy it fails with EPERM instead of ENOENT.
+            looked_before_made.push((abs.clone(), access, r.name.clone()));
             probes
                 .entry(abs)
                 .or_insert_with(|| crate::report::errno_name(-r.result as i32));
@@ -182,6 +215,12 @@ pub fn least_policy(stream: &Stream) -> Result<(Policy, Vec<String>)> {
             links.push((link, abs.clone(), r.name.clone()));
         }
         needs.push((abs, access, r.name.clone()));
+    }
+    for (abs, access, call) in looked_before_made {
+        if created.contains(&abs) {
+            probes.remove(&abs);
+            needs.push((abs, access, call));
+        }
     }
     let existed =
         |p: &Path| -> bool { !created.contains(p) && (std::fs::symlink_metadata(p).is_ok() || removed.contains(p)) };

@@ -13,21 +13,22 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 /// A resolved place to operate: a base directory and a path beneath it.
-struct Place<'a> {
-    base: RawFd,
-    rel: CString,
+#[derive(Clone)]
+pub(super) struct Place<'a> {
+    pub(super) base: RawFd,
+    pub(super) rel: CString,
     /// The path as the policy saw it (absolute, leading `..` folded).
-    abs: PathBuf,
+    pub(super) abs: PathBuf,
     /// Other roots lie beneath this one: follow no symlink (see
     /// [`State::locate`]).
-    strict: bool,
-    granted: Access,
-    grant: Grant,
+    pub(super) strict: bool,
+    pub(super) granted: Access,
+    pub(super) grant: Grant,
     _root: Option<&'a RootFd>,
 }
 
 /// Errno values that mean "resolution tried to leave the base".
-fn is_escape(e: i32) -> bool {
+pub(super) fn is_escape(e: i32) -> bool {
     #[cfg(target_os = "linux")]
     {
         e == libc::EXDEV
@@ -40,7 +41,7 @@ fn is_escape(e: i32) -> bool {
 
 /// How much of a place's path a call looks up.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Reach {
+pub(super) enum Reach {
     /// All of it (open, stat, access).
     Whole,
     /// Its directory: the call acts on the last name itself (readlink,
@@ -49,24 +50,24 @@ enum Reach {
 }
 
 /// Where a lookup ended ([`State::resolve`]).
-struct Found<'a> {
+pub(super) struct Found<'a> {
     /// What was opened: the place itself, or its directory
     /// ([`Reach::Parent`]).
-    fd: OwnedFd,
+    pub(super) fd: OwnedFd,
     /// [`Reach::Parent`]: the last name, in `fd`.
-    name: CString,
+    pub(super) name: CString,
     /// The place finally decided and used: the one asked for, or where
     /// the symlinks that led out of roots took the lookup.
-    place: Place<'a>,
+    pub(super) place: Place<'a>,
     /// Whether a symlink led out of a root (then `place` is not the path
     /// the program asked for, and the record says which it was).
-    followed: bool,
+    pub(super) followed: bool,
 }
 
 impl Found<'_> {
     /// The answer's start: allowed under the final place's rule, with the
     /// path used when it is not the one asked for.
-    fn outcome(&self) -> Outcome {
+    pub(super) fn outcome(&self) -> Outcome {
         let out = Outcome::allowed(self.place.grant);
         if self.followed {
             out.with_via(&self.place.abs)
@@ -79,7 +80,7 @@ impl Found<'_> {
 impl State {
     /// Finds where `path` (relative to `dir`, or the start-up working
     /// directory when `dir` is None) falls under the policy.
-    fn locate(&self, dir: Option<RawFd>, path: &[u8]) -> std::result::Result<Place<'_>, Outcome> {
+    pub(super) fn locate(&self, dir: Option<RawFd>, path: &[u8]) -> std::result::Result<Place<'_>, Outcome> {
         if path.is_empty() {
             return Err(Outcome::allowed_err(0, libc::ENOENT));
         }
@@ -167,7 +168,7 @@ impl State {
     /// refusal stands. Nothing is ever opened outside a root's handle, and
     /// a path reached through links gets no more than asking for it by
     /// name would.
-    fn resolve<'s>(
+    pub(super) fn resolve<'s>(
         &'s self,
         mut place: Place<'s>,
         need: Access,
@@ -260,11 +261,11 @@ impl State {
         Ok(())
     }
 
-    pub(super) fn handle(&self, op: Op, req: &Request, fds: &[RawFd]) -> Outcome {
+    pub(super) fn handle(&self, op: Op, req: &Request, fds: &[RawFd], data: &[u8]) -> Outcome {
         let mut fds = fds.iter().copied();
         let dir = if req.fd_roles & FD_DIR != 0 { fds.next() } else { None };
         let dir2 = if req.fd_roles & FD_DIR2 != 0 { fds.next() } else { None };
-        match self.path_op(op, req, dir, dir2) {
+        match self.path_op(op, req, dir, dir2, data) {
             Ok(o) | Err(o) => o,
         }
     }
@@ -275,6 +276,7 @@ impl State {
         req: &Request,
         dir: Option<RawFd>,
         dir2: Option<RawFd>,
+        data: &[u8],
     ) -> std::result::Result<Outcome, Outcome> {
         // stat/statx of the directory descriptor itself (AT_EMPTY_PATH):
         // no name is looked up, so no policy applies.
@@ -357,33 +359,21 @@ impl State {
                     }
                 }
             }
-            Op::Rename => {
-                let to = self.locate(dir2, req.path2())?;
-                // Moving a root, or a directory holding one, would change
-                // which rule governs what is inside it.
-                let holds_root = |abs: &Path| self.policy.fs_rules().iter().any(|r| r.root.starts_with(abs));
-                if holds_root(&place.abs) {
-                    return Err(Outcome::deny(WireDecision::DeniedAccess));
-                }
-                let from = self.resolve(place, need, Reach::Parent, libc::O_PATH | libc::O_DIRECTORY, 0)?;
-                let to = self.resolve(to, Access::CREATE, Reach::Parent, libc::O_PATH | libc::O_DIRECTORY, 0)?;
-                if holds_root(&from.place.abs) {
-                    return Err(Outcome::deny(WireDecision::DeniedAccess));
-                }
-                // The record names the source's place; the target's is
-                // the program's second path.
-                from.outcome().with_result(cvt(
-                    // SAFETY: valid descriptors and C strings.
-                    unsafe {
-                        libc::renameat(
-                            from.fd.as_raw_fd(),
-                            from.name.as_ptr(),
-                            to.fd.as_raw_fd(),
-                            to.name.as_ptr(),
-                        )
-                    },
-                ))
-            }
+            // rename, link and the calls on a file's metadata and
+            // attributes: broker/calls.rs.
+            Op::Rename
+            | Op::Link
+            | Op::Symlink
+            | Op::Chmod
+            | Op::Chown
+            | Op::Utimes
+            | Op::Truncate
+            | Op::GetXattr
+            | Op::SetXattr
+            | Op::ListXattr
+            | Op::RemoveXattr
+            | Op::Pathconf
+            | Op::Mknod => return self.call_op(op, req, place, need, dir2, data),
             Op::Connect | Op::Bind | Op::Sendto | Op::Listen => unreachable!("socket ops are not path ops"),
         })
     }
@@ -555,7 +545,13 @@ fn lookup(
 /// Opens `rel` strictly beneath `base` in one `openat2`; with `strict`,
 /// following no symlink on the way (Linux).
 #[cfg(target_os = "linux")]
-fn open_beneath(base: RawFd, rel: &CString, flags: i32, mode: u32, strict: bool) -> std::result::Result<OwnedFd, i32> {
+pub(super) fn open_beneath(
+    base: RawFd,
+    rel: &CString,
+    flags: i32,
+    mode: u32,
+    strict: bool,
+) -> std::result::Result<OwnedFd, i32> {
     let how = sys::open_how_beneath(flags | libc::O_CLOEXEC, mode, strict);
     // SAFETY: how is a valid open_how; rel is a C string.
     let fd = unsafe {

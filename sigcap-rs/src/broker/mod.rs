@@ -35,6 +35,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+mod calls;
 mod decide;
 mod fs;
 mod net;
