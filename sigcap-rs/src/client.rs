@@ -17,7 +17,7 @@
 //! [`DenyReason::BrokerTimeout`]. The request is not withdrawn: the
 //! broker may still perform it afterwards (a file created, a socket
 //! connected), with its answer going nowhere.
-use crate::proto::{Op, Reply, Request, ADDR_MAX, DATA_MAX, FD_DIR, FD_DIR2, FD_SOCK, MAGIC};
+use crate::proto::{Op, Reply, Request, ADDR_MAX, DATA_MAX, FD_DIR, FD_DIR2, FD_SOCK, MAGIC, PATH_MAX};
 use crate::record::{Decision, DenyReason, StackWriter, Violation};
 use crate::sys;
 use crate::syscall::Call;
@@ -89,18 +89,32 @@ pub(crate) fn perform(ch: &Channel, call: &Call, orig_errno: i32, v: &mut Violat
     req.aux = call.aux;
     req.out_len = call.out_len.min(u32::MAX as usize) as u32;
     if call.op.has_path() {
-        match sys::read_user_cstr(&mut req.path, call.path) {
-            Ok(n) => req.path_len = n as u32,
-            Err(e) => return bad(e),
+        // FreeBSD's fchdir: a directory and no path; the broker names it.
+        let fchdir = call.op == Op::Chdir && call.path == 0 && call.dirfd != libc::AT_FDCWD;
+        if !fchdir {
+            match sys::read_user_cstr(&mut req.path, call.path) {
+                Ok(n) => req.path_len = n as u32,
+                Err(e) => return bad(e),
+            }
+            v.set_detail(req.path());
         }
-        v.set_detail(req.path());
         let empty_ok =
             matches!(call.op, Op::Stat | Op::Statx) && req.path_len == 0 && call.flags & libc::AT_EMPTY_PATH != 0;
-        if req.path_len == 0 && !empty_ok {
+        if req.path_len == 0 && !empty_ok && !fchdir {
             // The kernel's own answer to an empty path.
             return bad(libc::ENOENT);
         }
-        if call.dirfd != libc::AT_FDCWD && (req.path.first() != Some(&b'/') || empty_ok) {
+        // A path from the working directory is made absolute against the
+        // program's current one, now, by this thread (cwd.rs): the broker
+        // decides on that. (An empty one with AT_EMPTY_PATH names the
+        // directory itself.)
+        if call.dirfd == libc::AT_FDCWD && req.path.first() != Some(&b'/') && !fchdir {
+            match crate::cwd::absolute(&mut req.path, req.path_len as usize, v) {
+                Ok(n) => req.path_len = n as u32,
+                Err(e) => return bad(e),
+            }
+        }
+        if call.dirfd != libc::AT_FDCWD && (req.path.first() != Some(&b'/') || empty_ok || fchdir) {
             req.fd_roles |= FD_DIR;
             fds[nfds] = call.dirfd;
             nfds += 1;
@@ -109,6 +123,12 @@ pub(crate) fn perform(ch: &Channel, call: &Call, orig_errno: i32, v: &mut Violat
             match sys::read_user_cstr(&mut req.path2, call.path2) {
                 Ok(n) => req.path2_len = n as u32,
                 Err(e) => return bad(e),
+            }
+            if call.dirfd2 == libc::AT_FDCWD && req.path2.first() != Some(&b'/') && req.path2_len > 0 {
+                match crate::cwd::absolute(&mut req.path2, req.path2_len as usize, v) {
+                    Ok(n) => req.path2_len = n as u32,
+                    Err(e) => return bad(e),
+                }
             }
             if call.dirfd2 != libc::AT_FDCWD && req.path2.first() != Some(&b'/') {
                 req.fd_roles |= FD_DIR2;
@@ -202,6 +222,9 @@ pub(crate) fn perform(ch: &Channel, call: &Call, orig_errno: i32, v: &mut Violat
     }
 
     let mut hdr = Reply::default();
+    // chdir's answer, the directory's real path, lands in the request's
+    // path buffer, which is no longer needed (no second 4 KiB of stack).
+    let dir_out = req.path.as_mut_ptr();
     let mut iov = [
         libc::iovec {
             iov_base: (&mut hdr as *mut Reply).cast(),
@@ -209,12 +232,18 @@ pub(crate) fn perform(ch: &Channel, call: &Call, orig_errno: i32, v: &mut Violat
         },
         // Results land directly in the program's buffer; the kernel
         // checks it and fails with EFAULT instead of us faulting.
-        libc::iovec {
-            iov_base: call.out as *mut libc::c_void,
-            iov_len: if matches!(call.op, Op::Stat | Op::Statx | Op::Readlink) {
-                call.out_len
-            } else {
-                0
+        match call.op {
+            Op::Stat | Op::Statx | Op::Readlink => libc::iovec {
+                iov_base: call.out as *mut libc::c_void,
+                iov_len: call.out_len,
+            },
+            Op::Chdir => libc::iovec {
+                iov_base: dir_out.cast(),
+                iov_len: PATH_MAX,
+            },
+            _ => libc::iovec {
+                iov_base: std::ptr::null_mut(),
+                iov_len: 0,
             },
         },
     ];
@@ -275,6 +304,20 @@ pub(crate) fn perform(ch: &Channel, call: &Call, orig_errno: i32, v: &mut Violat
                 };
             }
             0
+        }
+        Op::Chdir => {
+            let n = hdr.data_len as usize;
+            if n >= PATH_MAX || r.len != std::mem::size_of::<Reply>() + n {
+                sys::close(fd);
+                return denied(Decision::BrokerUnavailable);
+            }
+            // SAFETY: the broker's n bytes were received at dir_out, the
+            // request's path buffer of PATH_MAX bytes.
+            let real = unsafe { std::slice::from_raw_parts(dir_out.cast_const(), n) };
+            match crate::cwd::change(fd, real, call) {
+                Ok(()) => 0,
+                Err(e) => -(e as i64),
+            }
         }
         _ => hdr.value,
     };

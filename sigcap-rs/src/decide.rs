@@ -210,7 +210,10 @@ pub(crate) fn required_access(op: Op, flags: i32) -> Access {
             }
             a
         }
-        Op::Stat | Op::Statx | Op::Access | Op::Readlink => Access::READ,
+        // chdir looks the directory up, as stat does; the working
+        // directory grants nothing by itself: every lookup from it is
+        // decided again, by path.
+        Op::Stat | Op::Statx | Op::Access | Op::Readlink | Op::Chdir => Access::READ,
         Op::Mkdir => Access::CREATE,
         Op::Unlink | Op::Rename => Access::WRITE,
         Op::Connect | Op::Bind | Op::Sendto | Op::Listen => Access::NONE,

@@ -169,7 +169,7 @@ fn record(rt: &Runtime, v: &mut Violation) {
     v.seq = rt.ring.push(*v);
     rt.count(v);
     if let Some(log) = &rt.log {
-        let mut buf = [0u8; 2048];
+        let mut buf = [0u8; crate::record::LINE_MAX];
         let mut w = StackWriter::new(&mut buf);
         if v.write_json(&mut w).is_ok() && w.write_char('\n').is_ok() {
             write_log(log, w.as_bytes());

@@ -53,6 +53,10 @@ pub enum Op {
     /// listen on the program's socket (Linux: an unbound socket would be
     /// bound to every address by the kernel).
     Listen = 12,
+    /// chdir (the path, absolute) or FreeBSD's fchdir (an empty path and
+    /// the directory): the broker answers with the directory's real path
+    /// (and, on Linux, an O_PATH descriptor the handler fchdir()s to).
+    Chdir = 13,
 }
 
 impl Op {
@@ -71,6 +75,7 @@ impl Op {
             10 => Op::Bind,
             11 => Op::Sendto,
             12 => Op::Listen,
+            13 => Op::Chdir,
             _ => return None,
         })
     }

@@ -183,6 +183,7 @@ mod table {
             SYS_unlinkat => shape::unlink(fd(a[0]), a[1], a[2]),
             SYS_rename => shape::rename(AT_FDCWD, a[0], AT_FDCWD, a[1]),
             SYS_renameat => shape::rename(fd(a[0]), a[1], fd(a[2]), a[3]),
+            SYS_chdir => shape::path(Op::Chdir, AT_FDCWD, a[0]),
             // renameat2 with flags has no portable brokered form.
             SYS_renameat2 if a[4] == 0 => shape::rename(fd(a[0]), a[1], fd(a[2]), a[3]),
             SYS_connect => shape::socket(Op::Connect, a),
@@ -201,9 +202,9 @@ mod table {
     /// Which argument names a path, for calls the broker cannot perform.
     pub fn path_arg(nr: i64) -> Option<usize> {
         Some(match nr {
-            SYS_link | SYS_chmod | SYS_chown | SYS_lchown | SYS_truncate | SYS_utime | SYS_utimes | SYS_chdir
-            | SYS_chroot | SYS_mknod | SYS_statfs | SYS_getxattr | SYS_lgetxattr | SYS_setxattr | SYS_lsetxattr
-            | SYS_listxattr | SYS_llistxattr | SYS_removexattr | SYS_lremovexattr | SYS_acct | SYS_uselib => 0,
+            SYS_link | SYS_chmod | SYS_chown | SYS_lchown | SYS_truncate | SYS_utime | SYS_utimes | SYS_chroot
+            | SYS_mknod | SYS_statfs | SYS_getxattr | SYS_lgetxattr | SYS_setxattr | SYS_lsetxattr | SYS_listxattr
+            | SYS_llistxattr | SYS_removexattr | SYS_lremovexattr | SYS_acct | SYS_uselib => 0,
             SYS_symlink
             | SYS_fchmodat
             | SYS_fchownat
@@ -340,6 +341,7 @@ mod table {
     const SYS_RMDIR: i64 = 137;
     const SYS_UTIMES: i64 = 138;
     const SYS_LCHOWN: i64 = 254;
+    pub const SYS___GETCWD: i64 = 326;
     const SYS_EACCESS: i64 = 376;
     const SYS_TRUNCATE: i64 = 479;
     const SYS_CPUSET_SETAFFINITY: i64 = 488;
@@ -378,6 +380,9 @@ mod table {
             SYS_UNLINKAT => shape::unlink(fd(a[0]), a[1], a[2]),
             SYS_RENAME => shape::rename(AT_FDCWD, a[0], AT_FDCWD, a[1]),
             SYS_RENAMEAT => shape::rename(fd(a[0]), a[1], fd(a[2]), a[3]),
+            SYS_CHDIR => shape::path(Op::Chdir, AT_FDCWD, a[0]),
+            // fchdir(fd): the directory and no path (the broker names it).
+            SYS_FCHDIR => shape::path(Op::Chdir, fd(a[0]), 0),
             SYS_CONNECT => shape::socket(Op::Connect, a),
             SYS_BIND => shape::socket(Op::Bind, a),
             SYS_SENDTO => shape::sendto(a),
@@ -388,8 +393,8 @@ mod table {
     /// Which argument names a path, for calls the broker cannot perform.
     pub fn path_arg(nr: i64) -> Option<usize> {
         Some(match nr {
-            SYS_LINK | SYS_CHMOD | SYS_CHOWN | SYS_CHFLAGS | SYS_CHDIR | SYS_CHROOT | SYS_MKFIFO | SYS_UTIMES
-            | SYS_LCHOWN | SYS_TRUNCATE | SYS_STATFS => 0,
+            SYS_LINK | SYS_CHMOD | SYS_CHOWN | SYS_CHFLAGS | SYS_CHROOT | SYS_MKFIFO | SYS_UTIMES | SYS_LCHOWN
+            | SYS_TRUNCATE | SYS_STATFS => 0,
             SYS_SYMLINK | SYS_FCHMODAT | SYS_FCHOWNAT | SYS_LINKAT | SYS_UTIMENSAT | SYS_MKNODAT => 1,
             SYS_SYMLINKAT => 2,
             _ => return None,
@@ -423,6 +428,7 @@ mod table {
             SYS_RMDIR => "rmdir",
             SYS_UTIMES => "utimes",
             SYS_LCHOWN => "lchown",
+            SYS___GETCWD => "__getcwd",
             SYS_EACCESS => "eaccess",
             SYS_TRUNCATE => "truncate",
             SYS_CPUSET_SETAFFINITY => "cpuset_setaffinity",
@@ -449,7 +455,7 @@ mod table {
 }
 
 #[cfg(target_os = "freebsd")]
-pub(crate) use table::{SYS_FCHDIR, SYS_SYSCALL, SYS___SYSCALL};
+pub(crate) use table::{SYS_FCHDIR, SYS_SYSCALL, SYS___GETCWD, SYS___SYSCALL};
 
 /// Decodes a trapped call the broker can perform, or `None`.
 pub fn decode(nr: i64, args: [u64; 6]) -> Option<Call> {

@@ -32,7 +32,7 @@ use crate::sys;
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 mod decide;
@@ -57,7 +57,6 @@ pub(crate) enum RootFd {
 struct State {
     policy: Policy,
     roots: Vec<RootFd>,
-    cwd: PathBuf,
     pool: Arc<Pool>,
     /// The program's end of the control socket. A request that hands it
     /// back is refused at once: held by a job that blocks, it would keep
@@ -83,7 +82,6 @@ pub(crate) fn spawn(policy: &Policy) -> Result<BrokerHandle> {
     for rule in policy.fs_rules() {
         roots.push(open_root(&rule.root)?);
     }
-    let cwd = std::env::current_dir().map_err(|source| Error::Sys { what: "getcwd", source })?;
     let [client, server] = sys::seqpacket_pair().map_err(|e| Error::Sys {
         what: "socketpair",
         source: std::io::Error::from_raw_os_error(e),
@@ -91,7 +89,6 @@ pub(crate) fn spawn(policy: &Policy) -> Result<BrokerHandle> {
     let state = State {
         policy: policy.clone(),
         roots,
-        cwd,
         pool: Arc::new(Pool::default()),
         ctl_peer: sys::FileId::of(client),
         #[cfg(target_os = "freebsd")]
@@ -363,6 +360,7 @@ mod tests {
         use super::super::*;
         use crate::policy::{Access, NetTarget};
         use crate::proto::{Op, Reply, Request, FD_DIR, FD_SOCK, PATH_MAX};
+        use std::path::PathBuf;
 
         struct Fixture {
             _dir: tempfile::TempDir,
