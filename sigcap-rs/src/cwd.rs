@@ -157,7 +157,6 @@ pub(crate) fn change(fd: RawFd, _real: &[u8], _call: &Call) -> Result<(), i32> {
 
 /// The program's current directory as the sandbox sees it, into `out`
 /// (no NUL): Linux's own, FreeBSD's emulated one.
-#[cfg_attr(not(target_os = "freebsd"), allow(dead_code))]
 pub(crate) fn current(out: &mut [u8]) -> Result<usize, i32> {
     current_into(out).map(|(n, _)| n)
 }

@@ -264,6 +264,39 @@ rusty_fork_test! {
         assert_eq!(std::env::current_dir().unwrap(), deep);
     }
 
+    /// Calls nothing makes absolute (no brokered form, or a mode that
+    /// only reports) still record the directory a relative path names.
+    #[test]
+    fn unsupported_and_reported_calls_record_the_directory() {
+        deadline(30);
+        let (_t, root, _outside) = tree();
+        let sub = root.join("sub");
+        let sb = Sandbox::builder().write_beneath(&root).enter().unwrap();
+        raw_chdir(&sub).unwrap();
+        let x = c(Path::new("x"));
+        // SAFETY: chmod of a C string (no brokered form: unsupported).
+        assert_eq!(unsafe { libc::chmod(x.as_ptr(), 0o600) }, -1);
+        let v = *sb.take_violations().last().unwrap();
+        assert_eq!((v.syscall_name(), v.decision()), ("chmod", Decision::Unsupported));
+        assert_eq!(v.cwd().as_deref(), sub.to_str());
+        let t = c(Path::new("target"));
+        // SAFETY: symlink of C strings: its first argument is no directory.
+        assert_eq!(unsafe { libc::symlink(t.as_ptr(), x.as_ptr()) }, -1);
+        let v = *sb.take_violations().last().unwrap();
+        assert_eq!(v.cwd().as_deref(), sub.to_str(), "{v}");
+    }
+
+    #[test]
+    fn report_mode_records_the_directory() {
+        deadline(30);
+        let (_t, root, _outside) = tree();
+        std::env::set_current_dir(&root).unwrap();
+        let sb = Sandbox::builder().write_beneath(&root).mode(sigcap::Mode::Report).enter().unwrap();
+        assert!(std::fs::read("file.txt").is_err());
+        let v = *sb.take_violations().last().unwrap();
+        assert_eq!((v.detail().as_deref(), v.cwd().as_deref()), (Some("file.txt"), root.to_str()));
+    }
+
     /// Hostile: a descriptor of a directory outside every rule, held from
     /// before entering, and fchdir() (a plain call on Linux) into it. Every
     /// lookup from there names a path outside every rule and is refused
