@@ -35,6 +35,8 @@
 //! - `runtime`: the state the handler reads, published at `enter()`.
 //! - `handler`: the async-signal-safe violation handler.
 //! - `client` / `proto`: the fixed-size request to the broker and back.
+//! - `cwd`: the working directory; relative paths made absolute in the
+//!   handler (FreeBSD: an emulated directory, see [`current_dir`]).
 //! - `broker`: the privileged process that checks and performs requests.
 //! - [`record`]: structured violation records and their JSON form.
 //!
