@@ -563,6 +563,51 @@ mod tests {
             assert_alive(&f);
         }
 
+        #[test]
+        fn chdir_requests_name_a_directory_the_policy_allows() {
+            let f = fixture();
+            let chdir = |path: &[u8], extra: &[RawFd]| {
+                let mut r = open_req(path);
+                r.op = Op::Chdir as u16;
+                if !extra.is_empty() {
+                    r.fd_roles = FD_DIR;
+                }
+                let (h, fd) = ask(f.b.ctl, r.as_bytes(), extra).expect("broker answers");
+                sys::close(fd);
+                (h.decision, h.status, fd >= 0)
+            };
+            let root = f.root.as_os_str().as_bytes();
+            // Relative without a directory, or nothing at all: malformed
+            // (the handler makes paths absolute; the broker has no cwd).
+            assert_eq!(chdir(b"sub", &[]).0, WireDecision::DeniedBadRequest as u32);
+            assert_eq!(chdir(b"", &[]).0, WireDecision::DeniedBadRequest as u32);
+            // Outside every rule, and out through `..`.
+            assert_eq!(chdir(b"/etc", &[]).0, WireDecision::DeniedNoRule as u32);
+            let up = [root, b"/../root/../.."].concat();
+            assert_eq!(chdir(&up, &[]).0, WireDecision::DeniedEscape as u32);
+            // The root: allowed, with a descriptor on Linux; a file in it:
+            // the kernel's ENOTDIR.
+            let (d, st, fd) = chdir(root, &[]);
+            assert_eq!((d, st), (WireDecision::Allowed as u32, 0));
+            assert_eq!(fd, cfg!(target_os = "linux"));
+            let file = [root, b"/f"].concat();
+            assert_eq!(chdir(&file, &[]).1, libc::ENOTDIR);
+            // On the way to the root: allowed (a working directory there
+            // grants nothing).
+            let parent = f.root.parent().unwrap().as_os_str().as_bytes().to_vec();
+            assert_eq!(chdir(&parent, &[]).0, WireDecision::Allowed as u32);
+            // fchdir's form: the directory is the descriptor's, whatever
+            // path the request would claim; a socket names none.
+            let etc = std::fs::File::open("/etc").unwrap();
+            assert_eq!(chdir(b"", &[etc.as_raw_fd()]).0, WireDecision::DeniedNoRule as u32);
+            let s = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0) };
+            assert_eq!(chdir(b"", &[s]).0, WireDecision::DeniedNoRule as u32);
+            sys::close(s);
+            let rootdir = std::fs::File::open(&f.root).unwrap();
+            assert_eq!(chdir(b"", &[rootdir.as_raw_fd()]).0, WireDecision::Allowed as u32);
+            assert_alive(&f);
+        }
+
         /// Sends `bytes` with `reply` as the reply socket and `extra`
         /// after it, and does not wait for anything.
         fn send_only(ctl: RawFd, bytes: &[u8], reply: RawFd, extra: &[RawFd]) {
