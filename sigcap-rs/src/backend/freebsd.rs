@@ -126,13 +126,14 @@ pub(crate) fn protect_broker(_p: &mut Prepared, _broker: libc::pid_t) -> Result<
 /// from the real one.
 pub(crate) fn confine(_kind: BackendKind, _p: Prepared) -> Result<()> {
     use std::os::unix::ffi::OsStrExt;
-    let here = std::env::current_dir().map_err(|source| Error::Sys { what: "getcwd", source })?;
-    // SAFETY: a NUL-terminated path and a stat buffer of the right type.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    let id = (unsafe { libc::stat(c".".as_ptr(), &mut st) } == 0).then_some((st.st_dev as u64, st.st_ino as u64));
-    crate::cwd::EMULATED
-        .set(here.as_os_str().as_bytes(), id)
-        .map_err(|e| sys_err("the working directory", e))?;
+    // A directory without a name (deleted) is not an error: relative
+    // paths then fail with ENOENT until a chdir by absolute path.
+    if let Ok(here) = std::env::current_dir() {
+        // SAFETY: a NUL-terminated path and a stat buffer of the right type.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        let id = (unsafe { libc::stat(c".".as_ptr(), &mut st) } == 0).then_some((st.st_dev as u64, st.st_ino as u64));
+        let _ = crate::cwd::EMULATED.set(here.as_os_str().as_bytes(), id);
+    }
     // SAFETY: no arguments.
     if unsafe { libc::cap_enter() } != 0 {
         return Err(Error::last_os("cap_enter"));
