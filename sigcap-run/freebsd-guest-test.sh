@@ -50,8 +50,8 @@ narrow_ro() { # policy file -> same policy with the destination read-only
 }
 
 # --- tar (bsdtar): the ktrace CAPFAIL case ---
-# chdir(2) is not brokered, so extract from inside the destination rather
-# than with -C. As root, bsdtar restores owners with lchown(2), which the
+# Extracted from inside the destination here; -C (a chdir, brokered into
+# the emulated working directory) is checked below. As root, bsdtar restores owners with lchown(2), which the
 # broker does not perform (it would report "unsupported" and tar would exit
 # 1): -o extracts as the running user, as a non-root user gets anyway.
 fresh
@@ -74,6 +74,13 @@ check "tar with read-only destination: refused (exit != 0)" [ $? -ne 0 ]
 check "tar with read-only destination: denied records" has tar-narrow.json '"decision": "denied"'
 check "tar with read-only destination: nothing created" [ ! -e out/src/README ]
 
+# tar -C: chdir(2), which capability mode refuses, brokered; the relative
+# paths after it resolve against the emulated working directory.
+fresh
+sr -q -- tar xof a.tar -C out
+check "tar -C permissive: exit 0" [ $? -eq 0 ]
+check "tar -C permissive: files extracted into out" [ "$(cat out/src/docs/deep/notes.txt 2>/dev/null)" = notes ]
+
 # --- unzip ---
 fresh
 (cd out && sr --report "$W/unzip.json" --suggest-policy "$W/unzip.toml" -- unzip -q ../a.zip)
@@ -90,8 +97,8 @@ check "unzip with read-only destination: refused (exit != 0)" [ $? -ne 0 ]
 
 # --- ls ---
 # ls in a directory: fts(3) opens "." (brokered) and fchdir()s to it, which
-# capability mode forbids; sigcap answers fchdir to the working directory
-# itself (a no-op) without the broker.
+# capability mode forbids; sigcap answers fchdir to the (emulated) working
+# directory itself (a no-op) without the broker.
 (cd src && sr --report "$W/ls.json" --suggest-policy "$W/ls.toml" -- ls) > ls.out
 check "ls permissive: exit 0" [ $? -eq 0 ]
 check "ls permissive: listing" has ls.out 'docs'
@@ -104,13 +111,16 @@ printf '' > ls-narrow.toml
 (cd src && sr -q --report "$W/ls-narrow.json" --policy "$W/ls-narrow.toml" -- ls) > /dev/null 2>&1
 check "ls with an empty policy: refused (exit != 0)" [ $? -ne 0 ]
 check "ls with an empty policy: denied records" has ls-narrow.json '"reason": "no-rule"'
-# ls -l of another directory: -l asks lpathconf(2) about ACLs, which the
-# broker answers now (fpathconf of the file resolved beneath its root);
-# fts's fchdir into the directory stays unsupported (not brokered: the
-# working directory cannot change in capability mode).
+# ls -l of another directory: fts fchdir()s into it (brokered: the
+# emulated working directory follows), and -l asks lpathconf(2) about
+# ACLs, which the broker answers (fpathconf of the file resolved beneath
+# its root).
 sr --report lsdir.json -- ls -l src > lsdir.out 2> lsdir.err
 echo "ls -l src: exit $? ($(wc -l < lsdir.err) line(s) on stderr)"
-check "ls -l of a directory: listing printed" has lsdir.out 'README'
+fchdir_decisions() { awk '/"syscall": "fchdir"/ { f = 1 } f && /"decision"/ { print; f = 0 }' "$1"; }
+fchdir_allowed() { fchdir_decisions "$1" | grep -q allowed && ! fchdir_decisions "$1" | grep -q unsupported; }
+check "ls -l of a directory: fchdir into it allowed" fchdir_allowed lsdir.json
+check "ls -l of a directory: the listing names its entries" has lsdir.out 'docs'
 check "ls -l of a directory: lpathconf brokered" sh -c \
     "grep -A16 '\"syscall\": \"lpathconf\"' lsdir.json | grep -q '\"decision\": \"allowed\"'"
 check "ls -l of a directory: lpathconf not unsupported" sh -c \
@@ -155,6 +165,26 @@ if [ "$(id -u)" = 0 ]; then
 else
     echo "skip tar -x with owners: not root"
 fi
+
+# --- the working directory (issue #11) ---
+# mkdir -p x/y/z then find .: the tree and find's listing (fts fchdir()s
+# into each directory) must be those of a plain run, and the suggested
+# policy must replay. Capability mode refuses chdir and fchdir: sigcap
+# emulates the working directory and resolves relative paths against it.
+rm -rf plain boxed
+mkdir plain boxed
+(cd plain && mkdir -p x/y/z && find . | sort) > find-plain.out
+(cd boxed && sr -q --report "$W/mkdir.json" --suggest-policy "$W/mkdir.toml" -- mkdir -p x/y/z)
+check "mkdir -p x/y/z permissive: exit 0" [ $? -eq 0 ]
+(cd boxed && find . | sort) > find-boxed.out
+check "mkdir -p x/y/z permissive: the tree of a plain run" cmp -s find-plain.out find-boxed.out
+(cd boxed && sr -q -- find . | sort) > find-boxed2.out
+check "find . under sigcap-run: the listing of a plain run" cmp -s find-plain.out find-boxed2.out
+rm -rf boxed/x
+(cd boxed && sr -q --policy "$W/mkdir.toml" -- mkdir -p x/y/z)
+check "mkdir -p x/y/z with its suggested policy: exit 0" [ $? -eq 0 ]
+(cd boxed && find . | sort) > find-boxed3.out
+check "mkdir -p x/y/z with its suggested policy: the tree of a plain run" cmp -s find-plain.out find-boxed3.out
 
 echo "reports and policies in $W"
 exit $FAILED

@@ -271,7 +271,6 @@ fn confined(f: impl FnOnce() -> Case) -> Case {
     }
 }
 
-#[cfg(target_os = "freebsd")]
 fn cpath(p: &std::path::Path) -> std::ffi::CString {
     use std::os::unix::ffi::OsStrExt;
     std::ffi::CString::new(p.as_os_str().as_bytes()).unwrap()
@@ -773,6 +772,91 @@ fn fast_path_freebsd(_: Option<&str>) -> Case {
     }
 }
 
+/// Issue #11: the working directory, the same on both systems as far as
+/// the program can tell. chdir (brokered) then relative open and create;
+/// fchdir into a directory the broker handed out, then a relative open;
+/// fchdir back to "." as fts(3) does; chdir to a directory outside every
+/// rule refused; fchdir to one (a descriptor held from before entering)
+/// refused on FreeBSD (on Linux a plain call), and the relative lookup
+/// from wherever the program then is refused on both; getcwd(3) and
+/// `sigcap::current_dir()` follow. On FreeBSD the directory is emulated
+/// (capability mode refuses chdir and fchdir; the handler answers both,
+/// and `__getcwd`).
+fn working_directory(_: Option<&str>) -> Case {
+    let d = scratch("cwd")?.canonicalize().map_err(|e| e.to_string())?;
+    let (w, out) = (d.join("w"), d.join("out"));
+    let setup = std::fs::create_dir_all(w.join("sub"))
+        .and_then(|_| std::fs::create_dir(&out))
+        .and_then(|_| std::fs::write(w.join("sub/f"), "keep"))
+        .and_then(|_| std::fs::write(out.join("secret"), "secret"))
+        .map_err(|e| e.to_string());
+    let here = |want: &std::path::Path, what: &str| -> Case {
+        let got = std::env::current_dir().map_err(|e| format!("{what}: getcwd: {e}"))?;
+        check(got == want, || format!("{what}: getcwd says {}", got.display()))?;
+        let got = sigcap::current_dir().map_err(|e| format!("{what}: current_dir: {e}"))?;
+        check(got == want, || {
+            format!("{what}: sigcap::current_dir says {}", got.display())
+        })
+    };
+    let errno = || std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
+    let res = setup.and_then(|_| {
+        confined(|| {
+            // SAFETY: open before entering; kept for the attack below.
+            let held = unsafe { libc::open(cpath(&out).as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY) };
+            check(held >= 0, || "open of out/ before entering".into())?;
+            let _sb = Sandbox::builder()
+                .write_beneath(&w)
+                .enter()
+                .map_err(|e| e.to_string())?;
+            std::env::set_current_dir(w.join("sub")).map_err(|e| format!("chdir w/sub: {e}"))?;
+            here(&w.join("sub"), "after chdir")?;
+            std::fs::write("made", "new").map_err(|e| format!("relative create: {e}"))?;
+            let f = std::fs::read_to_string("f").map_err(|e| format!("relative read: {e}"))?;
+            check(f == "keep", || format!("relative read got {f:?}"))?;
+            let e = std::env::set_current_dir(&out).err().and_then(|e| e.raw_os_error());
+            check(e == Some(refused()), || format!("chdir outside every rule: {e:?}"))?;
+            here(&w.join("sub"), "after a refused chdir")?;
+            // SAFETY: plain calls on C strings and descriptors we own.
+            unsafe {
+                let wfd = libc::open(cpath(&w).as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY);
+                check(wfd >= 0, || format!("open of w: {}", errno()))?;
+                check(libc::fchdir(wfd) == 0, || format!("fchdir into w: errno {}", errno()))?;
+                here(&w, "after fchdir")?;
+                let m = std::fs::read_to_string("sub/made").map_err(|e| format!("sub/made: {e}"))?;
+                check(m == "new", || format!("sub/made has {m:?}"))?;
+                // fts(3): open ".", go elsewhere, come back with fchdir.
+                let dot = libc::open(c".".as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY);
+                check(dot >= 0, || format!("open of \".\": {}", errno()))?;
+                std::env::set_current_dir("sub").map_err(|e| format!("chdir sub: {e}"))?;
+                check(libc::fchdir(dot) == 0, || {
+                    format!("fchdir back to \".\": errno {}", errno())
+                })?;
+                here(&w, "after fchdir back")?;
+                let r = libc::fchdir(held);
+                #[cfg(target_os = "freebsd")]
+                {
+                    let e = errno();
+                    check(r == -1 && e == refused(), || {
+                        format!("fchdir outside every rule: {r}, errno {e}")
+                    })?;
+                    here(&w, "after a refused fchdir")?;
+                }
+                #[cfg(not(target_os = "freebsd"))]
+                check(r == 0, || "fchdir is a plain call on Linux".into())?;
+                let s = libc::open(c"../out/secret".as_ptr(), libc::O_RDONLY);
+                let e = errno();
+                check(s == -1 && e == refused(), || {
+                    format!("relative open outside every rule: {s}, errno {e}")
+                })
+            }
+        })
+    });
+    let made = std::fs::read_to_string(w.join("sub/made")).ok();
+    let _ = std::fs::remove_dir_all(&d);
+    res?;
+    check(made.as_deref() == Some("new"), || format!("w/sub/made: {made:?}"))
+}
+
 /// Runs `f` in a forked child, handing it the write end of a pipe;
 /// returns the child's wait status and what it wrote there.
 fn forked(f: impl FnOnce(i32)) -> (i32, String) {
@@ -992,7 +1076,7 @@ fn main() {
     if let Some(k) = &expect {
         println!("selftest: expecting backend {k}");
     }
-    let cases: [(&str, CaseFn); 15] = [
+    let cases: [(&str, CaseFn); 16] = [
         ("fallback_file", fallback_file),
         ("denied_and_escape", denied_and_escape),
         ("connect", connect),
@@ -1008,6 +1092,7 @@ fn main() {
         ("fast_path_freebsd", fast_path_freebsd),
         ("symlinks_out_of_roots", symlinks_out_of_roots),
         ("file_calls_brokered", file_calls_brokered),
+        ("working_directory", working_directory),
     ];
     let mut failed = 0;
     for (name, case) in cases {

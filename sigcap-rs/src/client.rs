@@ -18,7 +18,8 @@
 //! broker may still perform it afterwards (a file created, a socket
 //! connected), with its answer going nowhere.
 use crate::proto::{
-    Op, Reply, Request, ADDR_MAX, DATA_MAX, FD_DIR, FD_DIR2, FD_SOCK, MAGIC, TIMES_LEN, XATTR_MAX, XATTR_NAME_MAX,
+    Op, Reply, Request, ADDR_MAX, DATA_MAX, FD_DIR, FD_DIR2, FD_SOCK, MAGIC, PATH_MAX, TIMES_LEN, XATTR_MAX,
+    XATTR_NAME_MAX,
 };
 use crate::record::{Decision, DenyReason, StackWriter, Violation};
 use crate::sys;
@@ -91,16 +92,30 @@ pub(crate) fn perform(ch: &Channel, call: &Call, orig_errno: i32, v: &mut Violat
     req.aux = call.aux;
     req.out_len = call.out_len.min(u32::MAX as usize) as u32;
     if call.op.has_path() {
-        match sys::read_user_cstr(&mut req.path, call.path) {
-            Ok(n) => req.path_len = n as u32,
-            Err(e) => return bad(e),
+        // FreeBSD's fchdir: a directory and no path; the broker names it.
+        let fchdir = call.op == Op::Chdir && call.path == 0 && call.dirfd != libc::AT_FDCWD;
+        if !fchdir {
+            match sys::read_user_cstr(&mut req.path, call.path) {
+                Ok(n) => req.path_len = n as u32,
+                Err(e) => return bad(e),
+            }
+            v.set_detail(req.path());
         }
-        v.set_detail(req.path());
         let empty_ok =
             matches!(call.op, Op::Stat | Op::Statx) && req.path_len == 0 && call.flags & libc::AT_EMPTY_PATH != 0;
-        if req.path_len == 0 && !empty_ok {
+        if req.path_len == 0 && !empty_ok && !fchdir {
             // The kernel's own answer to an empty path.
             return bad(libc::ENOENT);
+        }
+        // A path from the working directory is made absolute against the
+        // program's current one, now, by this thread (cwd.rs): the broker
+        // decides on that. (An empty one with AT_EMPTY_PATH names the
+        // directory itself.)
+        if call.dirfd == libc::AT_FDCWD && req.path.first() != Some(&b'/') && !fchdir {
+            match crate::cwd::absolute(&mut req.path, req.path_len as usize, v) {
+                Ok(n) => req.path_len = n as u32,
+                Err(e) => return bad(e),
+            }
         }
         if let Some(fd) = own_fd_name(call.op, req.path()) {
             // The program's own descriptor by its /proc name (glibc's
@@ -113,7 +128,7 @@ pub(crate) fn perform(ch: &Channel, call: &Call, orig_errno: i32, v: &mut Violat
             req.fd_roles |= FD_DIR;
             fds[nfds] = fd;
             nfds += 1;
-        } else if call.dirfd != libc::AT_FDCWD && (req.path.first() != Some(&b'/') || empty_ok) {
+        } else if call.dirfd != libc::AT_FDCWD && (req.path.first() != Some(&b'/') || empty_ok || fchdir) {
             req.fd_roles |= FD_DIR;
             fds[nfds] = call.dirfd;
             nfds += 1;
@@ -124,6 +139,15 @@ pub(crate) fn perform(ch: &Channel, call: &Call, orig_errno: i32, v: &mut Violat
                 Err(e) => return bad(e),
             }
             v.set_detail2(req.path2());
+            // A second place (not a symlink's text or an xattr's name)
+            // from the working directory: made absolute as the first.
+            let relative2 = req.path2.first() != Some(&b'/') && req.path2_len > 0;
+            if call.op.has_place2() && call.dirfd2 == libc::AT_FDCWD && relative2 {
+                match crate::cwd::absolute(&mut req.path2, req.path2_len as usize, v) {
+                    Ok(n) => req.path2_len = n as u32,
+                    Err(e) => return bad(e),
+                }
+            }
             if call.op.has_place2() && call.dirfd2 != libc::AT_FDCWD && req.path2.first() != Some(&b'/') {
                 req.fd_roles |= FD_DIR2;
                 fds[nfds] = call.dirfd2;
@@ -219,6 +243,9 @@ pub(crate) fn perform(ch: &Channel, call: &Call, orig_errno: i32, v: &mut Violat
     }
 
     let mut hdr = Reply::default();
+    // chdir's answer, the directory's real path, lands in the request's
+    // path buffer, which is no longer needed (no second 4 KiB of stack).
+    let dir_out = req.path.as_mut_ptr();
     let mut iov = [
         libc::iovec {
             iov_base: (&mut hdr as *mut Reply).cast(),
@@ -226,12 +253,18 @@ pub(crate) fn perform(ch: &Channel, call: &Call, orig_errno: i32, v: &mut Violat
         },
         // Results land directly in the program's buffer; the kernel
         // checks it and fails with EFAULT instead of us faulting.
-        libc::iovec {
-            iov_base: call.out as *mut libc::c_void,
-            iov_len: if call.op.has_out() && call.out != 0 {
-                call.out_len
-            } else {
-                0
+        match call.op {
+            Op::Chdir => libc::iovec {
+                iov_base: dir_out.cast(),
+                iov_len: PATH_MAX,
+            },
+            _ => libc::iovec {
+                iov_base: call.out as *mut libc::c_void,
+                iov_len: if call.op.has_out() && call.out != 0 {
+                    call.out_len
+                } else {
+                    0
+                },
             },
         },
     ];
@@ -306,6 +339,20 @@ pub(crate) fn perform(ch: &Channel, call: &Call, orig_errno: i32, v: &mut Violat
                 };
             }
             hdr.value
+        }
+        Op::Chdir => {
+            let n = hdr.data_len as usize;
+            if n >= PATH_MAX || r.len != std::mem::size_of::<Reply>() + n {
+                sys::close(fd);
+                return denied(Decision::BrokerUnavailable);
+            }
+            // SAFETY: the broker's n bytes were received at dir_out, the
+            // request's path buffer of PATH_MAX bytes.
+            let real = unsafe { std::slice::from_raw_parts(dir_out.cast_const(), n) };
+            match crate::cwd::change(fd, real, call) {
+                Ok(()) => 0,
+                Err(e) => -(e as i64),
+            }
         }
         _ => hdr.value,
     };

@@ -218,7 +218,10 @@ pub(crate) fn required_access(op: Op, flags: i32) -> Access {
             }
             a
         }
-        Op::Stat | Op::Statx | Op::Access | Op::Readlink => Access::READ,
+        // chdir looks the directory up, as stat does; the working
+        // directory grants nothing by itself: every lookup from it is
+        // decided again, by path.
+        Op::Stat | Op::Statx | Op::Access | Op::Readlink | Op::Chdir => Access::READ,
         Op::GetXattr | Op::ListXattr | Op::Pathconf => Access::READ,
         Op::Mkdir | Op::Mknod => Access::CREATE,
         // The symlink's target is content, never looked up here: only

@@ -35,6 +35,8 @@
 //! - `runtime`: the state the handler reads, published at `enter()`.
 //! - `handler`: the async-signal-safe violation handler.
 //! - `client` / `proto`: the fixed-size request to the broker and back.
+//! - `cwd`: the working directory; relative paths made absolute in the
+//!   handler (FreeBSD: an emulated directory, see [`current_dir`]).
 //! - `broker`: the privileged process that checks and performs requests.
 //! - [`record`]: structured violation records and their JSON form.
 //!
@@ -52,6 +54,7 @@ mod beneath;
 mod broker;
 mod caprights;
 mod client;
+mod cwd;
 mod decide;
 pub mod error;
 mod fast;
@@ -73,4 +76,4 @@ pub use error::{Error, Result};
 pub use policy::{Access, NetTarget, Policy};
 pub use record::{BackendKind, Class, Decision, DenyReason, Violation};
 pub use runtime::{Action, Mode, Stats};
-pub use sandbox::{Builder, Sandbox, DEFAULT_BROKER_TIMEOUT};
+pub use sandbox::{current_dir, Builder, Sandbox, DEFAULT_BROKER_TIMEOUT};

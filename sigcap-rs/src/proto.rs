@@ -102,6 +102,10 @@ pub enum Op {
     /// mknod/mknodat/mkfifo/mkfifoat of a FIFO or a regular file only:
     /// `mode` type and permissions.
     Mknod = 24,
+    /// chdir (the path, absolute) or FreeBSD's fchdir (an empty path and
+    /// the directory): the broker answers with the directory's real path
+    /// (and, on Linux, an O_PATH descriptor the handler fchdir()s to).
+    Chdir = 25,
 }
 
 impl Op {
@@ -132,6 +136,7 @@ impl Op {
             22 => Op::RemoveXattr,
             23 => Op::Pathconf,
             24 => Op::Mknod,
+            25 => Op::Chdir,
             _ => return None,
         })
     }

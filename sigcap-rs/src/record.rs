@@ -156,6 +156,10 @@ pub const DETAIL_MAX: usize = 240;
 /// characters, each `\u00XX`): the handler's buffer for it, on the
 /// interrupted thread's stack.
 pub const JSON_MAX: usize = 8192;
+/// `cwd_len` of a working directory longer than [`DETAIL_MAX`] (which
+/// fits in a `u8` only because DETAIL_MAX is below 255).
+const CWD_TOO_LONG: u8 = u8::MAX;
+const _: () = assert!(DETAIL_MAX < CWD_TOO_LONG as usize);
 
 /// Return addresses kept in a record (frame-pointer walk).
 pub const STACK_MAX: usize = 12;
@@ -181,6 +185,10 @@ pub struct Violation {
     /// points, an extended attribute's name), when the call has one.
     pub(crate) detail2: [u8; DETAIL_MAX],
     pub(crate) detail2_len: u8,
+    /// The working directory a relative path was made absolute against
+    /// (`cwd_len` 0: none was; [`CWD_TOO_LONG`]: longer than the buffer).
+    pub(crate) cwd: [u8; DETAIL_MAX],
+    pub(crate) cwd_len: u8,
     pub(crate) decision: Decision,
     pub(crate) result: i64,
     pub(crate) fast_path: bool,
@@ -207,6 +215,8 @@ impl Violation {
             via_len: 0,
             detail2: [0; DETAIL_MAX],
             detail2_len: 0,
+            cwd: [0; DETAIL_MAX],
+            cwd_len: 0,
             decision: Decision::Reported,
             result: -(errno as i64),
             fast_path: false,
@@ -234,6 +244,18 @@ impl Violation {
         let n = b.len().min(DETAIL_MAX);
         self.detail2[..n].copy_from_slice(&b[..n]);
         self.detail2_len = n as u8;
+    }
+
+    /// Sets the working directory a relative path was made absolute
+    /// against. One longer than the record holds is not cut (a prefix of
+    /// a directory names another directory): it is marked as too long.
+    pub(crate) fn set_cwd(&mut self, b: &[u8]) {
+        if b.len() > DETAIL_MAX {
+            self.cwd_len = CWD_TOO_LONG;
+            return;
+        }
+        self.cwd[..b.len()].copy_from_slice(b);
+        self.cwd_len = b.len() as u8;
     }
 
     /// Sequence number within the process (1-based, in violation order).
@@ -297,6 +319,19 @@ impl Violation {
     pub fn detail2(&self) -> Option<std::borrow::Cow<'_, str>> {
         (self.detail2_len > 0).then(|| String::from_utf8_lossy(&self.detail2[..self.detail2_len as usize]))
     }
+    /// The program's working directory that a relative path (of a call
+    /// made with `AT_FDCWD`) was made absolute against, at the time of
+    /// the call: `detail()` joined to it is the path the policy decided
+    /// on. None when the path was absolute, relative to a descriptor, or
+    /// the call named none; `Some("")` when the directory was longer
+    /// than a record holds ([`DETAIL_MAX`] bytes).
+    pub fn cwd(&self) -> Option<std::borrow::Cow<'_, str>> {
+        match self.cwd_len {
+            0 => None,
+            CWD_TOO_LONG => Some(std::borrow::Cow::Borrowed("")),
+            n => Some(String::from_utf8_lossy(&self.cwd[..n as usize])),
+        }
+    }
     /// What was done.
     pub fn decision(&self) -> Decision {
         self.decision
@@ -356,6 +391,14 @@ impl Violation {
         if self.detail2_len > 0 {
             w.write_str(",\"detail2\":")?;
             write_json_str(w, &self.detail2[..self.detail2_len as usize])?;
+        }
+        match self.cwd_len {
+            0 => {}
+            CWD_TOO_LONG => w.write_str(",\"cwd\":\"\"")?,
+            n => {
+                w.write_str(",\"cwd\":")?;
+                write_json_str(w, &self.cwd[..n as usize])?;
+            }
         }
         write!(w, ",\"decision\":\"{}\"", self.decision.name())?;
         match self.decision {
@@ -641,11 +684,13 @@ mod tests {
         assert_eq!(parsed["reason"], "broker-timeout");
         assert_eq!(parsed["result"], -1);
         assert!(t.to_string().ends_with(": denied (broker-timeout), returned -1"), "{t}");
-        // The handler's stack buffer holds the longest record.
+        // The handler's stack buffer holds the longest record: every
+        // byte of the path and the directory escaped as \u00XX.
         let mut long = t;
         long.set_detail(&[b'\\'; DETAIL_MAX]);
         long.set_via(&[1u8; DETAIL_MAX]);
         long.set_detail2(&[1u8; DETAIL_MAX]);
+        long.set_cwd(&[1u8; DETAIL_MAX]);
         long.stack = [u64::MAX; STACK_MAX];
         long.stack_len = STACK_MAX as u8;
         long.args = [u64::MAX; 6];
@@ -655,6 +700,25 @@ mod tests {
         long.set_detail(&[1u8; DETAIL_MAX]);
         let mut w = StackWriter::new(&mut buf);
         assert!(long.write_json(&mut w).is_ok(), "control characters in every path");
+        let parsed: serde_json::Value = serde_json::from_str(&long.to_json()).unwrap();
+        assert_eq!(parsed["cwd"].as_str().unwrap().len(), DETAIL_MAX);
+    }
+
+    #[test]
+    fn the_working_directory_of_a_relative_path() {
+        let mut r = v(2);
+        let parsed: serde_json::Value = serde_json::from_str(&r.to_json()).unwrap();
+        assert!(parsed.get("cwd").is_none(), "no directory, no key");
+        assert_eq!(r.cwd(), None);
+        r.set_cwd(b"/tmp/w");
+        let parsed: serde_json::Value = serde_json::from_str(&r.to_json()).unwrap();
+        assert_eq!(parsed["cwd"], "/tmp/w");
+        assert_eq!(r.cwd().as_deref(), Some("/tmp/w"));
+        // Too long for the record: marked, never cut to another name.
+        r.set_cwd(&[b'a'; DETAIL_MAX + 1]);
+        let parsed: serde_json::Value = serde_json::from_str(&r.to_json()).unwrap();
+        assert_eq!(parsed["cwd"], "");
+        assert_eq!(r.cwd().as_deref(), Some(""));
     }
 
     #[test]

@@ -394,6 +394,27 @@ fn open_fast_roots(policy: &Policy) -> Result<crate::fast::FastPath> {
     })
 }
 
+/// The program's working directory as the sandbox sees it: the directory
+/// relative paths of trapped calls are resolved against.
+///
+/// Linux: the process's own (chdir is brokered, fchdir allowed, and the
+/// kernel keeps track), the same as [`std::env::current_dir`]. FreeBSD,
+/// after `enter()`: the emulated one (capability mode refuses chdir and
+/// fchdir, so the kernel's stays where `enter()` found it; the handler
+/// answers the program's chdir and fchdir by changing this one, and its
+/// `__getcwd`, hence getcwd(3), with it too). Before `enter()`, or
+/// without a sandbox: [`std::env::current_dir`].
+pub fn current_dir() -> std::io::Result<std::path::PathBuf> {
+    #[cfg(target_os = "freebsd")]
+    if runtime::runtime().is_some() {
+        use std::os::unix::ffi::OsStrExt;
+        let mut b = vec![0u8; crate::proto::PATH_MAX];
+        let n = crate::cwd::current(&mut b).map_err(std::io::Error::from_raw_os_error)?;
+        return Ok(std::path::PathBuf::from(std::ffi::OsStr::from_bytes(&b[..n])));
+    }
+    std::env::current_dir()
+}
+
 /// A handle on the entered sandbox. Capability mode cannot be left, so
 /// dropping it changes nothing.
 #[derive(Clone, Copy)]

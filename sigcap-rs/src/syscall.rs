@@ -310,6 +310,7 @@ mod table {
             SYS_llistxattr => shape::xattr(Op::ListXattr, a[0], 0, a[1], a[2], 0, true),
             SYS_removexattr => shape::xattr(Op::RemoveXattr, a[0], a[1], 0, 0, 0, false),
             SYS_lremovexattr => shape::xattr(Op::RemoveXattr, a[0], a[1], 0, 0, 0, true),
+            SYS_chdir => shape::path(Op::Chdir, AT_FDCWD, a[0]),
             SYS_connect => shape::socket(Op::Connect, a),
             SYS_bind => shape::socket(Op::Bind, a),
             SYS_sendto => shape::sendto(a),
@@ -326,9 +327,9 @@ mod table {
     /// Which argument names a path, for calls the broker cannot perform.
     pub fn path_arg(nr: i64) -> Option<usize> {
         Some(match nr {
-            SYS_link | SYS_chmod | SYS_chown | SYS_lchown | SYS_truncate | SYS_utime | SYS_utimes | SYS_chdir
-            | SYS_chroot | SYS_mknod | SYS_statfs | SYS_getxattr | SYS_lgetxattr | SYS_setxattr | SYS_lsetxattr
-            | SYS_listxattr | SYS_llistxattr | SYS_removexattr | SYS_lremovexattr | SYS_acct | SYS_uselib => 0,
+            SYS_link | SYS_chmod | SYS_chown | SYS_lchown | SYS_truncate | SYS_utime | SYS_utimes | SYS_chroot
+            | SYS_mknod | SYS_statfs | SYS_getxattr | SYS_lgetxattr | SYS_setxattr | SYS_lsetxattr | SYS_listxattr
+            | SYS_llistxattr | SYS_removexattr | SYS_lremovexattr | SYS_acct | SYS_uselib => 0,
             SYS_symlink
             | SYS_fchmodat
             | SYS_fchownat
@@ -465,6 +466,7 @@ mod table {
     const SYS_RMDIR: i64 = 137;
     const SYS_UTIMES: i64 = 138;
     const SYS_LCHOWN: i64 = 254;
+    pub const SYS___GETCWD: i64 = 326;
     const SYS_EACCESS: i64 = 376;
     const SYS_TRUNCATE: i64 = 479;
     const SYS_CPUSET_SETAFFINITY: i64 = 488;
@@ -563,6 +565,9 @@ mod table {
             SYS_EXTATTR_LIST_FILE | SYS_EXTATTR_LIST_LINK => {
                 shape::xattr(Op::ListXattr, a[0], 0, a[2], a[3], a[1], nr == SYS_EXTATTR_LIST_LINK)
             }
+            SYS_CHDIR => shape::path(Op::Chdir, AT_FDCWD, a[0]),
+            // fchdir(fd): the directory and no path (the broker names it).
+            SYS_FCHDIR => shape::path(Op::Chdir, fd(a[0]), 0),
             SYS_CONNECT => shape::socket(Op::Connect, a),
             SYS_BIND => shape::socket(Op::Bind, a),
             SYS_SENDTO => shape::sendto(a),
@@ -573,8 +578,8 @@ mod table {
     /// Which argument names a path, for calls the broker cannot perform.
     pub fn path_arg(nr: i64) -> Option<usize> {
         Some(match nr {
-            SYS_LINK | SYS_CHMOD | SYS_CHOWN | SYS_CHFLAGS | SYS_CHDIR | SYS_CHROOT | SYS_MKFIFO | SYS_UTIMES
-            | SYS_LCHOWN | SYS_TRUNCATE | SYS_STATFS => 0,
+            SYS_LINK | SYS_CHMOD | SYS_CHOWN | SYS_CHFLAGS | SYS_CHROOT | SYS_MKFIFO | SYS_UTIMES | SYS_LCHOWN
+            | SYS_TRUNCATE | SYS_STATFS => 0,
             SYS_SYMLINK | SYS_FCHMODAT | SYS_FCHOWNAT | SYS_LINKAT | SYS_UTIMENSAT | SYS_MKNODAT => 1,
             SYS_SYMLINKAT => 2,
             _ => return None,
@@ -608,6 +613,7 @@ mod table {
             SYS_RMDIR => "rmdir",
             SYS_UTIMES => "utimes",
             SYS_LCHOWN => "lchown",
+            SYS___GETCWD => "__getcwd",
             SYS_EACCESS => "eaccess",
             SYS_TRUNCATE => "truncate",
             SYS_CPUSET_SETAFFINITY => "cpuset_setaffinity",
@@ -649,7 +655,7 @@ mod table {
 }
 
 #[cfg(target_os = "freebsd")]
-pub(crate) use table::{SYS_FCHDIR, SYS_SYSCALL, SYS___SYSCALL};
+pub(crate) use table::{SYS_FCHDIR, SYS_SYSCALL, SYS___GETCWD, SYS___SYSCALL};
 
 /// Decodes a trapped call the broker can perform, or `None`.
 pub fn decode(nr: i64, args: [u64; 6]) -> Option<Call> {

@@ -30,6 +30,10 @@ pub struct Record {
     /// text, an extended attribute's name.
     #[serde(default)]
     pub detail2: Option<String>,
+    /// The program's working directory a relative path was resolved
+    /// against, at the call ("": too long for the record).
+    #[serde(default)]
+    pub cwd: Option<String>,
     pub decision: String,
     #[serde(default)]
     pub rule: Option<u32>,
@@ -125,6 +129,8 @@ pub enum Op {
     /// chmod, chown, the utimes family, truncate, the xattr calls,
     /// pathconf: the file's metadata, by path.
     Attr,
+    /// chdir, and FreeBSD's fchdir: the directory changed into.
+    Chdir,
     Connect,
     Bind,
     Sendto,
@@ -137,9 +143,10 @@ pub enum Op {
 pub struct Args {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
-    /// The path made absolute: against the working directory at enter, or
-    /// the directory a brokered open returned as `dirfd` (None when the
-    /// descriptor predates the sandbox).
+    /// The path made absolute: against the program's working directory at
+    /// the call (the record's `cwd`; the one at enter for records without
+    /// it), or the directory a brokered open returned as `dirfd` (None
+    /// when the descriptor predates the sandbox).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub resolved: Option<String>,
     /// Where symlinks out of the path's root led: the path the broker
@@ -353,6 +360,9 @@ pub fn decode(r: &Record) -> Args {
         n if n.starts_with("extattr_") && (n.ends_with("_file") || n.ends_with("_link")) => {
             (Op::Attr, None, None, None)
         }
+        "chdir" => (Op::Chdir, None, None, None),
+        // FreeBSD's, brokered there: the directory, no path.
+        "fchdir" => (Op::Chdir, Some(fd(a[0])), None, None),
         "connect" | "connectat" => (Op::Connect, None, None, None),
         // listen on an unbound socket binds it (the detail is 0.0.0.0:0):
         // the policy needs that bind rule.
@@ -518,7 +528,13 @@ impl Resolver {
         } else {
             match via_fd {
                 Some(fd) => self.fds.get(&(r.pid, fd))?.clone(),
-                None => std::path::PathBuf::from(stream.cwd_of(r.pid)?),
+                // The directory the handler resolved the path against,
+                // at the call; "" when it was too long for the record.
+                None => match r.cwd.as_deref() {
+                    Some("") => return None,
+                    Some(c) => std::path::PathBuf::from(c),
+                    None => std::path::PathBuf::from(stream.cwd_of(r.pid)?),
+                },
             }
         };
         let mut abs = std::path::PathBuf::from("/");

@@ -108,6 +108,9 @@ pub fn least_policy(stream: &Stream) -> Result<(Policy, Vec<String>)> {
     let mut probes: BTreeMap<PathBuf, String> = BTreeMap::new();
     // (link, the path it led to, call): read on the link.
     let mut links: Vec<(PathBuf, PathBuf, String)> = Vec::new();
+    // Directories the program changed into (after the rules: one on the
+    // way to a root needs none).
+    let mut chdirs: Vec<PathBuf> = Vec::new();
     let mut policy = Policy::new();
     for r in &stream.records {
         if r.decision == "unsupported" || r.decision == "not-brokered" || r.decision == "allowed-by-descriptor" {
@@ -182,6 +185,12 @@ pub fn least_policy(stream: &Stream) -> Result<(Policy, Vec<String>)> {
                     removed.insert(abs.clone());
                 }
                 first
+            }
+            Op::Chdir => {
+                if ok || r.decision == "denied" && r.reason.as_deref() != Some("escape") {
+                    chdirs.push(abs);
+                }
+                continue;
             }
             Op::Stat | Op::Access | Op::Readlink | Op::Link | Op::Attr => first,
             _ => continue,
@@ -299,6 +308,32 @@ pub fn least_policy(stream: &Stream) -> Result<(Policy, Vec<String>)> {
         *roots.entry(parent).or_insert(Access::NONE) |= acc | Access::WRITE;
     }
     collapse(&mut roots, &mut notes);
+    // chdir reads its directory (the broker's rule): read on the root
+    // holding it, or on itself; none where it lies on the way to a root
+    // (answered without a rule, as a stat of it is).
+    for dir in chdirs {
+        if roots.keys().any(|r| r != &dir && r.starts_with(&dir)) {
+            continue;
+        }
+        if let Some(holder) = roots
+            .keys()
+            .filter(|r| dir.starts_with(r))
+            .max_by_key(|r| r.components().count())
+        {
+            let holder = holder.clone();
+            *roots.entry(holder).or_insert(Access::NONE) |= Access::READ;
+        } else if never_root(&dir) {
+            note(
+                &mut notes,
+                format!(
+                    "left out: chdir(\"{}\") would need read on all of it; not suggested",
+                    dir.display()
+                ),
+            );
+        } else if dir.is_dir() {
+            roots.insert(dir, Access::READ);
+        }
+    }
     // Longest match wins: a nested rule must carry its ancestors' modes.
     let snapshot = roots.clone();
     for (root, acc) in roots.iter_mut() {
@@ -488,6 +523,58 @@ mod tests {
             .map(|r| (r.root.display().to_string(), r.access.to_string()))
             .collect();
         (r, notes)
+    }
+
+    /// A record with the directory its relative path was resolved in.
+    fn rec_in(seq: u64, name: &str, args: [i64; 4], detail: &str, cwd: &str, result: i64) -> String {
+        let mut v: serde_json::Value = serde_json::from_str(&rec(seq, name, args, detail, result)).unwrap();
+        v["cwd"] = cwd.into();
+        v.to_string()
+    }
+
+    #[test]
+    fn relative_paths_follow_the_directory_of_each_call_and_chdir_reads() {
+        let t = tempfile::tempdir().unwrap();
+        let dd = t.path().to_str().unwrap().to_string();
+        std::fs::create_dir_all(t.path().join("w/a")).unwrap();
+        std::fs::write(t.path().join("w/a/f"), "x").unwrap();
+        std::fs::write(t.path().join("g"), "x").unwrap();
+        let at = libc::AT_FDCWD as i64;
+        let wa = format!("{dd}/w/a");
+        // Entered in dd, then chdir into w/a: "f" is w/a/f, not dd/f.
+        let lines = [
+            enter(&dd),
+            rec_in(1, "chdir", [0; 4], "w/a", &dd, 0),
+            rec_in(2, "openat", [at, 0, 0, 0], "f", &wa, 3),
+        ];
+        let (r, _) = rules(&lines);
+        // chdir to w/a needs no rule: it is on the way to w/a/f's.
+        assert_eq!(r, vec![(format!("{dd}/w/a/f"), "read".to_string())]);
+        // With nothing used beneath it, the directory is read itself.
+        let lines = [
+            enter(&dd),
+            rec_in(1, "chdir", [0; 4], "w/a", &dd, 0),
+            rec(2, "openat", [at, 0, 0, 0], &format!("{dd}/g"), 3),
+        ];
+        let (r, _) = rules(&lines);
+        assert_eq!(
+            r,
+            vec![
+                (format!("{dd}/g"), "read".to_string()),
+                (wa.clone(), "read".to_string())
+            ]
+        );
+        // Relative to the directory above: the same.
+        let lines = [
+            enter(&dd),
+            rec_in(1, "chdir", [0; 4], "..", &wa, 0),
+            rec_in(2, "openat", [at, 0, 0, 0], "a/f", &format!("{dd}/w"), 3),
+        ];
+        let (r, _) = rules(&lines);
+        assert_eq!(r, vec![(format!("{dd}/w/a/f"), "read".to_string())]);
+        // A directory too long for the record: unresolved, no rule.
+        let lines = [enter(&dd), rec_in(1, "openat", [at, 0, 0, 0], "g", "", 3)];
+        assert_eq!(rules(&lines).0, vec![]);
     }
 
     #[test]

@@ -17,8 +17,7 @@ use super::Trap;
 use crate::error::{Error, Result};
 use crate::record::{BackendKind, Class};
 use crate::sys::freebsd_abi::*;
-use crate::syscall::{SYS_FCHDIR, SYS_SYSCALL, SYS___SYSCALL};
-use std::sync::atomic::{AtomicU64, Ordering};
+use crate::syscall::{SYS_FCHDIR, SYS_SYSCALL, SYS___GETCWD, SYS___SYSCALL};
 
 /// The errno reported when a call is refused (the kernel's own is used
 /// whenever one is known; this is for calls that never reached it).
@@ -115,11 +114,6 @@ fn sys_err(what: &'static str, e: i32) -> Error {
     }
 }
 
-/// The working directory's identity at enter. Capability mode forbids
-/// chdir and fchdir, so it is the working directory for good.
-static CWD_DEV: AtomicU64 = AtomicU64::new(u64::MAX);
-static CWD_INO: AtomicU64 = AtomicU64::new(u64::MAX);
-
 /// Nothing to add: capability mode refuses kill(2) of any process but
 /// the caller itself (ECAPMODE), and procctl and pdkill need a process
 /// descriptor the program does not hold for the broker.
@@ -127,13 +121,18 @@ pub(crate) fn protect_broker(_p: &mut Prepared, _broker: libc::pid_t) -> Result<
     Ok(())
 }
 
-/// Enters capability mode.
+/// Enters capability mode, where the working directory can no longer
+/// change: from here on the program's is emulated (crate::cwd), starting
+/// from the real one.
 pub(crate) fn confine(_kind: BackendKind, _p: Prepared) -> Result<()> {
-    // SAFETY: a NUL-terminated path and a stat buffer of the right type.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    if unsafe { libc::stat(c".".as_ptr(), &mut st) } == 0 {
-        CWD_DEV.store(st.st_dev as u64, Ordering::Relaxed);
-        CWD_INO.store(st.st_ino as u64, Ordering::Relaxed);
+    use std::os::unix::ffi::OsStrExt;
+    // A directory without a name (deleted) is not an error: relative
+    // paths then fail with ENOENT until a chdir by absolute path.
+    if let Ok(here) = std::env::current_dir() {
+        // SAFETY: a NUL-terminated path and a stat buffer of the right type.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        let id = (unsafe { libc::stat(c".".as_ptr(), &mut st) } == 0).then_some((st.st_dev as u64, st.st_ino as u64));
+        let _ = crate::cwd::EMULATED.set(here.as_os_str().as_bytes(), id);
     }
     // SAFETY: no arguments.
     if unsafe { libc::cap_enter() } != 0 {
@@ -244,23 +243,47 @@ pub(crate) fn gettid() -> i64 {
     id as i64
 }
 
-/// A violation the handler can answer without the broker: `fchdir(fd)` to
-/// the directory that already is the working directory is a no-op, so it
-/// succeeds. fts(3) (ls, find, rm -r) opens "." and fchdir()s back to it
-/// between operands. Only fstat, which capability mode allows; signal-safe.
+/// Violations the handler answers without the broker, from the emulated
+/// working directory (crate::cwd), signal-safe:
+/// - `fchdir(fd)` to the directory that already is the (emulated)
+///   working directory is a no-op, so it succeeds: fts(3) (ls, find,
+///   rm -r) opens "." and fchdir()s back to it. Only fstat, which
+///   capability mode allows. Any other fchdir is the broker's (it names
+///   the directory and the policy decides).
+/// - `__getcwd(buf, size)`, which capability mode refuses (so getcwd(3)
+///   fails there on a stock system): the emulated directory, copied into
+///   the program's buffer by the kernel (EFAULT for a bad one), ERANGE
+///   if it does not fit.
 pub(crate) fn answer_locally(trap: &Trap) -> Option<i64> {
-    if trap.syscall != SYS_FCHDIR {
-        return None;
+    match trap.syscall {
+        SYS_FCHDIR => {
+            let id = crate::sys::FileId::of(trap.args[0] as i32)?;
+            let st = crate::sys::fstat(trap.args[0] as i32).ok()?;
+            let same =
+                (st.st_mode & libc::S_IFMT) == libc::S_IFDIR && crate::cwd::emulated_id() == Some((id.dev, id.ino));
+            same.then_some(0)
+        }
+        SYS___GETCWD => {
+            let mut dir = [0u8; crate::proto::PATH_MAX];
+            let n = match crate::cwd::current(&mut dir) {
+                Ok(n) => n,
+                Err(e) => return Some(-(e as i64)),
+            };
+            let size = trap.args[1] as usize;
+            if size == 0 {
+                return Some(-(libc::EINVAL as i64));
+            }
+            if n + 1 > size {
+                return Some(-(libc::ERANGE as i64));
+            }
+            dir[n] = 0;
+            Some(match crate::sys::write_user(trap.args[0] as usize, &dir[..=n]) {
+                Ok(()) => 0,
+                Err(e) => -(e as i64),
+            })
+        }
+        _ => None,
     }
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    // SAFETY: fstat of a number the program passed; a bad one fails.
-    if unsafe { libc::fstat(trap.args[0] as i32, &mut st) } != 0 {
-        return None;
-    }
-    let same = (st.st_mode & libc::S_IFMT) == libc::S_IFDIR
-        && st.st_dev as u64 == CWD_DEV.load(Ordering::Relaxed)
-        && st.st_ino as u64 == CWD_INO.load(Ordering::Relaxed);
-    same.then_some(0)
 }
 
 /// Whether the broker may decide this violation: only namespace

@@ -9,7 +9,7 @@ use crate::proto::{Op, Request, WireDecision, FD_DIR, FD_DIR2, OUT_MAX};
 use crate::sys;
 use std::ffi::{CString, OsStr};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::os::unix::ffi::OsStrExt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 
 /// A resolved place to operate: a base directory and a path beneath it.
@@ -78,8 +78,10 @@ impl Found<'_> {
 }
 
 impl State {
-    /// Finds where `path` (relative to `dir`, or the start-up working
-    /// directory when `dir` is None) falls under the policy.
+    /// Finds where `path` (absolute, or relative to `dir`) falls under
+    /// the policy. A relative path without a directory is malformed: the
+    /// handler makes a path from the working directory absolute against
+    /// the program's current one (cwd.rs), which only it knows.
     pub(super) fn locate(&self, dir: Option<RawFd>, path: &[u8]) -> std::result::Result<Place<'_>, Outcome> {
         if path.is_empty() {
             return Err(Outcome::allowed_err(0, libc::ENOENT));
@@ -89,7 +91,7 @@ impl State {
             p.to_owned()
         } else {
             match dir {
-                None => join_leading_parents(&self.cwd, p),
+                None => return Err(Outcome::deny(WireDecision::DeniedBadRequest)),
                 // The descriptor only says where the lookup starts; the
                 // policy decides, and resolution happens beneath the
                 // matching root's own handle, never the program's
@@ -293,6 +295,9 @@ impl State {
                 return Ok(stat_ancestor(op, req, rule));
             }
         }
+        if op == Op::Chdir {
+            return self.chdir(req, dir);
+        }
         let place = self.locate(dir, req.path())?;
         let need = required_access(op, req.flags);
         let nofollow = if req.flags & libc::AT_SYMLINK_NOFOLLOW != 0 {
@@ -375,7 +380,70 @@ impl State {
             | Op::Pathconf
             | Op::Mknod => return self.call_op(op, req, place, need, dir2, data),
             Op::Connect | Op::Bind | Op::Sendto | Op::Listen => unreachable!("socket ops are not path ops"),
+            Op::Chdir => unreachable!("chdir is answered above"),
         })
+    }
+
+    /// chdir to the absolute `req.path()`, or (FreeBSD's fchdir: an empty
+    /// path) to the directory `dir`, whose real path the broker reads.
+    /// Allowed where the directory is beneath a rule granting read (as a
+    /// stat would be), or on the way to a rule's root (decide.rs,
+    /// `ancestor_of_root`): a working directory grants nothing by itself,
+    /// every lookup from it is made absolute and decided again. Answers
+    /// with the directory's real path, and on Linux an O_PATH descriptor
+    /// of it for the handler's fchdir (FreeBSD's handler only needs the
+    /// path: capability mode refuses fchdir).
+    fn chdir(&self, req: &Request, dir: Option<RawFd>) -> std::result::Result<Outcome, Outcome> {
+        let fchdir = req.path_len == 0;
+        let path: Vec<u8> = if fchdir {
+            let fd = dir.ok_or_else(|| Outcome::deny(WireDecision::DeniedBadRequest))?;
+            let p = fd_path(fd).ok_or_else(|| Outcome::deny(WireDecision::DeniedNoRule))?;
+            p.into_os_string().into_vec()
+        } else {
+            req.path().to_vec()
+        };
+        let flags = libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC;
+        let (out, fd) = match decide::ancestor_of_root(&self.policy, &path) {
+            Some(rule) => {
+                let c = CString::new(path.clone()).map_err(|_| Outcome::deny(WireDecision::DeniedBadRequest))?;
+                // SAFETY: a C string; the descriptor is owned below.
+                let raw = unsafe { libc::open(c.as_ptr(), flags) };
+                let out = Outcome::allowed(Grant::Rule(rule));
+                if raw < 0 {
+                    return Ok(out.with_result(Err(errno())));
+                }
+                // SAFETY: open returned a new descriptor we own.
+                (out, unsafe { OwnedFd::from_raw_fd(raw) })
+            }
+            _ => {
+                let dir_for_lookup = if fchdir { None } else { dir };
+                let place = self.locate(dir_for_lookup, &path)?;
+                // Looked up as every other path is: a symlink out of the
+                // root is decided again where it leads (a file rule's
+                // file fails with ENOTDIR there).
+                let found = self.resolve(place, required_access(Op::Chdir, 0), Reach::Whole, flags, 0)?;
+                (found.outcome(), found.fd)
+            }
+        };
+        // fchdir: the descriptor's path must still name that directory
+        // (it may have been renamed or replaced since).
+        if let (true, Some(d)) = (fchdir, dir) {
+            if sys::FileId::of(d) != sys::FileId::of(fd.as_raw_fd()) {
+                return Err(Outcome::deny(WireDecision::DeniedNoRule));
+            }
+        }
+        let Some(real) = fd_path(fd.as_raw_fd()) else {
+            return Ok(out.with_result(Err(libc::ENOENT)));
+        };
+        let real = real.into_os_string().into_vec();
+        if real.len() >= crate::proto::PATH_MAX {
+            return Ok(out.with_result(Err(libc::ENAMETOOLONG)));
+        }
+        #[cfg(target_os = "linux")]
+        let fd = Some(fd);
+        #[cfg(not(target_os = "linux"))]
+        let fd: Option<OwnedFd> = None;
+        Ok(Outcome { data: real, fd, ..out })
     }
 }
 

@@ -32,7 +32,7 @@ use crate::sys;
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 mod calls;
@@ -58,7 +58,6 @@ pub(crate) enum RootFd {
 struct State {
     policy: Policy,
     roots: Vec<RootFd>,
-    cwd: PathBuf,
     pool: Arc<Pool>,
     /// The program's end of the control socket. A request that hands it
     /// back is refused at once: held by a job that blocks, it would keep
@@ -84,7 +83,6 @@ pub(crate) fn spawn(policy: &Policy) -> Result<BrokerHandle> {
     for rule in policy.fs_rules() {
         roots.push(open_root(&rule.root)?);
     }
-    let cwd = std::env::current_dir().map_err(|source| Error::Sys { what: "getcwd", source })?;
     let [client, server] = sys::seqpacket_pair().map_err(|e| Error::Sys {
         what: "socketpair",
         source: std::io::Error::from_raw_os_error(e),
@@ -92,7 +90,6 @@ pub(crate) fn spawn(policy: &Policy) -> Result<BrokerHandle> {
     let state = State {
         policy: policy.clone(),
         roots,
-        cwd,
         pool: Arc::new(Pool::default()),
         ctl_peer: sys::FileId::of(client),
         #[cfg(target_os = "freebsd")]
@@ -375,6 +372,7 @@ mod tests {
         use super::super::*;
         use crate::policy::{Access, NetTarget};
         use crate::proto::{Op, Reply, Request, FD_DIR, FD_SOCK, PATH_MAX};
+        use std::path::PathBuf;
 
         struct Fixture {
             _dir: tempfile::TempDir,
@@ -574,6 +572,51 @@ mod tests {
             assert!(h.status != 0 || h.decision != WireDecision::Allowed as u32, "{h:?}");
             assert_eq!(fd, -1);
             sys::close(s);
+            assert_alive(&f);
+        }
+
+        #[test]
+        fn chdir_requests_name_a_directory_the_policy_allows() {
+            let f = fixture();
+            let chdir = |path: &[u8], extra: &[RawFd]| {
+                let mut r = open_req(path);
+                r.op = Op::Chdir as u16;
+                if !extra.is_empty() {
+                    r.fd_roles = FD_DIR;
+                }
+                let (h, fd) = ask(f.b.ctl, r.as_bytes(), extra).expect("broker answers");
+                sys::close(fd);
+                (h.decision, h.status, fd >= 0)
+            };
+            let root = f.root.as_os_str().as_bytes();
+            // Relative without a directory, or nothing at all: malformed
+            // (the handler makes paths absolute; the broker has no cwd).
+            assert_eq!(chdir(b"sub", &[]).0, WireDecision::DeniedBadRequest as u32);
+            assert_eq!(chdir(b"", &[]).0, WireDecision::DeniedBadRequest as u32);
+            // Outside every rule, and out through `..`.
+            assert_eq!(chdir(b"/etc", &[]).0, WireDecision::DeniedNoRule as u32);
+            let up = [root, b"/../root/../.."].concat();
+            assert_eq!(chdir(&up, &[]).0, WireDecision::DeniedEscape as u32);
+            // The root: allowed, with a descriptor on Linux; a file in it:
+            // the kernel's ENOTDIR.
+            let (d, st, fd) = chdir(root, &[]);
+            assert_eq!((d, st), (WireDecision::Allowed as u32, 0));
+            assert_eq!(fd, cfg!(target_os = "linux"));
+            let file = [root, b"/f"].concat();
+            assert_eq!(chdir(&file, &[]).1, libc::ENOTDIR);
+            // On the way to the root: allowed (a working directory there
+            // grants nothing).
+            let parent = f.root.parent().unwrap().as_os_str().as_bytes().to_vec();
+            assert_eq!(chdir(&parent, &[]).0, WireDecision::Allowed as u32);
+            // fchdir's form: the directory is the descriptor's, whatever
+            // path the request would claim; a socket names none.
+            let etc = std::fs::File::open("/etc").unwrap();
+            assert_eq!(chdir(b"", &[etc.as_raw_fd()]).0, WireDecision::DeniedNoRule as u32);
+            let s = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0) };
+            assert_eq!(chdir(b"", &[s]).0, WireDecision::DeniedNoRule as u32);
+            sys::close(s);
+            let rootdir = std::fs::File::open(&f.root).unwrap();
+            assert_eq!(chdir(b"", &[rootdir.as_raw_fd()]).0, WireDecision::Allowed as u32);
             assert_alive(&f);
         }
 

@@ -524,6 +524,36 @@ fn read_user_via_pipe(dst: &mut [u8], src: usize) -> Result<(), i32> {
     r
 }
 
+/// Copies `src` into the program's memory at `dst`, with the kernel's
+/// checks: written into a fresh pipe, then read(2) from it into `dst`,
+/// so a bad address is EFAULT rather than a fault in the handler. (A
+/// call refused in capability mode did not check its output buffer.)
+#[cfg(target_os = "freebsd")]
+pub fn write_user(dst: usize, src: &[u8]) -> Result<(), i32> {
+    const CHUNK: usize = 4096;
+    if dst == 0 {
+        return Err(libc::EFAULT);
+    }
+    let mut p = [-1; 2];
+    // SAFETY: p is a two-element array.
+    if unsafe { libc::pipe2(p.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) } != 0 {
+        return Err(last_errno());
+    }
+    let mut r = Ok(());
+    for (i, chunk) in src.chunks(CHUNK).enumerate() {
+        // SAFETY: chunk is our buffer; the kernel checks the destination.
+        let w = unsafe { libc::write(p[1], chunk.as_ptr().cast(), chunk.len()) };
+        let got = unsafe { libc::read(p[0], (dst + i * CHUNK) as *mut libc::c_void, chunk.len()) };
+        if w != chunk.len() as isize || got != chunk.len() as isize {
+            r = Err(if got < 0 { last_errno() } else { libc::EFAULT });
+            break;
+        }
+    }
+    close(p[0]);
+    close(p[1]);
+    r
+}
+
 /// Copies a NUL-terminated string from the program's memory into `dst`
 /// (without the NUL) and returns its length. ENAMETOOLONG if it does not
 /// fit, EFAULT if unreadable.
