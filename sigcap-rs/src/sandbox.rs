@@ -448,7 +448,9 @@ impl Sandbox {
         &self.rt.policy
     }
 
-    /// What Landlock enforces for this process (Linux).
+    /// What Landlock enforces for this process (Linux): when
+    /// [`LandlockStatus::Enforced`], on every thread, the ones running at
+    /// `enter()` included.
     pub fn landlock(&self) -> LandlockStatus {
         self.rt.landlock
     }

@@ -120,11 +120,14 @@ rusty_fork_test! {
         let outside = Arc::new(Outside::new());
         let stop = Arc::new(AtomicBool::new(false));
         let reads = Arc::new(AtomicUsize::new(0));
+        let started = Arc::new(AtomicUsize::new(0));
         let workers: Vec<_> = (0..8)
             .map(|_| {
-                let (stop, reads, outside, file) = (stop.clone(), reads.clone(), outside.clone(), root.join("file.txt"));
+                let (stop, reads, started) = (stop.clone(), reads.clone(), started.clone());
+                let (outside, file) = (outside.clone(), root.join("file.txt"));
                 std::thread::spawn(move || {
                     let before = outside.probe();
+                    started.fetch_add(1, Ordering::AcqRel);
                     while !stop.load(Ordering::Acquire) {
                         assert_eq!(std::fs::read_to_string(&file).expect("a read failed"), "inside");
                         reads.fetch_add(1, Ordering::Relaxed);
@@ -135,7 +138,7 @@ rusty_fork_test! {
                 })
             })
             .collect();
-        while reads.load(Ordering::Relaxed) < 200 {
+        while reads.load(Ordering::Relaxed) < 200 || started.load(Ordering::Acquire) < 8 {
             std::thread::yield_now();
         }
         // The broker, not the fast path, answers: the reads are brokered.

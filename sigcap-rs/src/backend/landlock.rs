@@ -616,11 +616,14 @@ mod tests {
             let t = tree();
             let go = Arc::new(AtomicBool::new(false));
             let reads = Arc::new(AtomicUsize::new(0));
+            let started = Arc::new(AtomicUsize::new(0));
             let workers: Vec<_> = (0..8)
                 .map(|_| {
-                    let (go, reads, f, secret) = (go.clone(), reads.clone(), t.r.join("f"), t.outside.join("secret"));
+                    let (go, reads, started) = (go.clone(), reads.clone(), started.clone());
+                    let (f, secret) = (t.r.join("f"), t.outside.join("secret"));
                     std::thread::spawn(move || {
                         assert!(open(&secret, libc::O_RDONLY).is_ok(), "not yet restricted");
+                        started.fetch_add(1, Ordering::AcqRel);
                         while !go.load(Ordering::Acquire) {
                             let fd = open(&f, libc::O_RDONLY).expect("reads keep working");
                             let mut b = [0u8; 8];
@@ -635,7 +638,7 @@ mod tests {
                     })
                 })
                 .collect();
-            while reads.load(Ordering::Relaxed) < 64 {
+            while reads.load(Ordering::Relaxed) < 64 || started.load(Ordering::Acquire) < 8 {
                 std::thread::yield_now();
             }
             let status = enforce(&policy(&t));

@@ -268,12 +268,30 @@ fn fork_raw() -> (libc::pid_t, RawFd) {
     (pid as libc::pid_t, pidfd)
 }
 
+/// FreeBSD system call numbers (sys/kern/syscalls.master), for calls made
+/// through syscall(2): libthr's pdfork() runs the atfork handlers and
+/// takes malloc's locks (lib/libthr/thread/thr_fork.c), and its fcntl()
+/// is a cancellation point that touches the thread's state.
+#[cfg(not(target_os = "linux"))]
+mod nr {
+    pub const FCNTL: libc::c_int = 92;
+    pub const FEXECVE: libc::c_int = 492;
+    pub const PDFORK: libc::c_int = 518;
+}
+
 #[cfg(not(target_os = "linux"))]
 fn fork_raw() -> (libc::pid_t, RawFd) {
     let mut pd: libc::c_int = -1;
-    // SAFETY: pdfork is a system call; the descriptor is ours.
-    let pid = unsafe { libc::pdfork(&mut pd, libc::PD_DAEMON | libc::PD_CLOEXEC) };
-    (pid, pd)
+    // SAFETY: the pdfork system call itself; the child returns 0 (amd64
+    // x86_set_fork_retval); the descriptor is ours.
+    let pid = unsafe {
+        libc::syscall(
+            nr::PDFORK,
+            &mut pd as *mut libc::c_int,
+            libc::PD_DAEMON | libc::PD_CLOEXEC,
+        )
+    };
+    (pid as libc::pid_t, pd)
 }
 
 /// The child between fork and exec: async-signal-safe calls only.
@@ -285,7 +303,10 @@ unsafe fn exec_child(
     envp: &[*const libc::c_char],
 ) -> ! {
     for &fd in keep {
-        libc::fcntl(fd, libc::F_SETFD, 0);
+        #[cfg(target_os = "linux")]
+        libc::syscall(libc::SYS_fcntl, fd, libc::F_SETFD, 0);
+        #[cfg(not(target_os = "linux"))]
+        libc::syscall(nr::FCNTL, fd, libc::F_SETFD, 0);
     }
     for &(lo, hi) in ranges {
         sys::close_range(lo, hi);
@@ -300,7 +321,7 @@ unsafe fn exec_child(
         libc::AT_EMPTY_PATH,
     );
     #[cfg(not(target_os = "linux"))]
-    libc::fexecve(image, argv.as_ptr(), envp.as_ptr());
+    libc::syscall(nr::FEXECVE, image, argv.as_ptr(), envp.as_ptr());
     libc::_exit(BAD_MARKER)
 }
 
