@@ -468,3 +468,68 @@ rusty_fork_test! {
         assert_eq!(r, [0, 0, 0, 1], "(attached, read environ, opened mem, control read) of the broker");
     }
 }
+
+rusty_fork_test! {
+    /// Builder::broker_program: another image that links the crate serves
+    /// as the broker; one that does not (/bin/true runs its main and
+    /// exits) makes enter() fail at once, before anything is confined.
+    #[test]
+    fn a_broker_program_must_link_the_crate() {
+        deadline(30);
+        let (_t, root) = tree();
+        let start = Instant::now();
+        let e = Sandbox::builder().read_beneath(&root).broker_program("/bin/true").enter().unwrap_err();
+        assert!(e.to_string().contains("before it was ready"), "{e}");
+        assert!(start.elapsed() < Duration::from_secs(4), "waited for the timeout");
+        assert!(Sandbox::current().is_none());
+        let other = tempfile::tempdir().unwrap();
+        let copy = other.path().join("broker-image");
+        std::fs::copy(std::env::current_exe().unwrap(), &copy).unwrap();
+        let sb = Sandbox::builder()
+            .read_beneath(&root)
+            .read_beneath("/proc")
+            .fast_path(false)
+            .broker_program(&copy)
+            .enter()
+            .unwrap();
+        assert_eq!(std::fs::read_to_string(root.join("file.txt")).unwrap(), "inside");
+        assert!(matches!(sb.take_violations().last().unwrap().decision(), Decision::Allowed { .. }));
+        // The broker answers the readlink itself: its own executable.
+        let exe = std::fs::read_link(format!("/proc/{}/exe", sb.broker_pid())).unwrap();
+        assert_eq!(exe, copy);
+    }
+}
+
+/// A set-user-ID image never acts on a marker: whoever executes it would
+/// choose the policy and the descriptors and be served with the image's
+/// privileges. (Needs root, to make a set-user-ID copy of this binary
+/// owned by another user.)
+#[test]
+fn a_set_user_id_image_refuses_the_marker() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("SKIP: making a set-user-ID image needs root");
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let copy = dir.path().join("setuid-image");
+    std::fs::copy(std::env::current_exe().unwrap(), &copy).unwrap();
+    std::os::unix::fs::chown(&copy, Some(65534), None).unwrap();
+    std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o4755)).unwrap();
+    // The same image with a bogus marker, not set-user-ID: the other message.
+    let plain = std::process::Command::new(std::env::current_exe().unwrap())
+        .env("SIGCAP_BROKER", "3:4:5")
+        .output()
+        .unwrap();
+    let out = std::process::Command::new(&copy)
+        .arg("--list")
+        .env("SIGCAP_BROKER", "3:4:5")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(127), "{out:?}");
+    assert!(err.contains("set-user-ID"), "{err}");
+    assert!(!String::from_utf8_lossy(&plain.stderr).contains("set-user-ID"));
+}
