@@ -257,7 +257,7 @@ impl Builder {
             return Err(Error::AlreadyEntered);
         }
         let (kind, mut prepared) = backend::prepare(self.backend)?;
-        // Compiled before the broker exists, applied after it is forked:
+        // Compiled before the broker exists, applied after it is started:
         // the broker keeps its authority.
         let landlock = backend::landlock::prepare(&self.policy, landlock_abi(), self.landlock)?;
         let needs_broker = !matches!(self.mode, Mode::Report | Mode::Abort);
