@@ -174,6 +174,64 @@ fn threads(_: Option<&str>) -> Case {
     check(sb.stats().allowed >= 200, || format!("{:?}", sb.stats()))
 }
 
+/// Enters with four live threads opening files in a loop (issue #11):
+/// the broker is started by exec, so no lock they hold is copied into it;
+/// they keep working through enter(), their opens are answered after it,
+/// and wait() never returns the broker (Linux: not our child; FreeBSD:
+/// pdfork'ed, which wait(-1) skips).
+fn threads_at_enter(_: Option<&str>) -> Case {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let (exe, dir) = exe_dir();
+    let stop = Arc::new(AtomicBool::new(false));
+    let opens = Arc::new(AtomicUsize::new(0));
+    let hs: Vec<_> = (0..4)
+        .map(|_| {
+            let (exe, stop, opens) = (exe.clone(), stop.clone(), opens.clone());
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Acquire) {
+                    if std::fs::File::open(&exe)
+                        .and_then(|mut f| f.read(&mut [0u8; 64]))
+                        .is_err()
+                    {
+                        return false;
+                    }
+                    opens.fetch_add(1, Ordering::Relaxed);
+                }
+                true
+            })
+        })
+        .collect();
+    let start = std::time::Instant::now();
+    while opens.load(Ordering::Relaxed) < 40 && start.elapsed().as_secs() < 20 {
+        std::thread::yield_now();
+    }
+    let sb = Sandbox::builder().read_beneath(&dir).enter();
+    let at_enter = opens.load(Ordering::Relaxed);
+    let mut more = false;
+    while sb.is_ok() && start.elapsed().as_secs() < 40 {
+        if opens.load(Ordering::Relaxed) >= at_enter + 200 {
+            more = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    stop.store(true, Ordering::Release);
+    let ok = hs.into_iter().all(|h| h.join().unwrap_or(false));
+    let sb = sb.map_err(|e| e.to_string())?;
+    check(ok, || "a thread's open failed across enter()".into())?;
+    check(more, || format!("the threads stopped after enter(): {:?}", sb.stats()))?;
+    check(sb.stats().allowed >= 200, || format!("{:?}", sb.stats()))?;
+    // No child at all: a blocking wait(-1) fails at once with ECHILD.
+    // SAFETY: waitpid for any child.
+    let r = unsafe { libc::waitpid(-1, std::ptr::null_mut(), 0) };
+    let e = std::io::Error::last_os_error().raw_os_error();
+    check(r != sb.broker_pid(), || "wait() returned the broker".into())?;
+    check((r, e) == (-1, Some(libc::ECHILD)), || format!("wait(-1) = {r}, {e:?}"))?;
+    // And the broker still answers.
+    check(std::fs::File::open(&exe).is_ok(), || "open after wait() failed".into())
+}
+
 fn fork_child(_: Option<&str>) -> Case {
     let (exe, dir) = exe_dir();
     let _sb = Sandbox::builder()
@@ -1076,13 +1134,14 @@ fn main() {
     if let Some(k) = &expect {
         println!("selftest: expecting backend {k}");
     }
-    let cases: [(&str, CaseFn); 16] = [
+    let cases: [(&str, CaseFn); 17] = [
         ("fallback_file", fallback_file),
         ("denied_and_escape", denied_and_escape),
         ("connect", connect),
         ("report_mode", report_mode),
         ("abort_mode", abort_mode),
         ("threads", threads),
+        ("threads_at_enter", threads_at_enter),
         ("fork_child", fork_child),
         ("unsupported_call_is_recorded", unsupported_call_is_recorded),
         ("breakpoint_passes_through", breakpoint_passes_through),

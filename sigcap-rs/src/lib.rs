@@ -40,6 +40,13 @@
 //! - `broker`: the privileged process that checks and performs requests.
 //! - [`record`]: structured violation records and their JSON form.
 //!
+//! ## Threads
+//! `enter()` may run while other threads do: the broker is a fresh exec
+//! of the program's image (a constructor of this crate runs it before
+//! `main` there), so no lock held by another thread is copied into it,
+//! and on Linux every running thread is put under Landlock too (see
+//! [`LandlockStatus`]).
+//!
 //! ## Across fork and exec
 //! A forked child inherits the handler, the confinement and the control
 //! socket; each request carries its own reply socket, so parent and child

@@ -586,20 +586,32 @@ pub fn read_user_cstr_in(pid: libc::pid_t, dst: &mut [u8], src: usize) -> Result
 /// Closes every descriptor >= 3 that is not in `keep` (the broker must not
 /// hold the program's pipes, sockets or files).
 pub fn close_fds_except(keep: &[RawFd]) {
+    for (lo, hi) in ranges_except(keep) {
+        close_range(lo, hi);
+    }
+}
+
+/// The ranges of descriptor numbers >= 3 not in `keep`, for
+/// [`close_range`]: computed before a fork, so that the child between fork
+/// and exec only makes system calls.
+pub fn ranges_except(keep: &[RawFd]) -> Vec<(u32, u32)> {
     let mut keep: Vec<RawFd> = keep.iter().copied().filter(|&fd| fd >= 3).collect();
     keep.sort_unstable();
+    let mut out = Vec::with_capacity(keep.len() + 1);
     let mut lo: u32 = 3;
     for fd in keep {
         let fd = fd as u32;
         if fd > lo {
-            close_range(lo, fd - 1);
+            out.push((lo, fd - 1));
         }
-        lo = fd + 1;
+        lo = lo.max(fd + 1);
     }
-    close_range(lo, u32::MAX);
+    out.push((lo, u32::MAX));
+    out
 }
 
-fn close_range(lo: u32, hi: u32) {
+/// Closes the descriptors `lo..=hi` (async-signal-safe).
+pub fn close_range(lo: u32, hi: u32) {
     // SAFETY: close_range only closes descriptors.
     #[cfg(target_os = "linux")]
     unsafe {
