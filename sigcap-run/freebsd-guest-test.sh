@@ -135,7 +135,10 @@ fm_case() { # name, effect-check (sh), command...
     name=$1; effect=$2; shift 2
     fm
     (cd fm && sr --report "$W/$name.json" --suggest-policy "$W/$name.toml" -- "$@")
-    check "$name permissive: exit 0" [ $? -eq 0 ]
+    st=$?
+    # On a failure, the refused entries of the report, for the log.
+    [ $st -eq 0 ] || grep -B4 -A30 '"decision": "denied"' "$W/$name.json" | head -80
+    check "$name permissive: exit 0" [ $st -eq 0 ]
     check "$name permissive: done" sh -c "cd $W/fm && $effect"
     check "$name permissive: nothing unsupported" sh -c "! grep -q '\"unsupported\"' $W/$name.json"
     fm

@@ -146,9 +146,13 @@ mod shape {
         .with_op(Op::Link)
     }
 
+    /// The kernel keeps only the permission bits of chmod's mode (FreeBSD
+    /// `& ALLPERMS`, Linux `& S_IALLUGO`); FreeBSD's chmod(1) passes the
+    /// file type bits too (getmode(3) of st_mode), so the rest is dropped
+    /// here, not refused by the broker.
     pub fn chmod(dirfd: i32, p: u64, mode: u64, flags: i32) -> Call {
         Call {
-            mode: mode as u32,
+            mode: (mode & 0o7777) as u32,
             flags,
             ..path(Op::Chmod, dirfd, p)
         }

@@ -325,7 +325,100 @@ pub(crate) fn should_broker(kind: BackendKind, trap: &Trap, call: &crate::syscal
     should_broker(kind, trap.class, trap.errno, fd)
 }
 
-/// Trapped calls that are no violation (Linux's fstat forms): none here.
-pub(crate) fn transparent(_trap: &super::Trap) -> Option<i64> {
-    None
+/// clock_nanosleep(2) (FreeBSD's number).
+const SYS_CLOCK_NANOSLEEP: i64 = 244;
+/// nanosleep(2).
+const SYS_NANOSLEEP: libc::c_int = 240;
+
+/// Trapped calls that are no violation, answered as the kernel would,
+/// without a record: `clock_nanosleep(2)`, which 15.1's capability mode
+/// refuses (its syscalls.master entry lacks CAPENABLED, unlike
+/// nanosleep's and clock_gettime's), although it reaches no global
+/// namespace. Rust's `std::thread::sleep`, tokio's timers and libc's
+/// `sleep(3)` use it, so without this every sleep in capability mode
+/// fails (std panics).
+pub(crate) fn transparent(trap: &super::Trap) -> Option<i64> {
+    (trap.syscall == SYS_CLOCK_NANOSLEEP && trap.errno == libc::ECAPMODE).then(|| clock_nanosleep(trap.args))
+}
+
+/// clock_nanosleep(clock, flags, rqtp, rmtp) with nanosleep(2), which
+/// capability mode allows: an absolute time (TIMER_ABSTIME) becomes the
+/// interval from now on the same clock (clock_gettime, allowed too). The
+/// result is clock_nanosleep's: 0 or the error number itself, never -1
+/// (the kernel returns it as a value, kern_posix_error). The wall clock
+/// (CLOCK_REALTIME and its variants) behind an absolute sleep is read
+/// once: a clock step during the sleep is not followed, as nanosleep
+/// does not follow one. Clocks other than the real-time, monotonic and
+/// uptime families (a CPU-time clock) keep the refusal.
+/// Signal-safe: raw system calls, the program's memory read and written
+/// with the checked copies.
+fn clock_nanosleep(args: [u64; 6]) -> i64 {
+    let clock = args[0] as libc::clockid_t;
+    let (flags, rqtp, rmtp) = (args[1] as i32, args[2] as usize, args[3] as usize);
+    let known = [
+        libc::CLOCK_REALTIME,
+        libc::CLOCK_REALTIME_PRECISE,
+        libc::CLOCK_REALTIME_FAST,
+        libc::CLOCK_MONOTONIC,
+        libc::CLOCK_MONOTONIC_PRECISE,
+        libc::CLOCK_MONOTONIC_FAST,
+        libc::CLOCK_UPTIME,
+        libc::CLOCK_UPTIME_PRECISE,
+        libc::CLOCK_UPTIME_FAST,
+    ];
+    if !known.contains(&clock) {
+        return -(libc::ECAPMODE as i64);
+    }
+    if flags & !libc::TIMER_ABSTIME != 0 {
+        return libc::EINVAL as i64;
+    }
+    let mut b = [0u8; 16];
+    if crate::sys::read_user(&mut b, rqtp).is_err() {
+        return libc::EFAULT as i64;
+    }
+    let word = |i: usize| i64::from_ne_bytes(b[i * 8..i * 8 + 8].try_into().unwrap_or([0; 8]));
+    let (mut sec, mut nsec) = (word(0), word(1));
+    if !(0..1_000_000_000).contains(&nsec) {
+        return libc::EINVAL as i64;
+    }
+    let abs = flags & libc::TIMER_ABSTIME != 0;
+    if abs {
+        // SAFETY: a zeroed timespec for clock_gettime.
+        let mut now: libc::timespec = unsafe { std::mem::zeroed() };
+        // SAFETY: clock_gettime writes one timespec.
+        if unsafe { libc::clock_gettime(clock, &mut now) } != 0 {
+            return libc::EINVAL as i64;
+        }
+        sec -= now.tv_sec;
+        nsec -= now.tv_nsec;
+        if nsec < 0 {
+            nsec += 1_000_000_000;
+            sec -= 1;
+        }
+        if sec < 0 {
+            return 0;
+        }
+    }
+    let req = libc::timespec {
+        tv_sec: sec as libc::time_t,
+        tv_nsec: nsec as libc::c_long,
+    };
+    // SAFETY: a zeroed timespec for what remains.
+    let mut rem: libc::timespec = unsafe { std::mem::zeroed() };
+    // SAFETY: nanosleep reads req and writes rem, both on this stack; the
+    // raw call, not libthr's wrapper (a cancellation point).
+    let r = unsafe { libc::syscall(SYS_NANOSLEEP, &req, &mut rem) };
+    if r == 0 {
+        return 0;
+    }
+    let e = crate::sys::errno();
+    if e == libc::EINTR && !abs && rmtp != 0 {
+        let mut out = [0u8; 16];
+        out[..8].copy_from_slice(&(rem.tv_sec as i64).to_ne_bytes());
+        out[8..].copy_from_slice(&(rem.tv_nsec as i64).to_ne_bytes());
+        if crate::sys::write_user(rmtp, &out).is_err() {
+            return libc::EFAULT as i64;
+        }
+    }
+    e as i64
 }

@@ -33,6 +33,15 @@ fn nofollow(req: &Request) -> i32 {
     }
 }
 
+/// The flags of a call on the resolved descriptor itself: AT_EMPTY_PATH,
+/// and AT_SYMLINK_NOFOLLOW where the program's call does not follow a
+/// final symlink. The descriptor then holds the link itself (O_PATH with
+/// O_NOFOLLOW), and FreeBSD's namei would otherwise follow it from there
+/// (a dangling link: ENOENT, as bsdtar's times on a symlink got).
+fn empty_path(req: &Request) -> i32 {
+    libc::AT_EMPTY_PATH | (req.flags & libc::AT_SYMLINK_NOFOLLOW)
+}
+
 /// What a call that makes or moves a name resolves: the directory.
 const PARENT_FLAGS: i32 = libc::O_PATH | libc::O_DIRECTORY;
 
@@ -90,7 +99,7 @@ impl State {
                 let f = self.resolve(place, need, Reach::Whole, libc::O_PATH | nofollow(req), 0)?;
                 // SAFETY: a descriptor we hold and an empty C string.
                 Ok(f.outcome().with_result(cvt(unsafe {
-                    libc::fchownat(f.fd.as_raw_fd(), c"".as_ptr(), uid, gid, libc::AT_EMPTY_PATH)
+                    libc::fchownat(f.fd.as_raw_fd(), c"".as_ptr(), uid, gid, empty_path(req))
                 })))
             }
             Op::Utimes => {
@@ -99,7 +108,7 @@ impl State {
                 let f = self.resolve(place, need, Reach::Whole, libc::O_PATH | nofollow(req), 0)?;
                 // SAFETY: two timespecs or NULL; a descriptor we hold.
                 Ok(f.outcome().with_result(cvt(unsafe {
-                    libc::utimensat(f.fd.as_raw_fd(), c"".as_ptr(), tp, libc::AT_EMPTY_PATH)
+                    libc::utimensat(f.fd.as_raw_fd(), c"".as_ptr(), tp, empty_path(req))
                 })))
             }
             Op::Truncate => {
@@ -312,9 +321,10 @@ fn chmod_fd(fd: RawFd, mode: u32, nofollow: bool) -> std::result::Result<i64, i3
 }
 
 #[cfg(target_os = "freebsd")]
-fn chmod_fd(fd: RawFd, mode: u32, _nofollow: bool) -> std::result::Result<i64, i32> {
+fn chmod_fd(fd: RawFd, mode: u32, nofollow: bool) -> std::result::Result<i64, i32> {
+    let flags = libc::AT_EMPTY_PATH | if nofollow { libc::AT_SYMLINK_NOFOLLOW } else { 0 };
     // SAFETY: a descriptor we hold and an empty C string.
-    cvt(unsafe { libc::fchmodat(fd, c"".as_ptr(), mode as libc::mode_t, libc::AT_EMPTY_PATH) })
+    cvt(unsafe { libc::fchmodat(fd, c"".as_ptr(), mode as libc::mode_t, flags) })
 }
 
 #[cfg(target_os = "linux")]
