@@ -7,9 +7,24 @@ use crate::sys;
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::Arc;
 
+/// How many malformed requests the broker names on its standard error
+/// (the program's): enough to debug a client, too few for a hostile
+/// program to flood the terminal with.
+const REFUSALS_SHOWN: u32 = 8;
+
+/// Says why a request was refused as malformed (the record only says
+/// `bad-request`), for the first [`REFUSALS_SHOWN`].
+fn refused(count: &mut u32, why: &str, op: u16) {
+    *count += 1;
+    if *count <= REFUSALS_SHOWN {
+        eprintln!("sigcap broker: refused a malformed request (op {op}): {why}");
+    }
+}
+
 pub(super) fn serve(state: &Arc<State>, ctl: RawFd) {
     let mut req = Box::new(Request::new(Op::Open));
     let mut data = vec![0u8; DATA_MAX];
+    let mut refusals = 0u32;
     loop {
         let mut iov = [
             libc::iovec {
@@ -53,7 +68,8 @@ pub(super) fn serve(state: &Arc<State>, ctl: RawFd) {
         };
         let op = match op {
             Ok(op) => op,
-            Err(_why) => {
+            Err(why) => {
+                refused(&mut refusals, why, req.op);
                 reply(reply_fd, Outcome::deny(WireDecision::DeniedBadRequest));
                 close_all(reply_fd, &rest);
                 continue;
