@@ -16,6 +16,7 @@
 //! writers return errors instead).
 use crate::backend;
 use crate::client::{self, Answer};
+use crate::codemap::CodeMap;
 use crate::fast::Head;
 use crate::record::{Decision, StackWriter, Violation};
 use crate::runtime::{runtime, Action, LogKind, LogSink, Mode, Runtime};
@@ -89,7 +90,7 @@ fn new_record(rt: &Runtime, trap: &backend::Trap, head: &mut Head) -> Violation 
     // SAFETY: getpid has no preconditions.
     v.pid = unsafe { libc::getpid() };
     v.tid = backend::gettid();
-    walk_stack(trap.fp, &mut v, head);
+    walk_stack(trap.fp, trap.sp, &rt.code, &mut v, head);
     v
 }
 
@@ -259,23 +260,38 @@ fn put_all(mut b: &[u8], put: impl Fn(&[u8]) -> isize) -> Result<(), i32> {
 /// process_vm_readv for most chains, instead of one per frame: a
 /// violation answered on the fast path costs little more than the call).
 /// The first copy also reads the start of `head`'s path, if it has one.
+///
+/// Before the walk, the stretch from the stack pointer up (SCAN_BYTES) is
+/// read and scanned for candidate return addresses (`scan_words`); that
+/// copy usually holds the walk's first frames too, so the scan costs no
+/// extra system call when rbp is a frame pointer near the top of stack.
 #[cfg(target_os = "linux")]
-fn walk_stack(mut fp: u64, v: &mut Violation, head: &mut Head) {
-    let mut buf = [0u8; 4096];
+fn walk_stack(mut fp: u64, sp: u64, code: &CodeMap, v: &mut Violation, head: &mut Head) {
+    let mut buf = [0u8; crate::record::SCAN_BYTES];
     // buf holds the stack's bytes at [base, base + got).
     let (mut base, mut got) = (0u64, 0usize);
     let mut with_head = head.addr != 0;
+    let pid = v.pid;
+    let mut read = |buf: &mut [u8], at: u64| {
+        if std::mem::take(&mut with_head) {
+            let (h, g) = sys::read_user_upto_with(pid, buf, at as usize, &mut head.buf, head.addr);
+            head.got = h;
+            g
+        } else {
+            sys::read_user_upto(pid, buf, at as usize)
+        }
+    };
+    let sp = sp & !7;
+    if sp != 0 {
+        got = read(&mut buf, sp);
+        base = sp;
+        scan_words(&buf[..got], code, v);
+    }
     let mut n = 0;
     while n < crate::record::STACK_MAX && fp != 0 && fp & 7 == 0 {
         let inside = fp >= base && fp - base <= (got as u64).saturating_sub(16);
         if !inside || got < 16 {
-            got = if std::mem::take(&mut with_head) {
-                let (h, g) = sys::read_user_upto_with(v.pid, &mut buf, fp as usize, &mut head.buf, head.addr);
-                head.got = h;
-                g
-            } else {
-                sys::read_user_upto(v.pid, &mut buf, fp as usize)
-            };
+            got = read(&mut buf, fp);
             base = fp;
             if got < 16 {
                 break;
@@ -295,6 +311,27 @@ fn walk_stack(mut fp: u64, v: &mut Violation, head: &mut Head) {
     v.stack_len = n as u8;
 }
 
+/// Keeps, innermost first, the first SCAN_MAX words of `stack` (a copy of
+/// the stack from the stack pointer up) that point into code loaded at
+/// enter(): candidate return addresses for code built without frame
+/// pointers. Only a lookup in a fixed table per word; no validation here
+/// (reading the code before each one would cost system calls on the
+/// violation's path): sigcap-run checks that each follows a call.
+fn scan_words(stack: &[u8], code: &CodeMap, v: &mut Violation) {
+    let mut n = 0;
+    for w in stack.chunks_exact(8) {
+        if n == crate::record::SCAN_MAX {
+            break;
+        }
+        let a = u64::from_ne_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]);
+        if code.contains(a) {
+            v.scan[n] = a;
+            n += 1;
+        }
+    }
+    v.scan_len = n as u8;
+}
+
 /// One frame of a walk at `fp` whose saved frame pointer and return
 /// address are `next` and `ret`: records `ret` (as frame `n`) and returns
 /// where to go on, or None where the chain ends (no return address, or a
@@ -312,8 +349,26 @@ fn next_frame(fp: u64, next: u64, ret: u64, v: &mut Violation, n: &mut usize) ->
 /// Bounded (STACK_MAX frames, frames must move up the stack by less than
 /// 1 MiB) and every read is checked, so a garbage rbp (code built without
 /// frame pointers) ends the walk instead of faulting.
+///
+/// First the stretch from the stack pointer up is scanned for candidate
+/// return addresses (`scan_words`): SCAN_BYTES if mapped, else up to the
+/// end of the stack pointer's page.
 #[cfg(not(target_os = "linux"))]
-fn walk_stack(mut fp: u64, v: &mut Violation, _head: &mut Head) {
+fn walk_stack(mut fp: u64, sp: u64, code: &CodeMap, v: &mut Violation, _head: &mut Head) {
+    const PAGE: usize = 4096;
+    let mut buf = [0u8; crate::record::SCAN_BYTES];
+    let sp = (sp & !7) as usize;
+    if sp != 0 {
+        let in_page = PAGE - sp % PAGE;
+        let got = if read_checked(&mut buf, sp) {
+            buf.len()
+        } else if read_checked(&mut buf[..in_page], sp) {
+            in_page
+        } else {
+            0
+        };
+        scan_words(&buf[..got], code, v);
+    }
     let mut n = 0;
     while n < crate::record::STACK_MAX && fp != 0 && fp & 7 == 0 {
         let mut w = [0u8; 16];

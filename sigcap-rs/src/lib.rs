@@ -52,6 +52,7 @@ mod beneath;
 mod broker;
 mod caprights;
 mod client;
+mod codemap;
 mod decide;
 pub mod error;
 mod fast;

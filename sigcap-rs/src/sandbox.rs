@@ -313,6 +313,7 @@ impl Builder {
             landlock,
             fast,
             counters: Counters::default(),
+            code: crate::codemap::CodeMap::loaded(),
         });
         let rt: &'static mut Runtime = Box::leak(rt);
         // The previous action must be known before the handler can run;
