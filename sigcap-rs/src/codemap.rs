@@ -107,6 +107,11 @@ impl CodeMap {
         i > 0 && addr < r[i - 1].1
     }
 
+    /// Whether the map is empty (the scan is off: nothing to look for).
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
     /// How many ranges the map holds.
     #[cfg(test)]
     pub fn len(&self) -> usize {

@@ -90,7 +90,10 @@ fn new_record(rt: &Runtime, trap: &backend::Trap, head: &mut Head) -> Violation 
     // SAFETY: getpid has no preconditions.
     v.pid = unsafe { libc::getpid() };
     v.tid = backend::gettid();
-    walk_stack(trap.fp, trap.sp, &rt.code, &mut v, head);
+    // No code map (Builder::stack_scan(false)): no scan, and no read at
+    // the stack pointer.
+    let sp = if rt.code.is_empty() { 0 } else { trap.sp };
+    walk_stack(trap.fp, sp, &rt.code, &mut v, head);
     v
 }
 
@@ -262,16 +265,68 @@ fn put_all(mut b: &[u8], put: impl Fn(&[u8]) -> isize) -> Result<(), i32> {
 /// The first copy also reads the start of `head`'s path, if it has one.
 ///
 /// Before the walk, the stretch from the stack pointer up (SCAN_BYTES) is
-/// read and scanned for candidate return addresses (`scan_words`); that
-/// copy usually holds the walk's first frames too, so the scan costs no
-/// extra system call when rbp is a frame pointer near the top of stack.
+/// scanned for candidate return addresses (`scan_words`). The path's
+/// head, that stretch and the walk's first stretch at rbp come in one
+/// process_vm_readv (one stretch when rbp lies inside the scanned one),
+/// so the scan adds no system call.
 #[cfg(target_os = "linux")]
 fn walk_stack(mut fp: u64, sp: u64, code: &CodeMap, v: &mut Violation, head: &mut Head) {
-    let mut buf = [0u8; crate::record::SCAN_BYTES];
+    const PAGE: usize = 4096;
+    let mut buf = [0u8; 4096];
+    let mut scan = [0u8; crate::record::SCAN_BYTES];
     // buf holds the stack's bytes at [base, base + got).
     let (mut base, mut got) = (0u64, 0usize);
-    let mut with_head = head.addr != 0;
     let pid = v.pid;
+    let sp = sp & !7;
+    let walkable = fp != 0 && fp & 7 == 0;
+    // rbp inside the scanned stretch: reading from sp serves both.
+    let within = walkable && fp >= sp && fp - sp <= (buf.len() - 16) as u64;
+    if sp != 0 {
+        let hl = if head.addr != 0 {
+            (PAGE - head.addr % PAGE).min(head.buf.len())
+        } else {
+            0
+        };
+        // The head first: an unreadable head leaves what follows unread
+        // (read again below), never the reverse.
+        let (h, s) = if within {
+            let [h, s, _] = sys::read_user_parts(
+                pid,
+                [(&mut head.buf[..hl], head.addr), (&mut buf, sp as usize), (&mut [], 0)],
+            );
+            (h, s)
+        } else {
+            let at = if walkable { fp as usize } else { 0 };
+            let [h, s, f] = sys::read_user_parts(
+                pid,
+                [
+                    (&mut head.buf[..hl], head.addr),
+                    (&mut scan, sp as usize),
+                    (&mut buf, at),
+                ],
+            );
+            (base, got) = (fp, f);
+            (h, s)
+        };
+        if hl > 0 && h == hl {
+            head.got = Some(hl);
+        }
+        // Nothing at rsp: the head failed, or this is a forked child that
+        // process_vm_readv refuses (read_user_upto copies through a pipe),
+        // or rsp is unreadable (this fails again, cheaply).
+        let stretch: &mut [u8] = if within { &mut buf } else { &mut scan };
+        let s = if s == 0 {
+            sys::read_user_upto(pid, stretch, sp as usize)
+        } else {
+            s
+        };
+        scan_words(&stretch[..s.min(crate::record::SCAN_BYTES)], code, v);
+        if within {
+            (base, got) = (sp, s);
+        }
+    }
+    // Without a stack pointer the head is read with the walk's first copy.
+    let mut with_head = head.addr != 0 && sp == 0;
     let mut read = |buf: &mut [u8], at: u64| {
         if std::mem::take(&mut with_head) {
             let (h, g) = sys::read_user_upto_with(pid, buf, at as usize, &mut head.buf, head.addr);
@@ -281,12 +336,6 @@ fn walk_stack(mut fp: u64, sp: u64, code: &CodeMap, v: &mut Violation, head: &mu
             sys::read_user_upto(pid, buf, at as usize)
         }
     };
-    let sp = sp & !7;
-    if sp != 0 {
-        got = read(&mut buf, sp);
-        base = sp;
-        scan_words(&buf[..got], code, v);
-    }
     let mut n = 0;
     while n < crate::record::STACK_MAX && fp != 0 && fp & 7 == 0 {
         let inside = fp >= base && fp - base <= (got as u64).saturating_sub(16);

@@ -160,7 +160,7 @@ pub const SCAN_MAX: usize = 16;
 
 /// Bytes of the interrupted thread's stack, from its stack pointer up,
 /// that the handler scans for candidate return addresses.
-pub const SCAN_BYTES: usize = 4096;
+pub const SCAN_BYTES: usize = 2048;
 
 /// One decoded capability violation and what was done about it.
 #[derive(Clone, Copy, Debug)]

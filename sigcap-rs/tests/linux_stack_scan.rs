@@ -108,6 +108,42 @@ rusty_fork_test! {
     }
 
     #[test]
+    fn a_forked_child_scans_too() {
+        // The filter lets process_vm_readv reach only the pid that
+        // entered: a child's handler reads its stack through a pipe.
+        let t = tempfile::tempdir().unwrap();
+        std::fs::write(t.path().join("f"), "x").unwrap();
+        let path = std::ffi::CString::new(t.path().join("f").to_str().unwrap()).unwrap();
+        let sb = Sandbox::builder().read_beneath(t.path()).enter().unwrap();
+        // SAFETY: the child only makes the call, checks and exits.
+        let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            let (fd, back) = call_recording_return(libc::open, &path);
+            let v = sb.take_violations().last().copied();
+            let ok = fd >= 0 && v.is_some_and(|v| v.scan().contains(&back));
+            // SAFETY: leaving the child without unwinding.
+            unsafe { libc::_exit(if ok { 0 } else { 1 }) };
+        }
+        let mut st = 0;
+        // SAFETY: waiting for our child.
+        unsafe { libc::waitpid(pid, &mut st, 0) };
+        assert!(libc::WIFEXITED(st) && libc::WEXITSTATUS(st) == 0, "status {st:#x}");
+    }
+
+    #[test]
+    fn the_scan_can_be_turned_off() {
+        let t = tempfile::tempdir().unwrap();
+        std::fs::write(t.path().join("f"), "x").unwrap();
+        let path = std::ffi::CString::new(t.path().join("f").to_str().unwrap()).unwrap();
+        let sb = Sandbox::builder().read_beneath(t.path()).stack_scan(false).enter().unwrap();
+        let (fd, _) = call_recording_return(libc::open, &path);
+        assert!(fd >= 0);
+        let v = *sb.take_violations().last().unwrap();
+        assert_eq!(v.scan(), &[] as &[u64]);
+        assert!(v.to_json().contains("\"scan\":[]"));
+    }
+
+    #[test]
     fn a_hostile_stack_crashes_nothing_and_yields_only_code_addresses() {
         let t = tempfile::tempdir().unwrap();
         std::fs::write(t.path().join("f"), "x").unwrap();
