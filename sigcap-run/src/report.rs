@@ -1072,16 +1072,11 @@ fn entry_line(e: &Entry, st: &Style) -> String {
         (Some(_), None) => "-> ok".to_string(),
         _ => String::new(),
     };
-    // The program's own frame when the stack reaches it, else the first
-    // named frame outside libc, else the call site.
+    // The program's own frame when the stack reaches it, else the call
+    // site.
     let site = e
         .program_frame
         .and_then(|i| e.stack.get(i))
-        .or_else(|| {
-            e.stack
-                .iter()
-                .find(|f| f.symbol.is_some() && !f.object.as_deref().is_some_and(|o| o.contains("libc.so")))
-        })
         .or(e.stack.first())
         .map(|f| f.short())
         .unwrap_or_default();
