@@ -1,7 +1,8 @@
 #!/bin/sh
 # sigcap-run in a FreeBSD 14+ guest: tar and unzip extracting an archive,
-# and ls -l, each run permissive (report + suggested policy), then again
-# with the suggested policy, then with a narrower one that must be refused.
+# ls and ls -l, mv, ln -s, chmod, touch and tar -x with owners, each run
+# permissive (report + suggested policy), then again with the suggested
+# policy, then with a narrower one that must be refused.
 #
 #   sh sigcap-run/freebsd-guest-test.sh /path/to/sigcap-run [backend]
 #
@@ -49,8 +50,8 @@ narrow_ro() { # policy file -> same policy with the destination read-only
 }
 
 # --- tar (bsdtar): the ktrace CAPFAIL case ---
-# chdir(2) is not brokered, so extract from inside the destination rather
-# than with -C. As root, bsdtar restores owners with lchown(2), which the
+# Extracted from inside the destination here; -C (a chdir, brokered into
+# the emulated working directory) is checked below. As root, bsdtar restores owners with lchown(2), which the
 # broker does not perform (it would report "unsupported" and tar would exit
 # 1): -o extracts as the running user, as a non-root user gets anyway.
 fresh
@@ -73,6 +74,13 @@ check "tar with read-only destination: refused (exit != 0)" [ $? -ne 0 ]
 check "tar with read-only destination: denied records" has tar-narrow.json '"decision": "denied"'
 check "tar with read-only destination: nothing created" [ ! -e out/src/README ]
 
+# tar -C: chdir(2), which capability mode refuses, brokered; the relative
+# paths after it resolve against the emulated working directory.
+fresh
+sr -q -- tar xof a.tar -C out
+check "tar -C permissive: exit 0" [ $? -eq 0 ]
+check "tar -C permissive: files extracted into out" [ "$(cat out/src/docs/deep/notes.txt 2>/dev/null)" = notes ]
+
 # --- unzip ---
 fresh
 (cd out && sr --report "$W/unzip.json" --suggest-policy "$W/unzip.toml" -- unzip -q ../a.zip)
@@ -89,8 +97,8 @@ check "unzip with read-only destination: refused (exit != 0)" [ $? -ne 0 ]
 
 # --- ls ---
 # ls in a directory: fts(3) opens "." (brokered) and fchdir()s to it, which
-# capability mode forbids; sigcap answers fchdir to the working directory
-# itself (a no-op) without the broker.
+# capability mode forbids; sigcap answers fchdir to the (emulated) working
+# directory itself (a no-op) without the broker.
 (cd src && sr --report "$W/ls.json" --suggest-policy "$W/ls.toml" -- ls) > ls.out
 check "ls permissive: exit 0" [ $? -eq 0 ]
 check "ls permissive: listing" has ls.out 'docs'
@@ -108,12 +116,83 @@ printf '' > ls-narrow.toml
 (cd src && sr -q --report "$W/ls-narrow.json" --policy "$W/ls-narrow.toml" -- ls) > /dev/null 2>&1
 check "ls with an empty policy: refused (exit != 0)" [ $? -ne 0 ]
 check "ls with an empty policy: denied records" has ls-narrow.json '"reason": "no-rule"'
-# ls -l of another directory: fts fchdir()s into it, and -l asks
-# lpathconf(2) about ACLs; neither can be done for the process by a broker.
-# The report must name them.
-sr --report lsdir.json -- ls -l src > /dev/null 2>&1
-check "ls -l of a directory: breaks (exit != 0)" [ $? -ne 0 ]
-check "ls -l of a directory: fchdir reported unsupported" has lsdir.json '"decision": "unsupported"'
+# ls -l of another directory: fts fchdir()s into it (brokered: the
+# emulated working directory follows), and -l asks lpathconf(2) about
+# ACLs, which the broker answers (fpathconf of the file resolved beneath
+# its root).
+sr --report lsdir.json -- ls -l src > lsdir.out 2> lsdir.err
+echo "ls -l src: exit $? ($(wc -l < lsdir.err) line(s) on stderr)"
+fchdir_decisions() { awk '/"syscall": "fchdir"/ { f = 1 } f && /"decision"/ { print; f = 0 }' "$1"; }
+fchdir_allowed() { fchdir_decisions "$1" | grep -q allowed && ! fchdir_decisions "$1" | grep -q unsupported; }
+check "ls -l of a directory: fchdir into it allowed" fchdir_allowed lsdir.json
+check "ls -l of a directory: the listing names its entries" has lsdir.out 'docs'
+check "ls -l of a directory: lpathconf brokered" sh -c \
+    "grep -A16 '\"syscall\": \"lpathconf\"' lsdir.json | grep -q '\"decision\": \"allowed\"'"
+check "ls -l of a directory: lpathconf not unsupported" sh -c \
+    "! grep -A16 '\"syscall\": \"lpathconf\"' lsdir.json | grep -q '\"decision\": \"unsupported\"'"
+
+# --- mv, ln -s, chmod, touch, tar -x with owners (issue #11 item 5) ---
+# Each permissive (nothing unsupported), then replayed under its
+# suggested policy; the effect checked both times, then a read-only
+# policy that must refuse it.
+fm() { rm -rf "$W/fm"; mkdir "$W/fm"; echo data > "$W/fm/f.txt"; chmod 640 "$W/fm/f.txt"; }
+fm_case() { # name, effect-check (sh), command...
+    name=$1; effect=$2; shift 2
+    fm
+    (cd fm && sr --report "$W/$name.json" --suggest-policy "$W/$name.toml" -- "$@")
+    st=$?
+    # On a failure, the refused entries of the report, for the log.
+    [ $st -eq 0 ] || grep -B4 -A30 '"decision": "denied"' "$W/$name.json" | head -80
+    check "$name permissive: exit 0" [ $st -eq 0 ]
+    check "$name permissive: done" sh -c "cd $W/fm && $effect"
+    check "$name permissive: nothing unsupported" sh -c "! grep -q '\"unsupported\"' $W/$name.json"
+    fm
+    (cd fm && sr -q --policy "$W/$name.toml" -- "$@")
+    check "$name with suggested policy: exit 0" [ $? -eq 0 ]
+    check "$name with suggested policy: done" sh -c "cd $W/fm && $effect"
+    fm
+    printf '[[fs]]\npath = "%s"\naccess = ["read"]\n' "$W/fm" > "$name-ro.toml"
+    (cd fm && sr -q --policy "$W/$name-ro.toml" -- "$@") > /dev/null 2>&1
+    check "$name with a read-only policy: refused (exit != 0)" [ $? -ne 0 ]
+    check "$name with a read-only policy: not done" sh -c "cd $W/fm && ! ( $effect )"
+}
+export TZ=UTC   # touch -t below is read in the local time zone
+fm_case mv '[ -f moved.txt ] && [ ! -e f.txt ]' mv f.txt moved.txt
+fm_case ln-s '[ "$(readlink link)" = f.txt ]' ln -s f.txt link
+fm_case chmod '[ "$(stat -f %Lp f.txt)" = 600 ]' chmod 600 f.txt
+fm_case touch '[ "$(stat -f %m f.txt)" = 981173106 ]' touch -t 200102030405.06 f.txt
+if [ "$(id -u)" = 0 ]; then
+    # bsdtar as root restores owners (lchown/fchownat), modes and times,
+    # and symlinks: no -o needed any more.
+    rm -rf stage && mkdir -p stage/x && echo owned > stage/x/owned
+    chown 1234:4321 stage/x/owned && chmod 750 stage/x/owned
+    ln -s owned stage/x/link
+    (cd stage && tar cf "$W/owners.tar" x)
+    fm_case tar-owners '[ "$(stat -f %u:%g:%Lp x/owned)" = 1234:4321:750 ] && [ "$(readlink x/link)" = owned ]' \
+        tar xf "$W/owners.tar"
+else
+    echo "skip tar -x with owners: not root"
+fi
+
+# --- the working directory (issue #11) ---
+# mkdir -p x/y/z then find .: the tree and find's listing (fts fchdir()s
+# into each directory) must be those of a plain run, and the suggested
+# policy must replay. Capability mode refuses chdir and fchdir: sigcap
+# emulates the working directory and resolves relative paths against it.
+rm -rf plain boxed
+mkdir plain boxed
+(cd plain && mkdir -p x/y/z && find . | sort) > find-plain.out
+(cd boxed && sr -q --report "$W/mkdir.json" --suggest-policy "$W/mkdir.toml" -- mkdir -p x/y/z)
+check "mkdir -p x/y/z permissive: exit 0" [ $? -eq 0 ]
+(cd boxed && find . | sort) > find-boxed.out
+check "mkdir -p x/y/z permissive: the tree of a plain run" cmp -s find-plain.out find-boxed.out
+(cd boxed && sr -q -- find . | sort) > find-boxed2.out
+check "find . under sigcap-run: the listing of a plain run" cmp -s find-plain.out find-boxed2.out
+rm -rf boxed/x
+(cd boxed && sr -q --policy "$W/mkdir.toml" -- mkdir -p x/y/z)
+check "mkdir -p x/y/z with its suggested policy: exit 0" [ $? -eq 0 ]
+(cd boxed && find . | sort) > find-boxed3.out
+check "mkdir -p x/y/z with its suggested policy: the tree of a plain run" cmp -s find-plain.out find-boxed3.out
 
 echo "reports and policies in $W"
 exit $FAILED

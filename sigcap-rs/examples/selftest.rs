@@ -174,6 +174,64 @@ fn threads(_: Option<&str>) -> Case {
     check(sb.stats().allowed >= 200, || format!("{:?}", sb.stats()))
 }
 
+/// Enters with four live threads opening files in a loop (issue #11):
+/// the broker is started by exec, so no lock they hold is copied into it;
+/// they keep working through enter(), their opens are answered after it,
+/// and wait() never returns the broker (Linux: not our child; FreeBSD:
+/// pdfork'ed, which wait(-1) skips).
+fn threads_at_enter(_: Option<&str>) -> Case {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let (exe, dir) = exe_dir();
+    let stop = Arc::new(AtomicBool::new(false));
+    let opens = Arc::new(AtomicUsize::new(0));
+    let hs: Vec<_> = (0..4)
+        .map(|_| {
+            let (exe, stop, opens) = (exe.clone(), stop.clone(), opens.clone());
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Acquire) {
+                    if std::fs::File::open(&exe)
+                        .and_then(|mut f| f.read(&mut [0u8; 64]))
+                        .is_err()
+                    {
+                        return false;
+                    }
+                    opens.fetch_add(1, Ordering::Relaxed);
+                }
+                true
+            })
+        })
+        .collect();
+    let start = std::time::Instant::now();
+    while opens.load(Ordering::Relaxed) < 40 && start.elapsed().as_secs() < 20 {
+        std::thread::yield_now();
+    }
+    let sb = Sandbox::builder().read_beneath(&dir).enter();
+    let at_enter = opens.load(Ordering::Relaxed);
+    let mut more = false;
+    while sb.is_ok() && start.elapsed().as_secs() < 40 {
+        if opens.load(Ordering::Relaxed) >= at_enter + 200 {
+            more = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    stop.store(true, Ordering::Release);
+    let ok = hs.into_iter().all(|h| h.join().unwrap_or(false));
+    let sb = sb.map_err(|e| e.to_string())?;
+    check(ok, || "a thread's open failed across enter()".into())?;
+    check(more, || format!("the threads stopped after enter(): {:?}", sb.stats()))?;
+    check(sb.stats().allowed >= 200, || format!("{:?}", sb.stats()))?;
+    // No child at all: a blocking wait(-1) fails at once with ECHILD.
+    // SAFETY: waitpid for any child.
+    let r = unsafe { libc::waitpid(-1, std::ptr::null_mut(), 0) };
+    let e = std::io::Error::last_os_error().raw_os_error();
+    check(r != sb.broker_pid(), || "wait() returned the broker".into())?;
+    check((r, e) == (-1, Some(libc::ECHILD)), || format!("wait(-1) = {r}, {e:?}"))?;
+    // And the broker still answers.
+    check(std::fs::File::open(&exe).is_ok(), || "open after wait() failed".into())
+}
+
 fn fork_child(_: Option<&str>) -> Case {
     let (exe, dir) = exe_dir();
     let _sb = Sandbox::builder()
@@ -246,7 +304,6 @@ fn breakpoint_passes_through(_: Option<&str>) -> Case {
 }
 
 /// A fresh directory for a case, outside the executable's directory.
-#[cfg(target_os = "freebsd")]
 fn scratch(tag: &str) -> Result<PathBuf, String> {
     let d = std::env::temp_dir().join(format!("sigcap-selftest-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
@@ -256,7 +313,6 @@ fn scratch(tag: &str) -> Result<PathBuf, String> {
 
 /// Runs `f` (which enters) in a child, so that the caller can clean up
 /// outside capability mode; returns its result.
-#[cfg(target_os = "freebsd")]
 fn confined(f: impl FnOnce() -> Case) -> Case {
     let (st, msg) = forked(|w| {
         let msg = match f() {
@@ -273,7 +329,6 @@ fn confined(f: impl FnOnce() -> Case) -> Case {
     }
 }
 
-#[cfg(target_os = "freebsd")]
 fn cpath(p: &std::path::Path) -> std::ffi::CString {
     use std::os::unix::ffi::OsStrExt;
     std::ffi::CString::new(p.as_os_str().as_bytes()).unwrap()
@@ -477,8 +532,10 @@ fn mount_root_dotdot(_: Option<&str>) -> Case {
                 check(std::fs::read(m.join("up")).is_err(), || {
                     "root/up -> ../secret was read".into()
                 })?;
+                // A link out of its root is decided again where it leads
+                // (issue #11): the mount root's parent, under no rule.
                 let v = last(&sb)?;
-                check(v.decision() == Decision::Denied(DenyReason::Escape), || {
+                check(v.decision() == Decision::Denied(DenyReason::NoRule), || {
                     format!("root/up: decision {:?}", v.decision())
                 })?;
                 // A descriptor for the root, used in capability mode.
@@ -515,6 +572,123 @@ fn held_descriptor_of(dir: &std::path::Path) -> i32 {
         }
     }
     -1
+}
+
+/// Issue #11 item 4: a symlink out of its rule's root, absolute or
+/// climbing above it, is followed when its target is allowed (decided
+/// again there, for the call's access) and refused otherwise; the record
+/// names both paths. On FreeBSD with SIGCAP the fast path's lookup stops
+/// at such a link (ENOTCAPABLE in capability mode) and the broker walks
+/// it; a descriptor opened through it carries its target's rule.
+fn symlinks_out_of_roots(_: Option<&str>) -> Case {
+    let d = scratch("links")?;
+    let (a, w, out) = (d.join("a"), d.join("w"), d.join("outside"));
+    let setup = std::fs::create_dir_all(&a)
+        .and_then(|_| std::fs::create_dir_all(&w))
+        .and_then(|_| std::fs::create_dir_all(&out))
+        .and_then(|_| std::fs::write(a.join("f"), "read-only"))
+        .and_then(|_| std::fs::write(w.join("f"), "writable"))
+        .and_then(|_| std::fs::write(out.join("secret"), "SECRET"))
+        .and_then(|_| std::os::unix::fs::symlink(w.join("f"), a.join("to-w")))
+        .and_then(|_| std::os::unix::fs::symlink("../w/f", a.join("up-to-w")))
+        .and_then(|_| std::os::unix::fs::symlink(out.join("secret"), a.join("out")))
+        .and_then(|_| std::os::unix::fs::symlink("../outside/secret", a.join("up-out")))
+        .and_then(|_| std::os::unix::fs::symlink("/etc/passwd", a.join("etc")))
+        .and_then(|_| std::os::unix::fs::symlink(a.join("f"), w.join("to-a")))
+        .and_then(|_| std::os::unix::fs::symlink(&a, w.join("dir-a")))
+        .map_err(|e| e.to_string());
+    let res = setup.and_then(|_| {
+        confined(|| {
+            let sb = Sandbox::builder()
+                .read_beneath(&a)
+                .write_beneath(&w)
+                .enter()
+                .map_err(|e| e.to_string())?;
+            let via = |v: &sigcap::Violation| v.via().map(|s| s.into_owned()).unwrap_or_default();
+            let wf = w.join("f").display().to_string();
+            // Followed to an allowed target: read, then written through
+            // the read-only rule's link, decided on the writable target.
+            for l in ["to-w", "up-to-w"] {
+                let got = std::fs::read(a.join(l)).map_err(|e| format!("read a/{l}: {e}"))?;
+                check(got == b"writable", || format!("a/{l} read {got:?}"))?;
+                let v = last(&sb)?;
+                check(
+                    v.decision() == Decision::Allowed { rule: 1 } && !v.fast_path() && via(&v) == wf,
+                    || format!("a/{l}: {v}"),
+                )?;
+            }
+            {
+                let mut f = std::fs::OpenOptions::new()
+                    .write(true)
+                    .truncate(true)
+                    .open(a.join("to-w"))
+                    .map_err(|e| format!("open a/to-w for writing: {e}"))?;
+                f.write_all(b"through a")
+                    .map_err(|e| format!("write through a/to-w: {e}"))?;
+            }
+            let got = std::fs::read(w.join("f")).map_err(|e| format!("read w/f: {e}"))?;
+            check(got == b"through a", || format!("w/f holds {got:?}"))?;
+            let dir_a = std::fs::read(w.join("dir-a/f")).map_err(|e| format!("read w/dir-a/f: {e}"))?;
+            check(dir_a == b"read-only", || format!("w/dir-a/f read {dir_a:?}"))?;
+            // Refused: targets under no rule, and writes into the
+            // read-only rule through the writable one.
+            for (l, why) in [
+                ("a/out", DenyReason::NoRule),
+                ("a/up-out", DenyReason::NoRule),
+                ("a/etc", DenyReason::NoRule),
+            ] {
+                let e = std::fs::read(d.join(l)).err().ok_or_else(|| format!("{l} was read"))?;
+                check(e.raw_os_error() == Some(refused()), || format!("{l}: {e}"))?;
+                let v = last(&sb)?;
+                check(v.decision() == Decision::Denied(why) && !via(&v).is_empty(), || {
+                    format!("{l}: {v}")
+                })?;
+            }
+            for l in ["w/to-a", "w/dir-a/f"] {
+                let e = std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(d.join(l))
+                    .err()
+                    .ok_or_else(|| format!("{l} opened for writing"))?;
+                check(e.raw_os_error() == Some(refused()), || format!("{l}: {e}"))?;
+                let v = last(&sb)?;
+                check(v.decision() == Decision::Denied(DenyReason::Access), || {
+                    format!("{l}: {v}")
+                })?;
+            }
+            let made = std::fs::write(w.join("dir-a/new"), "x");
+            check(made.is_err(), || "created w/dir-a/new in the read-only rule".into())?;
+            // FreeBSD: a descriptor opened through a link carries the
+            // rights of its target's rule, not the link's: fchmod (a
+            // `write` right) fails through w/to-a, into the read rule, and
+            // works through a/to-w, into the writable one.
+            #[cfg(target_os = "freebsd")]
+            {
+                use std::os::fd::AsRawFd;
+                let ro = std::fs::File::open(w.join("to-a")).map_err(|e| format!("open w/to-a: {e}"))?;
+                let rw = std::fs::File::open(a.join("to-w")).map_err(|e| format!("open a/to-w: {e}"))?;
+                // SAFETY: fstat into a zeroed buffer; fchmod of our
+                // descriptors to the mode they have.
+                unsafe {
+                    let mode = |fd: i32| {
+                        let mut st: libc::stat = std::mem::zeroed();
+                        libc::fstat(fd, &mut st);
+                        st.st_mode & 0o7777
+                    };
+                    notcapable(
+                        libc::fchmod(ro.as_raw_fd(), mode(ro.as_raw_fd())),
+                        "fchmod through w/to-a",
+                    )?;
+                    check(libc::fchmod(rw.as_raw_fd(), mode(rw.as_raw_fd())) == 0, || {
+                        format!("fchmod through a/to-w: {}", std::io::Error::last_os_error())
+                    })?;
+                }
+            }
+            Ok(())
+        })
+    });
+    let _ = std::fs::remove_dir_all(&d);
+    res
 }
 
 /// Issue #10 items 1 and 2 on FreeBSD: with SIGCAP, an allowed open, stat,
@@ -600,7 +774,8 @@ fn fast_path_freebsd(_: Option<&str>) -> Case {
                 check(!last(&sb)?.fast_path(), || {
                     "a single-file rule took the fast path".into()
                 })?;
-                // An escape through an absolute symlink: the broker's refusal.
+                // An absolute symlink out of the root: the broker decides
+                // its target (issue #11), under no rule here, and refuses.
                 check(std::fs::read(r.join("esc/passwd")).is_err(), || {
                     "r/esc/passwd was read".into()
                 })?;
@@ -764,6 +939,91 @@ fn stack_scan(_: Option<&str>) -> Case {
     }
 }
 
+/// Issue #11: the working directory, the same on both systems as far as
+/// the program can tell. chdir (brokered) then relative open and create;
+/// fchdir into a directory the broker handed out, then a relative open;
+/// fchdir back to "." as fts(3) does; chdir to a directory outside every
+/// rule refused; fchdir to one (a descriptor held from before entering)
+/// refused on FreeBSD (on Linux a plain call), and the relative lookup
+/// from wherever the program then is refused on both; getcwd(3) and
+/// `sigcap::current_dir()` follow. On FreeBSD the directory is emulated
+/// (capability mode refuses chdir and fchdir; the handler answers both,
+/// and `__getcwd`).
+fn working_directory(_: Option<&str>) -> Case {
+    let d = scratch("cwd")?.canonicalize().map_err(|e| e.to_string())?;
+    let (w, out) = (d.join("w"), d.join("out"));
+    let setup = std::fs::create_dir_all(w.join("sub"))
+        .and_then(|_| std::fs::create_dir(&out))
+        .and_then(|_| std::fs::write(w.join("sub/f"), "keep"))
+        .and_then(|_| std::fs::write(out.join("secret"), "secret"))
+        .map_err(|e| e.to_string());
+    let here = |want: &std::path::Path, what: &str| -> Case {
+        let got = std::env::current_dir().map_err(|e| format!("{what}: getcwd: {e}"))?;
+        check(got == want, || format!("{what}: getcwd says {}", got.display()))?;
+        let got = sigcap::current_dir().map_err(|e| format!("{what}: current_dir: {e}"))?;
+        check(got == want, || {
+            format!("{what}: sigcap::current_dir says {}", got.display())
+        })
+    };
+    let errno = || std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
+    let res = setup.and_then(|_| {
+        confined(|| {
+            // SAFETY: open before entering; kept for the attack below.
+            let held = unsafe { libc::open(cpath(&out).as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY) };
+            check(held >= 0, || "open of out/ before entering".into())?;
+            let _sb = Sandbox::builder()
+                .write_beneath(&w)
+                .enter()
+                .map_err(|e| e.to_string())?;
+            std::env::set_current_dir(w.join("sub")).map_err(|e| format!("chdir w/sub: {e}"))?;
+            here(&w.join("sub"), "after chdir")?;
+            std::fs::write("made", "new").map_err(|e| format!("relative create: {e}"))?;
+            let f = std::fs::read_to_string("f").map_err(|e| format!("relative read: {e}"))?;
+            check(f == "keep", || format!("relative read got {f:?}"))?;
+            let e = std::env::set_current_dir(&out).err().and_then(|e| e.raw_os_error());
+            check(e == Some(refused()), || format!("chdir outside every rule: {e:?}"))?;
+            here(&w.join("sub"), "after a refused chdir")?;
+            // SAFETY: plain calls on C strings and descriptors we own.
+            unsafe {
+                let wfd = libc::open(cpath(&w).as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY);
+                check(wfd >= 0, || format!("open of w: {}", errno()))?;
+                check(libc::fchdir(wfd) == 0, || format!("fchdir into w: errno {}", errno()))?;
+                here(&w, "after fchdir")?;
+                let m = std::fs::read_to_string("sub/made").map_err(|e| format!("sub/made: {e}"))?;
+                check(m == "new", || format!("sub/made has {m:?}"))?;
+                // fts(3): open ".", go elsewhere, come back with fchdir.
+                let dot = libc::open(c".".as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY);
+                check(dot >= 0, || format!("open of \".\": {}", errno()))?;
+                std::env::set_current_dir("sub").map_err(|e| format!("chdir sub: {e}"))?;
+                check(libc::fchdir(dot) == 0, || {
+                    format!("fchdir back to \".\": errno {}", errno())
+                })?;
+                here(&w, "after fchdir back")?;
+                let r = libc::fchdir(held);
+                #[cfg(target_os = "freebsd")]
+                {
+                    let e = errno();
+                    check(r == -1 && e == refused(), || {
+                        format!("fchdir outside every rule: {r}, errno {e}")
+                    })?;
+                    here(&w, "after a refused fchdir")?;
+                }
+                #[cfg(not(target_os = "freebsd"))]
+                check(r == 0, || "fchdir is a plain call on Linux".into())?;
+                let s = libc::open(c"../out/secret".as_ptr(), libc::O_RDONLY);
+                let e = errno();
+                check(s == -1 && e == refused(), || {
+                    format!("relative open outside every rule: {s}, errno {e}")
+                })
+            }
+        })
+    });
+    let made = std::fs::read_to_string(w.join("sub/made")).ok();
+    let _ = std::fs::remove_dir_all(&d);
+    res?;
+    check(made.as_deref() == Some("new"), || format!("w/sub/made: {made:?}"))
+}
+
 /// Runs `f` in a forked child, handing it the write end of a pipe;
 /// returns the child's wait status and what it wrote there.
 fn forked(f: impl FnOnce(i32)) -> (i32, String) {
@@ -830,6 +1090,141 @@ fn backend_of_kernel() -> String {
     "linux-seccomp".into()
 }
 
+/// Issue #11 item 5: symlink, link, rename, chmod, chown, utimes,
+/// truncate, mkfifo, pathconf and extended attributes by path are
+/// brokered under the modes they need (capability mode fails them with
+/// ECAPMODE: by path, or from AT_FDCWD), a read-only rule's file can be
+/// neither linked into a writable one nor changed, and what was done is
+/// checked on disk after the confined child is gone.
+fn file_calls_brokered(_: Option<&str>) -> Case {
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+    let d = std::env::temp_dir().join(format!("sigcap-selftest-calls-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    let (rw, ro) = (d.join("rw"), d.join("ro"));
+    for x in [&rw, &ro] {
+        std::fs::create_dir_all(x).map_err(|e| format!("SKIP cannot create {}: {e}", x.display()))?;
+        std::fs::write(x.join("f"), "content").map_err(|e| e.to_string())?;
+        std::fs::set_permissions(x.join("f"), std::fs::Permissions::from_mode(0o644)).map_err(|e| e.to_string())?;
+    }
+    let c = |p: &std::path::Path| std::ffi::CString::new(p.as_os_str().as_bytes()).unwrap();
+    let (st, msg) = forked(|w| {
+        let r = (|| -> Case {
+            let sb = Sandbox::builder()
+                .write_beneath(&rw)
+                .read_beneath(&ro)
+                .enter()
+                .map_err(|e| e.to_string())?;
+            let ok = |r: libc::c_int, what: &str| -> Case {
+                let e = std::io::Error::last_os_error();
+                check(r == 0, || format!("{what}: {r}, {e}"))
+            };
+            let no = |r: libc::c_int, what: &str| -> Case {
+                let e = std::io::Error::last_os_error();
+                check(r == -1 && e.raw_os_error() == Some(refused()), || {
+                    format!("{what}: {r}, {e} (expected the sandbox's error)")
+                })
+            };
+            let (f, rof) = (c(&rw.join("f")), c(&ro.join("f")));
+            // SAFETY (every call below): C strings that outlive the call.
+            unsafe {
+                ok(libc::symlink(c"f".as_ptr(), c(&rw.join("l")).as_ptr()), "symlink")?;
+                check(matches!(last(&sb)?.decision(), Decision::Allowed { .. }), || {
+                    "symlink not allowed".into()
+                })?;
+                ok(libc::link(f.as_ptr(), c(&rw.join("h")).as_ptr()), "link")?;
+                no(
+                    libc::link(rof.as_ptr(), c(&rw.join("h2")).as_ptr()),
+                    "link of a read-only file",
+                )?;
+                check(last(&sb)?.decision() == Decision::Denied(DenyReason::Access), || {
+                    "link: not access".into()
+                })?;
+                ok(
+                    libc::rename(c(&rw.join("h")).as_ptr(), c(&rw.join("h3")).as_ptr()),
+                    "rename",
+                )?;
+                ok(libc::chmod(f.as_ptr(), 0o600), "chmod")?;
+                no(libc::chmod(rof.as_ptr(), 0o600), "chmod of a read-only file")?;
+                no(libc::chmod(f.as_ptr(), 0o4755), "chmod to set-user-ID")?;
+                ok(libc::chown(f.as_ptr(), libc::getuid(), libc::getgid()), "chown")?;
+                ok(
+                    libc::lchown(c(&rw.join("l")).as_ptr(), libc::getuid(), libc::getgid()),
+                    "lchown",
+                )?;
+                ok(libc::truncate(f.as_ptr(), 2), "truncate")?;
+                no(libc::truncate(rof.as_ptr(), 0), "truncate of a read-only file")?;
+                let tv = [libc::timeval {
+                    tv_sec: 1_000_000_000,
+                    tv_usec: 0,
+                }; 2];
+                ok(libc::utimes(f.as_ptr(), tv.as_ptr()), "utimes")?;
+                no(libc::utimes(rof.as_ptr(), tv.as_ptr()), "utimes of a read-only file")?;
+                ok(libc::mkfifo(c(&rw.join("p")).as_ptr(), 0o600), "mkfifo")?;
+                #[cfg(target_os = "freebsd")]
+                {
+                    let n = libc::pathconf(f.as_ptr(), libc::_PC_NAME_MAX);
+                    check(n > 0, || format!("pathconf: {n}, {}", std::io::Error::last_os_error()))?;
+                    // lpathconf(2), system call 513 (the libc crate has no binding).
+                    let n = libc::syscall(513, c(&rw.join("l")).as_ptr(), libc::_PC_NAME_MAX);
+                    check(n > 0, || format!("lpathconf: {n}, {}", std::io::Error::last_os_error()))?;
+                    // Extended attributes: allowed (tmpfs may not keep
+                    // them: EOPNOTSUPP is the file system's answer).
+                    let r = libc::extattr_set_file(f.as_ptr(), 1, c"sigcap".as_ptr(), b"v".as_ptr().cast(), 1);
+                    let e = std::io::Error::last_os_error().raw_os_error();
+                    check(r == 1 || e == Some(libc::EOPNOTSUPP), || {
+                        let v = sb.take_violations().last().map(|v| v.to_string());
+                        format!("extattr_set_file: {r} {e:?}; last record: {v:?}")
+                    })?;
+                    check(matches!(last(&sb)?.decision(), Decision::Allowed { .. }), || {
+                        "extattr not allowed".into()
+                    })?;
+                    let r = libc::extattr_set_file(rof.as_ptr(), 1, c"sigcap".as_ptr(), b"v".as_ptr().cast(), 1);
+                    check(r == -1, || "extattr_set_file on a read-only file".into())?;
+                }
+            }
+            Ok(())
+        })();
+        let msg = match r {
+            Ok(()) => "ok".to_string(),
+            Err(m) => m,
+        };
+        // SAFETY: writing our own buffer.
+        unsafe { libc::write(w, msg.as_ptr().cast(), msg.len()) };
+    });
+    let after = (|| -> Case {
+        match msg.as_str() {
+            "ok" => {}
+            "" => return Err(format!("confined child died (status {st:#x})")),
+            m => return Err(m.to_string()),
+        }
+        let m = |p: &str| std::fs::symlink_metadata(d.join(p)).map_err(|e| format!("{p}: {e}"));
+        check(
+            std::fs::read_link(d.join("rw/l")).ok() == Some(PathBuf::from("f")),
+            || "no symlink".into(),
+        )?;
+        check(m("rw/h3")?.ino() == m("rw/f")?.ino(), || {
+            "link then rename: not the same file".into()
+        })?;
+        check(m("ro/f")?.nlink() == 1 && m("rw/h2").is_err(), || {
+            "the read-only file was linked".into()
+        })?;
+        check(m("rw/f")?.mode() & 0o7777 == 0o600, || {
+            format!("mode {:o}", m("rw/f").unwrap().mode())
+        })?;
+        check(m("ro/f")?.mode() & 0o7777 == 0o644, || {
+            "read-only file's mode changed".into()
+        })?;
+        check(m("rw/f")?.len() == 2 && m("ro/f")?.len() == 7, || "truncate".into())?;
+        check(m("rw/f")?.mtime() == 1_000_000_000, || {
+            format!("mtime {}", m("rw/f").unwrap().mtime())
+        })?;
+        check(m("rw/p")?.file_type().is_fifo(), || "no FIFO".into())
+    })();
+    let _ = std::fs::remove_dir_all(&d);
+    after
+}
+
 /// A self-test case: given the expected backend, its outcome.
 type CaseFn = fn(Option<&str>) -> Case;
 
@@ -849,13 +1244,14 @@ fn main() {
     if let Some(k) = &expect {
         println!("selftest: expecting backend {k}");
     }
-    let cases: [(&str, CaseFn); 14] = [
+    let cases: [(&str, CaseFn); 18] = [
         ("fallback_file", fallback_file),
         ("denied_and_escape", denied_and_escape),
         ("connect", connect),
         ("report_mode", report_mode),
         ("abort_mode", abort_mode),
         ("threads", threads),
+        ("threads_at_enter", threads_at_enter),
         ("fork_child", fork_child),
         ("unsupported_call_is_recorded", unsupported_call_is_recorded),
         ("breakpoint_passes_through", breakpoint_passes_through),
@@ -863,6 +1259,9 @@ fn main() {
         ("own_limit_stays", own_limit_stays),
         ("mount_root_dotdot", mount_root_dotdot),
         ("fast_path_freebsd", fast_path_freebsd),
+        ("symlinks_out_of_roots", symlinks_out_of_roots),
+        ("file_calls_brokered", file_calls_brokered),
+        ("working_directory", working_directory),
         ("stack_scan", stack_scan),
     ];
     let mut failed = 0;

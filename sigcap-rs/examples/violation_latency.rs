@@ -4,9 +4,10 @@
 //! - fast path (Linux): the system call inside the sandbox, caught by the
 //!   violation signal and answered in the handler beneath the rule's root
 //!   descriptor, without the broker (absolute path);
-//! - broker path: the same call caught and sent to the broker (a path
-//!   relative to the working directory, which the fast path leaves to
-//!   the broker; connect always goes there);
+//! - broker path: the same call caught and sent to the broker (a call
+//!   the fast path leaves to it: on Linux a lookup from a directory
+//!   descriptor, on FreeBSD a file under a single-file rule; connect
+//!   always goes there);
 //! - explicit: the same request sent to the broker on purpose, over the
 //!   channel the handler uses (`Sandbox::broker_open`/`broker_connect`).
 //!
@@ -225,7 +226,30 @@ pub fn main() {
     let file = dir.path().join("f");
     std::fs::write(&file, "x").unwrap();
     let cpath = std::ffi::CString::new(file.as_os_str().as_encoded_bytes()).unwrap();
-    let crel = c"f";
+    // The broker rows need a call the fast path leaves to the broker
+    // (relative paths from the working directory are the fast path's
+    // too): Linux, a lookup from a directory descriptor; FreeBSD, where
+    // that is no violation, a file under a single-file rule (the fast
+    // path holds such a rule's parent with no rights).
+    let other = dir.path().join("g");
+    std::fs::write(&other, "x").unwrap();
+    #[cfg(target_os = "linux")]
+    // SAFETY: open of a C string path; kept for the whole run.
+    let dfd = unsafe {
+        libc::open(
+            std::ffi::CString::new(dir.path().as_os_str().as_encoded_bytes())
+                .unwrap()
+                .as_ptr(),
+            libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
+        )
+    };
+    #[cfg(not(target_os = "linux"))]
+    let dfd = libc::AT_FDCWD;
+    let crel = if cfg!(target_os = "linux") {
+        std::ffi::CString::from(c"g")
+    } else {
+        std::ffi::CString::new(other.as_os_str().as_encoded_bytes()).unwrap()
+    };
     #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
     let floor = Some(floor::measure_in_child(n, dir.path(), &cpath));
     #[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
@@ -238,17 +262,19 @@ pub fn main() {
         }
     });
 
-    let open = |p: &std::ffi::CStr| {
-        // SAFETY: open/close of a C string path.
-        let fd = unsafe { libc::open(p.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
+    let open_at = |d: libc::c_int, p: &std::ffi::CStr| {
+        // SAFETY: openat/close of a C string path.
+        let fd = unsafe { libc::openat(d, p.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
         assert!(fd >= 0, "open failed: {}", std::io::Error::last_os_error());
         unsafe { libc::close(fd) };
     };
-    let stat = |p: &std::ffi::CStr| {
-        // SAFETY: stat into a zeroed buffer.
+    let stat_at = |d: libc::c_int, p: &std::ffi::CStr| {
+        // SAFETY: fstatat into a zeroed buffer.
         let mut st: libc::stat = unsafe { std::mem::zeroed() };
-        assert_eq!(unsafe { libc::stat(p.as_ptr(), &mut st) }, 0, "stat failed");
+        assert_eq!(unsafe { libc::fstatat(d, p.as_ptr(), &mut st, 0) }, 0, "stat failed");
     };
+    let open = |p: &std::ffi::CStr| open_at(libc::AT_FDCWD, p);
+    let stat = |p: &std::ffi::CStr| stat_at(libc::AT_FDCWD, p);
     // Sockets are made before timing: only connect itself is measured.
     let connect_with = |socks: &mut Vec<OwnedFd>, how: &dyn Fn(&OwnedFd)| {
         let s = socks.pop().unwrap();
@@ -263,10 +289,9 @@ pub fn main() {
         connect_with(&mut socks, &|s| assert_eq!(raw_connect(s, &addr), 0))
     });
 
-    // Relative paths are joined to the working directory of enter().
-    std::env::set_current_dir(dir.path()).unwrap();
     let sb = sigcap::Sandbox::builder()
         .read_beneath(dir.path())
+        .read_beneath(&other)
         .connect(&addr.to_string())
         .enter()
         .expect("enter the sandbox");
@@ -274,8 +299,8 @@ pub fn main() {
     let fast_open = measure("open, fast path (in the handler)", n, || open(&cpath));
     let fast_stat = measure("stat, fast path (in the handler)", n, || stat(&cpath));
     let fast = sb.stats().fast_path;
-    let broker_open = measure("open, violation -> broker -> return", n, || open(crel));
-    let broker_stat = measure("stat, violation -> broker -> return", n, || stat(crel));
+    let broker_open = measure("open, violation -> broker -> return", n, || open_at(dfd, &crel));
+    let broker_stat = measure("stat, violation -> broker -> return", n, || stat_at(dfd, &crel));
     let explicit_open = measure("open, explicit broker request", n, || {
         drop(sb.broker_open(&file, libc::O_RDONLY, 0).unwrap())
     });

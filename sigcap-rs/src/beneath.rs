@@ -11,23 +11,27 @@
 //!
 //! - [`climbs_above`], before anything is opened: a path relative to its
 //!   rule's root whose `..` lexically climb above that root is refused.
-//! - [`open_beneath`]: the path is walked one name at a time from the
-//!   root, each `openat` given a single name with `O_NOFOLLOW`. `..` pops
-//!   the directory the walk came from (refused at the root), and a
-//!   symlink's target is spliced into the rest of the path (an absolute
-//!   target is refused, as `O_RESOLVE_BENEATH` does; with `no_symlinks`
-//!   every symlink is refused with ELOOP). What is popped is a directory
-//!   the walk itself opened, never a symlink, so the result is the
-//!   POSIX one, except under concurrent renames, where it stays beneath
-//!   the root.
+//! - [`walk`]: the path is walked one name at a time from the root,
+//!   each `openat` given a single name with `O_NOFOLLOW`. `..` pops the
+//!   directory the walk came from, and a relative symlink's target is
+//!   spliced into the rest of the path; with `no_symlinks` every symlink
+//!   is refused with ELOOP. What is popped is a directory the walk
+//!   itself opened, never a symlink, so the result is the POSIX one,
+//!   except under concurrent renames, where it stays beneath the root.
+//!   A symlink that leads out of the root (an absolute target, or `..`
+//!   above the root that only a symlink can cause once [`climbs_above`]
+//!   passed) ends the walk with [`Walked::Left`]: the path to go on
+//!   with, which the broker decides again from scratch under the policy
+//!   and walks beneath that rule's root (issue #11). Nothing outside the
+//!   root is ever opened here.
 //!
-//! Plain POSIX calls: compiled and unit-tested on Linux too, used by the
-//! broker on FreeBSD only (Linux's `openat2(RESOLVE_BENEATH)` has no such
-//! bug).
-#![cfg_attr(not(target_os = "freebsd"), allow(dead_code))]
+//! Plain POSIX calls. The broker walks with it on FreeBSD always, and
+//! on Linux when `openat2(RESOLVE_BENEATH)` (which has no `..` bug)
+//! reports that a lookup left the root (EXDEV).
 use std::collections::VecDeque;
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path};
 
 /// The errno of a walk that tried to leave its root (what the broker's
@@ -37,8 +41,25 @@ pub(crate) const ESCAPE: i32 = libc::ENOTCAPABLE;
 #[cfg(not(target_os = "freebsd"))]
 pub(crate) const ESCAPE: i32 = libc::EXDEV;
 
-/// Most symlinks one walk follows (FreeBSD's MAXSYMLINKS).
-const MAX_LINKS: usize = 32;
+/// Most symlinks one lookup follows, all the broker's rounds together:
+/// the kernel's own bound (FreeBSD's MAXSYMLINKS, Linux's 40), beyond
+/// which the call fails with ELOOP.
+#[cfg(target_os = "freebsd")]
+pub(crate) const MAX_LINKS: usize = 32;
+#[cfg(not(target_os = "freebsd"))]
+pub(crate) const MAX_LINKS: usize = 40;
+
+/// Where a [`walk`] ended.
+#[derive(Debug)]
+pub(crate) enum Walked {
+    /// The last name, opened with the caller's flags.
+    Opened(OwnedFd),
+    /// A symlink led out of the root: the path to go on with. Absolute
+    /// (an absolute target, then the names after the link), or relative
+    /// to the root and starting with `..` (a relative target that climbed
+    /// above it, from where it did so). The caller decides it again.
+    Left(Vec<u8>),
+}
 
 /// Whether the `..` of `rel` (relative to a rule's root) lexically climb
 /// above the root: `../x`, `a/../../x`. Pure; `.` is ignored.
@@ -119,34 +140,94 @@ fn is_link_fd(fd: RawFd) -> bool {
     }
 }
 
+/// Whether a symlink with an absolute target in `dir` is a magic link
+/// (Linux: `/proc/<pid>/fd/N`, `cwd`, `root`, `exe`). Its text names a file
+/// of the process walking, the broker: `/dev/stdin` would be the broker's
+/// stdin. Refused with ELOOP, as `RESOLVE_NO_MAGICLINKS` does; procfs's
+/// plain links (`self`, `mounts`, `net`) are relative and followed.
+#[cfg(target_os = "linux")]
+fn magic(dir: RawFd) -> bool {
+    // SAFETY: a zeroed statfs buffer.
+    unsafe {
+        let mut st: libc::statfs = std::mem::zeroed();
+        libc::fstatfs(dir, &mut st) == 0 && st.f_type == libc::PROC_SUPER_MAGIC
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn magic(_dir: RawFd) -> bool {
+    false
+}
+
 /// Errors `O_NOFOLLOW` gives for a symlink (FreeBSD EMLINK, Linux ELOOP;
 /// ENOTDIR with O_DIRECTORY).
 fn maybe_link(e: i32) -> bool {
     e == libc::ELOOP || e == libc::EMLINK || e == libc::ENOTDIR
 }
 
-/// Opens `rel` beneath `root` with `flags` and `mode` (see the module
-/// documentation): never a `..` or a multi-name path to the kernel,
-/// `..` above `root` and absolute symlinks fail with [`ESCAPE`], and with
-/// `no_symlinks` any symlink fails with ELOOP. `O_NOFOLLOW` in `flags`
-/// keeps its meaning for the last name.
+/// Opens `rel` beneath `root` with `flags` and `mode`, leaving it
+/// nowhere: [`walk`], with a symlink that leads out of the root refused
+/// with [`ESCAPE`] (the walk as it was before links were followed out
+/// of roots; the unit tests' view of it).
+#[cfg(test)]
 pub(crate) fn open_beneath(root: RawFd, rel: &[u8], flags: i32, mode: u32, no_symlinks: bool) -> Result<OwnedFd, i32> {
+    match walk(root, rel, flags, mode, no_symlinks, &mut 0)? {
+        Walked::Opened(fd) => Ok(fd),
+        Walked::Left(_) => Err(ESCAPE),
+    }
+}
+
+/// `rest` (names, as [`names`] left them) after `head`, `/`-separated.
+fn joined(head: &[u8], rest: &VecDeque<Vec<u8>>) -> Vec<u8> {
+    let mut p = head.to_vec();
+    for n in rest {
+        if p.last() != Some(&b'/') {
+            p.push(b'/');
+        }
+        p.extend_from_slice(n);
+    }
+    p
+}
+
+/// Walks `rel` beneath `root` and opens its last name with `flags` and
+/// `mode` (see the module documentation): never a `..` or a multi-name
+/// path to the kernel. `..` of `rel` itself above `root` fails with
+/// [`ESCAPE`]; a symlink that leads out of `root` ends the walk with
+/// [`Walked::Left`]; with `no_symlinks` any symlink fails with ELOOP.
+/// `*links` counts the symlinks followed (the caller's rounds share it);
+/// beyond [`MAX_LINKS`], ELOOP. `O_NOFOLLOW` in `flags` keeps its meaning
+/// for the last name, and so does `O_CREAT`: through a dangling symlink
+/// the target is created (or, outside the root, decided by the caller).
+pub(crate) fn walk(
+    root: RawFd,
+    rel: &[u8],
+    flags: i32,
+    mode: u32,
+    no_symlinks: bool,
+    links: &mut usize,
+) -> Result<Walked, i32> {
     if rel.is_empty() {
         return Err(libc::ENOENT);
     }
-    if rel.first() == Some(&b'/') {
+    if rel.first() == Some(&b'/') || climbs_above(Path::new(std::ffi::OsStr::from_bytes(rel))) {
         return Err(ESCAPE);
     }
     let follow_last = flags & libc::O_NOFOLLOW == 0;
     let mut q = names(rel);
     let mut stack: Vec<OwnedFd> = Vec::new();
-    let mut links = 0;
+    // Whether a symlink was spliced in: only then can `..` reach above
+    // the root (climbs_above refused the path's own).
+    let mut spliced = false;
     while let Some(n) = q.pop_front() {
         let last = q.is_empty();
         if n == b".." {
-            if stack.pop().is_none() {
-                return Err(ESCAPE);
+            if stack.is_empty() {
+                if !spliced {
+                    return Err(ESCAPE);
+                }
+                return Ok(Walked::Left(joined(b"..", &q)));
             }
+            stack.pop();
             if last {
                 q.push_back(b".".to_vec());
             }
@@ -171,7 +252,7 @@ pub(crate) fn open_beneath(root: RawFd, rel: &[u8], flags: i32, mode: u32, no_sy
         if !link {
             let fd = r?;
             if last {
-                return Ok(fd);
+                return Ok(Walked::Opened(fd));
             }
             stack.push(fd);
             continue;
@@ -180,8 +261,8 @@ pub(crate) fn open_beneath(root: RawFd, rel: &[u8], flags: i32, mode: u32, no_sy
         if no_symlinks {
             return Err(libc::ELOOP);
         }
-        links += 1;
-        if links > MAX_LINKS {
+        *links += 1;
+        if *links > MAX_LINKS {
             return Err(libc::ELOOP);
         }
         let mut buf = [0u8; libc::PATH_MAX as usize];
@@ -195,8 +276,12 @@ pub(crate) fn open_beneath(root: RawFd, rel: &[u8], flags: i32, mode: u32, no_sy
             return Err(libc::ENOENT);
         }
         if target[0] == b'/' {
-            return Err(ESCAPE);
+            if magic(dir) {
+                return Err(libc::ELOOP);
+            }
+            return Ok(Walked::Left(joined(target, &q)));
         }
+        spliced = true;
         for t in names(target).into_iter().rev() {
             q.push_front(t);
         }
@@ -326,6 +411,49 @@ mod tests {
             open_beneath(t.root.as_raw_fd(), b"ok", libc::O_RDONLY, 0, true).err(),
             Some(libc::ELOOP),
             "no_symlinks"
+        );
+    }
+
+    fn walked(t: &Tree, p: &str, flags: i32, links: &mut usize) -> Result<Result<String, String>, i32> {
+        Ok(match walk(t.root.as_raw_fd(), p.as_bytes(), flags, 0, false, links)? {
+            Walked::Opened(fd) => {
+                let mut s = String::new();
+                use std::io::Read;
+                std::fs::File::from(fd).read_to_string(&mut s).unwrap();
+                Ok(s)
+            }
+            Walked::Left(to) => Err(String::from_utf8(to).unwrap()),
+        })
+    }
+
+    #[test]
+    fn links_out_of_the_root_end_the_walk_with_where_they_lead() {
+        let t = tree();
+        let left = |p: &str| walked(&t, p, libc::O_RDONLY, &mut 0);
+        assert_eq!(left("abs"), Ok(Err("/etc".into())));
+        assert_eq!(left("abs/passwd"), Ok(Err("/etc/passwd".into())));
+        assert_eq!(left("dl/../abs/./x/"), Ok(Err("/etc/x/.".into())));
+        // Relative to the root, from where the link climbed above it.
+        assert_eq!(left("up"), Ok(Err("../secret".into())));
+        assert_eq!(left("dup"), Ok(Err("../secret".into())));
+        assert_eq!(left("d/../up/x"), Ok(Err("../secret/x".into())));
+        // The path's own `..` above the root is no link's doing: refused.
+        assert_eq!(left("../secret"), Err(ESCAPE));
+        assert_eq!(left("dl/../../secret"), Err(ESCAPE));
+        // O_NOFOLLOW: the last name is not followed.
+        assert_eq!(
+            walked(&t, "abs", libc::O_RDONLY | libc::O_NOFOLLOW, &mut 0),
+            Err(libc::ELOOP)
+        );
+        // The count goes on across the caller's rounds.
+        let mut links = MAX_LINKS - 1;
+        assert_eq!(walked(&t, "ok", libc::O_RDONLY, &mut links), Ok(Ok("g".into())));
+        assert_eq!(links, MAX_LINKS);
+        assert_eq!(walked(&t, "ok", libc::O_RDONLY, &mut links), Err(libc::ELOOP));
+        assert_eq!(
+            walk(t.root.as_raw_fd(), b"abs", libc::O_RDONLY, 0, true, &mut 0).err(),
+            Some(libc::ELOOP),
+            "no_symlinks follows none"
         );
     }
 

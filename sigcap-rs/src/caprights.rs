@@ -176,7 +176,10 @@ const READ: &[u64] = &[
 ];
 
 /// `write`: write, truncate, sync, unlink and rename away beneath a
-/// directory, change mode and times, set and delete extended attributes.
+/// directory, change mode, owner and times, set and delete extended
+/// attributes. The owner because the broker changes it by path under
+/// `write` (chown, lchown, fchownat): fchown on a descriptor of the same
+/// file may do no less.
 const WRITE: &[u64] = &[
     CAP_WRITE,
     CAP_MMAP_W,
@@ -186,6 +189,7 @@ const WRITE: &[u64] = &[
     CAP_UNLINKAT,
     CAP_RENAMEAT_SOURCE,
     CAP_FCHMOD,
+    CAP_FCHOWN,
     CAP_FUTIMES,
     CAP_EXTATTR_SET,
     CAP_EXTATTR_DELETE,
@@ -198,10 +202,13 @@ const CREATE: &[u64] = &[CAP_CREATE, CAP_LOOKUP, CAP_MKDIRAT, CAP_RENAMEAT_TARGE
 /// The rights a descriptor opened under a rule granting `a` gets.
 ///
 /// Never granted, whatever the modes: CAP_FEXECVE, CAP_FCHDIR (capability
-/// mode refuses fchdir anyway), CAP_FCHOWN, CAP_FCHFLAGS, CAP_FCHROOT,
+/// mode refuses fchdir anyway), CAP_FCHFLAGS, CAP_FCHROOT,
 /// ACL and MAC changes, hard links (CAP_LINKAT_*: Landlock's REFER is not
 /// granted on Linux either), symlinks, FIFOs and device nodes
-/// (CAP_SYMLINKAT, CAP_MKFIFOAT, CAP_MKNODAT), and Unix-socket binds and
+/// (CAP_SYMLINKAT, CAP_MKFIFOAT, CAP_MKNODAT: a relative `*at` call of
+/// these from a handed-out directory fails with ENOTCAPABLE and is not
+/// brokered; by path, or from AT_FDCWD, capability mode fails it with
+/// ECAPMODE and the broker decides), and Unix-socket binds and
 /// connects beneath a directory (CAP_BINDAT, CAP_CONNECTAT: the net rules
 /// govern those).
 pub(crate) fn for_access(a: Access) -> Rights {
@@ -252,9 +259,23 @@ pub(crate) fn needed_for(op: crate::proto::Op, flags: i32) -> Rights {
         }
         Op::Stat | Op::Statx if flags & AT_EMPTY_PATH != 0 => Rights::of(&[CAP_FSTAT]),
         Op::Stat | Op::Statx | Op::Access | Op::Readlink => Rights::of(&[CAP_FSTATAT]),
+        // fchdir (chdir is by path, never from a descriptor).
+        Op::Chdir => Rights::of(&[CAP_FCHDIR]),
         Op::Mkdir => Rights::of(&[CAP_MKDIRAT]),
         Op::Unlink => Rights::of(&[CAP_UNLINKAT]),
         Op::Rename => Rights::of(&[CAP_RENAMEAT_SOURCE]),
+        Op::Symlink => Rights::of(&[CAP_SYMLINKAT]),
+        Op::Link => Rights::of(&[CAP_LINKAT_SOURCE]),
+        Op::Chmod => Rights::of(&[CAP_LOOKUP, CAP_FCHMOD]),
+        Op::Chown => Rights::of(&[CAP_LOOKUP, CAP_FCHOWN]),
+        Op::Utimes => Rights::of(&[CAP_LOOKUP, CAP_FUTIMES]),
+        Op::Truncate => Rights::of(&[CAP_LOOKUP, CAP_FTRUNCATE]),
+        Op::GetXattr => Rights::of(&[CAP_LOOKUP, CAP_EXTATTR_GET]),
+        Op::SetXattr => Rights::of(&[CAP_LOOKUP, CAP_EXTATTR_SET]),
+        Op::ListXattr => Rights::of(&[CAP_LOOKUP, CAP_EXTATTR_LIST]),
+        Op::RemoveXattr => Rights::of(&[CAP_LOOKUP, CAP_EXTATTR_DELETE]),
+        Op::Pathconf => Rights::of(&[CAP_LOOKUP, CAP_FPATHCONF]),
+        Op::Mknod => Rights::of(&[CAP_MKFIFOAT]),
         Op::Connect => Rights::of(&[CAP_CONNECT]),
         Op::Bind => Rights::of(&[CAP_BIND]),
         Op::Sendto => Rights::of(&[CAP_WRITE, CAP_CONNECT]),
@@ -386,7 +407,6 @@ mod tests {
     const NEVER: &[u64] = &[
         CAP_FEXECVE,
         CAP_FCHDIR,
-        CAP_FCHOWN,
         CAP_FCHFLAGS,
         CAP_FCHROOT,
         CAP_LINKAT_SOURCE,
@@ -436,6 +456,7 @@ mod tests {
             CAP_RENAMEAT_SOURCE,
             CAP_RENAMEAT_TARGET,
             CAP_FCHMOD,
+            CAP_FCHOWN,
             CAP_FUTIMES,
             CAP_FSYNC,
             CAP_MMAP_W,
@@ -458,6 +479,7 @@ mod tests {
             CAP_UNLINKAT,
             CAP_RENAMEAT_SOURCE,
             CAP_FCHMOD,
+            CAP_FCHOWN,
             CAP_FUTIMES,
         ] {
             assert!(w.has(ok), "{ok:#x}");

@@ -17,10 +17,13 @@
 //! [`DenyReason::BrokerTimeout`]. The request is not withdrawn: the
 //! broker may still perform it afterwards (a file created, a socket
 //! connected), with its answer going nowhere.
-use crate::proto::{Op, Reply, Request, ADDR_MAX, DATA_MAX, FD_DIR, FD_DIR2, FD_SOCK, MAGIC};
+use crate::proto::{
+    Op, Reply, Request, ADDR_MAX, DATA_MAX, FD_DIR, FD_DIR2, FD_SOCK, MAGIC, PATH_MAX, TIMES_LEN, XATTR_MAX,
+    XATTR_NAME_MAX,
+};
 use crate::record::{Decision, DenyReason, StackWriter, Violation};
 use crate::sys;
-use crate::syscall::Call;
+use crate::syscall::{Call, TIMES_TIMEVAL, TIMES_UTIMBUF};
 use std::fmt::Write as _;
 use std::os::fd::RawFd;
 
@@ -89,32 +92,70 @@ pub(crate) fn perform(ch: &Channel, call: &Call, orig_errno: i32, v: &mut Violat
     req.aux = call.aux;
     req.out_len = call.out_len.min(u32::MAX as usize) as u32;
     if call.op.has_path() {
-        match sys::read_user_cstr(&mut req.path, call.path) {
-            Ok(n) => req.path_len = n as u32,
-            Err(e) => return bad(e),
+        // FreeBSD's fchdir: a directory and no path; the broker names it.
+        let fchdir = call.op == Op::Chdir && call.path == 0 && call.dirfd != libc::AT_FDCWD;
+        if !fchdir {
+            match sys::read_user_cstr(&mut req.path, call.path) {
+                Ok(n) => req.path_len = n as u32,
+                Err(e) => return bad(e),
+            }
+            v.set_detail(req.path());
         }
-        v.set_detail(req.path());
         let empty_ok =
             matches!(call.op, Op::Stat | Op::Statx) && req.path_len == 0 && call.flags & libc::AT_EMPTY_PATH != 0;
-        if req.path_len == 0 && !empty_ok {
+        if req.path_len == 0 && !empty_ok && !fchdir {
             // The kernel's own answer to an empty path.
             return bad(libc::ENOENT);
         }
-        if call.dirfd != libc::AT_FDCWD && (req.path.first() != Some(&b'/') || empty_ok) {
+        // A path from the working directory is made absolute against the
+        // program's current one, now, by this thread (cwd.rs): the broker
+        // decides on that. (An empty one with AT_EMPTY_PATH names the
+        // directory itself.)
+        if call.dirfd == libc::AT_FDCWD && req.path.first() != Some(&b'/') && !fchdir {
+            match crate::cwd::absolute(&mut req.path, req.path_len as usize, v) {
+                Ok(n) => req.path_len = n as u32,
+                Err(e) => return bad(e),
+            }
+        }
+        if let Some(fd) = own_fd_name(call.op, req.path()) {
+            // The program's own descriptor by its /proc name (glibc's
+            // lchmod, fchmodat(AT_SYMLINK_NOFOLLOW), reaches the file of
+            // an O_PATH descriptor so): the broker's /proc is its own, so
+            // the descriptor goes along and the broker decides on the
+            // path it names, "." beneath it.
+            req.path[0] = b'.';
+            req.path_len = 1;
+            req.fd_roles |= FD_DIR;
+            fds[nfds] = fd;
+            nfds += 1;
+        } else if call.dirfd != libc::AT_FDCWD && (req.path.first() != Some(&b'/') || empty_ok || fchdir) {
             req.fd_roles |= FD_DIR;
             fds[nfds] = call.dirfd;
             nfds += 1;
         }
-        if call.op == Op::Rename {
+        if call.op.has_place2() || (call.op.has_text2() && call.path2 != 0) {
             match sys::read_user_cstr(&mut req.path2, call.path2) {
                 Ok(n) => req.path2_len = n as u32,
                 Err(e) => return bad(e),
             }
-            if call.dirfd2 != libc::AT_FDCWD && req.path2.first() != Some(&b'/') {
+            v.set_detail2(req.path2());
+            // A second place (not a symlink's text or an xattr's name)
+            // from the working directory: made absolute as the first.
+            let relative2 = req.path2.first() != Some(&b'/') && req.path2_len > 0;
+            if call.op.has_place2() && call.dirfd2 == libc::AT_FDCWD && relative2 {
+                match crate::cwd::absolute(&mut req.path2, req.path2_len as usize, v) {
+                    Ok(n) => req.path2_len = n as u32,
+                    Err(e) => return bad(e),
+                }
+            }
+            if call.op.has_place2() && call.dirfd2 != libc::AT_FDCWD && req.path2.first() != Some(&b'/') {
                 req.fd_roles |= FD_DIR2;
                 fds[nfds] = call.dirfd2;
                 nfds += 1;
             }
+        }
+        if let Err(e) = extra_fields(call, &mut req, &mut data_iov) {
+            return bad(e);
         }
     } else if call.op == Op::Listen {
         // No address: the socket's own, as the record's detail (an
@@ -202,6 +243,9 @@ pub(crate) fn perform(ch: &Channel, call: &Call, orig_errno: i32, v: &mut Violat
     }
 
     let mut hdr = Reply::default();
+    // chdir's answer, the directory's real path, lands in the request's
+    // path buffer, which is no longer needed (no second 4 KiB of stack).
+    let dir_out = req.path.as_mut_ptr();
     let mut iov = [
         libc::iovec {
             iov_base: (&mut hdr as *mut Reply).cast(),
@@ -209,12 +253,18 @@ pub(crate) fn perform(ch: &Channel, call: &Call, orig_errno: i32, v: &mut Violat
         },
         // Results land directly in the program's buffer; the kernel
         // checks it and fails with EFAULT instead of us faulting.
-        libc::iovec {
-            iov_base: call.out as *mut libc::c_void,
-            iov_len: if matches!(call.op, Op::Stat | Op::Statx | Op::Readlink) {
-                call.out_len
-            } else {
-                0
+        match call.op {
+            Op::Chdir => libc::iovec {
+                iov_base: dir_out.cast(),
+                iov_len: PATH_MAX,
+            },
+            _ => libc::iovec {
+                iov_base: call.out as *mut libc::c_void,
+                iov_len: if call.op.has_out() && call.out != 0 {
+                    call.out_len
+                } else {
+                    0
+                },
             },
         },
     ];
@@ -243,6 +293,9 @@ pub(crate) fn perform(ch: &Channel, call: &Call, orig_errno: i32, v: &mut Violat
         sys::close_received(&r);
         return denied(Decision::BrokerUnavailable);
     }
+    // Symlinks led the lookup out of its root: the path the broker
+    // decided in the end, beside the one asked for.
+    v.set_via(hdr.via());
     let decision = to_decision(hdr.decision, hdr.rule);
     let allowed = matches!(decision, Decision::Allowed { .. } | Decision::AllowedByDescriptor);
     if !allowed {
@@ -276,9 +329,148 @@ pub(crate) fn perform(ch: &Channel, call: &Call, orig_errno: i32, v: &mut Violat
             }
             0
         }
+        Op::GetXattr | Op::ListXattr if req.out_len > 0 => {
+            // The bytes that arrived must be the value's, all of them.
+            let got = r.len - std::mem::size_of::<Reply>();
+            if hdr.value < 0 || hdr.data_len as i64 != hdr.value || got != hdr.data_len as usize {
+                return Answer {
+                    decision,
+                    result: -(libc::EIO as i64),
+                };
+            }
+            hdr.value
+        }
+        Op::Chdir => {
+            let n = hdr.data_len as usize;
+            if n >= PATH_MAX || r.len != std::mem::size_of::<Reply>() + n {
+                sys::close(fd);
+                return denied(Decision::BrokerUnavailable);
+            }
+            // SAFETY: the broker's n bytes were received at dir_out, the
+            // request's path buffer of PATH_MAX bytes.
+            let real = unsafe { std::slice::from_raw_parts(dir_out.cast_const(), n) };
+            match crate::cwd::change(fd, real, call) {
+                Ok(()) => 0,
+                Err(e) => -(e as i64),
+            }
+        }
         _ => hdr.value,
     };
     Answer { decision, result }
+}
+
+/// The fields of the file operations beyond paths, read from the
+/// program's memory on the stack: utimes' times as two timespecs, an
+/// extended attribute's value (sent from the program's buffer, as
+/// sendto's payload) and the size of its result buffer.
+fn extra_fields(call: &Call, req: &mut Request, data_iov: &mut libc::iovec) -> Result<(), i32> {
+    match call.op {
+        Op::Utimes if call.addr != 0 => {
+            let ts = read_times(call.addr, call.aux)?;
+            let mut i = 0;
+            for t in ts {
+                for w in t {
+                    req.addr[i..i + 8].copy_from_slice(&w.to_ne_bytes());
+                    i += 8;
+                }
+            }
+            req.addr_len = TIMES_LEN as u32;
+        }
+        Op::GetXattr | Op::SetXattr | Op::RemoveXattr => {
+            if req.path2_len == 0 {
+                // No name pointer (EFAULT) or an empty name (ERANGE).
+                return Err(if call.path2 == 0 { libc::EFAULT } else { libc::ERANGE });
+            }
+            if req.path2_len as usize > XATTR_NAME_MAX {
+                return Err(libc::ERANGE);
+            }
+        }
+        _ => {}
+    }
+    match call.op {
+        Op::SetXattr => {
+            if call.data_len > XATTR_MAX {
+                return Err(libc::E2BIG);
+            }
+            *data_iov = libc::iovec {
+                iov_base: call.data as *mut libc::c_void,
+                iov_len: call.data_len,
+            };
+            req.data_len = call.data_len as u32;
+        }
+        // A larger buffer than the largest value is as good as that one.
+        Op::GetXattr | Op::ListXattr => {
+            req.out_len = if call.out == 0 {
+                0
+            } else {
+                call.out_len.min(XATTR_MAX) as u32
+            };
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// The descriptor number in `/proc/self/fd/N` (or `/proc/thread-self/
+/// fd/N`) for the calls on a file's metadata and link's source (Linux);
+/// None for any other path or call.
+fn own_fd_name(op: Op, path: &[u8]) -> Option<RawFd> {
+    if !cfg!(target_os = "linux")
+        || !matches!(
+            op,
+            Op::Chmod
+                | Op::Chown
+                | Op::Utimes
+                | Op::Truncate
+                | Op::GetXattr
+                | Op::SetXattr
+                | Op::ListXattr
+                | Op::RemoveXattr
+                | Op::Link
+        )
+    {
+        return None;
+    }
+    let n = path
+        .strip_prefix(b"/proc/self/fd/")
+        .or_else(|| path.strip_prefix(b"/proc/thread-self/fd/"))?;
+    if n.is_empty() || n.len() > 9 || !n.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    Some(n.iter().fold(0, |v, d| v * 10 + RawFd::from(d - b'0')))
+}
+
+/// Two times at `addr` in the form `kind`, as (seconds, nanoseconds).
+fn read_times(addr: usize, kind: u64) -> Result<[[i64; 2]; 2], i32> {
+    let mut b = [0u8; 32];
+    let word = |b: &[u8; 32], i: usize| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&b[i * 8..i * 8 + 8]);
+        i64::from_ne_bytes(w)
+    };
+    Ok(match kind {
+        TIMES_UTIMBUF => {
+            sys::read_user(&mut b[..16], addr)?;
+            [[word(&b, 0), 0], [word(&b, 1), 0]]
+        }
+        TIMES_TIMEVAL => {
+            sys::read_user(&mut b, addr)?;
+            let us = |x: i64| {
+                // The kernel refuses microseconds out of range; so does
+                // the conversion, rather than carry them into seconds.
+                if (0..1_000_000).contains(&x) {
+                    Ok(x * 1000)
+                } else {
+                    Err(libc::EINVAL)
+                }
+            };
+            [[word(&b, 0), us(word(&b, 1))?], [word(&b, 2), us(word(&b, 3))?]]
+        }
+        _ => {
+            sys::read_user(&mut b, addr)?;
+            [[word(&b, 0), word(&b, 1)], [word(&b, 2), word(&b, 3)]]
+        }
+    })
 }
 
 /// Writes a readable form of a socket address into the record, without

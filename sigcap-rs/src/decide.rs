@@ -182,6 +182,14 @@ pub(crate) fn check_open_flags(flags: i32) -> Result<i32, i32> {
     if flags & !allowed != 0 {
         return Err(libc::EINVAL);
     }
+    // With O_PATH open(2) ignores every flag but these, and openat2(2),
+    // which the broker and the fast path resolve with, refuses the rest
+    // (O_NOCTTY, O_RDWR...) with EINVAL: glibc's lchmod emulation opens
+    // with O_PATH and a mode register it never cleared.
+    #[cfg(target_os = "linux")]
+    if flags & libc::O_PATH != 0 {
+        return Ok((flags | libc::O_CLOEXEC) & (libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC));
+    }
     Ok(flags | libc::O_CLOEXEC | libc::O_NOCTTY)
 }
 
@@ -210,11 +218,70 @@ pub(crate) fn required_access(op: Op, flags: i32) -> Access {
             }
             a
         }
-        Op::Stat | Op::Statx | Op::Access | Op::Readlink => Access::READ,
-        Op::Mkdir => Access::CREATE,
-        Op::Unlink | Op::Rename => Access::WRITE,
+        // chdir looks the directory up, as stat does; the working
+        // directory grants nothing by itself: every lookup from it is
+        // decided again, by path.
+        Op::Stat | Op::Statx | Op::Access | Op::Readlink | Op::Chdir => Access::READ,
+        Op::GetXattr | Op::ListXattr | Op::Pathconf => Access::READ,
+        Op::Mkdir | Op::Mknod => Access::CREATE,
+        // The symlink's target is content, never looked up here: only
+        // the place where the link is made counts.
+        Op::Symlink => Access::CREATE,
+        Op::Unlink => Access::WRITE,
+        // An exchange moves the target onto the source's name too.
+        Op::Rename if flags & crate::proto::RENAME_EXCHANGE != 0 => Access::WRITE | Access::CREATE,
+        Op::Rename => Access::WRITE,
+        // A hard link is a second name with the file's own access: only
+        // a file the program may already read and write gets one, so a
+        // link into a writable tree cannot make a read-only file writable.
+        Op::Link => Access::READ | Access::WRITE,
+        Op::Chmod | Op::Chown | Op::Utimes | Op::Truncate | Op::SetXattr | Op::RemoveXattr => Access::WRITE,
         Op::Connect | Op::Bind | Op::Sendto | Op::Listen => Access::NONE,
     }
+}
+
+/// Which access the second place of `op` (rename's and link's target,
+/// `path2`) needs under its own rule: create, and for an exchange also
+/// write (what was there moves away).
+pub(crate) fn required_access2(op: Op, flags: i32) -> Access {
+    match op {
+        Op::Rename if flags & crate::proto::RENAME_EXCHANGE != 0 => Access::WRITE | Access::CREATE,
+        Op::Rename | Op::Link => Access::CREATE,
+        _ => Access::NONE,
+    }
+}
+
+/// The access a trapped system call (number and raw arguments, as a
+/// record has them) needs under the rule of each place it names: the
+/// first path, and the second one of a rename or a link (`NONE` when the
+/// call has none; a symlink's target is content, not a place). None for a
+/// call the broker has no form for, or one that names no path. The same
+/// table the broker decides by, for tools that read records
+/// (sigcap-run's suggested policy).
+pub fn access_for_call(syscall: i64, args: [u64; 6]) -> Option<(Access, Access)> {
+    let c = crate::syscall::decode(syscall, args)?;
+    if !c.op.has_path() {
+        return None;
+    }
+    Some((required_access(c.op, c.flags), required_access2(c.op, c.flags)))
+}
+
+/// Whether a rename may replace what is at its target, whose rule grants
+/// `target`: replacing destroys a file, which takes write there (as
+/// Landlock's REMOVE_FILE does); without it the broker renames with
+/// RENAME_NOREPLACE and the program gets EEXIST.
+pub(crate) fn rename_may_replace(target: Access) -> bool {
+    target.contains(Access::WRITE)
+}
+
+/// The mode bits a brokered chmod (or mknod) may set: not set-user-ID or
+/// set-group-ID. A set-id file made in the sandbox would carry the
+/// broker's identity (root, for `tar` as root) to whoever runs it
+/// outside; the sticky bit and the permissions are the program's.
+// mode_t is u32 on Linux, u16 on FreeBSD: the casts are needed there.
+#[allow(clippy::unnecessary_cast)]
+pub(crate) fn chmod_allowed(mode: u32) -> bool {
+    mode & (libc::S_ISUID as u32 | libc::S_ISGID as u32) == 0
 }
 
 #[cfg(test)]
@@ -321,6 +388,56 @@ mod tests {
     }
 
     #[test]
+    fn access_needed_by_the_brokered_calls() {
+        use crate::proto::{RENAME_EXCHANGE, RENAME_NOREPLACE};
+        let rw = Access::READ | Access::WRITE;
+        let wc = Access::WRITE | Access::CREATE;
+        for (op, flags, first, second) in [
+            (Op::Rename, 0, Access::WRITE, Access::CREATE),
+            (Op::Rename, RENAME_NOREPLACE, Access::WRITE, Access::CREATE),
+            (Op::Rename, RENAME_EXCHANGE, wc, wc),
+            (Op::Link, 0, rw, Access::CREATE),
+            (Op::Link, libc::AT_SYMLINK_FOLLOW, rw, Access::CREATE),
+            (Op::Symlink, 0, Access::CREATE, Access::NONE),
+            (Op::Mknod, 0, Access::CREATE, Access::NONE),
+            (Op::Chmod, 0, Access::WRITE, Access::NONE),
+            (Op::Chown, 0, Access::WRITE, Access::NONE),
+            (Op::Utimes, 0, Access::WRITE, Access::NONE),
+            (Op::Truncate, 0, Access::WRITE, Access::NONE),
+            (Op::SetXattr, 0, Access::WRITE, Access::NONE),
+            (Op::RemoveXattr, 0, Access::WRITE, Access::NONE),
+            (Op::GetXattr, 0, Access::READ, Access::NONE),
+            (Op::ListXattr, 0, Access::READ, Access::NONE),
+            (Op::Pathconf, 0, Access::READ, Access::NONE),
+        ] {
+            assert_eq!(required_access(op, flags), first, "{op:?} {flags}");
+            assert_eq!(required_access2(op, flags), second, "{op:?} {flags}");
+        }
+        // A read-only rule's file cannot be linked, renamed or changed.
+        let p = policy();
+        let mut rel = [0u8; 64];
+        for op in [
+            Op::Link,
+            Op::Rename,
+            Op::Chmod,
+            Op::Chown,
+            Op::Utimes,
+            Op::Truncate,
+            Op::SetXattr,
+        ] {
+            assert_eq!(
+                decide_fs(&p, op, 0, b"/var/tmp/app/ro/f", &mut rel),
+                Err(FsDenial::Access),
+                "{op:?}"
+            );
+        }
+        assert!(decide_fs(&p, Op::GetXattr, 0, b"/var/tmp/app/ro/f", &mut rel).is_ok());
+        assert!(!rename_may_replace(Access::READ | Access::CREATE));
+        assert!(rename_may_replace(Access::ALL));
+        assert!(chmod_allowed(0o1777) && !chmod_allowed(0o4755) && !chmod_allowed(0o2755));
+    }
+
+    #[test]
     fn access_needed_by_open_flags() {
         use libc::*;
         assert_eq!(required_access(Op::Open, O_RDONLY), Access::READ);
@@ -334,5 +451,11 @@ mod tests {
             Access::READ | Access::WRITE
         );
         assert!(check_open_flags(0x4000_0000).is_err());
+        #[cfg(target_os = "linux")]
+        assert_eq!(
+            check_open_flags(O_PATH | O_NOFOLLOW | O_RDWR | O_NOCTTY),
+            Ok(O_PATH | O_NOFOLLOW | O_CLOEXEC),
+            "openat2 refuses O_PATH with other flags"
+        );
     }
 }

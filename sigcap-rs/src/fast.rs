@@ -13,8 +13,10 @@
 //! relative paths (the broker's working-directory and directory-descriptor
 //! semantics), every refusal of the decision (no rule, access, `..` beneath
 //! a root holding a narrower rule), unknown open flags and O_TMPFILE,
-//! paths beneath a single-file rule other than the file itself, an escape
-//! the kernel reports (EXDEV), anything Landlock refuses (EACCES: the
+//! paths beneath a single-file rule other than the file itself, a lookup
+//! the kernel reports leaving the root (EXDEV: `..` above it, which the
+//! broker refuses, or a symlink out of it, which the broker follows by
+//! deciding its target), anything Landlock refuses (EACCES: the
 //! broker is not under Landlock and answers as it always did), a bad
 //! buffer or path pointer (EFAULT), mkdir, unlink, rename, and every
 //! socket call. Falling back is always safe: the broker decides again.
@@ -112,26 +114,30 @@ fn read_path(head: &Head, call: &Call, pid: libc::pid_t, path: &mut [u8; PATH_MA
     })
 }
 
-/// How both fast paths start: the program's path (which must be
-/// absolute: relative ones are the broker's), and the broker's decision
-/// on it, with the path relative to the rule's root in `rel`,
+/// How both fast paths start: the program's path, into `v`'s detail as
+/// spelled, made absolute if it is relative to the working directory
+/// (cwd.rs; relative to a descriptor: the broker's), and the broker's
+/// decision on it, with the path relative to the rule's root in `rel`,
 /// NUL-terminated. None: not the fast path's to answer.
-fn lookup<'a>(
+fn lookup(
     policy: &Policy,
     call: &Call,
-    pid: libc::pid_t,
+    v: &mut Violation,
     head: &Head,
-    path: &'a mut [u8; PATH_MAX],
+    path: &mut [u8; PATH_MAX],
     rel: &mut [u8; PATH_MAX + 1],
-) -> Option<(&'a [u8], crate::decide::FsMatch)> {
-    let n = read_path(head, call, pid, path)?;
-    let path = &path[..n];
-    if path.first() != Some(&b'/') {
-        return None;
+) -> Option<crate::decide::FsMatch> {
+    let mut n = read_path(head, call, v.pid, path)?;
+    v.set_detail(&path[..n]);
+    if path[..n].first() != Some(&b'/') {
+        if call.dirfd != libc::AT_FDCWD || n == 0 {
+            return None;
+        }
+        n = crate::cwd::absolute(path, n, v).ok()?;
     }
-    let m = crate::decide::decide_fs(policy, call.op, call.flags, path, &mut rel[..PATH_MAX]).ok()?;
+    let m = crate::decide::decide_fs(policy, call.op, call.flags, &path[..n], &mut rel[..PATH_MAX]).ok()?;
     rel[m.rel_len] = 0;
-    Some((path, m))
+    Some(m)
 }
 
 /// The calls the fast path answers.
@@ -231,7 +237,7 @@ mod linux {
             return None;
         }
         let (mut path, mut rel) = ([0u8; PATH_MAX], [0u8; PATH_MAX + 1]);
-        let (path, m) = lookup(policy, call, v.pid, head, &mut path, &mut rel)?;
+        let m = lookup(policy, call, v, head, &mut path, &mut rel)?;
         let root = fp.roots.get(m.rule)?;
         let rel: &[u8] = match &root.name {
             None => &rel[..=m.rel_len],
@@ -345,7 +351,6 @@ mod linux {
             }
             _ => return None,
         };
-        v.set_detail(path);
         Some(Answer {
             decision: Decision::Allowed { rule: m.rule as u32 },
             result,

@@ -173,7 +173,7 @@ fn record(rt: &Runtime, v: &mut Violation) {
     v.seq = rt.ring.push(*v);
     rt.count(v);
     if let Some(log) = &rt.log {
-        let mut buf = [0u8; 2048];
+        let mut buf = [0u8; crate::record::JSON_MAX];
         let mut w = StackWriter::new(&mut buf);
         if v.write_json(&mut w).is_ok() && w.write_char('\n').is_ok() {
             write_log(log, w.as_bytes());
@@ -459,6 +459,7 @@ fn describe(call: &Option<Call>, trap: &backend::Trap, v: &mut Violation) {
     };
     if c.op.has_path() {
         path_detail(c.path, v);
+        note_cwd(v, c.dirfd);
     } else if c.addr_len >= 2 && c.addr_len <= crate::proto::ADDR_MAX {
         let mut a = [0u8; crate::proto::ADDR_MAX];
         if sys::read_user(&mut a[..c.addr_len], c.addr).is_ok() {
@@ -472,6 +473,32 @@ fn describe(call: &Option<Call>, trap: &backend::Trap, v: &mut Violation) {
 fn describe_raw(trap: &backend::Trap, v: &mut Violation) {
     if let Some(i) = crate::syscall::path_arg(trap.syscall) {
         path_detail(trap.args[i] as usize, v);
+        // The *at calls take their directory just before the path
+        // (symlinkat's target comes first); the others use the working
+        // directory.
+        // symlink(target, path) and inotify_add_watch(fd, path) have no
+        // directory argument.
+        let dirfd = match i {
+            0 => libc::AT_FDCWD,
+            _ if matches!(v.name, "symlink" | "inotify_add_watch") => libc::AT_FDCWD,
+            _ => trap.args[i - 1] as i32,
+        };
+        note_cwd(v, dirfd);
+    }
+}
+
+/// For a call nothing makes absolute (no brokered form, or a mode that
+/// only reports): the working directory a relative path from `dirfd`
+/// names, in the record, so that a report can still place it.
+fn note_cwd(v: &mut Violation, dirfd: i32) {
+    if dirfd != libc::AT_FDCWD || v.detail_len == 0 || v.detail[0] == b'/' {
+        return;
+    }
+    let mut dir = [0u8; crate::proto::PATH_MAX];
+    match crate::cwd::current(&mut dir) {
+        Ok(n) => v.set_cwd(&dir[..n]),
+        Err(libc::ENAMETOOLONG) => v.set_cwd(&dir),
+        Err(_) => {}
     }
 }
 

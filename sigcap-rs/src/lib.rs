@@ -35,8 +35,17 @@
 //! - `runtime`: the state the handler reads, published at `enter()`.
 //! - `handler`: the async-signal-safe violation handler.
 //! - `client` / `proto`: the fixed-size request to the broker and back.
+//! - `cwd`: the working directory; relative paths made absolute in the
+//!   handler (FreeBSD: an emulated directory, see [`current_dir`]).
 //! - `broker`: the privileged process that checks and performs requests.
 //! - [`record`]: structured violation records and their JSON form.
+//!
+//! ## Threads
+//! `enter()` may run while other threads do: the broker is a fresh exec
+//! of the program's image (a constructor of this crate runs it before
+//! `main` there), so no lock held by another thread is copied into it,
+//! and on Linux every running thread is put under Landlock too (see
+//! [`LandlockStatus`]).
 //!
 //! ## Across fork and exec
 //! A forked child inherits the handler, the confinement and the control
@@ -53,6 +62,7 @@ mod broker;
 mod caprights;
 mod client;
 mod codemap;
+mod cwd;
 mod decide;
 pub mod error;
 mod fast;
@@ -69,8 +79,9 @@ mod sys;
 mod syscall;
 
 pub use backend::LandlockStatus;
+pub use decide::access_for_call;
 pub use error::{Error, Result};
 pub use policy::{Access, NetTarget, Policy};
 pub use record::{BackendKind, Class, Decision, DenyReason, Violation};
 pub use runtime::{Action, Mode, Stats};
-pub use sandbox::{Builder, Sandbox, DEFAULT_BROKER_TIMEOUT};
+pub use sandbox::{current_dir, Builder, Sandbox, DEFAULT_BROKER_TIMEOUT};

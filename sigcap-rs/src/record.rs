@@ -152,6 +152,15 @@ impl Decision {
 /// Bytes of path or address text kept in a record.
 pub const DETAIL_MAX: usize = 240;
 
+/// The longest JSON line of a record (every path field of control
+/// characters, each `\u00XX`): the handler's buffer for it, on the
+/// interrupted thread's stack.
+pub const JSON_MAX: usize = 8192;
+/// `cwd_len` of a working directory longer than [`DETAIL_MAX`] (which
+/// fits in a `u8` only because DETAIL_MAX is below 255).
+const CWD_TOO_LONG: u8 = u8::MAX;
+const _: () = assert!(DETAIL_MAX < CWD_TOO_LONG as usize);
+
 /// Return addresses kept in a record (frame-pointer walk).
 pub const STACK_MAX: usize = 12;
 
@@ -177,6 +186,16 @@ pub struct Violation {
     pub(crate) ip: u64,
     pub(crate) detail: [u8; DETAIL_MAX],
     pub(crate) detail_len: u8,
+    pub(crate) via: [u8; DETAIL_MAX],
+    pub(crate) via_len: u8,
+    /// The second path (rename's and link's target, where a symlink
+    /// points, an extended attribute's name), when the call has one.
+    pub(crate) detail2: [u8; DETAIL_MAX],
+    pub(crate) detail2_len: u8,
+    /// The working directory a relative path was made absolute against
+    /// (`cwd_len` 0: none was; [`CWD_TOO_LONG`]: longer than the buffer).
+    pub(crate) cwd: [u8; DETAIL_MAX],
+    pub(crate) cwd_len: u8,
     pub(crate) decision: Decision,
     pub(crate) result: i64,
     pub(crate) fast_path: bool,
@@ -201,6 +220,12 @@ impl Violation {
             ip,
             detail: [0; DETAIL_MAX],
             detail_len: 0,
+            via: [0; DETAIL_MAX],
+            via_len: 0,
+            detail2: [0; DETAIL_MAX],
+            detail2_len: 0,
+            cwd: [0; DETAIL_MAX],
+            cwd_len: 0,
             decision: Decision::Reported,
             result: -(errno as i64),
             fast_path: false,
@@ -216,6 +241,32 @@ impl Violation {
         let n = b.len().min(DETAIL_MAX);
         self.detail[..n].copy_from_slice(&b[..n]);
         self.detail_len = n as u8;
+    }
+
+    /// Sets the path the broker used, truncated to [`DETAIL_MAX`].
+    pub(crate) fn set_via(&mut self, b: &[u8]) {
+        let n = b.len().min(DETAIL_MAX);
+        self.via[..n].copy_from_slice(&b[..n]);
+        self.via_len = n as u8;
+    }
+
+    /// Sets the second path's text, truncated to [`DETAIL_MAX`].
+    pub(crate) fn set_detail2(&mut self, b: &[u8]) {
+        let n = b.len().min(DETAIL_MAX);
+        self.detail2[..n].copy_from_slice(&b[..n]);
+        self.detail2_len = n as u8;
+    }
+
+    /// Sets the working directory a relative path was made absolute
+    /// against. One longer than the record holds is not cut (a prefix of
+    /// a directory names another directory): it is marked as too long.
+    pub(crate) fn set_cwd(&mut self, b: &[u8]) {
+        if b.len() > DETAIL_MAX {
+            self.cwd_len = CWD_TOO_LONG;
+            return;
+        }
+        self.cwd[..b.len()].copy_from_slice(b);
+        self.cwd_len = b.len() as u8;
     }
 
     /// Sequence number within the process (1-based, in violation order).
@@ -263,6 +314,34 @@ impl Violation {
     /// truncated).
     pub fn detail(&self) -> Option<std::borrow::Cow<'_, str>> {
         (self.detail_len > 0).then(|| String::from_utf8_lossy(&self.detail[..self.detail_len as usize]))
+    }
+    /// The path the broker decided last, when it is not the one the call
+    /// named: symlinks led the lookup out of its rule's root, and the
+    /// broker followed them by deciding the path they lead to again
+    /// (lossy, possibly truncated). None when the path named was the path
+    /// used.
+    pub fn via(&self) -> Option<std::borrow::Cow<'_, str>> {
+        (self.via_len > 0).then(|| String::from_utf8_lossy(&self.via[..self.via_len as usize]))
+    }
+    /// The call's second path, if it has one: rename's and link's
+    /// target, the target a symlink points to (content, not a lookup),
+    /// an extended attribute's name (lossy, possibly truncated). In the
+    /// JSON form as `"detail2"`, only when present.
+    pub fn detail2(&self) -> Option<std::borrow::Cow<'_, str>> {
+        (self.detail2_len > 0).then(|| String::from_utf8_lossy(&self.detail2[..self.detail2_len as usize]))
+    }
+    /// The program's working directory that a relative path (of a call
+    /// made with `AT_FDCWD`) was made absolute against, at the time of
+    /// the call: `detail()` joined to it is the path the policy decided
+    /// on. None when the path was absolute, relative to a descriptor, or
+    /// the call named none; `Some("")` when the directory was longer
+    /// than a record holds ([`DETAIL_MAX`] bytes).
+    pub fn cwd(&self) -> Option<std::borrow::Cow<'_, str>> {
+        match self.cwd_len {
+            0 => None,
+            CWD_TOO_LONG => Some(std::borrow::Cow::Borrowed("")),
+            n => Some(String::from_utf8_lossy(&self.cwd[..n as usize])),
+        }
     }
     /// What was done.
     pub fn decision(&self) -> Decision {
@@ -326,6 +405,24 @@ impl Violation {
         } else {
             w.write_str("null")?;
         }
+        w.write_str(",\"via\":")?;
+        if self.via_len > 0 {
+            write_json_str(w, &self.via[..self.via_len as usize])?;
+        } else {
+            w.write_str("null")?;
+        }
+        if self.detail2_len > 0 {
+            w.write_str(",\"detail2\":")?;
+            write_json_str(w, &self.detail2[..self.detail2_len as usize])?;
+        }
+        match self.cwd_len {
+            0 => {}
+            CWD_TOO_LONG => w.write_str(",\"cwd\":\"\"")?,
+            n => {
+                w.write_str(",\"cwd\":")?;
+                write_json_str(w, &self.cwd[..n as usize])?;
+            }
+        }
         write!(w, ",\"decision\":\"{}\"", self.decision.name())?;
         match self.decision {
             Decision::Allowed { rule } => write!(w, ",\"rule\":{rule}")?,
@@ -376,6 +473,15 @@ impl fmt::Display for Violation {
             }
         } else {
             write!(f, "{:#x}, {:#x}, {:#x}", self.args[0], self.args[1], self.args[2])?;
+        }
+        if self.via_len > 0 {
+            f.write_str(" -> ")?;
+            for chunk in self.via[..self.via_len as usize].utf8_chunks() {
+                f.write_str(chunk.valid())?;
+                if !chunk.invalid().is_empty() {
+                    f.write_char('\u{fffd}')?;
+                }
+            }
         }
         write!(
             f,
@@ -574,6 +680,25 @@ mod tests {
     }
 
     #[test]
+    fn the_path_used_is_recorded_beside_the_path_asked_for() {
+        let mut f = v(2);
+        let parsed: serde_json::Value = serde_json::from_str(&f.to_json()).unwrap();
+        assert_eq!(parsed["via"], serde_json::Value::Null);
+        assert_eq!(f.via(), None);
+        f.set_detail(b"/etc/localtime");
+        f.set_via(b"/usr/share/zoneinfo/Etc/UTC");
+        f.decision = Decision::Allowed { rule: 0 };
+        let parsed: serde_json::Value = serde_json::from_str(&f.to_json()).unwrap();
+        assert_eq!(parsed["detail"], "/etc/localtime");
+        assert_eq!(parsed["via"], "/usr/share/zoneinfo/Etc/UTC");
+        assert!(
+            f.to_string()
+                .contains("(/etc/localtime -> /usr/share/zoneinfo/Etc/UTC)"),
+            "{f}"
+        );
+    }
+
+    #[test]
     fn the_fast_path_is_a_field_of_every_record() {
         let mut f = v(2);
         let parsed: serde_json::Value = serde_json::from_str(&f.to_json()).unwrap();
@@ -595,18 +720,48 @@ mod tests {
         assert_eq!(parsed["reason"], "broker-timeout");
         assert_eq!(parsed["result"], -1);
         assert!(t.to_string().ends_with(": denied (broker-timeout), returned -1"), "{t}");
-        // The handler's stack buffer holds the longest record.
+        // The handler's stack buffer holds the longest record: every
+        // byte of the path and the directory escaped as \u00XX.
         let mut long = t;
         long.set_detail(&[b'\\'; DETAIL_MAX]);
+        long.set_via(&[1u8; DETAIL_MAX]);
+        long.set_detail2(&[1u8; DETAIL_MAX]);
+        long.set_cwd(&[1u8; DETAIL_MAX]);
         long.stack = [u64::MAX; STACK_MAX];
         long.stack_len = STACK_MAX as u8;
         long.scan = [u64::MAX; SCAN_MAX];
         long.scan_len = SCAN_MAX as u8;
         long.args = [u64::MAX; 6];
-        let mut buf = [0u8; 2048];
+        let mut buf = [0u8; crate::record::JSON_MAX];
         let mut w = StackWriter::new(&mut buf);
         assert!(long.write_json(&mut w).is_ok());
-        eprintln!("longest record: {} bytes of 2048", w.as_bytes().len());
+        eprintln!(
+            "longest record: {} bytes of {}",
+            w.as_bytes().len(),
+            crate::record::JSON_MAX
+        );
+        long.set_detail(&[1u8; DETAIL_MAX]);
+        let mut w = StackWriter::new(&mut buf);
+        assert!(long.write_json(&mut w).is_ok(), "control characters in every path");
+        let parsed: serde_json::Value = serde_json::from_str(&long.to_json()).unwrap();
+        assert_eq!(parsed["cwd"].as_str().unwrap().len(), DETAIL_MAX);
+    }
+
+    #[test]
+    fn the_working_directory_of_a_relative_path() {
+        let mut r = v(2);
+        let parsed: serde_json::Value = serde_json::from_str(&r.to_json()).unwrap();
+        assert!(parsed.get("cwd").is_none(), "no directory, no key");
+        assert_eq!(r.cwd(), None);
+        r.set_cwd(b"/tmp/w");
+        let parsed: serde_json::Value = serde_json::from_str(&r.to_json()).unwrap();
+        assert_eq!(parsed["cwd"], "/tmp/w");
+        assert_eq!(r.cwd().as_deref(), Some("/tmp/w"));
+        // Too long for the record: marked, never cut to another name.
+        r.set_cwd(&[b'a'; DETAIL_MAX + 1]);
+        let parsed: serde_json::Value = serde_json::from_str(&r.to_json()).unwrap();
+        assert_eq!(parsed["cwd"], "");
+        assert_eq!(r.cwd().as_deref(), Some(""));
     }
 
     #[test]

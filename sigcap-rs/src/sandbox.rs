@@ -28,6 +28,7 @@ pub struct Builder {
     broker_timeout: Duration,
     fast_path: bool,
     stack_scan: bool,
+    broker_program: Option<std::path::PathBuf>,
     errors: Vec<Error>,
 }
 
@@ -43,6 +44,7 @@ impl Default for Builder {
             broker_timeout: DEFAULT_BROKER_TIMEOUT,
             fast_path: true,
             stack_scan: true,
+            broker_program: None,
             errors: Vec::new(),
         }
     }
@@ -186,6 +188,18 @@ impl Builder {
         self
     }
 
+    /// The image executed as the broker (default: this program's own
+    /// executable, `/proc/self/exe` on Linux, `AT_EXECPATH` on FreeBSD).
+    /// It must link this crate, whose constructor turns it into the broker
+    /// before its `main` (a program whose `main` is only
+    /// `fn main() {}` and that uses [`Builder::enter`] somewhere, or
+    /// names `sigcap::Sandbox::builder`, will do). Opened at `enter()`
+    /// and executed by descriptor.
+    pub fn broker_program(mut self, path: impl AsRef<Path>) -> Self {
+        self.broker_program = Some(path.as_ref().to_owned());
+        self
+    }
+
     /// Forces a backend instead of choosing the best available one.
     pub fn backend(mut self, kind: BackendKind) -> Self {
         self.backend = Some(kind);
@@ -231,15 +245,19 @@ impl Builder {
     /// enters capability mode (or the seccomp emulation). Irreversible for
     /// this process.
     ///
-    /// Call it before starting other threads: the broker is forked from
-    /// this process, and a fork taken while another thread holds a C
-    /// library lock (malloc's, stdio's) leaves the broker's copy of that
-    /// lock held forever, and violations then wait on a broker that never
-    /// answers. Threads started after `enter` are fine.
+    /// Other threads may be running: the broker is a fresh exec of this
+    /// program's image (or [`Builder::broker_program`]), started with
+    /// nothing but system calls between fork and exec, so no lock another
+    /// thread holds is copied into it. It is not a child of this process
+    /// (`wait()` never returns it) and exits when the last process holding
+    /// its control socket (this one and its forks) is gone.
     ///
     /// On Linux the process is also restricted with Landlock (see
-    /// [`Sandbox::landlock`]); a kernel without Landlock ABI 6 is an error
-    /// unless [`Builder::allow_without_landlock`] was called.
+    /// [`Sandbox::landlock`]), every thread of it, the running ones
+    /// included; a thread that cannot be restricted (one that blocks every
+    /// signal, or does not run within a second) makes `enter()` fail. A
+    /// kernel without Landlock ABI 6 is an error unless
+    /// [`Builder::allow_without_landlock`] was called.
     pub fn enter(self) -> Result<Sandbox> {
         self.enter_probed(backend::landlock::probe_abi)
     }
@@ -254,20 +272,18 @@ impl Builder {
             return Err(Error::AlreadyEntered);
         }
         let (kind, mut prepared) = backend::prepare(self.backend)?;
-        // Compiled before the broker exists, applied after it is forked:
+        // Compiled before the broker exists, applied after it is started:
         // the broker keeps its authority.
         let landlock = backend::landlock::prepare(&self.policy, landlock_abi(), self.landlock)?;
         let needs_broker = !matches!(self.mode, Mode::Report | Mode::Abort);
         let broker = if needs_broker {
-            Some(broker::spawn(&self.policy)?)
+            Some(broker::spawn(&self.policy, self.broker_program.as_deref())?)
         } else {
             None
         };
         let fail = |b: &Option<BrokerHandle>, e: Error| {
             if let Some(b) = b {
-                crate::sys::close(b.ctl);
-                // SAFETY: reaping our own child.
-                unsafe { libc::waitpid(b.pid, std::ptr::null_mut(), 0) };
+                b.abandon();
             }
             e
         };
@@ -414,6 +430,27 @@ fn open_fast_roots(policy: &Policy) -> Result<crate::fast::FastPath> {
     })
 }
 
+/// The program's working directory as the sandbox sees it: the directory
+/// relative paths of trapped calls are resolved against.
+///
+/// Linux: the process's own (chdir is brokered, fchdir allowed, and the
+/// kernel keeps track), the same as [`std::env::current_dir`]. FreeBSD,
+/// after `enter()`: the emulated one (capability mode refuses chdir and
+/// fchdir, so the kernel's stays where `enter()` found it; the handler
+/// answers the program's chdir and fchdir by changing this one, and its
+/// `__getcwd`, hence getcwd(3), with it too). Before `enter()`, or
+/// without a sandbox: [`std::env::current_dir`].
+pub fn current_dir() -> std::io::Result<std::path::PathBuf> {
+    #[cfg(target_os = "freebsd")]
+    if runtime::runtime().is_some() {
+        use std::os::unix::ffi::OsStrExt;
+        let mut b = vec![0u8; crate::proto::PATH_MAX];
+        let n = crate::cwd::current(&mut b).map_err(std::io::Error::from_raw_os_error)?;
+        return Ok(std::path::PathBuf::from(std::ffi::OsStr::from_bytes(&b[..n])));
+    }
+    std::env::current_dir()
+}
+
 /// A handle on the entered sandbox. Capability mode cannot be left, so
 /// dropping it changes nothing.
 #[derive(Clone, Copy)]
@@ -452,7 +489,9 @@ impl Sandbox {
         &self.rt.policy
     }
 
-    /// What Landlock enforces for this process (Linux).
+    /// What Landlock enforces for this process (Linux): when
+    /// [`LandlockStatus::Enforced`], on every thread, the ones running at
+    /// `enter()` included.
     pub fn landlock(&self) -> LandlockStatus {
         self.rt.landlock
     }

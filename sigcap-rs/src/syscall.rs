@@ -29,11 +29,26 @@ pub struct Call {
     /// sendto payload.
     pub data: usize,
     pub data_len: usize,
-    /// statx mask.
+    /// statx mask; chown's uid | gid << 32; truncate's length; the
+    /// form of utimes' times ([`TIMES_TIMESPEC`], ...).
     pub aux: u64,
 }
 
+/// `Call::aux` of [`Op::Utimes`]: `addr` points to two `timespec`s
+/// (utimensat), two `timeval`s (utimes, futimesat, lutimes) or a
+/// `utimbuf` (utime); 0 for none ("now"). The handler converts them to
+/// timespecs for the wire.
+pub const TIMES_TIMESPEC: u64 = 0;
+pub const TIMES_TIMEVAL: u64 = 1;
+pub const TIMES_UTIMBUF: u64 = 2;
+
 use libc::AT_FDCWD;
+
+impl Call {
+    fn with_op(self, op: Op) -> Call {
+        Call { op, ..self }
+    }
+}
 
 fn fd(x: u64) -> i32 {
     x as i32
@@ -113,6 +128,89 @@ mod shape {
         }
     }
 
+    /// symlink(target, dirfd + link): the link is the place, the target
+    /// its content.
+    pub fn symlink(target: u64, dirfd: i32, link: u64) -> Call {
+        Call {
+            path2: target as usize,
+            dirfd2: AT_FDCWD,
+            ..path(Op::Symlink, dirfd, link)
+        }
+    }
+
+    pub fn link(d1: i32, p1: u64, d2: i32, p2: u64, flags: u64) -> Call {
+        Call {
+            flags: flags as i32,
+            ..rename(d1, p1, d2, p2)
+        }
+        .with_op(Op::Link)
+    }
+
+    /// The kernel keeps only the permission bits of chmod's mode (FreeBSD
+    /// `& ALLPERMS`, Linux `& S_IALLUGO`); FreeBSD's chmod(1) passes the
+    /// file type bits too (getmode(3) of st_mode), so the rest is dropped
+    /// here, not refused by the broker.
+    pub fn chmod(dirfd: i32, p: u64, mode: u64, flags: i32) -> Call {
+        Call {
+            mode: (mode & 0o7777) as u32,
+            flags,
+            ..path(Op::Chmod, dirfd, p)
+        }
+    }
+
+    pub fn chown(dirfd: i32, p: u64, uid: u64, gid: u64, flags: i32) -> Call {
+        Call {
+            aux: (uid & 0xffff_ffff) | (gid & 0xffff_ffff) << 32,
+            flags,
+            ..path(Op::Chown, dirfd, p)
+        }
+    }
+
+    /// Times at `times` in the form `kind`, two of them (or none, NULL).
+    pub fn utimes(dirfd: i32, p: u64, times: u64, kind: u64, flags: i32) -> Call {
+        Call {
+            addr: times as usize,
+            aux: kind,
+            flags,
+            ..path(Op::Utimes, dirfd, p)
+        }
+    }
+
+    pub fn truncate(p: u64, len: u64) -> Call {
+        Call {
+            aux: len,
+            ..path(Op::Truncate, AT_FDCWD, p)
+        }
+    }
+
+    /// An extended attribute call by path: `name` (0 for a list), the
+    /// buffer (`out` for get and list, `data` for set), its size, and
+    /// `mode` (Linux: setxattr's flags; FreeBSD: the namespace).
+    pub fn xattr(op: Op, p: u64, name: u64, buf: u64, size: u64, mode: u64, nofollow: bool) -> Call {
+        let mut c = Call {
+            path2: name as usize,
+            dirfd2: AT_FDCWD,
+            mode: mode as u32,
+            flags: if nofollow { libc::AT_SYMLINK_NOFOLLOW } else { 0 },
+            ..path(op, AT_FDCWD, p)
+        };
+        if op == Op::SetXattr {
+            c.data = buf as usize;
+            c.data_len = size as usize;
+        } else {
+            c.out = buf as usize;
+            c.out_len = size as usize;
+        }
+        c
+    }
+
+    pub fn mknod(dirfd: i32, p: u64, mode: u64) -> Call {
+        Call {
+            mode: mode as u32,
+            ..path(Op::Mknod, dirfd, p)
+        }
+    }
+
     /// connect(s, addr, len) and bind(s, addr, len).
     pub fn socket(op: Op, a: [u64; 6]) -> Call {
         Call {
@@ -183,8 +281,40 @@ mod table {
             SYS_unlinkat => shape::unlink(fd(a[0]), a[1], a[2]),
             SYS_rename => shape::rename(AT_FDCWD, a[0], AT_FDCWD, a[1]),
             SYS_renameat => shape::rename(fd(a[0]), a[1], fd(a[2]), a[3]),
-            // renameat2 with flags has no portable brokered form.
-            SYS_renameat2 if a[4] == 0 => shape::rename(fd(a[0]), a[1], fd(a[2]), a[3]),
+            // The flags are checked by the broker (proto::Request::validate):
+            // RENAME_NOREPLACE and RENAME_EXCHANGE, never RENAME_WHITEOUT.
+            SYS_renameat2 => Call {
+                flags: a[4] as i32,
+                ..shape::rename(fd(a[0]), a[1], fd(a[2]), a[3])
+            },
+            SYS_symlink => shape::symlink(a[0], AT_FDCWD, a[1]),
+            SYS_symlinkat => shape::symlink(a[0], fd(a[1]), a[2]),
+            SYS_link => shape::link(AT_FDCWD, a[0], AT_FDCWD, a[1], 0),
+            SYS_linkat => shape::link(fd(a[0]), a[1], fd(a[2]), a[3], a[4]),
+            SYS_chmod => shape::chmod(AT_FDCWD, a[0], a[1], 0),
+            // fchmodat(2) has no flags argument; fchmodat2 (6.6) has.
+            SYS_fchmodat => shape::chmod(fd(a[0]), a[1], a[2], 0),
+            SYS_fchmodat2 => shape::chmod(fd(a[0]), a[1], a[2], a[3] as i32),
+            SYS_chown => shape::chown(AT_FDCWD, a[0], a[1], a[2], 0),
+            SYS_lchown => shape::chown(AT_FDCWD, a[0], a[1], a[2], AT_SYMLINK_NOFOLLOW),
+            SYS_fchownat => shape::chown(fd(a[0]), a[1], a[2], a[3], a[4] as i32),
+            SYS_utime => shape::utimes(AT_FDCWD, a[0], a[1], TIMES_UTIMBUF, 0),
+            SYS_utimes => shape::utimes(AT_FDCWD, a[0], a[1], TIMES_TIMEVAL, 0),
+            SYS_futimesat => shape::utimes(fd(a[0]), a[1], a[2], TIMES_TIMEVAL, 0),
+            // Trapped only with a path (the NULL form is futimens).
+            SYS_utimensat => shape::utimes(fd(a[0]), a[1], a[2], TIMES_TIMESPEC, a[3] as i32),
+            SYS_truncate => shape::truncate(a[0], a[1]),
+            SYS_mknod => shape::mknod(AT_FDCWD, a[0], a[1]),
+            SYS_mknodat => shape::mknod(fd(a[0]), a[1], a[2]),
+            SYS_getxattr => shape::xattr(Op::GetXattr, a[0], a[1], a[2], a[3], 0, false),
+            SYS_lgetxattr => shape::xattr(Op::GetXattr, a[0], a[1], a[2], a[3], 0, true),
+            SYS_setxattr => shape::xattr(Op::SetXattr, a[0], a[1], a[2], a[3], a[4], false),
+            SYS_lsetxattr => shape::xattr(Op::SetXattr, a[0], a[1], a[2], a[3], a[4], true),
+            SYS_listxattr => shape::xattr(Op::ListXattr, a[0], 0, a[1], a[2], 0, false),
+            SYS_llistxattr => shape::xattr(Op::ListXattr, a[0], 0, a[1], a[2], 0, true),
+            SYS_removexattr => shape::xattr(Op::RemoveXattr, a[0], a[1], 0, 0, 0, false),
+            SYS_lremovexattr => shape::xattr(Op::RemoveXattr, a[0], a[1], 0, 0, 0, true),
+            SYS_chdir => shape::path(Op::Chdir, AT_FDCWD, a[0]),
             SYS_connect => shape::socket(Op::Connect, a),
             SYS_bind => shape::socket(Op::Bind, a),
             SYS_sendto => shape::sendto(a),
@@ -201,9 +331,9 @@ mod table {
     /// Which argument names a path, for calls the broker cannot perform.
     pub fn path_arg(nr: i64) -> Option<usize> {
         Some(match nr {
-            SYS_link | SYS_chmod | SYS_chown | SYS_lchown | SYS_truncate | SYS_utime | SYS_utimes | SYS_chdir
-            | SYS_chroot | SYS_mknod | SYS_statfs | SYS_getxattr | SYS_lgetxattr | SYS_setxattr | SYS_lsetxattr
-            | SYS_listxattr | SYS_llistxattr | SYS_removexattr | SYS_lremovexattr | SYS_acct | SYS_uselib => 0,
+            SYS_link | SYS_chmod | SYS_chown | SYS_lchown | SYS_truncate | SYS_utime | SYS_utimes | SYS_chroot
+            | SYS_mknod | SYS_statfs | SYS_getxattr | SYS_lgetxattr | SYS_setxattr | SYS_lsetxattr | SYS_listxattr
+            | SYS_llistxattr | SYS_removexattr | SYS_lremovexattr | SYS_acct | SYS_uselib => 0,
             SYS_symlink
             | SYS_fchmodat
             | SYS_fchownat
@@ -312,7 +442,7 @@ mod table {
 #[cfg(target_os = "freebsd")]
 mod table {
     use super::*;
-    use libc::{AT_EACCESS, AT_REMOVEDIR};
+    use libc::{AT_EACCESS, AT_REMOVEDIR, AT_SYMLINK_NOFOLLOW};
 
     // System call numbers from FreeBSD's sys/sys/syscall.h (amd64, stable ABI).
     pub const SYS_SYSCALL: i64 = 0;
@@ -340,6 +470,7 @@ mod table {
     const SYS_RMDIR: i64 = 137;
     const SYS_UTIMES: i64 = 138;
     const SYS_LCHOWN: i64 = 254;
+    pub const SYS___GETCWD: i64 = 326;
     const SYS_EACCESS: i64 = 376;
     const SYS_TRUNCATE: i64 = 479;
     const SYS_CPUSET_SETAFFINITY: i64 = 488;
@@ -360,6 +491,21 @@ mod table {
     const SYS_FSTATAT: i64 = 552;
     const SYS_STATFS: i64 = 555;
     const SYS_MKNODAT: i64 = 559;
+    const SYS_PATHCONF: i64 = 191;
+    const SYS_LCHMOD: i64 = 274;
+    const SYS_LUTIMES: i64 = 276;
+    const SYS_EXTATTR_SET_FILE: i64 = 356;
+    const SYS_EXTATTR_GET_FILE: i64 = 357;
+    const SYS_EXTATTR_DELETE_FILE: i64 = 358;
+    const SYS_EXTATTR_SET_LINK: i64 = 412;
+    const SYS_EXTATTR_GET_LINK: i64 = 413;
+    const SYS_EXTATTR_DELETE_LINK: i64 = 414;
+    const SYS_EXTATTR_LIST_FILE: i64 = 438;
+    const SYS_EXTATTR_LIST_LINK: i64 = 439;
+    const SYS_FUTIMESAT: i64 = 494;
+    const SYS_MKFIFOAT: i64 = 497;
+    const SYS_LPATHCONF: i64 = 513;
+    const SYS_RENAMEAT2: i64 = 602;
 
     pub fn decode(nr: i64, a: [u64; 6]) -> Option<Call> {
         Some(match nr {
@@ -378,6 +524,54 @@ mod table {
             SYS_UNLINKAT => shape::unlink(fd(a[0]), a[1], a[2]),
             SYS_RENAME => shape::rename(AT_FDCWD, a[0], AT_FDCWD, a[1]),
             SYS_RENAMEAT => shape::rename(fd(a[0]), a[1], fd(a[2]), a[3]),
+            SYS_RENAMEAT2 => Call {
+                flags: a[4] as i32,
+                ..shape::rename(fd(a[0]), a[1], fd(a[2]), a[3])
+            },
+            SYS_SYMLINK => shape::symlink(a[0], AT_FDCWD, a[1]),
+            SYS_SYMLINKAT => shape::symlink(a[0], fd(a[1]), a[2]),
+            SYS_LINK => shape::link(AT_FDCWD, a[0], AT_FDCWD, a[1], libc::AT_SYMLINK_FOLLOW as u64),
+            SYS_LINKAT => shape::link(fd(a[0]), a[1], fd(a[2]), a[3], a[4]),
+            SYS_CHMOD => shape::chmod(AT_FDCWD, a[0], a[1], 0),
+            SYS_LCHMOD => shape::chmod(AT_FDCWD, a[0], a[1], AT_SYMLINK_NOFOLLOW),
+            SYS_FCHMODAT => shape::chmod(fd(a[0]), a[1], a[2], a[3] as i32),
+            SYS_CHOWN => shape::chown(AT_FDCWD, a[0], a[1], a[2], 0),
+            SYS_LCHOWN => shape::chown(AT_FDCWD, a[0], a[1], a[2], AT_SYMLINK_NOFOLLOW),
+            SYS_FCHOWNAT => shape::chown(fd(a[0]), a[1], a[2], a[3], a[4] as i32),
+            SYS_UTIMES => shape::utimes(AT_FDCWD, a[0], a[1], TIMES_TIMEVAL, 0),
+            SYS_LUTIMES => shape::utimes(AT_FDCWD, a[0], a[1], TIMES_TIMEVAL, AT_SYMLINK_NOFOLLOW),
+            SYS_FUTIMESAT => shape::utimes(fd(a[0]), a[1], a[2], TIMES_TIMEVAL, 0),
+            SYS_UTIMENSAT => shape::utimes(fd(a[0]), a[1], a[2], TIMES_TIMESPEC, a[3] as i32),
+            SYS_TRUNCATE => shape::truncate(a[0], a[1]),
+            SYS_MKFIFO => shape::mknod(AT_FDCWD, a[0], a[1] | libc::S_IFIFO as u64),
+            SYS_MKFIFOAT => shape::mknod(fd(a[0]), a[1], a[2] | libc::S_IFIFO as u64),
+            SYS_MKNODAT => shape::mknod(fd(a[0]), a[1], a[2]),
+            SYS_PATHCONF => Call {
+                mode: a[1] as u32,
+                ..shape::path(Op::Pathconf, AT_FDCWD, a[0])
+            },
+            SYS_LPATHCONF => Call {
+                mode: a[1] as u32,
+                flags: AT_SYMLINK_NOFOLLOW,
+                ..shape::path(Op::Pathconf, AT_FDCWD, a[0])
+            },
+            // extattr_*_file(path, namespace, name, data, nbytes) and
+            // the _link forms, which do not follow a final symlink.
+            SYS_EXTATTR_GET_FILE | SYS_EXTATTR_GET_LINK => {
+                shape::xattr(Op::GetXattr, a[0], a[2], a[3], a[4], a[1], nr == SYS_EXTATTR_GET_LINK)
+            }
+            SYS_EXTATTR_SET_FILE | SYS_EXTATTR_SET_LINK => {
+                shape::xattr(Op::SetXattr, a[0], a[2], a[3], a[4], a[1], nr == SYS_EXTATTR_SET_LINK)
+            }
+            SYS_EXTATTR_DELETE_FILE | SYS_EXTATTR_DELETE_LINK => {
+                shape::xattr(Op::RemoveXattr, a[0], a[2], 0, 0, a[1], nr == SYS_EXTATTR_DELETE_LINK)
+            }
+            SYS_EXTATTR_LIST_FILE | SYS_EXTATTR_LIST_LINK => {
+                shape::xattr(Op::ListXattr, a[0], 0, a[2], a[3], a[1], nr == SYS_EXTATTR_LIST_LINK)
+            }
+            SYS_CHDIR => shape::path(Op::Chdir, AT_FDCWD, a[0]),
+            // fchdir(fd): the directory and no path (the broker names it).
+            SYS_FCHDIR => shape::path(Op::Chdir, fd(a[0]), 0),
             SYS_CONNECT => shape::socket(Op::Connect, a),
             SYS_BIND => shape::socket(Op::Bind, a),
             SYS_SENDTO => shape::sendto(a),
@@ -388,8 +582,8 @@ mod table {
     /// Which argument names a path, for calls the broker cannot perform.
     pub fn path_arg(nr: i64) -> Option<usize> {
         Some(match nr {
-            SYS_LINK | SYS_CHMOD | SYS_CHOWN | SYS_CHFLAGS | SYS_CHDIR | SYS_CHROOT | SYS_MKFIFO | SYS_UTIMES
-            | SYS_LCHOWN | SYS_TRUNCATE | SYS_STATFS => 0,
+            SYS_LINK | SYS_CHMOD | SYS_CHOWN | SYS_CHFLAGS | SYS_CHROOT | SYS_MKFIFO | SYS_UTIMES | SYS_LCHOWN
+            | SYS_TRUNCATE | SYS_STATFS => 0,
             SYS_SYMLINK | SYS_FCHMODAT | SYS_FCHOWNAT | SYS_LINKAT | SYS_UTIMENSAT | SYS_MKNODAT => 1,
             SYS_SYMLINKAT => 2,
             _ => return None,
@@ -423,6 +617,7 @@ mod table {
             SYS_RMDIR => "rmdir",
             SYS_UTIMES => "utimes",
             SYS_LCHOWN => "lchown",
+            SYS___GETCWD => "__getcwd",
             SYS_EACCESS => "eaccess",
             SYS_TRUNCATE => "truncate",
             SYS_CPUSET_SETAFFINITY => "cpuset_setaffinity",
@@ -443,13 +638,28 @@ mod table {
             SYS_FSTATAT => "fstatat",
             SYS_STATFS => "statfs",
             SYS_MKNODAT => "mknodat",
+            SYS_PATHCONF => "pathconf",
+            SYS_LCHMOD => "lchmod",
+            SYS_LUTIMES => "lutimes",
+            SYS_EXTATTR_SET_FILE => "extattr_set_file",
+            SYS_EXTATTR_GET_FILE => "extattr_get_file",
+            SYS_EXTATTR_DELETE_FILE => "extattr_delete_file",
+            SYS_EXTATTR_SET_LINK => "extattr_set_link",
+            SYS_EXTATTR_GET_LINK => "extattr_get_link",
+            SYS_EXTATTR_DELETE_LINK => "extattr_delete_link",
+            SYS_EXTATTR_LIST_FILE => "extattr_list_file",
+            SYS_EXTATTR_LIST_LINK => "extattr_list_link",
+            SYS_FUTIMESAT => "futimesat",
+            SYS_MKFIFOAT => "mkfifoat",
+            SYS_LPATHCONF => "lpathconf",
+            SYS_RENAMEAT2 => "renameat2",
             _ => "?",
         }
     }
 }
 
 #[cfg(target_os = "freebsd")]
-pub(crate) use table::{SYS_FCHDIR, SYS_SYSCALL, SYS___SYSCALL};
+pub(crate) use table::{SYS_FCHDIR, SYS_SYSCALL, SYS___GETCWD, SYS___SYSCALL};
 
 /// Decodes a trapped call the broker can perform, or `None`.
 pub fn decode(nr: i64, args: [u64; 6]) -> Option<Call> {

@@ -332,20 +332,22 @@ rusty_fork_test! {
         let sb = Sandbox::builder().read_beneath(&t.root).broker_timeout(TIMEOUT).enter().unwrap();
         let r = t.root.display().to_string();
         let escapes = [
-            format!("{r}/../outside/secret.txt"),
-            format!("{r}/sub/../../outside/secret.txt"),
-            format!("{r}/up-link"),
-            format!("{r}/abs-link"),
-            format!("{r}/up-dir/secret.txt"),
-            format!("{r}/sub/../up-dir/file.txt"),
+            (format!("{r}/../outside/secret.txt"), DenyReason::Escape),
+            (format!("{r}/sub/../../outside/secret.txt"), DenyReason::Escape),
+            // Links out of the root: their targets decided, under no rule.
+            (format!("{r}/up-link"), DenyReason::NoRule),
+            (format!("{r}/abs-link"), DenyReason::NoRule),
+            (format!("{r}/up-dir/secret.txt"), DenyReason::NoRule),
+            (format!("{r}/sub/../up-dir/file.txt"), DenyReason::NoRule),
         ];
-        // The broker running: refused, as escapes.
-        for p in &escapes {
+        // The broker running: refused.
+        for (p, why) in &escapes {
             assert_eq!(read_all(Path::new(p)), Err(libc::EPERM), "{p}");
-            assert_eq!(last(&sb).decision(), Decision::Denied(DenyReason::Escape), "{p}");
+            assert_eq!(last(&sb).decision(), Decision::Denied(*why), "{p}");
             assert_eq!(std::fs::metadata(p).unwrap_err().raw_os_error(), Some(libc::EPERM), "{p}");
-            assert_eq!(last(&sb).decision(), Decision::Denied(DenyReason::Escape), "stat {p}");
+            assert_eq!(last(&sb).decision(), Decision::Denied(*why), "stat {p}");
         }
+        let escapes = escapes.map(|(p, _)| p);
         // The broker stopped: the fast path does not answer them either.
         out.stop_broker(&sb);
         for p in &escapes {
@@ -355,6 +357,43 @@ rusty_fork_test! {
         }
         let v = sb.take_violations();
         assert!(v.iter().all(|v| v.decision() == Decision::Denied(DenyReason::BrokerTimeout) && !v.fast_path()));
+        out.cont();
+    }
+
+    /// Issue #11: an absolute link, or one climbing above the root, to a
+    /// file another rule allows. The fast path's openat2 stops at the
+    /// link (EXDEV) and leaves the call to the broker, which follows it by
+    /// deciding the target: the right file, the broker's record.
+    #[test]
+    fn a_link_out_of_the_root_is_the_brokers_to_follow() {
+        deadline(60);
+        let t = tree();
+        symlink(t.other.join("file.txt"), t.root.join("abs-other")).unwrap();
+        symlink("../other/file.txt", t.root.join("up-other")).unwrap();
+        let out = Outside::start();
+        let sb = Sandbox::builder()
+            .read_beneath(&t.root)
+            .read_beneath(&t.other)
+            .broker_timeout(TIMEOUT)
+            .enter()
+            .unwrap();
+        for l in ["abs-other", "up-other"] {
+            let p = t.root.join(l);
+            assert_eq!(read_all(&p).unwrap(), "other root", "{l}");
+            let v = last(&sb);
+            assert_eq!((v.decision(), v.fast_path()), (Decision::Allowed { rule: 1 }, false), "{l}: {v}");
+            assert_eq!(v.via().unwrap(), t.other.join("file.txt").to_str().unwrap(), "{l}");
+            assert_eq!(std::fs::metadata(&p).unwrap().len(), "other root".len() as u64, "{l}");
+        }
+        // With the broker stopped, the fast path still answers what stays
+        // beneath the root, and leaves the links out of it waiting.
+        out.stop_broker(&sb);
+        assert_eq!(read_all(&t.root.join("ok-link")).unwrap(), "inside");
+        assert!(last(&sb).fast_path());
+        let (r, took) = open(&t.root.join("abs-other"), libc::O_RDONLY | libc::O_CLOEXEC);
+        assert_eq!(r, Err(libc::EPERM));
+        assert!(took >= TIMEOUT, "answered in {took:?}, not by the broker");
+        assert_eq!(last(&sb).decision(), Decision::Denied(DenyReason::BrokerTimeout));
         out.cont();
     }
 
@@ -495,16 +534,15 @@ rusty_fork_test! {
         // SAFETY: a pipe for the log.
         unsafe { assert_eq!(libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK), 0) };
         let log = unsafe { std::os::fd::BorrowedFd::borrow_raw(fds[1]) };
-        // The broker joins relative paths to the working directory of
-        // enter() (chdir is refused inside).
-        std::env::set_current_dir("/").unwrap();
         let sb = Sandbox::builder().read_beneath(&t.root).log_json(log).enter().unwrap();
         let f = t.root.join("file.txt");
-        // The same open, answered fast, then by the broker (a relative
-        // path, which the fast path leaves to it).
+        // The same open, answered fast, then by the broker (from a
+        // directory descriptor, which the fast path leaves to it).
         let fast = read_all(&f).unwrap();
-        let rel = f.strip_prefix("/").unwrap();
-        let brokered = read_all(rel);
+        let dir = std::fs::File::open(&t.root).unwrap();
+        // SAFETY: openat of a C string from a directory we hold.
+        let fd = unsafe { libc::openat(std::os::fd::AsRawFd::as_raw_fd(&dir), c"file.txt".as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
+        let brokered = if fd >= 0 { Ok(read_close(fd)) } else { Err(errno()) };
         assert_eq!(brokered.as_deref(), Ok("inside"));
         let v = sb.take_violations();
         let mut buf = vec![0u8; 65536];
@@ -521,8 +559,7 @@ rusty_fork_test! {
         assert!(v[fast_rec].result() >= 3);
         let j = &lines[fast_rec];
         assert_eq!((&j["decision"], &j["rule"], &j["fast_path"]), (&"allowed".into(), &0.into(), &true.into()));
-        // The brokered one (allowed or not: the broker's cwd is not "/"),
-        // with exactly the same keys.
+        // The brokered one, with exactly the same keys.
         let slow = v.iter().position(|v| !v.fast_path()).expect("a brokered record");
         let keys = |j: &serde_json::Value| j.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
         let mut want = keys(&lines[fast_rec]);

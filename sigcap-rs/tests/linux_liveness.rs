@@ -577,9 +577,23 @@ rusty_fork_test! {
         // SIGCANCEL and SIGSETXID), which sigaction does not let anyone change.
         let libc_own: u64 = (32..libc::SIGRTMIN()).map(|s| 1u64 << (s - 1)).sum();
         let f = |name: &str| field(name) & !libc_own;
-        let got = (f("SigCgt:"), f("SigBlk:"), f("SigIgn:"), pgrp, session);
-        let want = (0, 0, 1 << (libc::SIGPIPE - 1), b, b);
-        assert_eq!(got, want, "(caught, blocked, ignored, group, session) of the broker");
+        // The broker's session is its own (its leader, the exec'd
+        // intermediate, exited; the broker cannot take a terminal), and
+        // so is its group: neither is this process's.
+        // SAFETY: getsid and getpgrp of this process.
+        let (our_sid, our_pgrp) = unsafe { (libc::getsid(0), libc::getpgrp()) };
+        let got = (
+            f("SigCgt:"),
+            f("SigBlk:"),
+            f("SigIgn:"),
+            pgrp == session,
+            session != our_sid && pgrp != our_pgrp && session != b,
+        );
+        let want = (0, 0, 1 << (libc::SIGPIPE - 1), true, true);
+        assert_eq!(
+            got, want,
+            "(caught, blocked, ignored, group = session, not ours) of the broker {b}: group {pgrp}, session {session}"
+        );
         out.ask(b'I', unsafe { libc::getpid() });
         std::thread::sleep(Duration::from_millis(100));
         assert_eq!(INTS.load(std::sync::atomic::Ordering::SeqCst), 1);

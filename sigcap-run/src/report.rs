@@ -21,6 +21,19 @@ pub struct Record {
     pub class: String,
     pub ip: u64,
     pub detail: Option<String>,
+    /// The path the broker used when symlinks led the lookup out of the
+    /// root of the one asked for (`detail`): it followed them and decided
+    /// this path.
+    #[serde(default)]
+    pub via: Option<String>,
+    /// The second path: rename's and link's target, a symlink's target
+    /// text, an extended attribute's name.
+    #[serde(default)]
+    pub detail2: Option<String>,
+    /// The program's working directory a relative path was resolved
+    /// against, at the call ("": too long for the record).
+    #[serde(default)]
+    pub cwd: Option<String>,
     pub decision: String,
     #[serde(default)]
     pub rule: Option<u32>,
@@ -110,6 +123,17 @@ pub enum Op {
     Mkdir,
     Unlink,
     Rename,
+    /// link/linkat: the file, and the new name (`path2`).
+    Link,
+    /// symlink/symlinkat: where the link is made (`path2` is its target).
+    Symlink,
+    /// mknod/mknodat/mkfifo: a new name.
+    Mknod,
+    /// chmod, chown, the utimes family, truncate, the xattr calls,
+    /// pathconf: the file's metadata, by path.
+    Attr,
+    /// chdir, and FreeBSD's fchdir: the directory changed into.
+    Chdir,
     Connect,
     Bind,
     Sendto,
@@ -122,11 +146,20 @@ pub enum Op {
 pub struct Args {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
-    /// The path made absolute: against the working directory at enter, or
-    /// the directory a brokered open returned as `dirfd` (None when the
-    /// descriptor predates the sandbox).
+    /// The path made absolute: against the program's working directory at
+    /// the call (the record's `cwd`; the one at enter for records without
+    /// it), or the directory a brokered open returned as `dirfd` (None
+    /// when the descriptor predates the sandbox).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub resolved: Option<String>,
+    /// Where symlinks out of the path's root led: the path the broker
+    /// decided and used instead (absolute).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub via: Option<String>,
+    /// Rename's and link's target, a symlink's target text, an extended
+    /// attribute's name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path2: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub address: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -143,6 +176,9 @@ pub struct Args {
     pub op: Option<Op>,
     #[serde(skip)]
     pub dirfd_raw: Option<i32>,
+    /// The directory of `path2` when it is a place (rename, link).
+    #[serde(skip)]
+    pub dirfd2_raw: Option<i32>,
     #[serde(skip)]
     pub open_flags: Option<i32>,
 }
@@ -304,7 +340,32 @@ pub fn decode(r: &Record) -> Args {
         "unlink" | "rmdir" => (Op::Unlink, None, None, None),
         "unlinkat" => (Op::Unlink, Some(fd(a[0])), None, None),
         "rename" => (Op::Rename, None, None, None),
-        "renameat" | "renameat2" => (Op::Rename, Some(fd(a[0])), None, None),
+        "renameat" | "renameat2" => {
+            d.dirfd2_raw = Some(fd(a[2]));
+            (Op::Rename, Some(fd(a[0])), None, None)
+        }
+        "link" => (Op::Link, None, None, None),
+        "linkat" => {
+            d.dirfd2_raw = Some(fd(a[2]));
+            (Op::Link, Some(fd(a[0])), None, None)
+        }
+        "symlink" => (Op::Symlink, None, None, None),
+        "symlinkat" => (Op::Symlink, Some(fd(a[1])), None, None),
+        "mknod" | "mkfifo" => (Op::Mknod, None, None, Some(format!("{:#o}", a[1] & 0o7777))),
+        "mknodat" | "mkfifoat" => (Op::Mknod, Some(fd(a[0])), None, Some(format!("{:#o}", a[2] & 0o7777))),
+        "chmod" | "lchmod" => (Op::Attr, None, None, Some(format!("{:#o}", a[1] & 0o7777))),
+        "fchmodat" | "fchmodat2" => (Op::Attr, Some(fd(a[0])), None, Some(format!("{:#o}", a[2] & 0o7777))),
+        "fchownat" | "utimensat" | "futimesat" => (Op::Attr, Some(fd(a[0])), None, None),
+        "chown" | "lchown" | "utime" | "utimes" | "lutimes" | "truncate" | "pathconf" | "lpathconf" | "getxattr"
+        | "lgetxattr" | "setxattr" | "lsetxattr" | "listxattr" | "llistxattr" | "removexattr" | "lremovexattr" => {
+            (Op::Attr, None, None, None)
+        }
+        n if n.starts_with("extattr_") && (n.ends_with("_file") || n.ends_with("_link")) => {
+            (Op::Attr, None, None, None)
+        }
+        "chdir" => (Op::Chdir, None, None, None),
+        // FreeBSD's, brokered there: the directory, no path.
+        "fchdir" => (Op::Chdir, Some(fd(a[0])), None, None),
         "connect" | "connectat" => (Op::Connect, None, None, None),
         // listen on an unbound socket binds it (the detail is 0.0.0.0:0):
         // the policy needs that bind rule.
@@ -319,10 +380,9 @@ pub fn decode(r: &Record) -> Args {
             d.signal = Some(signal_name(a[1] as i32));
             (Op::Signal, None, None, None)
         }
-        "fchmodat" | "fchownat" | "utimensat" | "mknodat" | "linkat" | "futimesat" | "name_to_handle_at" => {
+        "name_to_handle_at" | "getxattrat" | "setxattrat" | "listxattrat" | "removexattrat" => {
             (Op::Other, Some(fd(a[0])), None, None)
         }
-        "symlinkat" => (Op::Other, Some(fd(a[1])), None, None),
         _ => (Op::Other, None, None, None),
     };
     d.op = Some(op);
@@ -336,9 +396,34 @@ pub fn decode(r: &Record) -> Args {
     d.mode = mode.filter(|_| op != Op::Open || flags.is_some_and(|f| f & libc::O_CREAT != 0));
     match op {
         Op::Connect | Op::Bind | Op::Sendto => d.address = r.detail.clone(),
-        _ => d.path = r.detail.clone(),
+        _ => {
+            d.path = r.detail.clone();
+            d.via = r.via.clone();
+        }
+    }
+    d.path2 = r.detail2.clone();
+    // The program's own descriptor by its /proc name (glibc's lchmod):
+    // the file that descriptor was opened on.
+    if let Some(n) = d.path.as_deref().and_then(|p| p.strip_prefix("/proc/self/fd/")) {
+        if let Ok(n) = n.parse::<i32>() {
+            set_dir(&mut d, n);
+            d.path = Some(".".into());
+        }
     }
     d
+}
+
+/// The second place of a rename or a link (its target), as arguments of
+/// their own so that it resolves like a first path.
+pub fn second_place(d: &Args) -> Option<Args> {
+    if !matches!(d.op, Some(Op::Rename | Op::Link)) {
+        return None;
+    }
+    let mut t = d.clone();
+    t.path = Some(d.path2.clone()?);
+    t.dirfd_raw = d.dirfd2_raw;
+    t.path2 = None;
+    Some(t)
 }
 
 /// Start-up noise: files the C library (and friends) look at in almost
@@ -446,7 +531,13 @@ impl Resolver {
         } else {
             match via_fd {
                 Some(fd) => self.fds.get(&(r.pid, fd))?.clone(),
-                None => std::path::PathBuf::from(stream.cwd_of(r.pid)?),
+                // The directory the handler resolved the path against,
+                // at the call; "" when it was too long for the record.
+                None => match r.cwd.as_deref() {
+                    Some("") => return None,
+                    Some(c) => std::path::PathBuf::from(c),
+                    None => std::path::PathBuf::from(stream.cwd_of(r.pid)?),
+                },
             }
         };
         let mut abs = std::path::PathBuf::from("/");
@@ -513,6 +604,8 @@ pub struct Sample {
     pub path: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub resolved: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub via: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dirfd: Option<String>,
     pub count: u64,
@@ -625,6 +718,7 @@ impl Exact {
                 .or(self.args.address.clone())
                 .or(self.args.signal.clone()),
             resolved: self.args.resolved.clone(),
+            via: self.args.via.clone(),
             dirfd: self.args.dirfd.clone(),
             count: self.count,
             first_seq: stream.records[self.rec].seq,
@@ -690,7 +784,11 @@ pub fn build(
         let out = outcome(r.result);
         let key = (
             r.name.clone(),
-            r.detail.clone().unwrap_or_default(),
+            format!(
+                "{}\0{}",
+                r.detail.as_deref().unwrap_or_default(),
+                r.via.as_deref().unwrap_or_default()
+            ),
             args.flags.clone().unwrap_or_default(),
             r.decision.clone(),
             r.reason.clone().unwrap_or_default(),
@@ -1050,6 +1148,11 @@ fn entry_line(e: &Entry, st: &Style) -> String {
         }
     } else {
         single
+    };
+    // The path the broker used, where links led out of the one asked for.
+    let what = match e.args.via.as_deref() {
+        Some(via) if e.paths == 1 => format!("{what} -> {via}"),
+        _ => what,
     };
     let mut extra = vec![];
     if let Some(f) = &e.args.flags {

@@ -17,7 +17,13 @@
 //! - `/`, `/home` and home directories are never roots: what needs one is
 //!   left out, with a comment saying what will then fail;
 //! - what the run removed or renamed away cannot be a root (the broker
-//!   works beneath a root, not on it): its rule moves to its parent.
+//!   works beneath a root, not on it): its rule moves to its parent;
+//! - a path whose symlinks led out of its root (the record's `via`, the
+//!   path the broker used): the link needs read on its own path (the
+//!   broker reads it to follow it), the path it led to the call's access
+//!   (decided there). A link to a target the run created gets read on its
+//!   directory instead (a rule on a dangling link could not be opened at
+//!   enter).
 //!
 //! A path "existed at enter" unless the run created it (a successful
 //! mkdir or O_CREAT open before any other successful use), and it exists
@@ -33,7 +39,9 @@ use sigcap::{Access, NetTarget, Policy};
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 
-/// What an operation needs under its rule (mirrors the broker).
+/// What an open needs under its rule, for the forms the broker's table
+/// does not decode (openat2: its flags are behind a pointer); the rest
+/// come from [`sigcap::access_for_call`].
 fn open_access(flags: i32) -> Access {
     let mut a = match flags & libc::O_ACCMODE {
         libc::O_RDONLY => Access::READ,
@@ -94,8 +102,15 @@ pub fn least_policy(stream: &Stream) -> Result<(Policy, Vec<String>)> {
     let mut used: HashSet<PathBuf> = HashSet::new();
     let mut removed: HashSet<PathBuf> = HashSet::new();
     let mut needs: Vec<(PathBuf, Access, String)> = Vec::new();
+    // Failed looks at a path, kept in case the run creates it later.
+    let mut looked_before_made: Vec<(PathBuf, Access, String)> = Vec::new();
     // path -> the error of its (first) failed probe
     let mut probes: BTreeMap<PathBuf, String> = BTreeMap::new();
+    // (link, the path it led to, call): read on the link.
+    let mut links: Vec<(PathBuf, PathBuf, String)> = Vec::new();
+    // Directories the program changed into (after the rules: one on the
+    // way to a root needs none).
+    let mut chdirs: Vec<PathBuf> = Vec::new();
     let mut policy = Policy::new();
     for r in &stream.records {
         if r.decision == "unsupported" || r.decision == "not-brokered" || r.decision == "allowed-by-descriptor" {
@@ -117,32 +132,67 @@ pub fn least_policy(stream: &Stream) -> Result<(Policy, Vec<String>)> {
             Op::Signal | Op::Other => continue,
             _ => {}
         }
+        let ok = r.result >= 0;
+        // What each place needs: the broker's own table
+        // (sigcap::access_for_call), the first path's and a rename's or
+        // link's target's. Calls sigcap cannot decode here (openat2)
+        // fall back to the record's flags.
+        let (first, second) = sigcap::access_for_call(r.syscall, r.args)
+            .unwrap_or_else(|| (open_access(d.open_flags.unwrap_or(0)), Access::NONE));
+        let exchange = r.name == "renameat2" && r.args[4] as i32 & libc::RENAME_EXCHANGE as i32 != 0;
+        // The target of a rename or a link: created by the run (unless
+        // swapped in by an exchange), reached from its own rule.
+        if let Some(t) = crate::report::second_place(&d) {
+            if let Some(abs2) = resolver.resolve(stream, r, &t) {
+                if ok && !exchange && !used.contains(&abs2) {
+                    created.insert(abs2.clone());
+                }
+                if ok {
+                    used.insert(abs2.clone());
+                }
+                if r.result != -(libc::ENOENT as i64) && r.result != -(libc::ENOTDIR as i64) {
+                    // A rename may have replaced a file there, which takes
+                    // write too (the broker otherwise refuses with EEXIST).
+                    let replace = if op == Op::Rename { Access::WRITE } else { Access::NONE };
+                    needs.push((abs2, second | replace, r.name.clone()));
+                }
+            }
+        }
         // No path, or a descriptor sigcap-run cannot follow.
-        let Some(abs) = resolver.resolve(stream, r, &d) else {
+        let Some(asked) = resolver.resolve(stream, r, &d) else {
             continue;
         };
-        let ok = r.result >= 0;
+        // Symlinks led out of the path's root: the call acted on the path
+        // the broker used, and the link was read on the way.
+        let link = d.via.as_ref().map(|_| asked.clone());
+        let abs = d.via.as_deref().map(PathBuf::from).unwrap_or(asked);
         let access = match op {
             Op::Open => {
                 let f = d.open_flags.unwrap_or(0);
                 if ok && f & libc::O_CREAT != 0 && !used.contains(&abs) {
                     created.insert(abs.clone());
                 }
-                open_access(f)
+                first
             }
-            Op::Stat | Op::Access | Op::Readlink => Access::READ,
-            Op::Mkdir => {
+            Op::Mkdir | Op::Mknod | Op::Symlink => {
                 if ok && !used.contains(&abs) {
                     created.insert(abs.clone());
                 }
-                Access::CREATE
+                first
             }
             Op::Unlink | Op::Rename => {
-                if ok {
+                if ok && !exchange {
                     removed.insert(abs.clone());
                 }
-                Access::WRITE
+                first
             }
+            Op::Chdir => {
+                if ok || r.decision == "denied" && r.reason.as_deref() != Some("escape") {
+                    chdirs.push(abs);
+                }
+                continue;
+            }
+            Op::Stat | Op::Access | Op::Readlink | Op::Link | Op::Attr => first,
             _ => continue,
         };
         if ok {
@@ -151,6 +201,10 @@ pub fn least_policy(stream: &Stream) -> Result<(Policy, Vec<String>)> {
         // A failed probe: the program looked for something that is not
         // there. It widens nothing.
         if r.result == -(libc::ENOENT as i64) || r.result == -(libc::ENOTDIR as i64) {
+            // Unless the run made it afterwards (cp looks for its target
+            // before creating it): then the look needs its access too, or
+            // under the policy it fails with EPERM instead of ENOENT.
+            looked_before_made.push((abs.clone(), access, r.name.clone()));
             probes
                 .entry(abs)
                 .or_insert_with(|| crate::report::errno_name(-r.result as i32));
@@ -160,16 +214,33 @@ pub fn least_policy(stream: &Stream) -> Result<(Policy, Vec<String>)> {
             note(
                 &mut notes,
                 format!(
-                    "left out: {} resolves outside its root (absolute symlink?); no rule can allow it",
+                    "left out: {} climbs out of its root with `..`; no rule can allow it",
                     abs.display()
                 ),
             );
             continue;
         }
+        if let Some(link) = link {
+            links.push((link, abs.clone(), r.name.clone()));
+        }
         needs.push((abs, access, r.name.clone()));
+    }
+    for (abs, access, call) in looked_before_made {
+        if created.contains(&abs) {
+            probes.remove(&abs);
+            needs.push((abs, access, call));
+        }
     }
     let existed =
         |p: &Path| -> bool { !created.contains(p) && (std::fs::symlink_metadata(p).is_ok() || removed.contains(p)) };
+    for (link, target, call) in links {
+        let need = if created.contains(&target) {
+            link.parent().map(Path::to_path_buf).unwrap_or(link)
+        } else {
+            link
+        };
+        needs.push((need, Access::READ, call));
+    }
     // Each need's own root.
     let mut roots: BTreeMap<PathBuf, Access> = BTreeMap::new();
     for (abs, access, call) in needs {
@@ -237,6 +308,32 @@ pub fn least_policy(stream: &Stream) -> Result<(Policy, Vec<String>)> {
         *roots.entry(parent).or_insert(Access::NONE) |= acc | Access::WRITE;
     }
     collapse(&mut roots, &mut notes);
+    // chdir reads its directory (the broker's rule): read on the root
+    // holding it, or on itself; none where it lies on the way to a root
+    // (answered without a rule, as a stat of it is).
+    for dir in chdirs {
+        if roots.keys().any(|r| r != &dir && r.starts_with(&dir)) {
+            continue;
+        }
+        if let Some(holder) = roots
+            .keys()
+            .filter(|r| dir.starts_with(r))
+            .max_by_key(|r| r.components().count())
+        {
+            let holder = holder.clone();
+            *roots.entry(holder).or_insert(Access::NONE) |= Access::READ;
+        } else if never_root(&dir) {
+            note(
+                &mut notes,
+                format!(
+                    "left out: chdir(\"{}\") would need read on all of it; not suggested",
+                    dir.display()
+                ),
+            );
+        } else if dir.is_dir() {
+            roots.insert(dir, Access::READ);
+        }
+    }
     // Longest match wins: a nested rule must carry its ancestors' modes.
     let snapshot = roots.clone();
     for (root, acc) in roots.iter_mut() {
@@ -426,6 +523,124 @@ mod tests {
             .map(|r| (r.root.display().to_string(), r.access.to_string()))
             .collect();
         (r, notes)
+    }
+
+    /// A record with the directory its relative path was resolved in.
+    fn rec_in(seq: u64, name: &str, args: [i64; 4], detail: &str, cwd: &str, result: i64) -> String {
+        let mut v: serde_json::Value = serde_json::from_str(&rec(seq, name, args, detail, result)).unwrap();
+        v["cwd"] = cwd.into();
+        v.to_string()
+    }
+
+    #[test]
+    fn relative_paths_follow_the_directory_of_each_call_and_chdir_reads() {
+        let t = tempfile::tempdir().unwrap();
+        let dd = t.path().to_str().unwrap().to_string();
+        std::fs::create_dir_all(t.path().join("w/a")).unwrap();
+        std::fs::write(t.path().join("w/a/f"), "x").unwrap();
+        std::fs::write(t.path().join("g"), "x").unwrap();
+        let at = libc::AT_FDCWD as i64;
+        let wa = format!("{dd}/w/a");
+        // Entered in dd, then chdir into w/a: "f" is w/a/f, not dd/f.
+        let lines = [
+            enter(&dd),
+            rec_in(1, "chdir", [0; 4], "w/a", &dd, 0),
+            rec_in(2, "openat", [at, 0, 0, 0], "f", &wa, 3),
+        ];
+        let (r, _) = rules(&lines);
+        // chdir to w/a needs no rule: it is on the way to w/a/f's.
+        assert_eq!(r, vec![(format!("{dd}/w/a/f"), "read".to_string())]);
+        // With nothing used beneath it, the directory is read itself.
+        let lines = [
+            enter(&dd),
+            rec_in(1, "chdir", [0; 4], "w/a", &dd, 0),
+            rec(2, "openat", [at, 0, 0, 0], &format!("{dd}/g"), 3),
+        ];
+        let (r, _) = rules(&lines);
+        assert_eq!(
+            r,
+            vec![
+                (format!("{dd}/g"), "read".to_string()),
+                (wa.clone(), "read".to_string())
+            ]
+        );
+        // Relative to the directory above: the same.
+        let lines = [
+            enter(&dd),
+            rec_in(1, "chdir", [0; 4], "..", &wa, 0),
+            rec_in(2, "openat", [at, 0, 0, 0], "a/f", &format!("{dd}/w"), 3),
+        ];
+        let (r, _) = rules(&lines);
+        assert_eq!(r, vec![(format!("{dd}/w/a/f"), "read".to_string())]);
+        // A directory too long for the record: unresolved, no rule.
+        let lines = [enter(&dd), rec_in(1, "openat", [at, 0, 0, 0], "g", "", 3)];
+        assert_eq!(rules(&lines).0, vec![]);
+    }
+
+    #[test]
+    fn a_link_out_of_its_root_needs_read_and_its_target_the_calls_access() {
+        let t = tempfile::tempdir().unwrap();
+        let d = t.path();
+        for x in ["a", "w", "z"] {
+            std::fs::create_dir(d.join(x)).unwrap();
+        }
+        std::fs::write(d.join("w/f"), "x").unwrap();
+        std::fs::write(d.join("z/zone"), "x").unwrap();
+        std::os::unix::fs::symlink(d.join("w/f"), d.join("a/to-w")).unwrap();
+        std::os::unix::fs::symlink(d.join("z/zone"), d.join("a/tz")).unwrap();
+        // The run created w/made through the dangling link a/mk.
+        std::os::unix::fs::symlink(d.join("w/made"), d.join("a/mk")).unwrap();
+        std::fs::write(d.join("w/made"), "").unwrap();
+        let dd = d.to_str().unwrap();
+        let at = libc::AT_FDCWD as i64;
+        let via = |mut r: serde_json::Value, via: String| {
+            r["via"] = via.into();
+            r.to_string()
+        };
+        let rec_v = |seq, flags: i32, path: &str, result| {
+            serde_json::from_str::<serde_json::Value>(&rec(seq, "openat", [at, 0, flags as i64, 0o644], path, result))
+                .unwrap()
+        };
+        let lines = [
+            enter(dd),
+            via(
+                rec_v(1, libc::O_WRONLY | libc::O_TRUNC, "a/to-w", 3),
+                format!("{dd}/w/f"),
+            ),
+            via(rec_v(2, libc::O_RDONLY, "a/tz", 4), format!("{dd}/z/zone")),
+            via(
+                rec_v(3, libc::O_WRONLY | libc::O_CREAT, "a/mk", 5),
+                format!("{dd}/w/made"),
+            ),
+        ];
+        let (r, _) = rules(&lines);
+        assert_eq!(
+            r,
+            vec![
+                // a/mk's target was created: read on the link's directory,
+                // which then covers a/to-w and a/tz too.
+                (format!("{dd}/a"), "read".to_string()),
+                // w/f written, w/made created (w/ existed at enter).
+                (format!("{dd}/w"), "write+create".to_string()),
+                (format!("{dd}/z/zone"), "read".to_string()),
+            ],
+            "{r:?}"
+        );
+        // Without the creation: read on each link itself.
+        let (r, _) = rules(&lines[..3]);
+        assert_eq!(
+            r,
+            vec![
+                (format!("{dd}/a/to-w"), "read".to_string()),
+                (format!("{dd}/a/tz"), "read".to_string()),
+                (format!("{dd}/w/f"), "write".to_string()),
+                (format!("{dd}/z/zone"), "read".to_string()),
+            ],
+            "{r:?}"
+        );
+        // The report keeps both paths.
+        let s = parse_stream(&lines.join("\n"));
+        assert_eq!(decode(&s.records[0]).via.as_deref(), Some(&*format!("{dd}/w/f")));
     }
 
     #[test]

@@ -296,10 +296,114 @@ fn find_over_a_system_tree_suggests_that_tree_not_slash() {
     let work = t.path().join("work");
     let p = sigcap::Policy::from_toml(&policy).unwrap();
     for r in p.fs_rules() {
+        // locale.alias is read through Debian's absolute link
+        // /usr/share/locale/locale.alias -> /etc/locale.alias: both.
         let ok = r.root.starts_with(tree)
             || r.root.starts_with("/usr/lib/locale")
+            || r.root.ends_with("locale.alias")
             || r.root.to_string_lossy().contains("/gconv/")
             || r.root == work;
         assert!(ok, "unexpected rule {}:\n{policy}", r.root.display());
+    }
+}
+
+/// Issue #11 item 4: `date` reads its zone through absolute symlinks
+/// (Debian's /etc/localtime -> /usr/share/zoneinfo/..., a TZ naming a
+/// link). sigcap-run's broker follows them to their targets, permissively
+/// and under the suggested policy, which names the link and its target:
+/// `date` prints what a plain run prints, not UTC as a fallback.
+#[test]
+fn date_reads_its_zone_through_absolute_symlinks() {
+    let zone = Path::new("/usr/share/zoneinfo/Japan");
+    if installed("date").is_none() || !zone.exists() {
+        eprintln!("SKIPPED: no date(1) or no {}", zone.display());
+        return;
+    }
+    let t = tempfile::Builder::new().prefix("sigcap-run-tz.").tempdir().unwrap();
+    let link = t.path().join("tz");
+    std::os::unix::fs::symlink(zone, &link).unwrap();
+    let localtime_is_link = std::fs::symlink_metadata("/etc/localtime").is_ok_and(|m| m.file_type().is_symlink());
+    let tz_link = format!(":{}", link.display());
+    let mut cases: Vec<(&str, Option<&str>, PathBuf)> = vec![("TZ=:link", Some(&tz_link), link.clone())];
+    if localtime_is_link {
+        cases.push(("TZ unset", None, "/etc/localtime".into()));
+        cases.push(("TZ=:/etc/localtime", Some(":/etc/localtime"), "/etc/localtime".into()));
+    } else {
+        eprintln!("SKIPPED the /etc/localtime cases: it is not a symlink here");
+    }
+    let date = |opts: &[&str], tz: Option<&str>| {
+        let mut c = Command::new(TOOL);
+        c.current_dir(t.path())
+            .arg("--shim")
+            .arg(shim())
+            .args(["--color", "never", "-q"])
+            .args(opts)
+            .args(["--", "date", "-d", "@86399", "+%Z %z %H:%M"])
+            .env("LC_ALL", "C.UTF-8");
+        match tz {
+            Some(z) => c.env("TZ", z),
+            None => c.env_remove("TZ"),
+        };
+        let out = output_within(&mut c, 60);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{opts:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    for (name, tz, path) in cases {
+        let mut plain = Command::new("date");
+        plain.args(["-d", "@86399", "+%Z %z %H:%M"]).env("LC_ALL", "C.UTF-8");
+        match tz {
+            Some(z) => plain.env("TZ", z),
+            None => plain.env_remove("TZ"),
+        };
+        let plain = String::from_utf8_lossy(&output_within(&mut plain, 30).stdout).into_owned();
+        if name == "TZ=:link" {
+            assert_eq!(plain.trim(), "JST +0900 08:59", "the zone behind the link");
+        }
+        let (pol, rep) = (t.path().join("p.toml"), t.path().join("r.json"));
+        let permissive = date(
+            &[
+                "--suggest-policy",
+                pol.to_str().unwrap(),
+                "--report",
+                rep.to_str().unwrap(),
+            ],
+            tz,
+        );
+        assert_eq!(permissive, plain, "{name}: permissive");
+        // The report names the link and the path the broker used.
+        let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&rep).unwrap()).unwrap();
+        let entries = r["violations"].as_array().unwrap();
+        let e = entries
+            .iter()
+            .find(|v| v["args"]["path"] == path.to_str().unwrap() && v["syscall"] == "openat")
+            .unwrap_or_else(|| panic!("{name}: no open of {}: {r:#}", path.display()));
+        let target = std::fs::canonicalize(&path).unwrap();
+        assert_eq!(e["decision"], "allowed", "{name}: {e:#}");
+        let via = e["args"]["via"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{name}: no via: {e:#}"));
+        assert_eq!(std::fs::canonicalize(via).unwrap(), target, "{name}: {e:#}");
+        let policy = std::fs::read_to_string(&pol).unwrap();
+        eprintln!("--- date, {name}: suggested policy\n{policy}");
+        assert!(!policy.contains("resolves outside"), "{name}:\n{policy}");
+        let p = sigcap::Policy::from_toml(&policy).unwrap();
+        assert!(
+            p.fs_rules().iter().any(|r| r.root == path),
+            "{name}: no rule for the link:\n{policy}"
+        );
+        assert!(
+            p.fs_rules().iter().any(|r| Path::new(via).starts_with(&r.root)),
+            "{name}: no rule for {via}:\n{policy}"
+        );
+        assert_eq!(
+            date(&["--policy", pol.to_str().unwrap()], tz),
+            plain,
+            "{name}: under the suggested policy"
+        );
     }
 }

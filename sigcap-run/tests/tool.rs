@@ -445,3 +445,48 @@ fn calls_not_in_the_allowlist_are_named_by_number_and_reason() {
     assert!(r.stderr().contains("syscall 480"), "{}", r.stderr());
     assert!(r.stderr().contains("not in the allowlist"), "{}", r.stderr());
 }
+
+/// The broker the shim starts is the program's own executable, executed
+/// anew with the shim preloaded: the crate's constructor, linked into the
+/// shim, turns it into the broker before the program's `main`. It is not
+/// the program's child.
+#[test]
+fn the_shims_broker_is_an_exec_of_the_program_with_the_shim() {
+    let t = tmp();
+    let sleep = t.path().join(format!("sleep-{}", std::process::id()));
+    std::fs::copy("/bin/sleep", &sleep).unwrap();
+    let mut child = Command::new(TOOL)
+        .current_dir(t.path())
+        .arg("--shim")
+        .arg(shim())
+        .args(["-q", "--"])
+        .arg(&sleep)
+        .arg("2")
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    let found = loop {
+        let brokers: Vec<(i32, i32)> = std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+            .filter(|pid| std::fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|x| x == sleep))
+            .filter(|pid| std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c == b"sigcap-broker\0"))
+            .filter_map(|pid| {
+                let st = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+                let ppid = st.lines().find_map(|l| l.strip_prefix("PPid:"))?.trim().parse().ok()?;
+                Some((pid, ppid))
+            })
+            .collect();
+        if !brokers.is_empty() || start.elapsed() > std::time::Duration::from_millis(1500) {
+            break brokers;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    assert_eq!(found.len(), 1, "brokers running {}: {found:?}", sleep.display());
+    let (broker, ppid) = found[0];
+    let program_is_parent = std::fs::read_link(format!("/proc/{ppid}/exe")).is_ok_and(|x| x == sleep);
+    assert!(!program_is_parent, "the broker {broker} is the program's child");
+}

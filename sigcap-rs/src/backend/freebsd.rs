@@ -17,8 +17,7 @@ use super::Trap;
 use crate::error::{Error, Result};
 use crate::record::{BackendKind, Class};
 use crate::sys::freebsd_abi::*;
-use crate::syscall::{SYS_FCHDIR, SYS_SYSCALL, SYS___SYSCALL};
-use std::sync::atomic::{AtomicU64, Ordering};
+use crate::syscall::{SYS_FCHDIR, SYS_SYSCALL, SYS___GETCWD, SYS___SYSCALL};
 
 /// The errno reported when a call is refused (the kernel's own is used
 /// whenever one is known; this is for calls that never reached it).
@@ -115,11 +114,6 @@ fn sys_err(what: &'static str, e: i32) -> Error {
     }
 }
 
-/// The working directory's identity at enter. Capability mode forbids
-/// chdir and fchdir, so it is the working directory for good.
-static CWD_DEV: AtomicU64 = AtomicU64::new(u64::MAX);
-static CWD_INO: AtomicU64 = AtomicU64::new(u64::MAX);
-
 /// Nothing to add: capability mode refuses kill(2) of any process but
 /// the caller itself (ECAPMODE), and procctl and pdkill need a process
 /// descriptor the program does not hold for the broker.
@@ -127,13 +121,18 @@ pub(crate) fn protect_broker(_p: &mut Prepared, _broker: libc::pid_t) -> Result<
     Ok(())
 }
 
-/// Enters capability mode.
+/// Enters capability mode, where the working directory can no longer
+/// change: from here on the program's is emulated (crate::cwd), starting
+/// from the real one.
 pub(crate) fn confine(_kind: BackendKind, _p: Prepared) -> Result<()> {
-    // SAFETY: a NUL-terminated path and a stat buffer of the right type.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    if unsafe { libc::stat(c".".as_ptr(), &mut st) } == 0 {
-        CWD_DEV.store(st.st_dev as u64, Ordering::Relaxed);
-        CWD_INO.store(st.st_ino as u64, Ordering::Relaxed);
+    use std::os::unix::ffi::OsStrExt;
+    // A directory without a name (deleted) is not an error: relative
+    // paths then fail with ENOENT until a chdir by absolute path.
+    if let Ok(here) = std::env::current_dir() {
+        // SAFETY: a NUL-terminated path and a stat buffer of the right type.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        let id = (unsafe { libc::stat(c".".as_ptr(), &mut st) } == 0).then_some((st.st_dev as u64, st.st_ino as u64));
+        let _ = crate::cwd::EMULATED.set(here.as_os_str().as_bytes(), id);
     }
     // SAFETY: no arguments.
     if unsafe { libc::cap_enter() } != 0 {
@@ -245,23 +244,47 @@ pub(crate) fn gettid() -> i64 {
     id as i64
 }
 
-/// A violation the handler can answer without the broker: `fchdir(fd)` to
-/// the directory that already is the working directory is a no-op, so it
-/// succeeds. fts(3) (ls, find, rm -r) opens "." and fchdir()s back to it
-/// between operands. Only fstat, which capability mode allows; signal-safe.
+/// Violations the handler answers without the broker, from the emulated
+/// working directory (crate::cwd), signal-safe:
+/// - `fchdir(fd)` to the directory that already is the (emulated)
+///   working directory is a no-op, so it succeeds: fts(3) (ls, find,
+///   rm -r) opens "." and fchdir()s back to it. Only fstat, which
+///   capability mode allows. Any other fchdir is the broker's (it names
+///   the directory and the policy decides).
+/// - `__getcwd(buf, size)`, which capability mode refuses (so getcwd(3)
+///   fails there on a stock system): the emulated directory, copied into
+///   the program's buffer by the kernel (EFAULT for a bad one), ERANGE
+///   if it does not fit.
 pub(crate) fn answer_locally(trap: &Trap) -> Option<i64> {
-    if trap.syscall != SYS_FCHDIR {
-        return None;
+    match trap.syscall {
+        SYS_FCHDIR => {
+            let id = crate::sys::FileId::of(trap.args[0] as i32)?;
+            let st = crate::sys::fstat(trap.args[0] as i32).ok()?;
+            let same =
+                (st.st_mode & libc::S_IFMT) == libc::S_IFDIR && crate::cwd::emulated_id() == Some((id.dev, id.ino));
+            same.then_some(0)
+        }
+        SYS___GETCWD => {
+            let mut dir = [0u8; crate::proto::PATH_MAX];
+            let n = match crate::cwd::current(&mut dir) {
+                Ok(n) => n,
+                Err(e) => return Some(-(e as i64)),
+            };
+            let size = trap.args[1] as usize;
+            if size == 0 {
+                return Some(-(libc::EINVAL as i64));
+            }
+            if n + 1 > size {
+                return Some(-(libc::ERANGE as i64));
+            }
+            dir[n] = 0;
+            Some(match crate::sys::write_user(trap.args[0] as usize, &dir[..=n]) {
+                Ok(()) => 0,
+                Err(e) => -(e as i64),
+            })
+        }
+        _ => None,
     }
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    // SAFETY: fstat of a number the program passed; a bad one fails.
-    if unsafe { libc::fstat(trap.args[0] as i32, &mut st) } != 0 {
-        return None;
-    }
-    let same = (st.st_mode & libc::S_IFMT) == libc::S_IFDIR
-        && st.st_dev as u64 == CWD_DEV.load(Ordering::Relaxed)
-        && st.st_ino as u64 == CWD_INO.load(Ordering::Relaxed);
-    same.then_some(0)
 }
 
 /// Whether the broker may decide this violation: only namespace
@@ -303,7 +326,100 @@ pub(crate) fn should_broker(kind: BackendKind, trap: &Trap, call: &crate::syscal
     should_broker(kind, trap.class, trap.errno, fd)
 }
 
-/// Trapped calls that are no violation (Linux's fstat forms): none here.
-pub(crate) fn transparent(_trap: &super::Trap) -> Option<i64> {
-    None
+/// clock_nanosleep(2) (FreeBSD's number).
+const SYS_CLOCK_NANOSLEEP: i64 = 244;
+/// nanosleep(2).
+const SYS_NANOSLEEP: libc::c_int = 240;
+
+/// Trapped calls that are no violation, answered as the kernel would,
+/// without a record: `clock_nanosleep(2)`, which 15.1's capability mode
+/// refuses (its syscalls.master entry lacks CAPENABLED, unlike
+/// nanosleep's and clock_gettime's), although it reaches no global
+/// namespace. Rust's `std::thread::sleep`, tokio's timers and libc's
+/// `sleep(3)` use it, so without this every sleep in capability mode
+/// fails (std panics).
+pub(crate) fn transparent(trap: &super::Trap) -> Option<i64> {
+    (trap.syscall == SYS_CLOCK_NANOSLEEP && trap.errno == libc::ECAPMODE).then(|| clock_nanosleep(trap.args))
+}
+
+/// clock_nanosleep(clock, flags, rqtp, rmtp) with nanosleep(2), which
+/// capability mode allows: an absolute time (TIMER_ABSTIME) becomes the
+/// interval from now on the same clock (clock_gettime, allowed too). The
+/// result is clock_nanosleep's: 0 or the error number itself, never -1
+/// (the kernel returns it as a value, kern_posix_error). The wall clock
+/// (CLOCK_REALTIME and its variants) behind an absolute sleep is read
+/// once: a clock step during the sleep is not followed, as nanosleep
+/// does not follow one. Clocks other than the real-time, monotonic and
+/// uptime families (a CPU-time clock) keep the refusal.
+/// Signal-safe: raw system calls, the program's memory read and written
+/// with the checked copies.
+fn clock_nanosleep(args: [u64; 6]) -> i64 {
+    let clock = args[0] as libc::clockid_t;
+    let (flags, rqtp, rmtp) = (args[1] as i32, args[2] as usize, args[3] as usize);
+    let known = [
+        libc::CLOCK_REALTIME,
+        libc::CLOCK_REALTIME_PRECISE,
+        libc::CLOCK_REALTIME_FAST,
+        libc::CLOCK_MONOTONIC,
+        libc::CLOCK_MONOTONIC_PRECISE,
+        libc::CLOCK_MONOTONIC_FAST,
+        libc::CLOCK_UPTIME,
+        libc::CLOCK_UPTIME_PRECISE,
+        libc::CLOCK_UPTIME_FAST,
+    ];
+    if !known.contains(&clock) {
+        return -(libc::ECAPMODE as i64);
+    }
+    if flags & !libc::TIMER_ABSTIME != 0 {
+        return libc::EINVAL as i64;
+    }
+    let mut b = [0u8; 16];
+    if crate::sys::read_user(&mut b, rqtp).is_err() {
+        return libc::EFAULT as i64;
+    }
+    let word = |i: usize| i64::from_ne_bytes(b[i * 8..i * 8 + 8].try_into().unwrap_or([0; 8]));
+    let (mut sec, mut nsec) = (word(0), word(1));
+    if !(0..1_000_000_000).contains(&nsec) {
+        return libc::EINVAL as i64;
+    }
+    let abs = flags & libc::TIMER_ABSTIME != 0;
+    if abs {
+        // SAFETY: a zeroed timespec for clock_gettime.
+        let mut now: libc::timespec = unsafe { std::mem::zeroed() };
+        // SAFETY: clock_gettime writes one timespec.
+        if unsafe { libc::clock_gettime(clock, &mut now) } != 0 {
+            return libc::EINVAL as i64;
+        }
+        sec -= now.tv_sec;
+        nsec -= now.tv_nsec;
+        if nsec < 0 {
+            nsec += 1_000_000_000;
+            sec -= 1;
+        }
+        if sec < 0 {
+            return 0;
+        }
+    }
+    let req = libc::timespec {
+        tv_sec: sec as libc::time_t,
+        tv_nsec: nsec as libc::c_long,
+    };
+    // SAFETY: a zeroed timespec for what remains.
+    let mut rem: libc::timespec = unsafe { std::mem::zeroed() };
+    // SAFETY: nanosleep reads req and writes rem, both on this stack; the
+    // raw call, not libthr's wrapper (a cancellation point).
+    let r = unsafe { libc::syscall(SYS_NANOSLEEP, &req, &mut rem) };
+    if r == 0 {
+        return 0;
+    }
+    let e = crate::sys::errno();
+    if e == libc::EINTR && !abs && rmtp != 0 {
+        let mut out = [0u8; 16];
+        out[..8].copy_from_slice(&(rem.tv_sec as i64).to_ne_bytes());
+        out[8..].copy_from_slice(&(rem.tv_nsec as i64).to_ne_bytes());
+        if crate::sys::write_user(rmtp, &out).is_err() {
+            return libc::EFAULT as i64;
+        }
+    }
+    e as i64
 }

@@ -2,17 +2,17 @@
 //! itself bounds what the sandboxed process can reach, whatever the
 //! seccomp filter misses.
 //!
-//! Who is restricted: the thread that calls `enter()` and every thread
-//! and process it starts afterwards. The broker is forked before and keeps
-//! its authority: it performs every brokered call in its own, unrestricted
-//! domain, so the program's ruleset never affects a brokered call, and the
-//! descriptors it hands back carry the rights they were opened with
-//! (Landlock decides truncate and device ioctls at open time). On
-//! Landlock ABI 8 and later (`LANDLOCK_RESTRICT_SELF_TSYNC`) every thread
-//! of the process is restricted at once, as the seccomp filter is (TSYNC);
-//! before ABI 8 (this machine: 6.18, ABI 7) threads that already run when
-//! `enter()` is called stay outside the Landlock domain (they are still
-//! under the seccomp filter).
+//! Who is restricted: every thread of the process, those already running
+//! at `enter()` included, and every thread and process they start
+//! afterwards. On Landlock ABI 8 and later
+//! (`LANDLOCK_RESTRICT_SELF_TSYNC`) all at once, as the seccomp filter is
+//! (TSYNC); before ABI 8 (this machine: 6.18, ABI 7) each running thread
+//! restricts itself in a signal handler ([`threads`]), and `enter()` fails
+//! if one cannot. The broker is started before and keeps its authority:
+//! it performs every brokered call in its own, unrestricted domain, so the
+//! program's ruleset never affects a brokered call, and the descriptors it
+//! hands back carry the rights they were opened with (Landlock decides
+//! truncate and device ioctls at open time).
 //!
 //! What the rules grant, per policy mode, beneath each root (Landlock
 //! rights are inherited by everything beneath the directory they are put
@@ -214,8 +214,9 @@ pub(crate) fn prepare(policy: &Policy, abi: i32, choice: LandlockChoice) -> Resu
     })
 }
 
-/// Restricts the calling thread (every thread on ABI 8+) and what it
-/// starts from now on.
+/// Restricts every thread of the process and what they start from now
+/// on: at once with `LANDLOCK_RESTRICT_SELF_TSYNC` (ABI 8+), otherwise
+/// thread by thread ([`threads::restrict_all`]).
 pub(crate) fn restrict(p: Prepared) -> Result<LandlockStatus> {
     let Some(ruleset) = p.ruleset else {
         return Ok(if p.off {
@@ -224,20 +225,294 @@ pub(crate) fn restrict(p: Prepared) -> Result<LandlockStatus> {
             LandlockStatus::NotEnforced { abi: p.abi }
         });
     };
-    let all_threads = p.abi >= TSYNC_ABI;
-    let ruleset = ruleset
-        .set_compatibility(CompatLevel::BestEffort)
-        .all_threads(all_threads)
-        .map_err(|e| err("all threads", e))?;
-    let status = ruleset.restrict_self().map_err(|e| err("restrict_self", e))?;
-    Ok(match status.ruleset {
-        RulesetStatus::NotEnforced => LandlockStatus::NotEnforced { abi: p.abi },
-        RulesetStatus::FullyEnforced if p.abi >= NEEDED_ABI => LandlockStatus::Enforced {
+    if p.abi >= TSYNC_ABI {
+        let ruleset = ruleset
+            .set_compatibility(CompatLevel::BestEffort)
+            .all_threads(true)
+            .map_err(|e| err("all threads", e))?;
+        let status = ruleset.restrict_self().map_err(|e| err("restrict_self", e))?;
+        return Ok(match status.ruleset {
+            RulesetStatus::NotEnforced => LandlockStatus::NotEnforced { abi: p.abi },
+            RulesetStatus::FullyEnforced => LandlockStatus::Enforced {
+                abi: p.abi,
+                all_threads: true,
+            },
+            _ => LandlockStatus::Partial { abi: p.abi },
+        });
+    }
+    // Before ABI 8 landlock_restrict_self(2) restricts the calling thread
+    // only: every other thread makes the same call itself, in a signal
+    // handler, on the same ruleset descriptor.
+    let fd: Option<std::os::fd::OwnedFd> = ruleset.into();
+    let Some(fd) = fd else {
+        return Ok(LandlockStatus::NotEnforced { abi: p.abi });
+    };
+    threads::restrict_all(std::os::fd::AsRawFd::as_raw_fd(&fd))?;
+    // prepare() asked for every right as a hard requirement at or above
+    // the needed ABI, and best effort below it.
+    Ok(if p.abi >= NEEDED_ABI {
+        LandlockStatus::Enforced {
             abi: p.abi,
-            all_threads,
-        },
-        _ => LandlockStatus::Partial { abi: p.abi },
+            all_threads: true,
+        }
+    } else {
+        LandlockStatus::Partial { abi: p.abi }
     })
+}
+
+/// Landlock for every thread of the process before ABI 8: each thread
+/// restricts itself, in the handler of a real-time signal sent to it.
+///
+/// The entering thread lists `/proc/self/task`, refuses to start if a
+/// thread blocks the signal for more than 200 ms (it would never run the
+/// handler; glibc blocks every signal for a moment while it creates a
+/// thread), sends the
+/// signal to each other thread once (`tgkill`), and waits (at most
+/// [`THREAD_WAIT_MS`] per round) until each one has reported success,
+/// failed, or exited; then lists again, since a thread not yet restricted
+/// may have started another, until a listing finds no thread it has not
+/// handled; then restricts itself. A thread started by a restricted
+/// thread inherits its domain. Each handler call is
+/// `prctl(PR_SET_NO_NEW_PRIVS)` and `landlock_restrict_self(fd, 0)`, raw
+/// system calls, and a store in a static array: async-signal-safe.
+///
+/// Side effects: every other thread is interrupted once (a `poll`,
+/// `epoll_wait` or `nanosleep` in progress may return EINTR, as with any
+/// signal; other calls restart, SA_RESTART). The signal is the highest
+/// real-time signal whose disposition is the default; its previous
+/// disposition is restored after (ignored first, which drops a late one).
+/// Each thread gets a domain of its own (same rules, sibling domains):
+/// Linux lets threads of one process signal each other whatever their
+/// domains, but a process forked by one thread cannot signal one forked by
+/// another (the signal scope), nor reach its abstract Unix sockets.
+pub(crate) mod threads {
+    use crate::error::{Error, Result};
+    use std::collections::BTreeSet;
+    use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
+
+    /// How long one round waits for the signalled threads.
+    pub(crate) const THREAD_WAIT_MS: u64 = 2000;
+    /// How long a thread may block the signal before it counts as
+    /// blocking it for good.
+    const BLOCK_GRACE_MS: u64 = 200;
+    /// The most threads this can restrict.
+    const MAX_THREADS: usize = 4096;
+
+    static BUSY: AtomicBool = AtomicBool::new(false);
+    static RULESET: AtomicI32 = AtomicI32::new(-1);
+    /// Thread ids that restricted themselves, in order.
+    static DONE: [AtomicI32; MAX_THREADS] = [const { AtomicI32::new(0) }; MAX_THREADS];
+    static NDONE: AtomicUsize = AtomicUsize::new(0);
+    /// The errno of the first thread that failed (0: none), and its id.
+    static FAILED: AtomicI32 = AtomicI32::new(0);
+    static FAILED_TID: AtomicI32 = AtomicI32::new(0);
+
+    extern "C" fn on_signal(_sig: libc::c_int) {
+        // SAFETY: errno location, raw system calls, atomics: no allocation,
+        // no lock.
+        unsafe {
+            let errno = *libc::__errno_location();
+            let fd = RULESET.load(Ordering::Acquire);
+            if fd >= 0 {
+                let tid = libc::syscall(libc::SYS_gettid) as i32;
+                let r = if libc::syscall(libc::SYS_prctl, libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
+                    -1
+                } else {
+                    libc::syscall(libc::SYS_landlock_restrict_self, fd, 0u32)
+                };
+                if r == 0 {
+                    let i = NDONE.fetch_add(1, Ordering::AcqRel);
+                    if i < MAX_THREADS {
+                        DONE[i].store(tid, Ordering::Release);
+                    }
+                } else if FAILED
+                    .compare_exchange(0, *libc::__errno_location(), Ordering::AcqRel, Ordering::Acquire)
+                    .is_ok()
+                {
+                    FAILED_TID.store(tid, Ordering::Release);
+                }
+            }
+            *libc::__errno_location() = errno;
+        }
+    }
+
+    fn tids() -> Result<Vec<i32>> {
+        let dir = std::fs::read_dir("/proc/self/task").map_err(|source| Error::Sys {
+            what: "read /proc/self/task",
+            source,
+        })?;
+        Ok(dir
+            .flatten()
+            .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse().ok()))
+            .collect())
+    }
+
+    fn done(tid: i32) -> bool {
+        let n = NDONE.load(Ordering::Acquire).min(MAX_THREADS);
+        DONE[..n].iter().any(|d| d.load(Ordering::Acquire) == tid)
+    }
+
+    /// Whether thread `tid` blocks `sig` (its SigBlk line); a thread that
+    /// is gone blocks nothing.
+    fn blocks(tid: i32, sig: i32) -> bool {
+        let Ok(st) = std::fs::read_to_string(format!("/proc/self/task/{tid}/status")) else {
+            return false;
+        };
+        st.lines()
+            .find_map(|l| l.strip_prefix("SigBlk:"))
+            .and_then(|m| u64::from_str_radix(m.trim(), 16).ok())
+            .is_some_and(|m| m & (1u64 << (sig - 1)) != 0)
+    }
+
+    /// Whether `tid` still blocks `sig` after [`BLOCK_GRACE_MS`].
+    fn blocks_for_good(tid: i32, sig: i32) -> bool {
+        let start = std::time::Instant::now();
+        while blocks(tid, sig) {
+            if start.elapsed() > std::time::Duration::from_millis(BLOCK_GRACE_MS) {
+                return true;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        false
+    }
+
+    fn thread_name(tid: i32) -> String {
+        std::fs::read_to_string(format!("/proc/self/task/{tid}/comm"))
+            .map(|s| s.trim().to_string())
+            .unwrap_or_default()
+    }
+
+    /// The highest real-time signal nobody handles or ignores.
+    fn free_signal() -> Option<i32> {
+        (libc::SIGRTMIN()..=libc::SIGRTMAX()).rev().find(|&sig| {
+            // SAFETY: querying a disposition into a local.
+            let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
+            let r = unsafe { libc::sigaction(sig, std::ptr::null(), &mut old) };
+            r == 0 && old.sa_sigaction == libc::SIG_DFL
+        })
+    }
+
+    fn fail(msg: String) -> Error {
+        Error::Sys {
+            what: "Landlock on every thread",
+            source: std::io::Error::other(msg),
+        }
+    }
+
+    /// Restricts every thread of the process, the caller last, with the
+    /// ruleset `fd`.
+    pub(crate) fn restrict_all(fd: libc::c_int) -> Result<()> {
+        if BUSY.swap(true, Ordering::AcqRel) {
+            return Err(fail("another thread is entering".into()));
+        }
+        let r = restrict_all_locked(fd);
+        BUSY.store(false, Ordering::Release);
+        r
+    }
+
+    fn restrict_all_locked(fd: libc::c_int) -> Result<()> {
+        // SAFETY: getpid and gettid have no preconditions.
+        let (pid, me) = unsafe { (libc::getpid(), libc::syscall(libc::SYS_gettid) as i32) };
+        NDONE.store(0, Ordering::Release);
+        FAILED.store(0, Ordering::Release);
+        let others: Vec<i32> = tids()?.into_iter().filter(|&t| t != me).collect();
+        if !others.is_empty() {
+            let sig = free_signal().ok_or_else(|| fail("no real-time signal is free for it".into()))?;
+            // Before anything is restricted: a thread blocking the signal
+            // would never answer. (glibc blocks every signal for a moment
+            // in pthread_create, in the creating and the new thread: only
+            // a block that lasts counts.)
+            if let Some(&t) = others.iter().find(|&&t| blocks_for_good(t, sig)) {
+                return Err(fail(format!(
+                    "thread {t} ({}) blocks signal {sig}, which restricts it; unblock it, or enter before starting that thread",
+                    thread_name(t)
+                )));
+            }
+            // SAFETY: installing a handler that only makes system calls;
+            // the previous action is restored below.
+            let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
+            unsafe {
+                let mut sa: libc::sigaction = std::mem::zeroed();
+                sa.sa_sigaction = on_signal as *const () as usize;
+                sa.sa_flags = libc::SA_RESTART;
+                libc::sigfillset(&mut sa.sa_mask);
+                libc::sigaction(sig, &sa, &mut old);
+            }
+            RULESET.store(fd, Ordering::Release);
+            let r = signal_rounds(pid, me, sig);
+            RULESET.store(-1, Ordering::Release);
+            // SAFETY: ignoring drops a signal still pending; then the
+            // previous action.
+            unsafe {
+                let mut ign: libc::sigaction = std::mem::zeroed();
+                ign.sa_sigaction = libc::SIG_IGN;
+                libc::sigaction(sig, &ign, std::ptr::null_mut());
+                libc::sigaction(sig, &old, std::ptr::null_mut());
+            }
+            r?;
+        }
+        // SAFETY: prctl and landlock_restrict_self on the calling thread.
+        unsafe {
+            if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
+                return Err(Error::last_os("prctl(PR_SET_NO_NEW_PRIVS)"));
+            }
+            if libc::syscall(libc::SYS_landlock_restrict_self, fd, 0u32) != 0 {
+                return Err(Error::last_os("landlock_restrict_self"));
+            }
+        }
+        Ok(())
+    }
+
+    fn signal_rounds(pid: i32, me: i32, sig: i32) -> Result<()> {
+        let mut sent: BTreeSet<i32> = BTreeSet::new();
+        loop {
+            let now: Vec<i32> = tids()?.into_iter().filter(|&t| t != me && !sent.contains(&t)).collect();
+            if now.is_empty() {
+                return Ok(());
+            }
+            if sent.len() + now.len() > MAX_THREADS {
+                return Err(fail(format!("more than {MAX_THREADS} threads")));
+            }
+            for &t in &now {
+                // SAFETY: a signal to a thread of this process.
+                let r = unsafe { libc::syscall(libc::SYS_tgkill, pid, t, sig) };
+                let e = std::io::Error::last_os_error().raw_os_error();
+                if r != 0 && e != Some(libc::ESRCH) {
+                    return Err(fail(format!(
+                        "tgkill of thread {t}: {}",
+                        std::io::Error::last_os_error()
+                    )));
+                }
+                sent.insert(t);
+            }
+            let start = std::time::Instant::now();
+            loop {
+                let e = FAILED.load(Ordering::Acquire);
+                if e != 0 {
+                    return Err(fail(format!(
+                        "thread {} could not restrict itself: {}; enter() fails, and the threads restricted so far stay so",
+                        FAILED_TID.load(Ordering::Acquire),
+                        std::io::Error::from_raw_os_error(e)
+                    )));
+                }
+                let alive: BTreeSet<i32> = tids()?.into_iter().collect();
+                let waiting: Vec<i32> = now
+                    .iter()
+                    .copied()
+                    .filter(|&t| alive.contains(&t) && !done(t))
+                    .collect();
+                if waiting.is_empty() {
+                    break;
+                }
+                if start.elapsed() > std::time::Duration::from_millis(THREAD_WAIT_MS) {
+                    return Err(fail(format!(
+                        "threads {waiting:?} did not restrict themselves within {THREAD_WAIT_MS} ms (stopped?); enter() fails, and the threads restricted so far stay so"
+                    )));
+                }
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -329,6 +604,88 @@ mod tests {
             // Inside the roots, reading works.
             assert!(open(&t.r.join("f"), libc::O_RDONLY).is_ok());
             assert!(open(&t.w.join("f"), libc::O_RDWR).is_ok());
+        }
+
+        /// Threads already running (before ABI 8: each restricts itself
+        /// in a signal handler) are under the ruleset too, while they do
+        /// file I/O in a loop.
+        #[test]
+        fn threads_running_before_are_restricted_too() {
+            use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+            use std::sync::Arc;
+            let t = tree();
+            let go = Arc::new(AtomicBool::new(false));
+            let reads = Arc::new(AtomicUsize::new(0));
+            let started = Arc::new(AtomicUsize::new(0));
+            let workers: Vec<_> = (0..8)
+                .map(|_| {
+                    let (go, reads, started) = (go.clone(), reads.clone(), started.clone());
+                    let (f, secret) = (t.r.join("f"), t.outside.join("secret"));
+                    std::thread::spawn(move || {
+                        assert!(open(&secret, libc::O_RDONLY).is_ok(), "not yet restricted");
+                        started.fetch_add(1, Ordering::AcqRel);
+                        while !go.load(Ordering::Acquire) {
+                            let fd = open(&f, libc::O_RDONLY).expect("reads keep working");
+                            let mut b = [0u8; 8];
+                            // SAFETY: reading into a local buffer, closing our descriptor.
+                            unsafe {
+                                libc::read(fd, b.as_mut_ptr().cast(), b.len());
+                                libc::close(fd);
+                            }
+                            reads.fetch_add(1, Ordering::Relaxed);
+                        }
+                        (open(&secret, libc::O_RDONLY), open(&f, libc::O_RDONLY).is_ok())
+                    })
+                })
+                .collect();
+            while reads.load(Ordering::Relaxed) < 64 || started.load(Ordering::Acquire) < 8 {
+                std::thread::yield_now();
+            }
+            let status = enforce(&policy(&t));
+            assert_eq!(status, LandlockStatus::Enforced { abi: probe_abi(), all_threads: true });
+            let before = reads.load(Ordering::Relaxed);
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            assert!(reads.load(Ordering::Relaxed) > before, "the workers stopped");
+            go.store(true, Ordering::Release);
+            for w in workers {
+                let (secret, inside) = w.join().unwrap();
+                assert_eq!(secret.map(|_| ()), Err(libc::EACCES), "a running thread escaped Landlock");
+                assert!(inside);
+            }
+            assert_eq!(open(&t.outside.join("secret"), libc::O_RDONLY), Err(libc::EACCES));
+        }
+
+        /// A thread that blocks every signal cannot be asked to restrict
+        /// itself: refused before anything is restricted, naming it.
+        #[test]
+        fn a_thread_blocking_the_signal_is_refused_before_anything_is_restricted() {
+            if probe_abi() >= TSYNC_ABI {
+                eprintln!("SKIP: Landlock ABI {} restricts every thread at once (TSYNC)", probe_abi());
+                return;
+            }
+            let t = tree();
+            let (tx, rx) = std::sync::mpsc::channel::<()>();
+            let (ready_tx, ready_rx) = std::sync::mpsc::channel::<()>();
+            let blocker = std::thread::Builder::new()
+                .name("blocks-all".into())
+                .spawn(move || {
+                    // SAFETY: blocking every signal in this thread.
+                    unsafe {
+                        let mut all: libc::sigset_t = std::mem::zeroed();
+                        libc::sigfillset(&mut all);
+                        libc::pthread_sigmask(libc::SIG_BLOCK, &all, std::ptr::null_mut());
+                    }
+                    ready_tx.send(()).unwrap();
+                    rx.recv().unwrap();
+                })
+                .unwrap();
+            ready_rx.recv().unwrap();
+            let prepared = prepare(&policy(&t), probe_abi(), LandlockChoice::Required).unwrap();
+            let e = restrict(prepared).unwrap_err().to_string();
+            assert!(e.contains("blocks-all") && e.contains("blocks signal"), "{e}");
+            assert!(open(&t.outside.join("secret"), libc::O_RDONLY).is_ok(), "restricted anyway");
+            tx.send(()).unwrap();
+            blocker.join().unwrap();
         }
 
         #[test]

@@ -74,13 +74,17 @@ pub(crate) enum LandlockChoice {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LandlockStatus {
     /// The policy's filesystem rules, its TCP ports and the signal and
-    /// abstract-socket scopes are enforced by the kernel for the thread
-    /// that entered and everything it starts afterwards; for every thread
-    /// of the process when `all_threads` (Landlock ABI 8+).
+    /// abstract-socket scopes are enforced by the kernel for every thread
+    /// of the process, those running at `enter()` included, and
+    /// everything they start afterwards (Landlock ABI 8+: at once, with
+    /// TSYNC; before: each running thread restricted itself in a signal
+    /// handler, in a Landlock domain of its own with the same rules).
     Enforced {
         /// The kernel's Landlock ABI.
         abi: i32,
-        /// Whether threads that already ran at `enter()` are restricted too.
+        /// Whether threads that already ran at `enter()` are restricted
+        /// too: always true since `enter()` fails otherwise; kept for
+        /// callers that match on it.
         all_threads: bool,
     },
     /// An older Landlock enforces part of it (entered with

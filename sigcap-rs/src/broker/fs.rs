@@ -2,31 +2,33 @@
 //! resolved and acted on strictly beneath the matching root's descriptor.
 use super::decide::{handed_out_access, join_leading_parents, wire_denial};
 use super::{cvt, errno, Grant, Outcome, RootFd, State};
+use crate::beneath::Walked;
 use crate::decide::{self, check_open_flags, required_access};
 use crate::policy::Access;
 use crate::proto::{Op, Request, WireDecision, FD_DIR, FD_DIR2, OUT_MAX};
 use crate::sys;
 use std::ffi::{CString, OsStr};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::os::unix::ffi::OsStrExt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 
 /// A resolved place to operate: a base directory and a path beneath it.
-struct Place<'a> {
-    base: RawFd,
-    rel: CString,
+#[derive(Clone)]
+pub(super) struct Place<'a> {
+    pub(super) base: RawFd,
+    pub(super) rel: CString,
     /// The path as the policy saw it (absolute, leading `..` folded).
-    abs: PathBuf,
+    pub(super) abs: PathBuf,
     /// Other roots lie beneath this one: follow no symlink (see
     /// [`State::locate`]).
-    strict: bool,
-    granted: Access,
-    grant: Grant,
+    pub(super) strict: bool,
+    pub(super) granted: Access,
+    pub(super) grant: Grant,
     _root: Option<&'a RootFd>,
 }
 
 /// Errno values that mean "resolution tried to leave the base".
-fn is_escape(e: i32) -> bool {
+pub(super) fn is_escape(e: i32) -> bool {
     #[cfg(target_os = "linux")]
     {
         e == libc::EXDEV
@@ -37,10 +39,50 @@ fn is_escape(e: i32) -> bool {
     }
 }
 
+/// How much of a place's path a call looks up.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Reach {
+    /// All of it (open, stat, access).
+    Whole,
+    /// Its directory: the call acts on the last name itself (readlink,
+    /// mkdir, unlink, rename), which is never followed.
+    Parent,
+}
+
+/// Where a lookup ended ([`State::resolve`]).
+pub(super) struct Found<'a> {
+    /// What was opened: the place itself, or its directory
+    /// ([`Reach::Parent`]).
+    pub(super) fd: OwnedFd,
+    /// [`Reach::Parent`]: the last name, in `fd`.
+    pub(super) name: CString,
+    /// The place finally decided and used: the one asked for, or where
+    /// the symlinks that led out of roots took the lookup.
+    pub(super) place: Place<'a>,
+    /// Whether a symlink led out of a root (then `place` is not the path
+    /// the program asked for, and the record says which it was).
+    pub(super) followed: bool,
+}
+
+impl Found<'_> {
+    /// The answer's start: allowed under the final place's rule, with the
+    /// path used when it is not the one asked for.
+    pub(super) fn outcome(&self) -> Outcome {
+        let out = Outcome::allowed(self.place.grant);
+        if self.followed {
+            out.with_via(&self.place.abs)
+        } else {
+            out
+        }
+    }
+}
+
 impl State {
-    /// Finds where `path` (relative to `dir`, or the start-up working
-    /// directory when `dir` is None) falls under the policy.
-    fn locate(&self, dir: Option<RawFd>, path: &[u8]) -> std::result::Result<Place<'_>, Outcome> {
+    /// Finds where `path` (absolute, or relative to `dir`) falls under
+    /// the policy. A relative path without a directory is malformed: the
+    /// handler makes a path from the working directory absolute against
+    /// the program's current one (cwd.rs), which only it knows.
+    pub(super) fn locate(&self, dir: Option<RawFd>, path: &[u8]) -> std::result::Result<Place<'_>, Outcome> {
         if path.is_empty() {
             return Err(Outcome::allowed_err(0, libc::ENOENT));
         }
@@ -49,7 +91,7 @@ impl State {
             p.to_owned()
         } else {
             match dir {
-                None => join_leading_parents(&self.cwd, p),
+                None => return Err(Outcome::deny(WireDecision::DeniedBadRequest)),
                 // The descriptor only says where the lookup starts; the
                 // policy decides, and resolution happens beneath the
                 // matching root's own handle, never the program's
@@ -64,6 +106,12 @@ impl State {
                 },
             }
         };
+        self.place_for(abs)
+    }
+
+    /// Where the absolute path `abs` falls under the policy: a path the
+    /// program named, or one a symlink led to, decided the same way.
+    fn place_for(&self, abs: PathBuf) -> std::result::Result<Place<'_>, Outcome> {
         // The decision the handler's fast path makes too (decide.rs):
         // the longest root wins, and beneath a root holding a narrower
         // rule `..` after a name is refused and no symlink is followed
@@ -103,6 +151,96 @@ impl State {
         })
     }
 
+    /// Looks `place` up for a call that needs `need` there (its
+    /// directory, with [`Reach::Parent`]) and opens it with `flags` and
+    /// `mode`, beneath its rule's root.
+    ///
+    /// A symlink that leads out of the root (an absolute target, or a
+    /// relative one climbing above the root) is followed by deciding the
+    /// path it leads to again, from scratch: the link's own place (the
+    /// root's real path and the names walked), then its target, then the
+    /// rest of the path. The rule is chosen anew, must grant `need`, and
+    /// the lookup goes on beneath that rule's root; at most
+    /// [`crate::beneath::MAX_LINKS`] symlinks in all (ELOOP). Following a
+    /// link out of a root reads it, which that root's rule must grant
+    /// (read), and never happens beneath a root holding a narrower rule
+    /// (no symlink is followed there at all). So a place whose rule does
+    /// not grant `need` is still looked up (`O_PATH`) if its rule grants
+    /// read: a link there may lead where `need` is granted; otherwise the
+    /// refusal stands. Nothing is ever opened outside a root's handle, and
+    /// a path reached through links gets no more than asking for it by
+    /// name would.
+    pub(super) fn resolve<'s>(
+        &'s self,
+        mut place: Place<'s>,
+        need: Access,
+        reach: Reach,
+        flags: i32,
+        mode: u32,
+    ) -> std::result::Result<Found<'s>, Outcome> {
+        let mut links = 0usize;
+        let mut followed = false;
+        loop {
+            let at = |o: Outcome, p: &Place<'_>| if followed { o.with_via(&p.abs) } else { o };
+            let granted = place.granted.contains(need);
+            let may_follow = !place.strict && place.granted.contains(Access::READ);
+            if !granted && !may_follow {
+                return Err(at(Outcome::deny(WireDecision::DeniedAccess), &place));
+            }
+            // A lookup on behalf of a call its rule refuses acts on
+            // nothing: O_PATH, the last name followed as the call would.
+            let (flags, mode) = if granted {
+                (flags, mode)
+            } else {
+                (probe_flags(flags, reach), 0)
+            };
+            let failed = |e: i32, p: &Place<'_>| {
+                if is_escape(e) {
+                    at(Outcome::deny(WireDecision::DeniedEscape), p)
+                } else if granted {
+                    at(Outcome::allowed(p.grant).with_result(Err(e)), p)
+                } else {
+                    at(Outcome::deny(WireDecision::DeniedAccess), p)
+                }
+            };
+            let (rel, name) = match reach {
+                Reach::Whole => (place.rel.clone(), CString::default()),
+                Reach::Parent => split_last(&place.rel).map_err(|e| failed(e, &place))?,
+            };
+            match lookup(place.base, &rel, flags, mode, place.strict, !followed, &mut links) {
+                Ok(Walked::Opened(fd)) if granted => {
+                    return Ok(Found {
+                        fd,
+                        name,
+                        place,
+                        followed,
+                    })
+                }
+                Ok(Walked::Opened(_)) => return Err(at(Outcome::deny(WireDecision::DeniedAccess), &place)),
+                Ok(Walked::Left(to)) => {
+                    if !place.granted.contains(Access::READ) {
+                        return Err(failed(crate::beneath::ESCAPE, &place));
+                    }
+                    let mut abs = if to.first() == Some(&b'/') {
+                        PathBuf::from(OsStr::from_bytes(&to))
+                    } else {
+                        // `..` above the root: from the root's real path.
+                        match fd_path(place.base) {
+                            Some(base) => join_leading_parents(&base, Path::new(OsStr::from_bytes(&to))),
+                            None => return Err(failed(crate::beneath::ESCAPE, &place)),
+                        }
+                    };
+                    if reach == Reach::Parent {
+                        abs.push(OsStr::from_bytes(name.as_bytes()));
+                    }
+                    followed = true;
+                    place = self.place_for(abs.clone()).map_err(|o| o.with_via(&abs))?;
+                }
+                Err(e) => return Err(failed(e, &place)),
+            }
+        }
+    }
+
     /// FreeBSD: limits a descriptor about to be handed to the program to
     /// the rights its rule's modes imply ([`crate::caprights::for_access`]);
     /// a directory that is the root of a mount gets no lookup rights at all
@@ -125,11 +263,11 @@ impl State {
         Ok(())
     }
 
-    pub(super) fn handle(&self, op: Op, req: &Request, fds: &[RawFd]) -> Outcome {
+    pub(super) fn handle(&self, op: Op, req: &Request, fds: &[RawFd], data: &[u8]) -> Outcome {
         let mut fds = fds.iter().copied();
         let dir = if req.fd_roles & FD_DIR != 0 { fds.next() } else { None };
         let dir2 = if req.fd_roles & FD_DIR2 != 0 { fds.next() } else { None };
-        match self.path_op(op, req, dir, dir2) {
+        match self.path_op(op, req, dir, dir2, data) {
             Ok(o) | Err(o) => o,
         }
     }
@@ -140,6 +278,7 @@ impl State {
         req: &Request,
         dir: Option<RawFd>,
         dir2: Option<RawFd>,
+        data: &[u8],
     ) -> std::result::Result<Outcome, Outcome> {
         // stat/statx of the directory descriptor itself (AT_EMPTY_PATH):
         // no name is looked up, so no policy applies.
@@ -156,55 +295,47 @@ impl State {
                 return Ok(stat_ancestor(op, req, rule));
             }
         }
+        if op == Op::Chdir {
+            return self.chdir(req, dir);
+        }
         let place = self.locate(dir, req.path())?;
         let need = required_access(op, req.flags);
-        if !place.granted.contains(need) {
-            return Err(Outcome::deny(WireDecision::DeniedAccess));
-        }
-        let out = Outcome::allowed(place.grant);
+        let nofollow = if req.flags & libc::AT_SYMLINK_NOFOLLOW != 0 {
+            libc::O_NOFOLLOW
+        } else {
+            0
+        };
         Ok(match op {
             Op::Open => {
-                let flags = check_open_flags(req.flags).map_err(|e| Outcome::allowed_err(0, e))?;
-                match open_beneath(place.base, &place.rel, flags, req.mode, place.strict) {
-                    Ok(fd) => match self.limit_handed_out(&place, &fd) {
-                        Ok(()) => Outcome { fd: Some(fd), ..out },
-                        Err(e) => out.with_result(Err(e)),
+                let flags = match check_open_flags(req.flags) {
+                    Ok(f) => f,
+                    Err(e) if place.granted.contains(need) => return Ok(Outcome::allowed_err(0, e)),
+                    Err(_) => return Err(Outcome::deny(WireDecision::DeniedAccess)),
+                };
+                let found = self.resolve(place, need, Reach::Whole, flags, req.mode)?;
+                let out = found.outcome();
+                match self.limit_handed_out(&found.place, &found.fd) {
+                    Ok(()) => Outcome {
+                        fd: Some(found.fd),
+                        ..out
                     },
-                    Err(e) if is_escape(e) => return Err(Outcome::deny(WireDecision::DeniedEscape)),
                     Err(e) => out.with_result(Err(e)),
                 }
             }
             Op::Stat | Op::Statx => {
-                let nofollow = if req.flags & libc::AT_SYMLINK_NOFOLLOW != 0 {
-                    libc::O_NOFOLLOW
-                } else {
-                    0
-                };
-                match open_beneath(place.base, &place.rel, libc::O_PATH | nofollow, 0, place.strict) {
-                    Ok(fd) => out.with_stat(op, fd.as_raw_fd(), req),
-                    Err(e) if is_escape(e) => return Err(Outcome::deny(WireDecision::DeniedEscape)),
-                    Err(e) => out.with_result(Err(e)),
-                }
+                let found = self.resolve(place, need, Reach::Whole, libc::O_PATH | nofollow, 0)?;
+                found.outcome().with_stat(op, found.fd.as_raw_fd(), req)
             }
             Op::Access => {
-                let nofollow = if req.flags & libc::AT_SYMLINK_NOFOLLOW != 0 {
-                    libc::O_NOFOLLOW
-                } else {
-                    0
-                };
-                match open_beneath(place.base, &place.rel, libc::O_PATH | nofollow, 0, place.strict) {
-                    Ok(fd) => out.with_result(access_fd(fd.as_raw_fd(), req.mode as i32, req.flags)),
-                    Err(e) if is_escape(e) => return Err(Outcome::deny(WireDecision::DeniedEscape)),
-                    Err(e) => out.with_result(Err(e)),
-                }
+                let found = self.resolve(place, need, Reach::Whole, libc::O_PATH | nofollow, 0)?;
+                found
+                    .outcome()
+                    .with_result(access_fd(found.fd.as_raw_fd(), req.mode as i32, req.flags))
             }
             Op::Readlink | Op::Mkdir | Op::Unlink => {
-                let (parent, name) = match parent_of(&place) {
-                    Ok(x) => x,
-                    Err(e) if is_escape(e) => return Err(Outcome::deny(WireDecision::DeniedEscape)),
-                    Err(e) => return Ok(out.with_result(Err(e))),
-                };
-                let p = parent.as_raw_fd();
+                let found = self.resolve(place, need, Reach::Parent, libc::O_PATH | libc::O_DIRECTORY, 0)?;
+                let out = found.outcome();
+                let (p, name) = (found.fd.as_raw_fd(), &found.name);
                 match op {
                     Op::Readlink => {
                         let mut buf = vec![0u8; OUT_MAX];
@@ -233,29 +364,86 @@ impl State {
                     }
                 }
             }
-            Op::Rename => {
-                let to = self.locate(dir2, req.path2())?;
-                if !to.granted.contains(Access::CREATE) {
-                    return Err(Outcome::deny(WireDecision::DeniedAccess));
-                }
-                // Moving a root, or a directory holding one, would change
-                // which rule governs what is inside it.
-                if self.policy.fs_rules().iter().any(|r| r.root.starts_with(&place.abs)) {
-                    return Err(Outcome::deny(WireDecision::DeniedAccess));
-                }
-                let from_parent = parent_of(&place);
-                let to_parent = parent_of(&to);
-                match (from_parent, to_parent) {
-                    (Ok((fp, fname)), Ok((tp, tname))) => out.with_result(cvt(
-                        // SAFETY: valid descriptors and C strings.
-                        unsafe { libc::renameat(fp.as_raw_fd(), fname.as_ptr(), tp.as_raw_fd(), tname.as_ptr()) },
-                    )),
-                    (Err(e), _) | (_, Err(e)) if is_escape(e) => return Err(Outcome::deny(WireDecision::DeniedEscape)),
-                    (Err(e), _) | (_, Err(e)) => out.with_result(Err(e)),
-                }
-            }
+            // rename, link and the calls on a file's metadata and
+            // attributes: broker/calls.rs.
+            Op::Rename
+            | Op::Link
+            | Op::Symlink
+            | Op::Chmod
+            | Op::Chown
+            | Op::Utimes
+            | Op::Truncate
+            | Op::GetXattr
+            | Op::SetXattr
+            | Op::ListXattr
+            | Op::RemoveXattr
+            | Op::Pathconf
+            | Op::Mknod => return self.call_op(op, req, place, need, dir2, data),
             Op::Connect | Op::Bind | Op::Sendto | Op::Listen => unreachable!("socket ops are not path ops"),
+            Op::Chdir => unreachable!("chdir is answered above"),
         })
+    }
+
+    /// chdir to the absolute `req.path()`, or (FreeBSD's fchdir: an empty
+    /// path) to the directory `dir`, whose real path the broker reads.
+    /// Allowed where the directory is beneath a rule granting read (as a
+    /// stat would be), or on the way to a rule's root (decide.rs,
+    /// `ancestor_of_root`): a working directory grants nothing by itself,
+    /// every lookup from it is made absolute and decided again. Answers
+    /// with the directory's real path, and on Linux an O_PATH descriptor
+    /// of it for the handler's fchdir (FreeBSD's handler only needs the
+    /// path: capability mode refuses fchdir).
+    fn chdir(&self, req: &Request, dir: Option<RawFd>) -> std::result::Result<Outcome, Outcome> {
+        let fchdir = req.path_len == 0;
+        let path: Vec<u8> = if fchdir {
+            let fd = dir.ok_or_else(|| Outcome::deny(WireDecision::DeniedBadRequest))?;
+            let p = fd_path(fd).ok_or_else(|| Outcome::deny(WireDecision::DeniedNoRule))?;
+            p.into_os_string().into_vec()
+        } else {
+            req.path().to_vec()
+        };
+        let flags = libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC;
+        let (out, fd) = match decide::ancestor_of_root(&self.policy, &path) {
+            Some(rule) => {
+                let c = CString::new(path.clone()).map_err(|_| Outcome::deny(WireDecision::DeniedBadRequest))?;
+                // SAFETY: a C string; the descriptor is owned below.
+                let raw = unsafe { libc::open(c.as_ptr(), flags) };
+                let out = Outcome::allowed(Grant::Rule(rule));
+                if raw < 0 {
+                    return Ok(out.with_result(Err(errno())));
+                }
+                // SAFETY: open returned a new descriptor we own.
+                (out, unsafe { OwnedFd::from_raw_fd(raw) })
+            }
+            _ => {
+                let dir_for_lookup = if fchdir { None } else { dir };
+                let place = self.locate(dir_for_lookup, &path)?;
+                // Looked up as every other path is: a symlink out of the
+                // root is decided again where it leads (a file rule's
+                // file fails with ENOTDIR there).
+                let found = self.resolve(place, required_access(Op::Chdir, 0), Reach::Whole, flags, 0)?;
+                (found.outcome(), found.fd)
+            }
+        };
+        // fchdir: the descriptor's path must still name that directory
+        // (it may have been renamed or replaced since).
+        if let (true, Some(d)) = (fchdir, dir) {
+            if sys::FileId::of(d) != sys::FileId::of(fd.as_raw_fd()) {
+                return Err(Outcome::deny(WireDecision::DeniedNoRule));
+            }
+        }
+        let Some(real) = fd_path(fd.as_raw_fd()) else {
+            return Ok(out.with_result(Err(libc::ENOENT)));
+        };
+        let real = real.into_os_string().into_vec();
+        if real.len() >= crate::proto::PATH_MAX {
+            return Ok(out.with_result(Err(libc::ENAMETOOLONG)));
+        }
+        #[cfg(target_os = "linux")]
+        let fd = Some(fd);
+        #[cfg(not(target_os = "linux"))]
+        let fd: Option<OwnedFd> = None;
+        Ok(Outcome { data: real, fd, ..out })
     }
 }
 
@@ -364,10 +552,9 @@ fn access_fd(fd: RawFd, mode: i32, flags: i32) -> std::result::Result<i64, i32> 
     cvt(unsafe { libc::faccessat(fd, c"".as_ptr(), mode, f) })
 }
 
-/// The directory containing `place` (resolved beneath its base) and the
-/// final component's name.
-fn parent_of(place: &Place<'_>) -> std::result::Result<(OwnedFd, CString), i32> {
-    let rel = Path::new(OsStr::from_bytes(place.rel.as_bytes()));
+/// `rel` split into its directory (`.` for none) and its last name.
+fn split_last(rel: &CString) -> std::result::Result<(CString, CString), i32> {
+    let rel = Path::new(OsStr::from_bytes(rel.as_bytes()));
     let name = match rel.file_name() {
         Some(n) => n.as_bytes(),
         // ".", "..", "/": no final component to act on.
@@ -378,14 +565,61 @@ fn parent_of(place: &Place<'_>) -> std::result::Result<(OwnedFd, CString), i32> 
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     let parent = CString::new(parent.as_os_str().as_bytes()).map_err(|_| libc::EINVAL)?;
-    let pfd = open_beneath(place.base, &parent, libc::O_PATH | libc::O_DIRECTORY, 0, place.strict)?;
-    Ok((pfd, CString::new(name).map_err(|_| libc::EINVAL)?))
+    Ok((parent, CString::new(name).map_err(|_| libc::EINVAL)?))
 }
 
-/// Opens `rel` strictly beneath `base`; with `strict`, following no
-/// symlink on the way (Linux).
+/// The flags of a lookup that acts on nothing ([`State::resolve`] where
+/// the rule refuses the call): `O_PATH`, the last name not followed where
+/// the call would not follow it (`O_NOFOLLOW`, or `O_CREAT|O_EXCL`).
+fn probe_flags(flags: i32, reach: Reach) -> i32 {
+    if reach == Reach::Parent {
+        return libc::O_PATH | libc::O_DIRECTORY;
+    }
+    let excl = libc::O_CREAT | libc::O_EXCL;
+    let nofollow = flags & libc::O_NOFOLLOW != 0 || flags & excl == excl;
+    libc::O_PATH | if nofollow { libc::O_NOFOLLOW } else { 0 }
+}
+
+/// Looks `rel` up beneath `base` and opens it with `flags` and `mode`
+/// ([`crate::beneath::walk`]'s answers). Linux: `openat2(RESOLVE_BENEATH)`
+/// first, the common case, in one call; only when it reports that the
+/// lookup left `base` (EXDEV: `..` or a symlink) is the path walked name
+/// by name, to refuse the one and find where the other leads; and every
+/// later round (`first` false) is walked, so that the rounds together
+/// follow at most MAX_LINKS symlinks (`links`). FreeBSD: always walked,
+/// so that no `..` reaches the kernel. With `strict`, no symlink is
+/// followed (ELOOP).
+fn lookup(
+    base: RawFd,
+    rel: &CString,
+    flags: i32,
+    mode: u32,
+    strict: bool,
+    first: bool,
+    links: &mut usize,
+) -> std::result::Result<Walked, i32> {
+    #[cfg(target_os = "linux")]
+    if first {
+        match open_beneath(base, rel, flags, mode, strict) {
+            Err(libc::EXDEV) => {}
+            r => return r.map(Walked::Opened),
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = first;
+    crate::beneath::walk(base, rel.as_bytes(), flags, mode, strict, links)
+}
+
+/// Opens `rel` strictly beneath `base` in one `openat2`; with `strict`,
+/// following no symlink on the way (Linux).
 #[cfg(target_os = "linux")]
-fn open_beneath(base: RawFd, rel: &CString, flags: i32, mode: u32, strict: bool) -> std::result::Result<OwnedFd, i32> {
+pub(super) fn open_beneath(
+    base: RawFd,
+    rel: &CString,
+    flags: i32,
+    mode: u32,
+    strict: bool,
+) -> std::result::Result<OwnedFd, i32> {
     let how = sys::open_how_beneath(flags | libc::O_CLOEXEC, mode, strict);
     // SAFETY: how is a valid open_how; rel is a C string.
     let fd = unsafe {
@@ -403,15 +637,6 @@ fn open_beneath(base: RawFd, rel: &CString, flags: i32, mode: u32, strict: bool)
         // SAFETY: fresh descriptor.
         Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
     }
-}
-
-/// FreeBSD: walked one name at a time ([`crate::beneath::open_beneath`]),
-/// so that no `..` reaches the kernel, whose check fails from the root of
-/// a mount on stock 15.1; with `strict`, no symlink is followed (ELOOP),
-/// as RESOLVE_NO_SYMLINKS does on Linux.
-#[cfg(target_os = "freebsd")]
-fn open_beneath(base: RawFd, rel: &CString, flags: i32, mode: u32, strict: bool) -> std::result::Result<OwnedFd, i32> {
-    crate::beneath::open_beneath(base, rel.as_bytes(), flags, mode, strict)
 }
 
 /// FreeBSD: limits `fd`, the place `abs` that its rule grants `granted`,

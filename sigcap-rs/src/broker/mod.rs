@@ -1,5 +1,6 @@
-//! The broker: a process forked before confinement that keeps ambient
-//! authority and performs allowed requests for the sandboxed program.
+//! The broker: a process started before confinement, by exec of the
+//! program's image ([`exec`]), that keeps ambient authority and performs
+//! allowed requests for the sandboxed program.
 //!
 //! It trusts nothing it receives. Every request is validated
 //! ([`Request::validate`]), every path is matched against the policy and
@@ -19,7 +20,8 @@
 //! installed runs in it, and the terminal's signals do not reach it.
 //!
 //! Laid out as: this file (spawning the broker, its handle and the state
-//! and answer types the others share), `serve.rs` (the request loop and
+//! and answer types the others share), `exec.rs` (the fork and exec, and
+//! the constructor that runs the broker in the new image), `serve.rs` (the request loop and
 //! the reply sockets), `pool.rs` (the bounded worker pool), `fs.rs` (file
 //! operations beneath the roots), `net.rs` (socket operations) and
 //! `decide.rs` (the broker's own pure decisions, unit-tested without a
@@ -32,10 +34,12 @@ use crate::sys;
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
+mod calls;
 mod decide;
+mod exec;
 mod fs;
 mod net;
 mod pool;
@@ -57,7 +61,6 @@ pub(crate) enum RootFd {
 struct State {
     policy: Policy,
     roots: Vec<RootFd>,
-    cwd: PathBuf,
     pool: Arc<Pool>,
     /// The program's end of the control socket. A request that hands it
     /// back is refused at once: held by a job that blocks, it would keep
@@ -74,100 +77,113 @@ struct State {
 pub(crate) struct BrokerHandle {
     pub pid: libc::pid_t,
     pub ctl: RawFd,
+    /// FreeBSD: the broker's process descriptor (PD_DAEMON), kept open so
+    /// that the broker stays out of `wait()` (see [`exec::spawn_image`]).
+    #[cfg(not(target_os = "linux"))]
+    pub procdesc: RawFd,
 }
 
-/// Opens the policy's roots and forks the broker. Returns the control
-/// socket's client end.
-pub(crate) fn spawn(policy: &Policy) -> Result<BrokerHandle> {
-    let mut roots = Vec::new();
-    for rule in policy.fs_rules() {
-        roots.push(open_root(&rule.root)?);
+impl BrokerHandle {
+    /// Lets go of a broker that will not be used: it exits once it sees
+    /// the control socket's last holder go.
+    pub(crate) fn abandon(&self) {
+        sys::close(self.ctl);
+        #[cfg(not(target_os = "linux"))]
+        sys::close(self.procdesc);
     }
-    let cwd = std::env::current_dir().map_err(|source| Error::Sys { what: "getcwd", source })?;
+}
+
+/// Starts the broker for `policy`: by exec of `image` (default: this
+/// program's own executable; see [`exec`]), which the constructor in this
+/// crate turns into the broker before its `main`. Returns once the broker
+/// has opened the roots and is set up, with the control socket's client
+/// end.
+pub(crate) fn spawn(policy: &Policy, image: Option<&Path>) -> Result<BrokerHandle> {
+    // The image must hold the constructor: naming it keeps its object in
+    // every link that uses spawn.
+    std::hint::black_box(&exec::BROKER_ENTRY);
+    // Opened here as well, for the error (the broker reports only an
+    // errno and the rule's index).
+    for rule in policy.fs_rules() {
+        open_root(&rule.root)?;
+    }
+    if Policy::from_toml(&policy.to_toml()).as_ref().ok() != Some(policy) {
+        return Err(Error::Policy(
+            "the policy does not survive its TOML form (a root that is not UTF-8?), which carries it to the broker"
+                .into(),
+        ));
+    }
+    let image = exec::open_image(image)?;
     let [client, server] = sys::seqpacket_pair().map_err(|e| Error::Sys {
         what: "socketpair",
         source: std::io::Error::from_raw_os_error(e),
     })?;
-    let state = State {
+    // SAFETY: socketpair returned two fresh descriptors.
+    let (client, server) = unsafe { (OwnedFd::from_raw_fd(client), OwnedFd::from_raw_fd(server)) };
+    let config = exec::Config {
         policy: policy.clone(),
-        roots,
-        cwd,
-        pool: Arc::new(Pool::default()),
-        ctl_peer: sys::FileId::of(client),
-        #[cfg(target_os = "freebsd")]
-        dotdot_fixed: fs::dotdot_fixed(),
+        ctl_peer: sys::FileId::of(client.as_raw_fd()),
     };
+    let config = exec::config_memfd(&config.encode())?;
     // The broker says when it is set up (not dumpable, descriptors
-    // closed): enter() must not return while another process of the same
-    // user could still attach to it or take its descriptors.
+    // closed, roots open): enter() must not return while another process
+    // of the same user could still attach to it or take its descriptors.
     let mut ready = [-1; 2];
     // SAFETY: pipe2 fills the two descriptors.
     if unsafe { libc::pipe2(ready.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-        sys::close(client);
-        sys::close(server);
         return Err(Error::last_os("pipe for the broker's start"));
     }
-    // SAFETY: fork. The child only uses the state built above, libc calls
-    // and the allocator, which glibc and FreeBSD's libc make fork-safe; it
-    // never touches std's global locks (stdio, env).
-    let pid = unsafe { libc::fork() };
-    if pid < 0 {
-        let e = Error::last_os("fork broker");
-        for fd in [client, server, ready[0], ready[1]] {
-            sys::close(fd);
+    // SAFETY: fresh descriptors.
+    let (ready_r, ready_w) = unsafe { (OwnedFd::from_raw_fd(ready[0]), OwnedFd::from_raw_fd(ready[1])) };
+    let child = exec::spawn_image(
+        image.as_raw_fd(),
+        [config.as_raw_fd(), server.as_raw_fd(), ready_w.as_raw_fd()],
+    )?;
+    drop((server, ready_w, config, image));
+    let started = wait_ready(ready_r.as_raw_fd(), BROKER_START_TIMEOUT_MS);
+    drop(ready_r);
+    let pid = match started {
+        Ok(exec::Ready::Up(pid)) => pid,
+        Ok(exec::Ready::Failed { errno, root }) => {
+            exec::kill_child(&child);
+            let source = std::io::Error::from_raw_os_error(errno);
+            return Err(match policy.fs_rules().get(root as usize) {
+                Some(rule) if root >= 0 => Error::Root {
+                    path: rule.root.clone(),
+                    source,
+                },
+                _ => Error::Sys {
+                    what: "starting the broker",
+                    source,
+                },
+            });
         }
-        return Err(e);
-    }
-    if pid == 0 {
-        become_broker();
-        sys::close(client);
-        let mut keep = vec![server, 2, ready[1]];
-        for r in &state.roots {
-            match r {
-                RootFd::Dir(fd) => keep.push(fd.as_raw_fd()),
-                RootFd::File { parent, .. } => keep.push(parent.as_raw_fd()),
-            }
+        Err(why) => {
+            exec::kill_child(&child);
+            return Err(Error::Sys {
+                what: "starting the broker",
+                source: std::io::Error::new(std::io::ErrorKind::TimedOut, why),
+            });
         }
-        sys::close_fds_except(&keep);
-        // SAFETY: plain libc calls in the new process.
-        unsafe {
-            let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
-            if null >= 0 {
-                libc::dup2(null, 0);
-                libc::dup2(null, 1);
-                if null > 2 {
-                    libc::close(null);
-                }
-            }
-            libc::write(ready[1], b"r".as_ptr().cast(), 1);
-        }
-        sys::close(ready[1]);
-        let state = Arc::new(state);
-        serve::serve(&state, server);
-        // SAFETY: leave without running the program's atexit handlers.
-        unsafe { libc::_exit(0) };
-    }
-    sys::close(server);
-    sys::close(ready[1]);
-    drop(state);
-    let started = wait_ready(ready[0], BROKER_START_TIMEOUT_MS);
-    sys::close(ready[0]);
-    if let Err(why) = started {
-        sys::close(client);
-        // SAFETY: our own child; reaped so that it does not linger.
-        unsafe {
-            libc::kill(pid, libc::SIGKILL);
-            libc::waitpid(pid, std::ptr::null_mut(), 0);
-        }
+    };
+    exec::reap_intermediate(&child);
+    #[cfg(not(target_os = "linux"))]
+    if pid != child.pid {
+        sys::close(child.fd);
         return Err(Error::Sys {
             what: "starting the broker",
-            source: std::io::Error::new(std::io::ErrorKind::TimedOut, why),
+            source: std::io::Error::other("the broker reported another pid than pdfork's"),
         });
     }
-    Ok(BrokerHandle { pid, ctl: client })
+    Ok(BrokerHandle {
+        pid,
+        ctl: std::os::fd::IntoRawFd::into_raw_fd(client),
+        #[cfg(not(target_os = "linux"))]
+        procdesc: child.fd,
+    })
 }
 
-/// The forked broker's own process state, set before anything else.
+/// The exec'd broker's own process state, set before anything else.
 ///
 /// - Not dumpable (Linux) / not traceable (FreeBSD), first: a process of
 ///   the same user (the program itself, were its filter to miss
@@ -233,29 +249,23 @@ fn become_broker() {
 /// How long enter() waits for the broker to be set up.
 const BROKER_START_TIMEOUT_MS: i32 = 5000;
 
-/// Wait, at most `ms`, for the broker's one-byte "set up" on `fd`.
-fn wait_ready(fd: RawFd, ms: i32) -> std::result::Result<(), &'static str> {
-    let mut p = libc::pollfd {
-        fd,
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    loop {
-        // SAFETY: one valid pollfd.
-        let n = unsafe { libc::poll(&mut p, 1, ms) };
-        if n < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
-            continue;
-        }
-        if n <= 0 {
+/// Wait, at most `ms`, for the broker's ready message on `fd`.
+fn wait_ready(fd: RawFd, ms: i32) -> std::result::Result<exec::Ready, &'static str> {
+    let deadline = sys::monotonic_ms() + ms as i64;
+    let mut m = [0u8; exec::READY_LEN];
+    let mut got = 0;
+    while got < m.len() {
+        if sys::wait_fd(fd, libc::POLLIN, deadline).is_err() {
             return Err("the broker did not report ready in time");
         }
-        let mut b = [0u8; 1];
-        // SAFETY: one byte into a local buffer.
-        return match unsafe { libc::read(fd, b.as_mut_ptr().cast(), 1) } {
-            1 => Ok(()),
-            _ => Err("the broker exited before it was ready"),
-        };
+        // SAFETY: reading into the rest of a local buffer.
+        match unsafe { libc::read(fd, m[got..].as_mut_ptr().cast(), m.len() - got) } {
+            n if n > 0 => got += n as usize,
+            n if n < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) => {}
+            _ => return Err("the broker exited before it was ready"),
+        }
     }
+    exec::parse_ready(&m).ok_or("the broker sent a malformed ready message")
 }
 
 pub(crate) fn open_root(root: &Path) -> Result<RootFd> {
@@ -295,6 +305,9 @@ struct Outcome {
     value: i64,
     data: Vec<u8>,
     fd: Option<OwnedFd>,
+    /// The path the broker decided last, when symlinks led the lookup
+    /// out of the root of the path asked for (empty otherwise).
+    via: Vec<u8>,
 }
 
 impl Outcome {
@@ -306,6 +319,7 @@ impl Outcome {
             value: 0,
             data: Vec::new(),
             fd: None,
+            via: Vec::new(),
         }
     }
     fn allowed(rule: Grant) -> Outcome {
@@ -320,12 +334,19 @@ impl Outcome {
             value: 0,
             data: Vec::new(),
             fd: None,
+            via: Vec::new(),
         }
     }
     fn allowed_err(rule: u32, errno: i32) -> Outcome {
         Outcome {
             status: errno,
             ..Outcome::allowed(Grant::Rule(rule as usize))
+        }
+    }
+    fn with_via(self, path: &Path) -> Outcome {
+        Outcome {
+            via: path.as_os_str().as_bytes().to_vec(),
+            ..self
         }
     }
     fn with_result(mut self, r: std::result::Result<i64, i32>) -> Outcome {
@@ -361,8 +382,10 @@ mod tests {
     /// Hostile requests written straight to the broker's socket.
     mod hostile {
         use super::super::*;
+        use super::gone_within;
         use crate::policy::{Access, NetTarget};
         use crate::proto::{Op, Reply, Request, FD_DIR, FD_SOCK, PATH_MAX};
+        use std::path::PathBuf;
 
         struct Fixture {
             _dir: tempfile::TempDir,
@@ -372,9 +395,11 @@ mod tests {
 
         impl Drop for Fixture {
             fn drop(&mut self) {
-                sys::close(self.b.ctl);
-                // SAFETY: reaping the broker we forked.
-                unsafe { libc::waitpid(self.b.pid, std::ptr::null_mut(), 0) };
+                self.b.abandon();
+                let gone = gone_within(self.b.pid, 5000);
+                if !std::thread::panicking() {
+                    assert!(gone, "the broker outlived its last client");
+                }
             }
         }
 
@@ -386,7 +411,7 @@ mod tests {
             let mut p = Policy::new();
             p.allow_fs(&root, Access::READ).unwrap();
             p.allow_connect(NetTarget::parse("127.0.0.1:*").unwrap());
-            let b = spawn(&p).unwrap();
+            let b = spawn(&p, None).unwrap();
             Fixture { _dir: dir, root, b }
         }
 
@@ -565,6 +590,51 @@ mod tests {
             assert_alive(&f);
         }
 
+        #[test]
+        fn chdir_requests_name_a_directory_the_policy_allows() {
+            let f = fixture();
+            let chdir = |path: &[u8], extra: &[RawFd]| {
+                let mut r = open_req(path);
+                r.op = Op::Chdir as u16;
+                if !extra.is_empty() {
+                    r.fd_roles = FD_DIR;
+                }
+                let (h, fd) = ask(f.b.ctl, r.as_bytes(), extra).expect("broker answers");
+                sys::close(fd);
+                (h.decision, h.status, fd >= 0)
+            };
+            let root = f.root.as_os_str().as_bytes();
+            // Relative without a directory, or nothing at all: malformed
+            // (the handler makes paths absolute; the broker has no cwd).
+            assert_eq!(chdir(b"sub", &[]).0, WireDecision::DeniedBadRequest as u32);
+            assert_eq!(chdir(b"", &[]).0, WireDecision::DeniedBadRequest as u32);
+            // Outside every rule, and out through `..`.
+            assert_eq!(chdir(b"/etc", &[]).0, WireDecision::DeniedNoRule as u32);
+            let up = [root, b"/../root/../.."].concat();
+            assert_eq!(chdir(&up, &[]).0, WireDecision::DeniedEscape as u32);
+            // The root: allowed, with a descriptor on Linux; a file in it:
+            // the kernel's ENOTDIR.
+            let (d, st, fd) = chdir(root, &[]);
+            assert_eq!((d, st), (WireDecision::Allowed as u32, 0));
+            assert_eq!(fd, cfg!(target_os = "linux"));
+            let file = [root, b"/f"].concat();
+            assert_eq!(chdir(&file, &[]).1, libc::ENOTDIR);
+            // On the way to the root: allowed (a working directory there
+            // grants nothing).
+            let parent = f.root.parent().unwrap().as_os_str().as_bytes().to_vec();
+            assert_eq!(chdir(&parent, &[]).0, WireDecision::Allowed as u32);
+            // fchdir's form: the directory is the descriptor's, whatever
+            // path the request would claim; a socket names none.
+            let etc = std::fs::File::open("/etc").unwrap();
+            assert_eq!(chdir(b"", &[etc.as_raw_fd()]).0, WireDecision::DeniedNoRule as u32);
+            let s = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0) };
+            assert_eq!(chdir(b"", &[s]).0, WireDecision::DeniedNoRule as u32);
+            sys::close(s);
+            let rootdir = std::fs::File::open(&f.root).unwrap();
+            assert_eq!(chdir(b"", &[rootdir.as_raw_fd()]).0, WireDecision::Allowed as u32);
+            assert_alive(&f);
+        }
+
         /// Sends `bytes` with `reply` as the reply socket and `extra`
         /// after it, and does not wait for anything.
         fn send_only(ctl: RawFd, bytes: &[u8], reply: RawFd, extra: &[RawFd]) {
@@ -686,33 +756,76 @@ mod tests {
             let p = f.root.join("f");
             send_only(f.b.ctl, open_req(p.as_os_str().as_bytes()).as_bytes(), f.b.ctl, &[]);
             assert_alive(&f);
-            // Nothing of it is kept: the broker goes with its last client.
-            let pid = f.b.pid;
-            sys::close(f.b.ctl);
-            std::mem::forget(f);
-            let start = std::time::Instant::now();
-            let mut status = 0;
-            // SAFETY: waiting for our own child, without blocking.
-            while unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) } != pid {
-                if start.elapsed() > std::time::Duration::from_secs(5) {
-                    // SAFETY: our own child.
-                    unsafe {
-                        libc::kill(pid, libc::SIGKILL);
-                        libc::waitpid(pid, &mut status, 0);
-                    }
-                    panic!("the broker outlived its last client");
-                }
-                std::thread::sleep(std::time::Duration::from_millis(10));
-            }
+            // Nothing of it is kept: the broker goes with its last client
+            // (the fixture's drop checks it).
+            drop(f);
         }
 
         #[test]
         fn broker_exits_when_the_last_client_is_gone() {
             let f = fixture();
             let pid = f.b.pid;
+            // The broker is not this process's child: no wait() returns it.
+            // SAFETY: a non-blocking wait for any child.
+            assert_ne!(unsafe { libc::waitpid(-1, std::ptr::null_mut(), libc::WNOHANG) }, pid);
             drop(f);
-            // SAFETY: probing a reaped pid.
-            assert_eq!(unsafe { libc::kill(pid, 0) }, -1);
         }
+
+        /// A test that executes its own binary as the broker runs the
+        /// crate's constructor: an image without the marker is untouched
+        /// (this test binary ran its tests), one with it became a broker
+        /// (the fixtures above).
+        #[cfg(target_os = "linux")]
+        #[test]
+        fn the_broker_is_an_exec_of_this_image_and_no_child_of_ours() {
+            let f = fixture();
+            let exe = std::fs::read_link("/proc/self/exe").unwrap();
+            let broker_exe = std::fs::read_link(format!("/proc/{}/exe", f.b.pid)).unwrap();
+            assert_eq!(broker_exe, exe);
+            let status = std::fs::read_to_string(format!("/proc/{}/status", f.b.pid)).unwrap();
+            let ppid: i32 = status
+                .lines()
+                .find_map(|l| l.strip_prefix("PPid:"))
+                .unwrap()
+                .trim()
+                .parse()
+                .unwrap();
+            // SAFETY: getpid has no preconditions.
+            assert_ne!(ppid, unsafe { libc::getpid() }, "the broker is our child");
+            let cmdline = std::fs::read(format!("/proc/{}/cmdline", f.b.pid)).unwrap();
+            assert_eq!(cmdline, b"sigcap-broker\0");
+            // The marker went to the broker's environment only.
+            assert!(std::env::var_os("SIGCAP_BROKER").is_none());
+        }
+    }
+
+    /// Waits at most `ms` for `pid` to exit (a pidfd: the broker is
+    /// nobody's child here that we could wait for).
+    #[cfg(target_os = "linux")]
+    fn gone_within(pid: libc::pid_t, ms: i64) -> bool {
+        use crate::sys;
+        use std::os::fd::RawFd;
+        // SAFETY: pidfd_open of a pid; ESRCH means it is gone already.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) } as RawFd;
+        if fd < 0 {
+            return true;
+        }
+        let r = sys::wait_fd(fd, libc::POLLIN, sys::monotonic_ms() + ms);
+        sys::close(fd);
+        r.is_ok()
+    }
+
+    /// FreeBSD: the abandoned broker is reparented to init, which reaps it.
+    #[cfg(not(target_os = "linux"))]
+    fn gone_within(pid: libc::pid_t, ms: i64) -> bool {
+        let end = crate::sys::monotonic_ms() + ms;
+        // SAFETY: probing a pid with signal 0.
+        while unsafe { libc::kill(pid, 0) } == 0 {
+            if crate::sys::monotonic_ms() > end {
+                return false;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        true
     }
 }

@@ -95,7 +95,7 @@ fn close_all(reply_fd: RawFd, rest: &[RawFd]) {
 }
 
 fn reply(fd: RawFd, out: Outcome) {
-    let hdr = Reply {
+    let mut hdr = Reply {
         magic: MAGIC,
         decision: out.decision as u32,
         rule: out.rule,
@@ -103,7 +103,9 @@ fn reply(fd: RawFd, out: Outcome) {
         value: out.value,
         data_len: out.data.len() as u32,
         has_fd: out.fd.is_some() as u32,
+        ..Reply::default()
     };
+    hdr.set_via(&out.via);
     let iov = [
         libc::iovec {
             iov_base: hdr.as_bytes().as_ptr() as *mut _,
@@ -127,7 +129,7 @@ impl State {
             Op::Connect | Op::Sendto => self.net(op, req, fds[0], data),
             Op::Bind => self.net(op, req, fds[0], &[]),
             Op::Listen => self.listen(req, fds[0]),
-            _ => self.handle(op, req, fds),
+            _ => self.handle(op, req, fds, data),
         }
     }
 

@@ -77,7 +77,7 @@ pub(super) fn answer(
         return None;
     }
     let (mut path, mut rel) = ([0u8; PATH_MAX], [0u8; PATH_MAX + 1]);
-    let (path, m) = super::lookup(policy, call, v.pid, head, &mut path, &mut rel)?;
+    let m = super::lookup(policy, call, v, head, &mut path, &mut rel)?;
     let root = fp.roots.get(m.rule)?;
     // A single-file rule's root is its parent, limited to no rights (it
     // would reach the file's siblings): the broker answers.
@@ -122,7 +122,6 @@ pub(super) fn answer(
         }
         _ => return None,
     };
-    v.set_detail(path);
     Some(Answer {
         decision: Decision::Allowed { rule: m.rule as u32 },
         result,

@@ -588,6 +588,36 @@ fn read_user_via_pipe(dst: &mut [u8], src: usize) -> Result<(), i32> {
     r
 }
 
+/// Copies `src` into the program's memory at `dst`, with the kernel's
+/// checks: written into a fresh pipe, then read(2) from it into `dst`,
+/// so a bad address is EFAULT rather than a fault in the handler. (A
+/// call refused in capability mode did not check its output buffer.)
+#[cfg(target_os = "freebsd")]
+pub fn write_user(dst: usize, src: &[u8]) -> Result<(), i32> {
+    const CHUNK: usize = 4096;
+    if dst == 0 {
+        return Err(libc::EFAULT);
+    }
+    let mut p = [-1; 2];
+    // SAFETY: p is a two-element array.
+    if unsafe { libc::pipe2(p.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) } != 0 {
+        return Err(last_errno());
+    }
+    let mut r = Ok(());
+    for (i, chunk) in src.chunks(CHUNK).enumerate() {
+        // SAFETY: chunk is our buffer; the kernel checks the destination.
+        let w = unsafe { libc::write(p[1], chunk.as_ptr().cast(), chunk.len()) };
+        let got = unsafe { libc::read(p[0], (dst + i * CHUNK) as *mut libc::c_void, chunk.len()) };
+        if w != chunk.len() as isize || got != chunk.len() as isize {
+            r = Err(if got < 0 { last_errno() } else { libc::EFAULT });
+            break;
+        }
+    }
+    close(p[0]);
+    close(p[1]);
+    r
+}
+
 /// Copies a NUL-terminated string from the program's memory into `dst`
 /// (without the NUL) and returns its length. ENAMETOOLONG if it does not
 /// fit, EFAULT if unreadable.
@@ -620,20 +650,32 @@ pub fn read_user_cstr_in(pid: libc::pid_t, dst: &mut [u8], src: usize) -> Result
 /// Closes every descriptor >= 3 that is not in `keep` (the broker must not
 /// hold the program's pipes, sockets or files).
 pub fn close_fds_except(keep: &[RawFd]) {
+    for (lo, hi) in ranges_except(keep) {
+        close_range(lo, hi);
+    }
+}
+
+/// The ranges of descriptor numbers >= 3 not in `keep`, for
+/// [`close_range`]: computed before a fork, so that the child between fork
+/// and exec only makes system calls.
+pub fn ranges_except(keep: &[RawFd]) -> Vec<(u32, u32)> {
     let mut keep: Vec<RawFd> = keep.iter().copied().filter(|&fd| fd >= 3).collect();
     keep.sort_unstable();
+    let mut out = Vec::with_capacity(keep.len() + 1);
     let mut lo: u32 = 3;
     for fd in keep {
         let fd = fd as u32;
         if fd > lo {
-            close_range(lo, fd - 1);
+            out.push((lo, fd - 1));
         }
-        lo = fd + 1;
+        lo = lo.max(fd + 1);
     }
-    close_range(lo, u32::MAX);
+    out.push((lo, u32::MAX));
+    out
 }
 
-fn close_range(lo: u32, hi: u32) {
+/// Closes the descriptors `lo..=hi` (async-signal-safe).
+pub fn close_range(lo: u32, hi: u32) {
     // SAFETY: close_range only closes descriptors.
     #[cfg(target_os = "linux")]
     unsafe {

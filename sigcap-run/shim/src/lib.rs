@@ -247,8 +247,10 @@ extern "C" fn on_breakpoint(sig: c_int, _info: *mut libc::siginfo_t, uc: *mut c_
     }
     // SAFETY: restore the instruction byte and rerun it. The breakpoint sits
     // on a function's first instruction, reached by an ordinary call from
-    // the program, so no C library lock is held here: entering (which
-    // allocates and forks the broker) is as safe as from main.
+    // the program, so no C library lock is held by this thread here:
+    // entering (which allocates, and starts the broker by exec of this
+    // program's image, where sigcap's constructor runs it) is as safe as
+    // from main.
     unsafe {
         if set_prot(addr, libc::PROT_READ | libc::PROT_WRITE | libc::PROT_EXEC) {
             *(addr as *mut u8) = BP_BYTE.load(Ordering::Acquire);
