@@ -104,6 +104,11 @@ check "ls permissive: exit 0" [ $? -eq 0 ]
 check "ls permissive: listing" has ls.out 'docs'
 check "ls report: open of . listed" has ls.json '"path": "."'
 check "ls report: fchdir to the working directory answered" has ls.json '"syscall": "fchdir"'
+# Stacks: the calls come from libc (fts), built without frame pointers;
+# the stack scan reaches ls's own code, which the summary names.
+check "ls report: a stack frame in ls itself" has ls.json '"object": "/bin/ls"'
+check "ls report: the program's own frame is marked" has ls.json '"program_frame"'
+check "tar report: the program's own frame is marked" has tar.json '"program_frame"'
 (cd src && sr -q --policy "$W/ls.toml" -- ls) > ls2.out
 check "ls with suggested policy: exit 0" [ $? -eq 0 ]
 check "ls with suggested policy: same listing" cmp -s ls.out ls2.out

@@ -832,6 +832,113 @@ fn fast_path_freebsd(_: Option<&str>) -> Case {
     }
 }
 
+/// The handler's stack scan (`Violation::scan`): the return address of a
+/// call into the C library is a candidate (FreeBSD 15's libc reaches the
+/// kernel through libsys), and a hostile stack (rsp 256 bytes below an
+/// unmapped page, garbage words, rbp in the hole) crashes nothing and
+/// yields exactly the planted code addresses.
+fn stack_scan(_: Option<&str>) -> Case {
+    #[cfg(not(target_arch = "x86_64"))]
+    return Err("SKIP the scan test's assembly is x86_64's".into());
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::asm;
+        let (exe, dir) = exe_dir();
+        let path = std::ffi::CString::new(exe.to_str().ok_or("path")?).map_err(|e| e.to_string())?;
+        let sb = Sandbox::builder()
+            .read_beneath(&dir)
+            .enter()
+            .map_err(|e| e.to_string())?;
+        let f: unsafe extern "C" fn(*const libc::c_char, libc::c_int, ...) -> libc::c_int = libc::open;
+        let (fd, back): (i64, u64);
+        // SAFETY: a C call through an explicit call (the stack is aligned
+        // for one on entry to an asm block); r12 is callee-saved.
+        unsafe {
+            asm!(
+                "lea r12, [rip + 2f]",
+                "call {f}",
+                "2:",
+                f = in(reg) f,
+                out("r12") back,
+                in("rdi") path.as_ptr(),
+                in("rsi") libc::O_RDONLY,
+                inlateout("rax") 0i64 => fd,
+                clobber_abi("C"),
+            );
+        }
+        check(fd as i32 >= 0, || format!("open returned {fd}"))?;
+        let v = last(&sb)?;
+        check(v.scan().contains(&back), || {
+            format!("return address {back:#x} not in the scan {:x?}", v.scan())
+        })?;
+
+        // The hostile stack.
+        const PAGE: usize = 4096;
+        let len = 16 * PAGE;
+        // SAFETY: an anonymous mapping whose last page is unmapped again.
+        let base = unsafe {
+            let p = libc::mmap(
+                std::ptr::null_mut(),
+                len + PAGE,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANON,
+                -1,
+                0,
+            );
+            if p == libc::MAP_FAILED || libc::munmap(p.cast::<u8>().add(len).cast(), PAGE) != 0 {
+                return Err("mmap".into());
+            }
+            p as u64
+        };
+        let top = base + len as u64;
+        let sp = top - 256;
+        let code = stack_scan as *const () as u64;
+        let mut words = [0u64; 32];
+        words[..8].copy_from_slice(&[u64::MAX, 0xdead_beef, code, top, 1 << 47, code + 3, top + 4096, 8]);
+        // SAFETY: sp..top is mapped.
+        unsafe { std::ptr::copy_nonoverlapping(words.as_ptr(), sp as *mut u64, 32) };
+        #[cfg(target_os = "freebsd")]
+        let nr: i64 = 499; // SYS_openat
+        #[cfg(not(target_os = "freebsd"))]
+        let nr: i64 = libc::SYS_openat;
+        let ret: i64;
+        // SAFETY: openat(AT_FDCWD, path, O_RDONLY) with rsp and rbp
+        // replaced for the call (the signal frame and the handler run
+        // below sp, inside the mapping) and restored after it.
+        unsafe {
+            asm!(
+                "mov r12, rsp",
+                "mov r13, rbp",
+                "mov rsp, {sp}",
+                "mov rbp, {fp}",
+                "syscall",
+                "mov rsp, r12",
+                "mov rbp, r13",
+                sp = in(reg) sp,
+                fp = in(reg) top + 8,
+                inlateout("rax") nr => ret,
+                in("rdi") libc::AT_FDCWD as i64,
+                in("rsi") path.as_ptr(),
+                inlateout("rdx") libc::O_RDONLY as i64 => _,
+                out("r12") _,
+                out("r13") _,
+                lateout("rcx") _,
+                lateout("r11") _,
+            );
+        }
+        let v = last(&sb)?;
+        check(
+            v.result() >= 0 && matches!(v.decision(), Decision::Allowed { .. }),
+            || format!("hostile-stack open: {v}"),
+        )?;
+        // SAFETY: the descriptor the allowed open returned.
+        unsafe { libc::close(ret as i32) };
+        check(v.scan() == [code, code + 3], || {
+            format!("scan {:x?}, expected [{code:#x}, {:#x}]", v.scan(), code + 3)
+        })
+    }
+}
+
 /// Issue #11: the working directory, the same on both systems as far as
 /// the program can tell. chdir (brokered) then relative open and create;
 /// fchdir into a directory the broker handed out, then a relative open;
@@ -1137,7 +1244,7 @@ fn main() {
     if let Some(k) = &expect {
         println!("selftest: expecting backend {k}");
     }
-    let cases: [(&str, CaseFn); 17] = [
+    let cases: [(&str, CaseFn); 18] = [
         ("fallback_file", fallback_file),
         ("denied_and_escape", denied_and_escape),
         ("connect", connect),
@@ -1155,6 +1262,7 @@ fn main() {
         ("symlinks_out_of_roots", symlinks_out_of_roots),
         ("file_calls_brokered", file_calls_brokered),
         ("working_directory", working_directory),
+        ("stack_scan", stack_scan),
     ];
     let mut failed = 0;
     for (name, case) in cases {

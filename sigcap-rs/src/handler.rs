@@ -16,6 +16,7 @@
 //! writers return errors instead).
 use crate::backend;
 use crate::client::{self, Answer};
+use crate::codemap::CodeMap;
 use crate::fast::Head;
 use crate::record::{Decision, StackWriter, Violation};
 use crate::runtime::{runtime, Action, LogKind, LogSink, Mode, Runtime};
@@ -89,7 +90,10 @@ fn new_record(rt: &Runtime, trap: &backend::Trap, head: &mut Head) -> Violation 
     // SAFETY: getpid has no preconditions.
     v.pid = unsafe { libc::getpid() };
     v.tid = backend::gettid();
-    walk_stack(trap.fp, &mut v, head);
+    // No code map (Builder::stack_scan(false)): no scan, and no read at
+    // the stack pointer.
+    let sp = if rt.code.is_empty() { 0 } else { trap.sp };
+    walk_stack(trap.fp, sp, &rt.code, &mut v, head);
     v
 }
 
@@ -259,23 +263,84 @@ fn put_all(mut b: &[u8], put: impl Fn(&[u8]) -> isize) -> Result<(), i32> {
 /// process_vm_readv for most chains, instead of one per frame: a
 /// violation answered on the fast path costs little more than the call).
 /// The first copy also reads the start of `head`'s path, if it has one.
+///
+/// Before the walk, the stretch from the stack pointer up (SCAN_BYTES) is
+/// scanned for candidate return addresses (`scan_words`). The path's
+/// head, that stretch and the walk's first stretch at rbp come in one
+/// process_vm_readv (one stretch when rbp lies inside the scanned one),
+/// so the scan adds no system call.
 #[cfg(target_os = "linux")]
-fn walk_stack(mut fp: u64, v: &mut Violation, head: &mut Head) {
+fn walk_stack(mut fp: u64, sp: u64, code: &CodeMap, v: &mut Violation, head: &mut Head) {
+    const PAGE: usize = 4096;
     let mut buf = [0u8; 4096];
+    let mut scan = [0u8; crate::record::SCAN_BYTES];
     // buf holds the stack's bytes at [base, base + got).
     let (mut base, mut got) = (0u64, 0usize);
-    let mut with_head = head.addr != 0;
+    let pid = v.pid;
+    let sp = sp & !7;
+    let walkable = fp != 0 && fp & 7 == 0;
+    // rbp inside the scanned stretch: reading from sp serves both.
+    let within = walkable && fp >= sp && fp - sp <= (buf.len() - 16) as u64;
+    if sp != 0 {
+        let hl = if head.addr != 0 {
+            (PAGE - head.addr % PAGE).min(head.buf.len())
+        } else {
+            0
+        };
+        // The head first: an unreadable head leaves what follows unread
+        // (read again below), never the reverse.
+        let (h, s) = if within {
+            let [h, s, _] = sys::read_user_parts(
+                pid,
+                [(&mut head.buf[..hl], head.addr), (&mut buf, sp as usize), (&mut [], 0)],
+            );
+            (h, s)
+        } else {
+            let at = if walkable { fp as usize } else { 0 };
+            let [h, s, f] = sys::read_user_parts(
+                pid,
+                [
+                    (&mut head.buf[..hl], head.addr),
+                    (&mut scan, sp as usize),
+                    (&mut buf, at),
+                ],
+            );
+            (base, got) = (fp, f);
+            (h, s)
+        };
+        if hl > 0 && h == hl {
+            head.got = Some(hl);
+        }
+        // Nothing at rsp: the head failed, or this is a forked child that
+        // process_vm_readv refuses (read_user_upto copies through a pipe),
+        // or rsp is unreadable (this fails again, cheaply).
+        let stretch: &mut [u8] = if within { &mut buf } else { &mut scan };
+        let s = if s == 0 {
+            sys::read_user_upto(pid, stretch, sp as usize)
+        } else {
+            s
+        };
+        scan_words(&stretch[..s.min(crate::record::SCAN_BYTES)], code, v);
+        if within {
+            (base, got) = (sp, s);
+        }
+    }
+    // Without a stack pointer the head is read with the walk's first copy.
+    let mut with_head = head.addr != 0 && sp == 0;
+    let mut read = |buf: &mut [u8], at: u64| {
+        if std::mem::take(&mut with_head) {
+            let (h, g) = sys::read_user_upto_with(pid, buf, at as usize, &mut head.buf, head.addr);
+            head.got = h;
+            g
+        } else {
+            sys::read_user_upto(pid, buf, at as usize)
+        }
+    };
     let mut n = 0;
     while n < crate::record::STACK_MAX && fp != 0 && fp & 7 == 0 {
         let inside = fp >= base && fp - base <= (got as u64).saturating_sub(16);
         if !inside || got < 16 {
-            got = if std::mem::take(&mut with_head) {
-                let (h, g) = sys::read_user_upto_with(v.pid, &mut buf, fp as usize, &mut head.buf, head.addr);
-                head.got = h;
-                g
-            } else {
-                sys::read_user_upto(v.pid, &mut buf, fp as usize)
-            };
+            got = read(&mut buf, fp);
             base = fp;
             if got < 16 {
                 break;
@@ -295,6 +360,27 @@ fn walk_stack(mut fp: u64, v: &mut Violation, head: &mut Head) {
     v.stack_len = n as u8;
 }
 
+/// Keeps, innermost first, the first SCAN_MAX words of `stack` (a copy of
+/// the stack from the stack pointer up) that point into code loaded at
+/// enter(): candidate return addresses for code built without frame
+/// pointers. Only a lookup in a fixed table per word; no validation here
+/// (reading the code before each one would cost system calls on the
+/// violation's path): sigcap-run checks that each follows a call.
+fn scan_words(stack: &[u8], code: &CodeMap, v: &mut Violation) {
+    let mut n = 0;
+    for w in stack.chunks_exact(8) {
+        if n == crate::record::SCAN_MAX {
+            break;
+        }
+        let a = u64::from_ne_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]);
+        if code.contains(a) {
+            v.scan[n] = a;
+            n += 1;
+        }
+    }
+    v.scan_len = n as u8;
+}
+
 /// One frame of a walk at `fp` whose saved frame pointer and return
 /// address are `next` and `ret`: records `ret` (as frame `n`) and returns
 /// where to go on, or None where the chain ends (no return address, or a
@@ -312,8 +398,26 @@ fn next_frame(fp: u64, next: u64, ret: u64, v: &mut Violation, n: &mut usize) ->
 /// Bounded (STACK_MAX frames, frames must move up the stack by less than
 /// 1 MiB) and every read is checked, so a garbage rbp (code built without
 /// frame pointers) ends the walk instead of faulting.
+///
+/// First the stretch from the stack pointer up is scanned for candidate
+/// return addresses (`scan_words`): SCAN_BYTES if mapped, else up to the
+/// end of the stack pointer's page.
 #[cfg(not(target_os = "linux"))]
-fn walk_stack(mut fp: u64, v: &mut Violation, _head: &mut Head) {
+fn walk_stack(mut fp: u64, sp: u64, code: &CodeMap, v: &mut Violation, _head: &mut Head) {
+    const PAGE: usize = 4096;
+    let mut buf = [0u8; crate::record::SCAN_BYTES];
+    let sp = (sp & !7) as usize;
+    if sp != 0 {
+        let in_page = PAGE - sp % PAGE;
+        let got = if read_checked(&mut buf, sp) {
+            buf.len()
+        } else if read_checked(&mut buf[..in_page], sp) {
+            in_page
+        } else {
+            0
+        };
+        scan_words(&buf[..got], code, v);
+    }
     let mut n = 0;
     while n < crate::record::STACK_MAX && fp != 0 && fp & 7 == 0 {
         let mut w = [0u8; 16];

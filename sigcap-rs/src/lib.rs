@@ -61,6 +61,7 @@ mod beneath;
 mod broker;
 mod caprights;
 mod client;
+mod codemap;
 mod cwd;
 mod decide;
 pub mod error;

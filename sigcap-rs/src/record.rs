@@ -164,6 +164,13 @@ const _: () = assert!(DETAIL_MAX < CWD_TOO_LONG as usize);
 /// Return addresses kept in a record (frame-pointer walk).
 pub const STACK_MAX: usize = 12;
 
+/// Candidate return addresses kept in a record (stack scan).
+pub const SCAN_MAX: usize = 16;
+
+/// Bytes of the interrupted thread's stack, from its stack pointer up,
+/// that the handler scans for candidate return addresses.
+pub const SCAN_BYTES: usize = 2048;
+
 /// One decoded capability violation and what was done about it.
 #[derive(Clone, Copy, Debug)]
 pub struct Violation {
@@ -194,6 +201,8 @@ pub struct Violation {
     pub(crate) fast_path: bool,
     pub(crate) stack: [u64; STACK_MAX],
     pub(crate) stack_len: u8,
+    pub(crate) scan: [u64; SCAN_MAX],
+    pub(crate) scan_len: u8,
 }
 
 impl Violation {
@@ -222,6 +231,8 @@ impl Violation {
             fast_path: false,
             stack: [0; STACK_MAX],
             stack_len: 0,
+            scan: [0; SCAN_MAX],
+            scan_len: 0,
         }
     }
 
@@ -355,6 +366,18 @@ impl Violation {
         &self.stack[..self.stack_len as usize]
     }
 
+    /// Candidate return addresses, innermost first: words of the
+    /// violating thread's stack, read from its stack pointer up (at most
+    /// [`SCAN_BYTES`]), that point into executable code loaded at
+    /// `enter()`. Unlike [`Violation::stack`] this works without frame
+    /// pointers, but a candidate is only a guess: a stale return address
+    /// or a function pointer in a local variable looks the same. Check
+    /// each one (the instruction before it must be a call, as
+    /// sigcap-run does) before trusting it.
+    pub fn scan(&self) -> &[u64] {
+        &self.scan[..self.scan_len as usize]
+    }
+
     /// Writes the record as one JSON object (no newline). Allocation-free,
     /// so the handler can use it on a stack buffer.
     pub fn write_json(&self, w: &mut impl fmt::Write) -> fmt::Result {
@@ -412,6 +435,13 @@ impl Violation {
             self.fast_path, self.result
         )?;
         for (i, a) in self.stack().iter().enumerate() {
+            if i > 0 {
+                w.write_char(',')?;
+            }
+            write!(w, "{a}")?;
+        }
+        w.write_str("],\"scan\":[")?;
+        for (i, a) in self.scan().iter().enumerate() {
             if i > 0 {
                 w.write_char(',')?;
             }
@@ -641,6 +671,12 @@ mod tests {
         s.stack_len = 2;
         let parsed: serde_json::Value = serde_json::from_str(&s.to_json()).unwrap();
         assert_eq!(parsed["stack"], serde_json::json!([0x1234, u64::MAX]));
+        assert_eq!(parsed["scan"], serde_json::json!([]));
+        s.scan[..3].copy_from_slice(&[7, 0x5555_0000_1234, u64::MAX]);
+        s.scan_len = 3;
+        let parsed: serde_json::Value = serde_json::from_str(&s.to_json()).unwrap();
+        assert_eq!(parsed["scan"], serde_json::json!([7, 0x5555_0000_1234u64, u64::MAX]));
+        assert_eq!(s.scan(), &[7, 0x5555_0000_1234, u64::MAX]);
     }
 
     #[test]
@@ -693,10 +729,17 @@ mod tests {
         long.set_cwd(&[1u8; DETAIL_MAX]);
         long.stack = [u64::MAX; STACK_MAX];
         long.stack_len = STACK_MAX as u8;
+        long.scan = [u64::MAX; SCAN_MAX];
+        long.scan_len = SCAN_MAX as u8;
         long.args = [u64::MAX; 6];
         let mut buf = [0u8; crate::record::JSON_MAX];
         let mut w = StackWriter::new(&mut buf);
         assert!(long.write_json(&mut w).is_ok());
+        eprintln!(
+            "longest record: {} bytes of {}",
+            w.as_bytes().len(),
+            crate::record::JSON_MAX
+        );
         long.set_detail(&[1u8; DETAIL_MAX]);
         let mut w = StackWriter::new(&mut buf);
         assert!(long.write_json(&mut w).is_ok(), "control characters in every path");

@@ -79,6 +79,8 @@ pub(crate) struct Runtime {
     pub fast: Option<crate::fast::FastPath>,
     /// What [`Runtime::count`] counts; read by [`Runtime::stats`].
     pub counters: Counters,
+    /// Executable code loaded at `enter()`, for the handler's stack scan.
+    pub code: crate::codemap::CodeMap,
 }
 
 /// The runtime's counters. Their fields are private to this module:

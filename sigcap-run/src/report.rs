@@ -1,6 +1,6 @@
 //! Parsing the shim's JSON stream, decoding arguments, aggregating
 //! distinct violations, and the JSON report and terminal summary.
-use crate::symbols::{Frame, Symbolizer};
+use crate::symbols::{own_frame, Frame, Symbolizer};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -42,6 +42,9 @@ pub struct Record {
     pub result: i64,
     #[serde(default)]
     pub stack: Vec<u64>,
+    /// The handler's stack scan: candidate return addresses.
+    #[serde(default)]
+    pub scan: Vec<u64>,
 }
 
 /// The shim's `enter` event.
@@ -644,8 +647,14 @@ pub struct Entry {
     pub pids: Vec<i32>,
     pub first_seq: u64,
     /// Innermost first: the system call site, then return addresses from
-    /// the frame-pointer walk, cut at the first one outside loaded code.
+    /// the frame-pointer walk (cut at the first one outside loaded code)
+    /// and those of the stack scan that follow a call (`scanned`), in
+    /// stack order.
     pub stack: Vec<Frame>,
+    /// Index in `stack` of the program's own frame: the first outside the
+    /// C runtime and the shim (the summary shows it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub program_frame: Option<usize>,
 }
 
 #[derive(Serialize)]
@@ -845,7 +854,12 @@ pub fn build(
             samples: Vec::new(),
             pids: first.pids.clone(),
             first_seq: r.seq,
-            stack: if stack { syms.frames(r.ip, &r.stack) } else { Vec::new() },
+            stack: if stack {
+                syms.frames(r.ip, &r.stack, &r.scan)
+            } else {
+                Vec::new()
+            },
+            program_frame: None,
         }
     };
     let fold_into = |e: &mut Entry, members: &[usize]| {
@@ -934,7 +948,8 @@ pub fn build(
         .into_iter()
         .map(|(mut e, members)| {
             let r = &stream.records[exact[members[0]].rec];
-            e.stack = syms.frames(r.ip, &r.stack);
+            e.stack = syms.frames(r.ip, &r.stack, &r.scan);
+            e.program_frame = own_frame(&e.stack);
             e
         })
         .collect();
@@ -1160,10 +1175,11 @@ fn entry_line(e: &Entry, st: &Style) -> String {
         (Some(_), None) => "-> ok".to_string(),
         _ => String::new(),
     };
+    // The program's own frame when the stack reaches it, else the call
+    // site.
     let site = e
-        .stack
-        .iter()
-        .find(|f| f.symbol.is_some() && !f.object.as_deref().is_some_and(|o| o.contains("libc.so")))
+        .program_frame
+        .and_then(|i| e.stack.get(i))
         .or(e.stack.first())
         .map(|f| f.short())
         .unwrap_or_default();

@@ -215,6 +215,7 @@ pub(crate) unsafe fn classify(kind: BackendKind, info: *const libc::siginfo_t, u
             si.si_addr as u64
         },
         fp: m.mc_rbp as u64,
+        sp: m.mc_rsp as u64,
     })
 }
 

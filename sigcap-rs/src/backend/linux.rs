@@ -985,6 +985,7 @@ pub(crate) unsafe fn classify(_kind: BackendKind, info: *const libc::siginfo_t, 
         class,
         ip: si.call_addr as u64,
         fp: g[libc::REG_RBP as usize] as u64,
+        sp: g[libc::REG_RSP as usize] as u64,
     })
 }
 

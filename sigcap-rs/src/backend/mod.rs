@@ -53,6 +53,9 @@ pub(crate) struct Trap {
     pub ip: u64,
     /// The interrupted frame's frame pointer (rbp), for the stack walk.
     pub fp: u64,
+    /// The interrupted thread's stack pointer (rsp), where the stack
+    /// scan starts.
+    pub sp: u64,
 }
 
 /// Whether `enter()` must have Landlock (Linux).

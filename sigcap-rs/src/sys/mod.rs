@@ -409,11 +409,14 @@ pub fn read_user_upto(pid: libc::pid_t, dst: &mut [u8], src: usize) -> usize {
         return n as usize;
     }
     if n < 0 && last_errno() == libc::EPERM {
-        // A forked child (see read_user): the first page through a pipe.
-        return if read_user_via_pipe(&mut dst[..first], src).is_ok() {
-            first
+        // A forked child (see read_user): page by page through a pipe.
+        if read_user_via_pipe(&mut dst[..first], src).is_err() {
+            return 0;
+        }
+        return if len > first && read_user_via_pipe(&mut dst[first..len], src + first).is_ok() {
+            len
         } else {
-            0
+            first
         };
     }
     0
@@ -488,6 +491,67 @@ pub fn read_user_upto_with(
         return (Some(hl), n as usize - hl);
     }
     (None, read_user_upto(pid, dst, src))
+}
+
+/// Up to three stretches of the program's memory in one
+/// process_vm_readv: each `(dst, src)` part gets the readable bytes at
+/// `src` (at most two pages' worth, split per page like
+/// [`read_user_upto`]); an empty `dst` or a null `src` is skipped. The
+/// kernel copies in order and stops at the first page it cannot read, so
+/// the parts after it get nothing: their callers read those on their own.
+/// Returns how many bytes each part got. The handler reads the path's
+/// head, the stack scan's stretch at rsp and the frame walk's at rbp with
+/// one system call.
+#[cfg(target_os = "linux")]
+pub fn read_user_parts(pid: libc::pid_t, parts: [(&mut [u8], usize); 3]) -> [usize; 3] {
+    const PAGE: usize = 4096;
+    let mut remote = [libc::iovec {
+        iov_base: std::ptr::null_mut(),
+        iov_len: 0,
+    }; 6];
+    let mut local = [libc::iovec {
+        iov_base: std::ptr::null_mut(),
+        iov_len: 0,
+    }; 3];
+    let (mut nr, mut nl) = (0, 0);
+    let mut lens = [0usize; 3];
+    for (i, (dst, src)) in parts.into_iter().enumerate() {
+        let len = dst.len().min(2 * PAGE);
+        if len == 0 || src == 0 {
+            continue;
+        }
+        let (el, n, _) = page_elements(src, len);
+        remote[nr..nr + n].copy_from_slice(&el[..n]);
+        nr += n;
+        local[nl] = libc::iovec {
+            iov_base: dst.as_mut_ptr().cast(),
+            iov_len: len,
+        };
+        nl += 1;
+        lens[i] = len;
+    }
+    let mut got = [0usize; 3];
+    if nl == 0 {
+        return got;
+    }
+    // SAFETY: local describes the parts' buffers; the kernel checks the
+    // remote ranges.
+    let n = unsafe {
+        libc::process_vm_readv(
+            pid,
+            local.as_ptr(),
+            nl as libc::c_ulong,
+            remote.as_ptr(),
+            nr as libc::c_ulong,
+            0,
+        )
+    };
+    let mut left = n.max(0) as usize;
+    for (g, len) in got.iter_mut().zip(lens) {
+        *g = left.min(len);
+        left -= *g;
+    }
+    got
 }
 
 /// `read_user` without process_vm_readv: write(2) into a fresh pipe
