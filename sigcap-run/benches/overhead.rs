@@ -70,16 +70,10 @@ fn main() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let src = dir.path().join("open_loop.c");
-    let prog = dir.path().join("open_loop");
-    std::fs::write(&src, PROGRAM).unwrap();
-    match Command::new("cc").arg("-O2").arg("-o").arg(&prog).arg(&src).status() {
-        Ok(s) if s.success() => {}
-        _ => {
-            println!("skip: no working C compiler (cc) to build the measured program");
-            return;
-        }
-    }
+    let Some(prog) = common::cc(dir.path(), "open_loop", PROGRAM, &["-O2"]) else {
+        println!("skip: no working C compiler (cc) to build the measured program");
+        return;
+    };
     let file = dir.path().join("data.txt");
     std::fs::write(&file, "x").unwrap();
     let policy = dir.path().join("p.toml");

@@ -101,19 +101,7 @@ struct Run {
 fn run(base: &Path, opts: &[&str], cmd: &[&str], with_tar: bool) -> Run {
     let work = base.join("work");
     fixture(&work, with_tar);
-    let out = output_within(
-        Command::new(TOOL)
-            .current_dir(&work)
-            .arg("--shim")
-            .arg(shim())
-            .args(["--color", "never", "-q"])
-            .args(opts)
-            .arg("--")
-            .args(cmd)
-            .env("LC_ALL", "C.UTF-8")
-            .env("TZ", "UTC"),
-        60,
-    );
+    let out = output_within(tool_in(&work, opts, cmd).env("TZ", "UTC"), 60);
     let mut files = snapshot(&work);
     files.remove("a.tar");
     Run {

@@ -39,18 +39,7 @@ fn plain(dir: &Path, cmd: &[&str]) -> (Option<i32>, String) {
 
 /// `cmd` run under sigcap-run in `dir` with `opts`: (exit status, stdout).
 fn boxed(dir: &Path, opts: &[&str], cmd: &[&str]) -> (Option<i32>, String) {
-    let out = output_within(
-        Command::new(TOOL)
-            .current_dir(dir)
-            .arg("--shim")
-            .arg(shim())
-            .args(["--color", "never", "-q"])
-            .args(opts)
-            .arg("--")
-            .args(cmd)
-            .env("LC_ALL", "C.UTF-8"),
-        60,
-    );
+    let out = output_within(&mut tool_in(dir, opts, cmd), 60);
     eprintln!("--- {cmd:?}: {}", String::from_utf8_lossy(&out.stderr));
     (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned())
 }

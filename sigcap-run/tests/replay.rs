@@ -50,18 +50,7 @@ struct Outcome {
 fn run_in(base: &Path, opts: &[&str], cmd: &[&str], sort_output: bool) -> Outcome {
     let work = base.join("work");
     fixture(&work);
-    let out = output_within(
-        Command::new(TOOL)
-            .current_dir(&work)
-            .arg("--shim")
-            .arg(shim())
-            .args(["--color", "never", "-q"])
-            .args(opts)
-            .arg("--")
-            .args(cmd)
-            .env("LC_ALL", "C.UTF-8"),
-        60,
-    );
+    let out = output_within(&mut tool_in(&work, opts, cmd), 60);
     let mut stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     if sort_output {
         let mut l: Vec<&str> = stdout.lines().collect();

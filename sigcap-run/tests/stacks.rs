@@ -8,26 +8,10 @@
 mod common;
 use common::*;
 use serde_json::Value;
-use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn tmp() -> tempfile::TempDir {
     tempfile::Builder::new().prefix("sigcap-run-stacks.").tempdir().unwrap()
-}
-
-fn cc(dir: &Path, name: &str, src: &str, extra: &[&str]) -> Option<PathBuf> {
-    let c = dir.join("prog.c");
-    std::fs::write(&c, src).unwrap();
-    let out = dir.join(name);
-    let ok = Command::new("cc")
-        .arg(&c)
-        .arg("-o")
-        .arg(&out)
-        .args(extra)
-        .status()
-        .ok()?
-        .success();
-    ok.then_some(out)
 }
 
 /// read_config() opens its file through fopen; -O2 without frame
@@ -84,7 +68,7 @@ fn program_frame(v: &Value) -> &Value {
 fn with_debug_info_the_programs_function_file_and_line_are_shown() {
     let t = tmp();
     let d = t.path();
-    let Some(prog) = cc(d, "withdebug", PROG, &["-g", "-O2", "-fomit-frame-pointer"]) else {
+    let Some(prog) = cc_named(d, "prog.c", "withdebug", PROG, &["-g", "-O2", "-fomit-frame-pointer"]) else {
         eprintln!("SKIP: no C compiler (cc)");
         return;
     };
@@ -122,7 +106,7 @@ fn without_debug_info_the_symbol_or_at_least_the_object_is_shown() {
     let t = tmp();
     let d = t.path();
     std::fs::write(d.join("app.conf"), "a = 1\n").unwrap();
-    let Some(prog) = cc(d, "symtab", PROG, &["-g0", "-O2", "-fomit-frame-pointer"]) else {
+    let Some(prog) = cc_named(d, "prog.c", "symtab", PROG, &["-g0", "-O2", "-fomit-frame-pointer"]) else {
         eprintln!("SKIP: no C compiler (cc)");
         return;
     };

@@ -4,26 +4,10 @@
 #![cfg(target_os = "linux")]
 mod common;
 use common::*;
-use std::path::Path;
 use std::process::Command;
 
 fn tmp() -> tempfile::TempDir {
     tempfile::Builder::new().prefix("sigcap-run-tool.").tempdir().unwrap()
-}
-
-fn cc(dir: &Path, name: &str, src: &str, extra: &[&str]) -> Option<std::path::PathBuf> {
-    let c = dir.join(format!("{name}.c"));
-    std::fs::write(&c, src).unwrap();
-    let out = dir.join(name);
-    let ok = Command::new("cc")
-        .arg(&c)
-        .arg("-o")
-        .arg(&out)
-        .args(extra)
-        .status()
-        .ok()?
-        .success();
-    ok.then_some(out)
 }
 
 #[test]

@@ -262,3 +262,40 @@ pub fn output_within(cmd: &mut Command, secs: u64) -> Output {
         stderr: t2.join().unwrap(),
     }
 }
+
+/// sigcap-run with the shim, without colour, quiet, `opts`, then `cmd`, in
+/// `dir`, with `LC_ALL=C.UTF-8`: how the tests run a program under it.
+pub fn tool_in(dir: &Path, opts: &[&str], cmd: &[&str]) -> Command {
+    let mut c = Command::new(TOOL);
+    c.current_dir(dir)
+        .arg("--shim")
+        .arg(shim())
+        .args(["--color", "never", "-q"])
+        .args(opts)
+        .arg("--")
+        .args(cmd)
+        .env("LC_ALL", "C.UTF-8");
+    c
+}
+
+/// Builds the C program `src` as `dir/name` (the source `dir/name.c`)
+/// with cc and `extra` flags; None where no working cc is installed.
+pub fn cc(dir: &Path, name: &str, src: &str, extra: &[&str]) -> Option<PathBuf> {
+    cc_named(dir, &format!("{name}.c"), name, src, extra)
+}
+
+/// [`cc`] with the source file's name chosen (debug info records it).
+pub fn cc_named(dir: &Path, source: &str, name: &str, src: &str, extra: &[&str]) -> Option<PathBuf> {
+    let c = dir.join(source);
+    std::fs::write(&c, src).unwrap();
+    let out = dir.join(name);
+    let ok = Command::new("cc")
+        .arg(&c)
+        .arg("-o")
+        .arg(&out)
+        .args(extra)
+        .status()
+        .ok()?
+        .success();
+    ok.then_some(out)
+}
