@@ -1128,6 +1128,24 @@ fn file_calls_brokered(_: Option<&str>) -> Case {
             let (f, rof) = (c(&rw.join("f")), c(&ro.join("f")));
             // SAFETY (every call below): C strings that outlive the call.
             unsafe {
+                // A fourth argument (openat's mode) reaches the broker as
+                // the program passed it (FreeBSD keeps it in the frame's
+                // rcx slot, not r10).
+                libc::umask(0o022);
+                let m = libc::openat(
+                    libc::AT_FDCWD,
+                    c(&rw.join("moded")).as_ptr(),
+                    libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL,
+                    0o640 as libc::c_uint,
+                );
+                check(m >= 0, || {
+                    format!("openat(O_CREAT, 0640): {}", std::io::Error::last_os_error())
+                })?;
+                let mut sbuf: libc::stat = std::mem::zeroed();
+                check(libc::fstat(m, &mut sbuf) == 0 && sbuf.st_mode & 0o777 == 0o640, || {
+                    format!("openat(O_CREAT, 0640) made mode {:o}", sbuf.st_mode & 0o7777)
+                })?;
+                libc::close(m);
                 ok(libc::symlink(c"f".as_ptr(), c(&rw.join("l")).as_ptr()), "symlink")?;
                 check(matches!(last(&sb)?.decision(), Decision::Allowed { .. }), || {
                     "symlink not allowed".into()

@@ -173,7 +173,14 @@ pub(crate) unsafe fn classify(kind: BackendKind, info: *const libc::siginfo_t, u
     let raw = info as *const u8;
     let si_syscall = std::ptr::read_unaligned(raw.add(SI_SYSCALL_OFF) as *const i32) as i64;
     let m = &(*(uc as *const libc::ucontext_t)).uc_mcontext;
-    let regs = [m.mc_rdi, m.mc_rsi, m.mc_rdx, m.mc_r10, m.mc_r8, m.mc_r9].map(|r| r as u64);
+    // The fourth argument travels in %r10 (the syscall instruction takes
+    // %rcx), but the kernel's fast_syscall entry stores it in the frame's
+    // tf_rcx slot (sys/amd64/amd64/exception.S: `movq %r10,TF_RCX(%rsp)
+    // /* arg 4 */`; cpu_fetch_syscall_args reads rdi, rsi, rdx, rcx, r8,
+    // r9), and %r10 is not saved at all: mc_r10 is stale. So arg 4 is
+    // mc_rcx. (Reading mc_r10 gave bsdtar's and touch's utimensat flags,
+    // openat's mode and extattr_set_file's data pointer as garbage.)
+    let regs = [m.mc_rdi, m.mc_rsi, m.mc_rdx, m.mc_rcx, m.mc_r8, m.mc_r9].map(|r| r as u64);
     let (syscall, indirect, class) = match kind {
         BackendKind::FreeBsdSigcap => {
             if si.si_code < CAPV_NOTCAPABLE || si.si_code > CAPV_CPUSET {
