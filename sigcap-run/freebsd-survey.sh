@@ -348,6 +348,12 @@ EOF
             if [ "$replay" = works ]; then
                 narrow "$P" "$NP" "$O/$N.dropped"
                 dropped=$(cat "$O/$N.dropped" 2>/dev/null)
+            fi
+            if [ "$replay" = works ] && [ "$dropped" = "(every rule)" ]; then
+                # Nothing to drop: the run needed no rule at all (tr on
+                # its standard input), so no narrower policy exists.
+                narrowed="none narrower (the least policy is empty)"
+            elif [ "$replay" = works ]; then
                 run1 narrow "$SR -q --report $NR --policy $NP --"
                 nst=$?
                 if [ "$dropped" = "(every rule)" ]; then den=$(denial "$NR"); else den=$(denial "$NR" "$dropped"); fi
