@@ -13,7 +13,7 @@
 
 mod common;
 
-use common::{c, deadline, errno, read_fd};
+use common::{c, deadline, errno, read_fd, Outside};
 use rusty_fork::rusty_fork_test;
 use sigcap::{Decision, DenyReason, Sandbox, Violation};
 use std::os::unix::fs::symlink;
@@ -86,102 +86,6 @@ fn last(sb: &Sandbox) -> Violation {
     *sb.take_violations().last().expect("a violation was recorded")
 }
 
-/// An unconfined helper, forked before entering, that stops and
-/// continues the broker from outside the sandbox and kills it when the
-/// test process goes (through a pidfd, never a reused pid).
-struct Outside {
-    tx: i32,
-    rx: i32,
-}
-
-impl Outside {
-    fn start() -> Outside {
-        let (mut to, mut from) = ([0; 2], [0; 2]);
-        // SAFETY: pipes and a fork; the helper _exits.
-        unsafe {
-            assert_eq!(libc::pipe2(to.as_mut_ptr(), libc::O_CLOEXEC), 0);
-            assert_eq!(libc::pipe2(from.as_mut_ptr(), libc::O_CLOEXEC), 0);
-            if libc::fork() == 0 {
-                libc::close(to[1]);
-                libc::close(from[0]);
-                Self::serve(to[0], from[1]);
-            }
-            libc::close(to[0]);
-            libc::close(from[1]);
-        }
-        Outside { tx: to[1], rx: from[0] }
-    }
-
-    fn serve(rx: i32, tx: i32) -> ! {
-        let mut pid = 0;
-        let mut pidfd = -1;
-        let signal = |pidfd: i32, sig: i32| {
-            // SAFETY: pidfd_send_signal on our pidfd.
-            unsafe { libc::syscall(libc::SYS_pidfd_send_signal, pidfd, sig, 0usize, 0) };
-        };
-        loop {
-            let mut cmd = [0u8; 5];
-            // SAFETY: reads into a local buffer.
-            if unsafe { libc::read(rx, cmd.as_mut_ptr().cast(), 5) } != 5 {
-                if pidfd >= 0 {
-                    signal(pidfd, libc::SIGKILL);
-                }
-                // SAFETY: leaving the helper.
-                unsafe { libc::_exit(0) };
-            }
-            let ok = match cmd[0] {
-                b'W' => {
-                    pid = i32::from_ne_bytes([cmd[1], cmd[2], cmd[3], cmd[4]]);
-                    // SAFETY: pidfd_open of a live process.
-                    pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) } as i32;
-                    pidfd >= 0
-                }
-                b'S' | b'C' => {
-                    let stopping = cmd[0] == b'S';
-                    signal(pidfd, if stopping { libc::SIGSTOP } else { libc::SIGCONT });
-                    let start = Instant::now();
-                    loop {
-                        let st = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-                        let stopped = st.rsplit_once(") ").is_some_and(|(_, r)| r.starts_with('T'));
-                        if stopped == stopping {
-                            break true;
-                        }
-                        if start.elapsed() > Duration::from_secs(5) {
-                            break false;
-                        }
-                        std::thread::sleep(Duration::from_millis(5));
-                    }
-                }
-                _ => false,
-            };
-            // SAFETY: one byte from a local.
-            unsafe { libc::write(tx, [ok as u8].as_ptr().cast(), 1) };
-        }
-    }
-
-    fn ask(&self, cmd: u8, arg: i32) {
-        let mut m = vec![cmd];
-        m.extend_from_slice(&arg.to_ne_bytes());
-        let mut ok = [0u8];
-        // SAFETY: pipes of ours, local buffers.
-        unsafe {
-            assert_eq!(libc::write(self.tx, m.as_ptr().cast(), m.len()), 5);
-            assert_eq!(libc::read(self.rx, ok.as_mut_ptr().cast(), 1), 1);
-        }
-        assert_eq!(ok[0], 1, "the helper did {}", cmd as char);
-    }
-
-    /// Watch the sandbox's broker, then stop it (and wait until it is).
-    fn stop_broker(&self, sb: &Sandbox) {
-        self.ask(b'W', sb.broker_pid());
-        self.ask(b'S', 0);
-    }
-
-    fn cont(&self) {
-        self.ask(b'C', 0);
-    }
-}
-
 /// Every record in `v` allowed under `rule` on the fast path.
 fn all_fast(v: &[Violation], rule: u32) {
     assert!(!v.is_empty());
@@ -198,7 +102,8 @@ rusty_fork_test! {
         let t = tree();
         let out = Outside::start();
         let sb = Sandbox::builder().read_beneath(&t.root).broker_timeout(TIMEOUT).enter().unwrap();
-        out.stop_broker(&sb);
+        out.watch(sb.broker_pid());
+        out.stop();
         sb.take_violations();
         let f = t.root.join("file.txt");
 
@@ -263,7 +168,8 @@ rusty_fork_test! {
             .broker_timeout(TIMEOUT)
             .enter()
             .unwrap();
-        out.stop_broker(&sb);
+        out.watch(sb.broker_pid());
+        out.stop();
         sb.take_violations();
         let (fd, took) = open(&rw.join("new"), libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_CLOEXEC);
         assert!(took < FAST, "{took:?}");
@@ -349,7 +255,8 @@ rusty_fork_test! {
         }
         let escapes = escapes.map(|(p, _)| p);
         // The broker stopped: the fast path does not answer them either.
-        out.stop_broker(&sb);
+        out.watch(sb.broker_pid());
+        out.stop();
         for p in &escapes {
             let (r, took) = open(Path::new(p), libc::O_RDONLY | libc::O_CLOEXEC);
             assert_eq!(r, Err(libc::EPERM), "{p}");
@@ -387,7 +294,8 @@ rusty_fork_test! {
         }
         // With the broker stopped, the fast path still answers what stays
         // beneath the root, and leaves the links out of it waiting.
-        out.stop_broker(&sb);
+        out.watch(sb.broker_pid());
+        out.stop();
         assert_eq!(read_all(&t.root.join("ok-link")).unwrap(), "inside");
         assert!(last(&sb).fast_path());
         let (r, took) = open(&t.root.join("abs-other"), libc::O_RDONLY | libc::O_CLOEXEC);
@@ -432,7 +340,8 @@ rusty_fork_test! {
             }
         }
         let broker_loop = last_or(&sb);
-        out.stop_broker(&sb);
+        out.watch(sb.broker_pid());
+        out.stop();
         // Allowed under each rule, on the fast path.
         let fd = open(&w.join("f"), libc::O_RDWR | libc::O_CLOEXEC).0.unwrap();
         assert_eq!(read_close(fd), "writable");
@@ -496,7 +405,8 @@ rusty_fork_test! {
             assert_eq!(libc::dup2(tmp, b), b);
             libc::close(tmp);
         }
-        out.stop_broker(&sb);
+        out.watch(sb.broker_pid());
+        out.stop();
         for (p, want) in [(t.root.join("file.txt"), "inside"), (t.other.join("file.txt"), "other root")] {
             let (r, took) = open(&p, libc::O_RDONLY | libc::O_CLOEXEC);
             assert_eq!(r, Err(libc::EPERM), "{p:?}: the swapped descriptor was used");
@@ -505,7 +415,7 @@ rusty_fork_test! {
             out.cont();
             assert_eq!(read_all(&p).unwrap(), want, "{p:?}");
             assert!(!last(&sb).fast_path());
-            out.ask(b'S', 0);
+            out.stop();
         }
         // An unrelated directory on the numbers (outside/, whose file.txt
         // a fast path trusting the numbers would read, Landlock refusing
@@ -620,7 +530,8 @@ rusty_fork_test! {
             let fd = unsafe { libc::syscall(libc::SYS_openat, libc::AT_FDCWD, p, libc::O_RDONLY | libc::O_CLOEXEC) };
             if fd < 0 { Err(errno()) } else { Ok(fd as i32) }
         };
-        out.stop_broker(&sb);
+        out.watch(sb.broker_pid());
+        out.stop();
         assert_eq!(read_all(&long.join("file.txt")).unwrap(), "long");
         assert!(last(&sb).fast_path());
         // Across the boundary (a few bytes in the first page, or one),
