@@ -10,7 +10,7 @@
 
 mod common;
 
-use common::{assert_child_killed_by_sigsys, errno, sys};
+use common::{assert_child_killed_by_sigsys, errno, idle_child, sys};
 use rusty_fork::rusty_fork_test;
 use sigcap::{Class, Decision, Sandbox};
 
@@ -240,15 +240,7 @@ rusty_fork_test! {
     /// the pid is 0 or the process's own; the forms on itself work.
     #[test]
     fn setters_on_another_process_are_refused() {
-        // SAFETY: fork; the child waits to be killed, or for its parent to go.
-        let other = unsafe { libc::fork() };
-        if other == 0 {
-            unsafe {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                libc::pause();
-                libc::_exit(0);
-            }
-        }
+        let other = idle_child();
         let sb = Sandbox::builder().enter().unwrap();
         let lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
         let limp = &lim as *const libc::rlimit as u64;

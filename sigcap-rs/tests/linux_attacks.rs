@@ -11,7 +11,7 @@
 
 mod common;
 
-use common::{assert_child_killed_by_sigsys, c, errno, read_fd, sys};
+use common::{assert_child_killed_by_sigsys, c, errno, idle_child, read_fd, sys};
 use rusty_fork::rusty_fork_test;
 use sigcap::Sandbox;
 use std::ffi::CString;
@@ -642,15 +642,7 @@ rusty_fork_test! {
     /// among them). Landlock's signal scope now refuses them.
     #[test]
     fn signals_to_a_process_outside_the_sandbox_are_refused_by_the_kernel() {
-        // SAFETY: fork; the child waits to be killed, or for its parent to go.
-        let other = unsafe { libc::fork() };
-        if other == 0 {
-            unsafe {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                libc::pause();
-                libc::_exit(0);
-            }
-        }
+        let other = idle_child();
         let sb = Sandbox::builder().enter().unwrap();
         assert!(matches!(sb.landlock(), sigcap::LandlockStatus::Enforced { .. }), "{:?}", sb.landlock());
         // SAFETY: plain kill.

@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{deadline, errno, sys};
+use common::{deadline, errno, idle_child, sys};
 use rusty_fork::rusty_fork_test;
 use sigcap::{Decision, DenyReason, LandlockStatus, Sandbox};
 use std::path::PathBuf;
@@ -43,16 +43,7 @@ struct Outside {
 impl Outside {
     fn new() -> Outside {
         use std::os::linux::net::SocketAddrExt;
-        // SAFETY: fork; the child waits for its parent to go.
-        let pid = unsafe { libc::fork() };
-        if pid == 0 {
-            unsafe {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                loop {
-                    libc::pause();
-                }
-            }
-        }
+        let pid = idle_child();
         let name = format!("sigcap-threads-{}", std::process::id());
         let addr = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes()).unwrap();
         let server = std::os::unix::net::UnixDatagram::bind_addr(&addr).unwrap();

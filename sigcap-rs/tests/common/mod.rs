@@ -209,3 +209,20 @@ pub fn proc_state(pid: i32) -> Option<char> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     s.rsplit_once(") ")?.1.chars().next()
 }
+
+/// Forks a process that does nothing until it is killed or its parent
+/// goes: another process of the user, made before entering, for the
+/// tests that try to reach one.
+pub fn idle_child() -> libc::pid_t {
+    // SAFETY: fork; the child only pauses.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        unsafe {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            loop {
+                libc::pause();
+            }
+        }
+    }
+    pid
+}
