@@ -88,8 +88,16 @@ impl Ctx {
     pub fn kernel_objdir(&self) -> PathBuf {
         match self.kernel {
             KernelKind::Patched => self.objdir().join("sys").join(KERNCONF),
-            KernelKind::Stock => self.objdir().join(self.kernel_src_rel()).join("sys").join(KERNCONF),
+            KernelKind::Stock => self.stock_kernel_objdir(&self.pristine_tree()),
         }
+    }
+    /// buildkernel's object directory of our config built from `tree`
+    /// (canonical) with KERNSRCDIR: named after the tree, beneath objdir.
+    fn stock_kernel_objdir(&self, tree: &Path) -> PathBuf {
+        self.objdir()
+            .join(tree.strip_prefix("/").unwrap_or(tree))
+            .join("sys")
+            .join(KERNCONF)
     }
     pub fn kernel_file(&self) -> PathBuf {
         self.kernel_objdir().join("kernel")
@@ -1133,8 +1141,7 @@ pub fn stock_kernel(ctx: &Ctx, tree: &Path) -> Result<PathBuf> {
         ],
     )?;
     run_logged("stock kernel: buildkernel", c, &ctx.log("kernel-stock.log"))?;
-    let rel = tree.strip_prefix("/").unwrap_or(&tree);
-    let k = ctx.objdir().join(rel).join("sys").join(KERNCONF).join("kernel");
+    let k = ctx.stock_kernel_objdir(&tree).join("kernel");
     if !k.is_file() {
         bail!("stock kernel: the build left no {}", k.display());
     }
