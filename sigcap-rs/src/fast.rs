@@ -191,23 +191,11 @@ mod linux {
     fn open_beneath(fp: &FastPath, base: RawFd, rel: &[u8], flags: i32, mode: u32, strict: bool) -> Result<RawFd, i32> {
         let how = crate::sys::open_how_beneath(flags, mode, strict);
         loop {
-            // SAFETY: how is a valid open_how, rel is NUL-terminated; the
-            // unused fifth argument is 0 and the sixth the filter's marker.
-            let r = ret(unsafe {
-                libc::syscall(
-                    libc::SYS_openat2,
-                    base,
-                    rel.as_ptr(),
-                    &how as *const libc::open_how,
-                    std::mem::size_of::<libc::open_how>(),
-                    0usize,
-                    fp.marker,
-                )
-            });
+            let r = crate::sys::openat2(base, rel.as_ptr().cast(), &how, fp.marker as usize);
             // A FIFO's open waiting for its other end, interrupted by a
             // signal: waited for again, as SA_RESTART would.
             if r != Err(libc::EINTR) {
-                return r.map(|fd| fd as RawFd);
+                return r;
             }
         }
     }

@@ -96,6 +96,23 @@ fn all_fast(v: &[Violation], rule: u32) {
 }
 
 rusty_fork_test! {
+    /// openat2's RESOLVE_BENEATH gives EAGAIN when any rename on the
+    /// system races a `..` step of the lookup (the kernel cannot tell the
+    /// step stayed beneath); the call may be retried. A process outside
+    /// renames in a loop while the program opens through a link whose
+    /// target climbs with `..` (and stays beneath the root): no open may
+    /// fail on the fast path...
+    #[test]
+    fn a_rename_elsewhere_does_not_fail_a_fast_lookup_with_dotdot() {
+        opens_beside_renames(true);
+    }
+
+    /// ... nor through the broker.
+    #[test]
+    fn a_rename_elsewhere_does_not_fail_a_brokered_lookup_with_dotdot() {
+        opens_beside_renames(false);
+    }
+
     #[test]
     fn allowed_open_stat_access_readlink_are_answered_without_the_broker() {
         deadline(30);
@@ -623,4 +640,46 @@ rusty_fork_test! {
 
 fn last_or(sb: &Sandbox) -> Violation {
     last(sb)
+}
+
+/// 5000 opens through a link whose target climbs with `..` beneath the
+/// root, while a process outside renames a file back and forth: every
+/// one must succeed (see the tests that call it).
+fn opens_beside_renames(fast: bool) {
+    deadline(120);
+    let t = tree();
+    symlink("sub/../file.txt", t.root.join("climbing")).unwrap();
+    let spin = t.outside.join("spin");
+    std::fs::create_dir(&spin).unwrap();
+    let (a, b) = (c(&spin.join("a")), c(&spin.join("b")));
+    std::fs::write(spin.join("a"), "x").unwrap();
+    // SAFETY: fork; the child renames until its parent goes.
+    if unsafe { libc::fork() } == 0 {
+        unsafe {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            loop {
+                libc::rename(a.as_ptr(), b.as_ptr());
+                libc::rename(b.as_ptr(), a.as_ptr());
+            }
+        }
+    }
+    let link = t.root.join("climbing");
+    let _sb = Sandbox::builder()
+        .read_beneath(&t.root)
+        .fast_path(fast)
+        .enter()
+        .unwrap();
+    let mut failed = Vec::new();
+    for _ in 0..5000 {
+        match open(&link, libc::O_RDONLY | libc::O_CLOEXEC).0 {
+            Ok(fd) => assert_eq!(read_close(fd), "inside"),
+            Err(e) => failed.push(e),
+        }
+    }
+    assert!(
+        failed.is_empty(),
+        "fast path {fast}: {} opens failed: {:?}",
+        failed.len(),
+        &failed[..failed.len().min(5)]
+    );
 }

@@ -621,22 +621,9 @@ pub(super) fn open_beneath(
     strict: bool,
 ) -> std::result::Result<OwnedFd, i32> {
     let how = sys::open_how_beneath(flags | libc::O_CLOEXEC, mode, strict);
-    // SAFETY: how is a valid open_how; rel is a C string.
-    let fd = unsafe {
-        libc::syscall(
-            libc::SYS_openat2,
-            base,
-            rel.as_ptr(),
-            &how as *const libc::open_how,
-            std::mem::size_of::<libc::open_how>(),
-        )
-    };
-    if fd < 0 {
-        Err(errno())
-    } else {
-        // SAFETY: fresh descriptor.
-        Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
-    }
+    let fd = sys::openat2(base, rel.as_ptr(), &how, 0)?;
+    // SAFETY: a fresh descriptor.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 /// FreeBSD: limits `fd`, the place `abs` that its rule grants `granted`,

@@ -184,6 +184,46 @@ pub fn open_how_beneath(flags: i32, mode: u32, strict: bool) -> libc::open_how {
     how
 }
 
+/// How many times [`openat2`] tries again after EAGAIN.
+#[cfg(target_os = "linux")]
+const OPENAT2_TRIES: usize = 64;
+
+/// openat2(2) of `rel` (NUL-terminated) beneath `base` with `how`, the
+/// descriptor or the errno. With RESOLVE_BENEATH the kernel answers
+/// EAGAIN when a rename anywhere on the system raced a `..` step of the
+/// lookup (it cannot tell the step stayed beneath), and the call may be
+/// made again: it is, a bounded number of times, so that another
+/// process's renames do not fail the program's open. `marker` is the
+/// sixth argument, which the seccomp filter reads (0 for the broker).
+/// Signal-safe.
+#[cfg(target_os = "linux")]
+pub fn openat2(base: RawFd, rel: *const libc::c_char, how: &libc::open_how, marker: usize) -> Result<RawFd, i32> {
+    let mut tries = 0;
+    loop {
+        // SAFETY: how is a valid open_how and rel a C string (the
+        // caller's); the fifth argument is unused by the kernel.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_openat2,
+                base,
+                rel,
+                how as *const libc::open_how,
+                std::mem::size_of::<libc::open_how>(),
+                0usize,
+                marker,
+            )
+        };
+        if r >= 0 {
+            return Ok(r as RawFd);
+        }
+        let e = errno();
+        tries += 1;
+        if e != libc::EAGAIN || tries >= OPENAT2_TRIES {
+            return Err(e);
+        }
+    }
+}
+
 pub fn close(fd: RawFd) {
     if fd >= 0 {
         // SAFETY: closing a descriptor we own.
