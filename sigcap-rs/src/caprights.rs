@@ -261,6 +261,8 @@ pub(crate) fn needed_for(op: crate::proto::Op, flags: i32) -> Rights {
         Op::Stat | Op::Statx | Op::Access | Op::Readlink => Rights::of(&[CAP_FSTATAT]),
         // fchdir (chdir is by path, never from a descriptor).
         Op::Chdir => Rights::of(&[CAP_FCHDIR]),
+        // execve is by path only (fexecve is capability mode's own).
+        Op::Exec => Rights::of(&[CAP_LOOKUP, CAP_FEXECVE]),
         Op::Mkdir => Rights::of(&[CAP_MKDIRAT]),
         Op::Unlink => Rights::of(&[CAP_UNLINKAT]),
         Op::Rename => Rights::of(&[CAP_RENAMEAT_SOURCE]),

@@ -73,6 +73,18 @@ fn bad(errno: i32) -> Answer {
 /// program gets when the broker refuses, is gone or does not answer in
 /// time. The path or address is written into `v`'s detail.
 pub(crate) fn perform(ch: &Channel, call: &Call, orig_errno: i32, v: &mut Violation) -> Answer {
+    perform_into(ch, call, orig_errno, v, None)
+}
+
+/// [`perform`], with what an allowed exec runs landing in `img` (the
+/// handler runs it, exec.rs, after recording).
+pub(crate) fn perform_into(
+    ch: &Channel,
+    call: &Call,
+    orig_errno: i32,
+    v: &mut Violation,
+    img: Option<&mut crate::exec::Image>,
+) -> Answer {
     let deadline = sys::monotonic_ms() + i64::from(ch.timeout_ms.max(0));
     let ctl = ch.fd;
     let denied = |decision| Answer {
@@ -244,8 +256,10 @@ pub(crate) fn perform(ch: &Channel, call: &Call, orig_errno: i32, v: &mut Violat
 
     let mut hdr = Reply::default();
     // chdir's answer, the directory's real path, lands in the request's
-    // path buffer, which is no longer needed (no second 4 KiB of stack).
+    // path buffer, which is no longer needed (no second 4 KiB of stack);
+    // exec's `#!` words in the second path's.
     let dir_out = req.path.as_mut_ptr();
+    let words_out = req.path2.as_mut_ptr();
     let mut iov = [
         libc::iovec {
             iov_base: (&mut hdr as *mut Reply).cast(),
@@ -256,6 +270,10 @@ pub(crate) fn perform(ch: &Channel, call: &Call, orig_errno: i32, v: &mut Violat
         match call.op {
             Op::Chdir => libc::iovec {
                 iov_base: dir_out.cast(),
+                iov_len: PATH_MAX,
+            },
+            Op::Exec => libc::iovec {
+                iov_base: words_out.cast(),
                 iov_len: PATH_MAX,
             },
             _ => libc::iovec {
@@ -283,12 +301,20 @@ pub(crate) fn perform(ch: &Channel, call: &Call, orig_errno: i32, v: &mut Violat
         Err(e @ libc::EFAULT) => return bad(e),
         Err(_) => return denied(Decision::BrokerUnavailable),
     };
-    let fd = if hdr.has_fd == 1 && r.nfds == 1 { r.fds[0] } else { -1 };
+    // Exec's answer is two descriptors (the image and its linker) or
+    // one (a static image); every other one at most one.
+    let expected = match call.op {
+        Op::Exec if hdr.has_fd == 2 && r.nfds == 2 => 2,
+        _ if hdr.has_fd == 1 && r.nfds == 1 => 1,
+        _ => 0,
+    };
+    let fd = if expected >= 1 { r.fds[0] } else { -1 };
+    let fd2 = if expected == 2 { r.fds[1] } else { -1 };
     if r.len < std::mem::size_of::<Reply>() || hdr.magic != MAGIC {
         sys::close_received(&r);
         return denied(Decision::BrokerUnavailable);
     }
-    if r.nfds > usize::from(fd >= 0) {
+    if r.nfds > expected {
         // Descriptors we did not ask for.
         sys::close_received(&r);
         return denied(Decision::BrokerUnavailable);
@@ -299,11 +325,11 @@ pub(crate) fn perform(ch: &Channel, call: &Call, orig_errno: i32, v: &mut Violat
     let decision = to_decision(hdr.decision, hdr.rule);
     let allowed = matches!(decision, Decision::Allowed { .. } | Decision::AllowedByDescriptor);
     if !allowed {
-        sys::close(fd);
+        sys::close_received(&r);
         return denied(decision);
     }
     if hdr.status != 0 {
-        sys::close(fd);
+        sys::close_received(&r);
         return Answer {
             decision,
             result: -(hdr.status as i64),
@@ -339,6 +365,29 @@ pub(crate) fn perform(ch: &Channel, call: &Call, orig_errno: i32, v: &mut Violat
                 };
             }
             hdr.value
+        }
+        Op::Exec => {
+            let n = hdr.data_len as usize;
+            let fits = n <= crate::exec::SCRIPT_MAX && r.len == std::mem::size_of::<Reply>() + n;
+            match img {
+                Some(img) if fd >= 0 && fits => {
+                    img.program = fd;
+                    img.linker = fd2;
+                    // SAFETY: n bytes were received at words_out, the
+                    // request's second path buffer of PATH_MAX bytes.
+                    let words = unsafe { std::slice::from_raw_parts(words_out.cast_const(), n) };
+                    img.script[..n].copy_from_slice(words);
+                    img.script_len = n;
+                    0
+                }
+                _ => {
+                    sys::close_received(&r);
+                    return Answer {
+                        decision,
+                        result: -(if fits { libc::ENOEXEC } else { libc::E2BIG } as i64),
+                    };
+                }
+            }
         }
         Op::Chdir => {
             let n = hdr.data_len as usize;

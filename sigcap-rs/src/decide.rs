@@ -224,6 +224,8 @@ pub(crate) fn required_access(op: Op, flags: i32) -> Access {
         Op::Stat | Op::Statx | Op::Access | Op::Readlink | Op::Chdir => Access::READ,
         Op::GetXattr | Op::ListXattr | Op::Pathconf => Access::READ,
         Op::Mkdir | Op::Mknod => Access::CREATE,
+        // A script's interpreter is decided again, as a program of its own.
+        Op::Exec => Access::EXEC,
         // The symlink's target is content, never looked up here: only
         // the place where the link is made counts.
         Op::Symlink => Access::CREATE,

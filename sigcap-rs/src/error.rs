@@ -42,6 +42,10 @@ pub enum Error {
         /// The ABI sigcap needs.
         needed: i32,
     },
+    /// [`Builder::attach`](crate::Builder::attach) found no usable
+    /// `SIGCAP_ATTACH`: this image was not started by a brokered exec.
+    #[error("cannot attach to the sandbox: {0}")]
+    Attach(String),
     /// `enter()` was already called in this process; capability mode is
     /// process-wide and cannot be entered twice with different policies.
     #[error("this process has already entered a sigcap sandbox")]

@@ -76,12 +76,40 @@ fn violation(rt: &Runtime, trap: backend::Trap, uc: *mut libc::c_void) {
     // The path of a call the fast path may answer, read with the stack.
     let mut head = Head::new(rt.fast.is_some(), &call);
     let mut v = new_record(rt, &trap, &mut head);
-    let answer = decide(rt, &trap, &call, &head, &mut v);
+    let mut img = crate::exec::Image::default();
+    let mut answer = decide(rt, &trap, &call, &head, &mut v, &mut img);
+    if img.program >= 0 {
+        answer.result = exec(rt, &img, &call, &mut v, answer);
+    }
     v.decision = answer.decision;
     v.result = answer.result;
     // SAFETY: uc is the frame of the interrupted call.
     unsafe { backend::set_result(uc, answer.result) };
     record(rt, &mut v);
+}
+
+/// An exec the broker allowed (exec.rs): recorded first, as done, since
+/// a successful exec does not come back. Returns only on failure, with
+/// the error the call returns (recorded then too).
+fn exec(rt: &Runtime, img: &crate::exec::Image, call: &Option<Call>, v: &mut Violation, answer: Answer) -> i64 {
+    let ready = match (&rt.exec, &rt.ctl, call) {
+        (Some(env), Some(ch), Some(c)) => {
+            let log = rt.log.as_ref().map(|l| (l.fd, &l.id));
+            crate::exec::prepare(env, img, c, (ch.fd, &ch.id), log)
+        }
+        _ => Err(libc::ENOEXEC),
+    };
+    let e = match ready {
+        Ok(r) => {
+            v.decision = answer.decision;
+            v.result = 0;
+            record(rt, v);
+            r.run(backend::signal_for(rt.backend))
+        }
+        Err(e) => e,
+    };
+    img.close();
+    -(e as i64)
 }
 
 /// The record of `trap`: the call, who made it and from where.
@@ -100,9 +128,16 @@ fn new_record(rt: &Runtime, trap: &backend::Trap, head: &mut Head) -> Violation 
 /// What the call returns, as the mode (or the callback) says: the
 /// broker's answer (or the fast path's, or the backend's own), or a
 /// refusal. Abort mode does not return.
-fn decide(rt: &Runtime, trap: &backend::Trap, call: &Option<Call>, head: &Head, v: &mut Violation) -> Answer {
+fn decide(
+    rt: &Runtime,
+    trap: &backend::Trap,
+    call: &Option<Call>,
+    head: &Head,
+    v: &mut Violation,
+    img: &mut crate::exec::Image,
+) -> Answer {
     match rt.mode {
-        Mode::Fallback => ask_broker(rt, trap, call, head, v),
+        Mode::Fallback => ask_broker(rt, trap, call, head, v, img),
         Mode::Report => {
             describe(call, trap, v);
             refuse(trap, Decision::Reported)
@@ -115,7 +150,7 @@ fn decide(rt: &Runtime, trap: &backend::Trap, call: &Option<Call>, head: &Head, 
         Mode::Callback(f) => {
             describe(call, trap, v);
             match f(v) {
-                Action::Fallback => ask_broker(rt, trap, call, head, v),
+                Action::Fallback => ask_broker(rt, trap, call, head, v, img),
                 Action::Deny => refuse(trap, Decision::Callback),
                 Action::Errno(e) => Answer {
                     decision: Decision::Callback,
@@ -138,7 +173,14 @@ fn refuse(trap: &backend::Trap, decision: Decision) -> Answer {
 /// Fallback: the backend answers what it can by itself, an allowed file
 /// call the fast path can (fast.rs), the broker the rest; a call with no
 /// brokered form, or no broker, is refused.
-fn ask_broker(rt: &Runtime, trap: &backend::Trap, call: &Option<Call>, head: &Head, v: &mut Violation) -> Answer {
+fn ask_broker(
+    rt: &Runtime,
+    trap: &backend::Trap,
+    call: &Option<Call>,
+    head: &Head,
+    v: &mut Violation,
+    img: &mut crate::exec::Image,
+) -> Answer {
     if let Some(result) = backend::answer_locally(trap) {
         describe_raw(trap, v);
         return Answer {
@@ -156,7 +198,7 @@ fn ask_broker(rt: &Runtime, trap: &backend::Trap, call: &Option<Call>, head: &He
             // (fast.rs), else the broker.
             Some(ch) => match crate::fast::answer(rt.fast.as_ref(), &rt.policy, c, v, head) {
                 Some(a) => a,
-                None => client::perform(ch, c, trap.errno, v),
+                None => client::perform_into(ch, c, trap.errno, v, Some(img)),
             },
             None => refuse(trap, Decision::BrokerUnavailable),
         },

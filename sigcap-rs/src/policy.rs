@@ -8,7 +8,7 @@
 //! ```toml
 //! [[fs]]
 //! path = "/etc/ssl"
-//! access = ["read"]            # any of "read", "write", "create"
+//! access = ["read"]            # any of "read", "write", "create", "exec"
 //!
 //! [net]
 //! connect = ["127.0.0.1:8080", "[::1]:*", "unix:/var/run/app.sock"]   # "*" = any
@@ -34,7 +34,11 @@ impl Access {
     pub const WRITE: Access = Access(2);
     /// Create files (O_CREAT), directories, rename into.
     pub const CREATE: Access = Access(4);
-    /// Everything.
+    /// Run files as programs (execve): brokered on FreeBSD, where the
+    /// broker hands the handler the image to `fexecve` (README "exec").
+    /// Not implied by [`Access::ALL`]: running code is asked for by name.
+    pub const EXEC: Access = Access(8);
+    /// Read, write and create: everything but [`Access::EXEC`].
     pub const ALL: Access = Access(7);
 
     /// Whether every mode in `other` is granted by `self`.
@@ -47,7 +51,12 @@ impl Access {
     }
     fn names(self) -> Vec<&'static str> {
         let mut v = Vec::new();
-        for (bit, name) in [(Self::READ, "read"), (Self::WRITE, "write"), (Self::CREATE, "create")] {
+        for (bit, name) in [
+            (Self::READ, "read"),
+            (Self::WRITE, "write"),
+            (Self::CREATE, "create"),
+            (Self::EXEC, "exec"),
+        ] {
             if self.contains(bit) {
                 v.push(name);
             }
@@ -312,9 +321,10 @@ impl Policy {
                     "read" => Access::READ,
                     "write" => Access::WRITE,
                     "create" => Access::CREATE,
+                    "exec" => Access::EXEC,
                     other => {
                         return Err(Error::Policy(format!(
-                            "fs rule {:?}: unknown access {other:?} (expected read, write, create)",
+                            "fs rule {:?}: unknown access {other:?} (expected read, write, create, exec)",
                             rule.path
                         )))
                     }
@@ -498,7 +508,7 @@ mod tests {
     #[test]
     fn malformed_toml_is_a_clear_error() {
         for (text, needle) in [
-            ("[[fs]]\npath = \"/x\"\naccess = [\"exec\"]", "unknown access"),
+            ("[[fs]]\npath = \"/x\"\naccess = [\"execute\"]", "unknown access"),
             ("[[fs]]\npath = \"x\"\naccess = [\"read\"]", "not absolute"),
             ("[[fs]]\npath = \"/x\"\nacess = [\"read\"]", "unknown field"),
             ("[net]\nconnect = [\"nope\"]", "bad address"),

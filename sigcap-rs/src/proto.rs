@@ -106,6 +106,11 @@ pub enum Op {
     /// the directory): the broker answers with the directory's real path
     /// (and, on Linux, an O_PATH descriptor the handler fchdir()s to).
     Chdir = 25,
+    /// FreeBSD execve: `path` the program (absolute). The broker answers
+    /// with the image to run and, for a dynamically linked one, its
+    /// run-time linker (two descriptors); for a `#!` script, those of
+    /// its interpreter, with the payload [`ExecScript`]'s bytes.
+    Exec = 26,
 }
 
 impl Op {
@@ -137,6 +142,7 @@ impl Op {
             23 => Op::Pathconf,
             24 => Op::Mknod,
             25 => Op::Chdir,
+            26 => Op::Exec,
             _ => return None,
         })
     }
@@ -430,7 +436,8 @@ pub struct Reply {
     pub value: i64,
     /// Result bytes following the header.
     pub data_len: u32,
-    /// 1 if a descriptor is attached (open).
+    /// How many descriptors are attached: 1 (open, chdir), 2 (exec:
+    /// the image and its run-time linker).
     pub has_fd: u32,
     /// Bytes of `via` in use: 0, or the path the broker decided last
     /// when symlinks led the lookup out of the root of the path asked

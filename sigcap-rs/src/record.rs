@@ -534,11 +534,8 @@ impl<'a> StackWriter<'a> {
     pub(crate) fn as_bytes(&self) -> &[u8] {
         &self.buf[..self.len]
     }
-}
-
-impl fmt::Write for StackWriter<'_> {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        let b = s.as_bytes();
+    /// Appends bytes that need not be UTF-8 (a path).
+    pub(crate) fn write_bytes(&mut self, b: &[u8]) -> fmt::Result {
         let end = self.len.checked_add(b.len()).ok_or(fmt::Error)?;
         if end > self.buf.len() {
             return Err(fmt::Error);
@@ -546,6 +543,12 @@ impl fmt::Write for StackWriter<'_> {
         self.buf[self.len..end].copy_from_slice(b);
         self.len = end;
         Ok(())
+    }
+}
+
+impl fmt::Write for StackWriter<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        self.write_bytes(s.as_bytes())
     }
 }
 

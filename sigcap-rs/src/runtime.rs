@@ -81,6 +81,9 @@ pub(crate) struct Runtime {
     pub counters: Counters,
     /// Executable code loaded at `enter()`, for the handler's stack scan.
     pub code: crate::codemap::CodeMap,
+    /// What a brokered exec passes on to the new image (exec.rs); None:
+    /// exec is refused.
+    pub exec: Option<crate::exec::ExecEnv>,
 }
 
 /// The runtime's counters. Their fields are private to this module:

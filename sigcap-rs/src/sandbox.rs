@@ -29,6 +29,7 @@ pub struct Builder {
     fast_path: bool,
     stack_scan: bool,
     broker_program: Option<std::path::PathBuf>,
+    exec_preload: Option<OwnedFd>,
     errors: Vec<Error>,
 }
 
@@ -45,6 +46,7 @@ impl Default for Builder {
             fast_path: true,
             stack_scan: true,
             broker_program: None,
+            exec_preload: None,
             errors: Vec::new(),
         }
     }
@@ -200,6 +202,16 @@ impl Builder {
         self
     }
 
+    /// FreeBSD: a shared library to preload into every image the program
+    /// execs (`LD_PRELOAD_FDS`; capability mode cannot open
+    /// `LD_PRELOAD`'s paths, which the handler drops). `sigcap-run`
+    /// passes its shim, which attaches the new image
+    /// ([`Builder::attach`]). The descriptor is held by the runtime.
+    pub fn exec_preload(mut self, lib: OwnedFd) -> Self {
+        self.exec_preload = Some(lib);
+        self
+    }
+
     /// Forces a backend instead of choosing the best available one.
     pub fn backend(mut self, kind: BackendKind) -> Self {
         self.backend = Some(kind);
@@ -331,6 +343,13 @@ impl Builder {
             }),
             None => None,
         };
+        // exec (FreeBSD, SIGCAP): only where a rule grants it.
+        let exec_rules = self.policy.fs_rules().iter().any(|r| r.access.contains(Access::EXEC));
+        let exec = if kind == BackendKind::FreeBsdSigcap && broker.is_some() && exec_rules {
+            Some(prepare_exec(&self.policy, self.exec_preload.take()).map_err(|e| fail(&broker, e))?)
+        } else {
+            None
+        };
         let rt = Box::new(Runtime {
             backend: kind,
             mode: self.mode,
@@ -349,6 +368,7 @@ impl Builder {
             } else {
                 crate::codemap::CodeMap::default()
             },
+            exec,
         });
         let rt: &'static mut Runtime = Box::leak(rt);
         // The previous action must be known before the handler can run;
@@ -375,6 +395,219 @@ impl Builder {
             rt: runtime::runtime().expect("published above"),
         })
     }
+}
+
+impl Builder {
+    /// Carries on, in an image started by a brokered exec (FreeBSD with
+    /// SIGCAP; README "exec"), with the sandbox of the program that ran
+    /// it: the same broker and policy, the log (unless
+    /// [`Builder::log_json`] gives another), the working directory. The
+    /// process is already in capability mode; this installs the handler
+    /// and unblocks the violation signal, which was blocked across the
+    /// exec. Only the builder's mode, log, timeout, stack scan and record
+    /// capacity apply; the policy is the one the broker enforces, and the
+    /// new image has no fast path. Fails with [`Error::Attach`] when
+    /// `SIGCAP_ATTACH` is not set, is malformed, names descriptors that
+    /// are not what it says, or the process is not in capability mode.
+    pub fn attach(mut self) -> Result<Sandbox> {
+        if let Some(e) = self.errors.drain(..).next() {
+            return Err(e);
+        }
+        if runtime::runtime().is_some() {
+            return Err(Error::AlreadyEntered);
+        }
+        let bad = |why: &str| Error::Attach(why.to_string());
+        let var = std::env::var_os(crate::exec::ATTACH_VAR).ok_or_else(|| bad("SIGCAP_ATTACH is not set"))?;
+        let a = crate::exec::Attach::parse(std::os::unix::ffi::OsStrExt::as_bytes(var.as_os_str()))
+            .ok_or_else(|| bad("SIGCAP_ATTACH is malformed"))?;
+        if !cfg!(target_os = "freebsd") {
+            return Err(bad("exec is brokered on FreeBSD only"));
+        }
+        #[cfg(target_os = "freebsd")]
+        {
+            let mut mode: libc::c_uint = 0;
+            // SAFETY: cap_getmode writes one integer.
+            if unsafe { libc::cap_getmode(&mut mode) } != 0 || mode == 0 {
+                return Err(bad("SIGCAP_ATTACH is set, but the process is not in capability mode"));
+            }
+        }
+        if !crate::sys::is_unix_seqpacket(a.ctl) {
+            return Err(bad("SIGCAP_ATTACH's ctl is not the broker's socket"));
+        }
+        let held = |fd: RawFd, what: &str| -> Result<(RawFd, crate::sys::FileId)> {
+            // The runtime's copies, as at enter(), do not leak further.
+            // SAFETY: fcntl on a descriptor number; failure is checked.
+            if unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) } != 0 {
+                return Err(bad(&format!("SIGCAP_ATTACH's {what} descriptor is not open")));
+            }
+            let id = crate::sys::FileId::of(fd).ok_or_else(|| bad(&format!("fstat of SIGCAP_ATTACH's {what}")))?;
+            Ok((fd, id))
+        };
+        let ctl = held(a.ctl, "ctl")?;
+        let state = held(a.state, "state")?;
+        let policy = read_state(state.0).map_err(|e| bad(&format!("the policy it names: {e}")))?;
+        let log = match (self.log_fd, a.log) {
+            (Some(fd), _) => Some(LogSink::new(fd)?),
+            (None, Some(fd)) => {
+                held(fd, "log")?;
+                Some(LogSink::new(fd)?)
+            }
+            (None, None) => None,
+        };
+        let mut libs = [(-1, crate::sys::FileId::default()); crate::exec::LIBS_MAX];
+        for (slot, &fd) in libs.iter_mut().zip(&a.libs) {
+            *slot = held(fd, "library directory")?;
+        }
+        let preload = match self.exec_preload.take() {
+            Some(fd) => {
+                let raw = std::os::fd::IntoRawFd::into_raw_fd(fd);
+                Some(held(raw, "preload")?)
+            }
+            None => a.preload.map(|fd| held(fd, "preload")).transpose()?,
+        };
+        #[cfg(target_os = "freebsd")]
+        crate::cwd::EMULATED
+            .set(&a.cwd, None)
+            .map_err(|e| bad(&format!("working directory: errno {e}")))?;
+        let kind = BackendKind::FreeBsdSigcap;
+        let rt = Box::new(Runtime {
+            backend: kind,
+            mode: self.mode,
+            ctl: Some(crate::client::Channel {
+                fd: ctl.0,
+                id: ctl.1,
+                timeout_ms: self.broker_timeout.as_millis().clamp(1, i32::MAX as u128) as i32,
+            }),
+            log,
+            // SAFETY: replaced by the real previous action before use.
+            previous: unsafe { std::mem::zeroed() },
+            ring: Ring::new(self.ring_capacity),
+            broker_pid: 0,
+            policy,
+            landlock: LandlockStatus::NotUsed,
+            fast: None,
+            counters: Counters::default(),
+            code: if self.stack_scan {
+                crate::codemap::CodeMap::loaded()
+            } else {
+                crate::codemap::CodeMap::default()
+            },
+            exec: Some(crate::exec::ExecEnv {
+                libs,
+                nlibs: a.libs.len(),
+                state,
+                preload,
+            }),
+        });
+        publish_and_install(rt, kind)?;
+        Ok(Sandbox {
+            rt: runtime::runtime().expect("published above"),
+        })
+    }
+}
+
+/// Publishes `rt` and installs the handler for `kind`'s signal (an
+/// attached image: capability mode and trapping are already on).
+fn publish_and_install(rt: Box<Runtime>, kind: BackendKind) -> Result<()> {
+    let sig = backend::signal_for(kind);
+    let rt: &'static mut Runtime = Box::leak(rt);
+    // SAFETY: querying the current action.
+    unsafe { libc::sigaction(sig, std::ptr::null(), &mut rt.previous) };
+    if runtime::RUNTIME
+        .compare_exchange(std::ptr::null_mut(), rt, Ordering::AcqRel, Ordering::Acquire)
+        .is_err()
+    {
+        return Err(Error::AlreadyEntered);
+    }
+    handler::install(sig).map_err(|source| Error::Sys {
+        what: "sigaction",
+        source,
+    })?;
+    Ok(())
+}
+
+/// The policy in the state descriptor an exec passed on (its TOML).
+fn read_state(fd: RawFd) -> std::result::Result<Policy, String> {
+    let st = crate::sys::fstat(fd).map_err(|e| format!("fstat: errno {e}"))?;
+    let len = usize::try_from(st.st_size).map_err(|_| "bad size".to_string())?;
+    if len > 16 << 20 {
+        return Err("larger than 16 MiB".into());
+    }
+    let mut b = vec![0u8; len];
+    // SAFETY: b has len bytes.
+    let n = unsafe { libc::pread(fd, b.as_mut_ptr().cast(), len, 0) };
+    if n != len as isize {
+        return Err("short read".into());
+    }
+    let text = String::from_utf8(b).map_err(|_| "not UTF-8".to_string())?;
+    Policy::from_toml(&text).map_err(|e| e.to_string())
+}
+
+/// Library directories a brokered exec's run-time linker searches
+/// (`LD_LIBRARY_PATH_FDS`): rtld's own defaults, and the ports'.
+const LIBRARY_DIRS: [&str; 3] = ["/lib", "/usr/lib", "/usr/local/lib"];
+
+/// What exec needs from `enter()` (exec.rs): the library directories the
+/// policy lets the program read (wholly: no nested rule withholds read),
+/// each limited to lookup, read and map; the policy's TOML in a
+/// read-only memory object; the preload library.
+fn prepare_exec(policy: &Policy, preload: Option<OwnedFd>) -> Result<crate::exec::ExecEnv> {
+    let mut libs = [(-1, crate::sys::FileId::default()); crate::exec::LIBS_MAX];
+    let mut nlibs = 0;
+    for dir in LIBRARY_DIRS {
+        let readable = policy.match_path(Path::new(dir)).is_some_and(|m| {
+            let granted = policy.fs_rules()[m.rule].access;
+            broker::handed_out_access(policy, granted, Path::new(dir)).contains(Access::READ)
+        });
+        let c = std::ffi::CString::new(dir).expect("no NUL");
+        // SAFETY: a C string; the descriptor is kept for the process's life.
+        let fd = unsafe { libc::open(c.as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC) };
+        if !readable || fd < 0 {
+            crate::sys::close(fd);
+            continue;
+        }
+        #[cfg(target_os = "freebsd")]
+        {
+            use crate::caprights::*;
+            let r = Rights::of(&[CAP_LOOKUP, CAP_FSTAT, CAP_FSTATAT, CAP_MMAP_R, CAP_MMAP_X, CAP_FCNTL]);
+            limit(fd, r).map_err(|e| Error::Sys {
+                what: "cap_rights_limit of a library directory",
+                source: std::io::Error::from_raw_os_error(e),
+            })?;
+        }
+        let id = crate::sys::FileId::of(fd).ok_or_else(|| Error::last_os("fstat of a library directory"))?;
+        libs[nlibs] = (fd, id);
+        nlibs += 1;
+    }
+    let state = broker::config_memfd(policy.to_toml().as_bytes())?;
+    #[cfg(target_os = "freebsd")]
+    {
+        use crate::caprights::*;
+        limit(
+            state.as_raw_fd(),
+            Rights::of(&[CAP_READ, CAP_SEEK, CAP_FSTAT, CAP_FCNTL]),
+        )
+        .map_err(|e| Error::Sys {
+            what: "cap_rights_limit of the exec state",
+            source: std::io::Error::from_raw_os_error(e),
+        })?;
+    }
+    let state = std::os::fd::IntoRawFd::into_raw_fd(state);
+    let state_id = crate::sys::FileId::of(state).ok_or_else(|| Error::last_os("fstat of the exec state"))?;
+    let preload = match preload {
+        Some(fd) => {
+            let raw = std::os::fd::IntoRawFd::into_raw_fd(fd);
+            let id = crate::sys::FileId::of(raw).ok_or_else(|| Error::last_os("fstat of the preload library"))?;
+            Some((raw, id))
+        }
+        None => None,
+    };
+    Ok(crate::exec::ExecEnv {
+        libs,
+        nlibs,
+        state: (state, state_id),
+        preload,
+    })
 }
 
 /// Whether backend `kind` has a fast path: Linux (x86-64, and then only

@@ -572,6 +572,13 @@ mod table {
             SYS_CHDIR => shape::path(Op::Chdir, AT_FDCWD, a[0]),
             // fchdir(fd): the directory and no path (the broker names it).
             SYS_FCHDIR => shape::path(Op::Chdir, fd(a[0]), 0),
+            // execve(path, argv, envp): the vectors ride in `addr` and
+            // `data` (exec.rs builds the new image's from them).
+            SYS_EXECVE => Call {
+                addr: a[1] as usize,
+                data: a[2] as usize,
+                ..shape::path(Op::Exec, AT_FDCWD, a[0])
+            },
             SYS_CONNECT => shape::socket(Op::Connect, a),
             SYS_BIND => shape::socket(Op::Bind, a),
             SYS_SENDTO => shape::sendto(a),

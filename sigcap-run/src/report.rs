@@ -52,8 +52,15 @@ pub struct Record {
 pub struct Enter {
     pub pid: i32,
     pub backend: String,
+    /// permissive, enforce, or exec (an image started by a brokered exec
+    /// carrying on: FreeBSD).
     pub mode: String,
     pub cwd: String,
+    /// argv[0] of the image that entered (or attached).
+    #[serde(default)]
+    pub program: Option<String>,
+    #[serde(default)]
+    pub ppid: Option<i32>,
 }
 
 #[derive(Default, Debug)]
@@ -134,6 +141,8 @@ pub enum Op {
     Attr,
     /// chdir, and FreeBSD's fchdir: the directory changed into.
     Chdir,
+    /// execve (FreeBSD, brokered): the program run.
+    Exec,
     Connect,
     Bind,
     Sendto,
@@ -366,6 +375,7 @@ pub fn decode(r: &Record) -> Args {
         "chdir" => (Op::Chdir, None, None, None),
         // FreeBSD's, brokered there: the directory, no path.
         "fchdir" => (Op::Chdir, Some(fd(a[0])), None, None),
+        "execve" => (Op::Exec, None, None, None),
         "connect" | "connectat" => (Op::Connect, None, None, None),
         // listen on an unbound socket binds it (the detail is 0.0.0.0:0):
         // the policy needs that bind rule.
@@ -682,7 +692,47 @@ pub struct Report {
     pub by_decision: BTreeMap<String, u64>,
     pub garbled_records: usize,
     pub limits: BTreeMap<&'static str, usize>,
+    /// Every process of the tree that entered, attached after an exec, or
+    /// made a violation (a forked child has no enter of its own).
+    pub processes: Vec<Process>,
     pub violations: Vec<Entry>,
+}
+
+/// One process of the run's tree, in the per-process view.
+#[derive(Debug, Serialize)]
+pub struct Process {
+    pub pid: i32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ppid: Option<i32>,
+    /// The programs the process ran, in order (several after an exec
+    /// without a fork); "(forked)" for a child that ran no other.
+    pub programs: Vec<String>,
+    pub violations: usize,
+}
+
+/// The per-process view: each pid with what it ran and its violations.
+pub fn processes(stream: &Stream) -> Vec<Process> {
+    let mut out: BTreeMap<i32, Process> = BTreeMap::new();
+    for e in &stream.enters {
+        let p = out.entry(e.pid).or_insert_with(|| Process {
+            pid: e.pid,
+            ppid: e.ppid,
+            programs: Vec::new(),
+            violations: 0,
+        });
+        p.programs.push(e.program.clone().unwrap_or_default());
+    }
+    for r in &stream.records {
+        out.entry(r.pid)
+            .or_insert_with(|| Process {
+                pid: r.pid,
+                ppid: None,
+                programs: vec!["(forked)".into()],
+                violations: 0,
+            })
+            .violations += 1;
+    }
+    out.into_values().collect()
 }
 
 fn outcome(result: i64) -> Outcome {
@@ -944,10 +994,21 @@ pub fn build(
         kept.extend(folded);
         kept.sort_by_key(|(e, _)| e.first_seq);
     }
+    // The object map is the first image's: an image started by exec has
+    // other code at those addresses, and its stacks stay unnamed.
+    let execed: std::collections::HashSet<i32> = stream
+        .enters
+        .iter()
+        .filter(|e| e.mode == "exec")
+        .map(|e| e.pid)
+        .collect();
     let entries: Vec<Entry> = kept
         .into_iter()
         .map(|(mut e, members)| {
             let r = &stream.records[exact[members[0]].rec];
+            if execed.contains(&r.pid) {
+                return e;
+            }
             e.stack = syms.frames(r.ip, &r.stack, &r.scan);
             e.program_frame = own_frame(&e.stack);
             e
@@ -982,6 +1043,7 @@ pub fn build(
         by_decision,
         garbled_records: stream.garbled,
         limits: limits_map,
+        processes: processes(stream),
         violations: entries,
     }
 }
@@ -1037,6 +1099,26 @@ fn summary_text(rep: &Report, st: &Style, full: bool) -> String {
             format!(", entered at {}", rep.enter_at)
         },
     ));
+    if rep.processes.len() > 1 {
+        const SHOWN: usize = 8;
+        let list: Vec<String> = rep
+            .processes
+            .iter()
+            .take(SHOWN)
+            .map(|p| format!("{} {} ({})", p.pid, p.programs.join(" -> "), p.violations))
+            .collect();
+        let more = rep.processes.len().saturating_sub(SHOWN);
+        o.push_str(&format!(
+            "  {} {}{}\n",
+            st.paint("1", &format!("{} processes:", rep.processes.len())),
+            list.join(", "),
+            if more > 0 {
+                format!(", and {more} more")
+            } else {
+                String::new()
+            }
+        ));
+    }
     let groups = [
         "denied",
         "unsupported",

@@ -95,6 +95,10 @@ fn note(notes: &mut Vec<String>, n: String) {
 }
 
 /// The policy, and comment lines: what it leaves out, and the probes.
+/// Where a brokered exec's run-time linker looks for libraries (the
+/// runtime's `LD_LIBRARY_PATH_FDS`, sigcap's sandbox.rs).
+const LIBRARY_DIRS: [&str; 3] = ["/lib", "/usr/lib", "/usr/local/lib"];
+
 pub fn least_policy(stream: &Stream) -> Result<(Policy, Vec<String>)> {
     let mut notes = Vec::new();
     let mut resolver = Resolver::new(stream);
@@ -111,6 +115,8 @@ pub fn least_policy(stream: &Stream) -> Result<(Policy, Vec<String>)> {
     // Directories the program changed into (after the rules: one on the
     // way to a root needs none).
     let mut chdirs: Vec<PathBuf> = Vec::new();
+    // Whether a program was run (a brokered exec, FreeBSD).
+    let mut execs = false;
     let mut policy = Policy::new();
     for r in &stream.records {
         if r.decision == "unsupported" || r.decision == "not-brokered" || r.decision == "allowed-by-descriptor" {
@@ -193,6 +199,12 @@ pub fn least_policy(stream: &Stream) -> Result<(Policy, Vec<String>)> {
                 continue;
             }
             Op::Stat | Op::Access | Op::Readlink | Op::Link | Op::Attr => first,
+            Op::Exec => {
+                if ok {
+                    execs = true;
+                }
+                first
+            }
             _ => continue,
         };
         if ok {
@@ -306,6 +318,22 @@ pub fn least_policy(stream: &Stream) -> Result<(Policy, Vec<String>)> {
             continue;
         }
         *roots.entry(parent).or_insert(Access::NONE) |= acc | Access::WRITE;
+    }
+    // The run-time linker of a program run by exec finds its libraries
+    // in the directories the runtime holds, which it opens only where
+    // the policy lets the program read them wholly.
+    if execs {
+        for dir in LIBRARY_DIRS.iter().map(Path::new).filter(|d| d.is_dir()) {
+            roots.retain(|r, a| !r.starts_with(dir) || r.as_path() == dir || !Access::READ.contains(*a));
+            *roots.entry(dir.to_path_buf()).or_insert(Access::NONE) |= Access::READ;
+        }
+        note(
+            &mut notes,
+            format!(
+                "read on {} for the libraries of the programs run by exec",
+                LIBRARY_DIRS.join(", ")
+            ),
+        );
     }
     collapse(&mut roots, &mut notes);
     // chdir reads its directory (the broker's rule): read on the root

@@ -302,6 +302,11 @@ pub(crate) fn answer_locally(trap: &Trap) -> Option<i64> {
 pub(crate) fn should_broker(kind: BackendKind, trap: &Trap, call: &crate::syscall::Call) -> bool {
     use crate::caprights::{needed_for, rights_of, should_broker, FdUse, Rights};
     use crate::proto::Op;
+    // exec needs the violation signal blocked across it, which only
+    // SIGCAP's kernel allows (a blocked SIGTRAP from a trap kills).
+    if call.op == Op::Exec && kind != BackendKind::FreeBsdSigcap {
+        return false;
+    }
     let fd = if kind == BackendKind::FreeBsdSigtrap && trap.errno == libc::ENOTCAPABLE {
         let fd = match call.op {
             Op::Connect | Op::Bind | Op::Sendto | Op::Listen => Some(call.sock),

@@ -56,7 +56,7 @@ pub(super) fn intersect(a: Access, b: Access) -> Access {
 /// lies beneath it withholds (a directory of W read-write holding W/ro
 /// read-only gets read only: the program could otherwise reach W/ro
 /// through it without the broker).
-pub(super) fn handed_out_access(policy: &Policy, granted: Access, abs: &Path) -> Access {
+pub(crate) fn handed_out_access(policy: &Policy, granted: Access, abs: &Path) -> Access {
     let mut a = granted;
     for r in policy.fs_rules() {
         if r.root.starts_with(abs) {

@@ -111,7 +111,7 @@ impl State {
 
     /// Where the absolute path `abs` falls under the policy: a path the
     /// program named, or one a symlink led to, decided the same way.
-    fn place_for(&self, abs: PathBuf) -> std::result::Result<Place<'_>, Outcome> {
+    pub(super) fn place_for(&self, abs: PathBuf) -> std::result::Result<Place<'_>, Outcome> {
         // The decision the handler's fast path makes too (decide.rs):
         // the longest root wins, and beneath a root holding a narrower
         // rule `..` after a name is refused and no symlink is followed
@@ -298,6 +298,9 @@ impl State {
         if op == Op::Chdir {
             return self.chdir(req, dir);
         }
+        if op == Op::Exec {
+            return self.exec(req);
+        }
         let place = self.locate(dir, req.path())?;
         let need = required_access(op, req.flags);
         let nofollow = if req.flags & libc::AT_SYMLINK_NOFOLLOW != 0 {
@@ -380,7 +383,7 @@ impl State {
             | Op::Pathconf
             | Op::Mknod => return self.call_op(op, req, place, need, dir2, data),
             Op::Connect | Op::Bind | Op::Sendto | Op::Listen => unreachable!("socket ops are not path ops"),
-            Op::Chdir => unreachable!("chdir is answered above"),
+            Op::Chdir | Op::Exec => unreachable!("chdir and exec are answered above"),
         })
     }
 

@@ -43,10 +43,13 @@ mod exec;
 mod fs;
 mod net;
 mod pool;
+mod program;
 mod serve;
 
 use pool::Pool;
 
+pub(crate) use decide::handed_out_access;
+pub(crate) use exec::config_memfd;
 #[cfg(target_os = "freebsd")]
 pub(crate) use fs::{dotdot_fixed, limit_for_program};
 
@@ -305,6 +308,8 @@ struct Outcome {
     value: i64,
     data: Vec<u8>,
     fd: Option<OwnedFd>,
+    /// A second descriptor, after `fd`: exec's run-time linker.
+    fd2: Option<OwnedFd>,
     /// The path the broker decided last, when symlinks led the lookup
     /// out of the root of the path asked for (empty otherwise).
     via: Vec<u8>,
@@ -319,6 +324,7 @@ impl Outcome {
             value: 0,
             data: Vec::new(),
             fd: None,
+            fd2: None,
             via: Vec::new(),
         }
     }
@@ -334,6 +340,7 @@ impl Outcome {
             value: 0,
             data: Vec::new(),
             fd: None,
+            fd2: None,
             via: Vec::new(),
         }
     }

@@ -118,7 +118,7 @@ fn reply(fd: RawFd, out: Outcome) {
         status: out.status,
         value: out.value,
         data_len: out.data.len() as u32,
-        has_fd: out.fd.is_some() as u32,
+        has_fd: out.fd.iter().chain(&out.fd2).count() as u32,
         ..Reply::default()
     };
     hdr.set_via(&out.via);
@@ -132,7 +132,7 @@ fn reply(fd: RawFd, out: Outcome) {
             iov_len: out.data.len(),
         },
     ];
-    let fds: Vec<RawFd> = out.fd.iter().map(|f| f.as_raw_fd()).collect();
+    let fds: Vec<RawFd> = out.fd.iter().chain(&out.fd2).map(|f| f.as_raw_fd()).collect();
     // Never waits: a client that is gone, or does not read, loses its
     // answer (the handler gave up on it, or never wanted it).
     let _ = sys::send_with_fds(fd, &iov, &fds, libc::MSG_DONTWAIT);

@@ -252,7 +252,7 @@ pub fn fstat(fd: RawFd) -> Result<libc::stat, i32> {
 
 /// What a descriptor refers to: the (device, inode) of its file. Sockets
 /// and pipes have inodes of their own too, unique while they exist.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct FileId {
     pub dev: u64,
     pub ino: u64,

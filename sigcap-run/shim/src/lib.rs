@@ -37,8 +37,76 @@ static ENTERED: AtomicBool = AtomicBool::new(false);
 /// Exit status of the program when the shim cannot do its job.
 const SHIM_FAILURE: c_int = 125;
 
+/// What a brokered exec passed on (FreeBSD): this image carries on with
+/// the sandbox of the program that ran it.
+fn attach_state() -> Option<sigcap::Attach> {
+    use std::os::unix::ffi::OsStrExt as _;
+    sigcap::Attach::parse(std::env::var_os(sigcap::ATTACH_VAR)?.as_bytes())
+}
+
 fn log_fd() -> Option<RawFd> {
+    if std::env::var_os(sigcap::ATTACH_VAR).is_some() {
+        // The first image closed SIGCAP_RUN_LOG_FD's number after enter.
+        return attach_state()?.log;
+    }
     std::env::var("SIGCAP_RUN_LOG_FD").ok()?.parse().ok()
+}
+
+/// `"program":…,"ppid":…` for the enter events: which process of the
+/// tree this is.
+fn who(argv0: &str) -> String {
+    // SAFETY: getppid has no preconditions.
+    let ppid = unsafe { libc::getppid() };
+    format!("\"program\":{},\"ppid\":{ppid}", json_str(argv0))
+}
+
+static ARGV0: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// This library, opened for `LD_PRELOAD_FDS` in the images the program
+/// execs (FreeBSD: capability mode cannot open LD_PRELOAD's path).
+fn own_library() -> Option<std::os::fd::OwnedFd> {
+    if !cfg!(target_os = "freebsd") {
+        return None;
+    }
+    // SAFETY: dladdr on one of our own functions; dli_fname is a C string.
+    let path = unsafe {
+        let mut info: libc::Dl_info = std::mem::zeroed();
+        if libc::dladdr(sigcap_run_enter as *const c_void, &mut info) == 0 || info.dli_fname.is_null() {
+            return None;
+        }
+        CStr::from_ptr(info.dli_fname).to_owned()
+    };
+    use std::os::unix::ffi::OsStrExt as _;
+    std::fs::File::open(std::ffi::OsStr::from_bytes(path.to_bytes()))
+        .ok()
+        .map(Into::into)
+}
+
+/// Attaches an image started by a brokered exec. Exits with status 125
+/// when it cannot.
+fn attach_now() {
+    ENTERED.store(true, Ordering::Release);
+    let Some(state) = attach_state() else {
+        fail("SIGCAP_ATTACH is malformed");
+    };
+    match sigcap::Sandbox::builder().mode(sigcap::Mode::Fallback).attach() {
+        Ok(sb) => {
+            if let Some(fd) = state.log {
+                // SAFETY: getpid has no preconditions.
+                let pid = unsafe { libc::getpid() };
+                write_line(
+                    fd,
+                    &format!(
+                        "{{\"event\":\"enter\",\"pid\":{pid},\"backend\":\"{}\",\"mode\":\"exec\",\"cwd\":{},{}}}",
+                        sb.backend().name(),
+                        json_str(&String::from_utf8_lossy(&state.cwd)),
+                        who(ARGV0.get().map_or("", String::as_str)),
+                    ),
+                );
+            }
+        }
+        Err(e) => fail(&format!("cannot carry the sandbox over exec: {e}")),
+    }
 }
 
 fn write_line(fd: RawFd, s: &str) {
@@ -137,6 +205,9 @@ fn enter_now() -> c_int {
     let mut b = sigcap::Sandbox::builder()
         .mode(sigcap::Mode::Fallback)
         .log_json(borrowed);
+    if let Some(lib) = own_library() {
+        b = b.exec_preload(lib);
+    }
     if let Ok(name) = std::env::var("SIGCAP_RUN_BACKEND") {
         let kind = [
             sigcap::BackendKind::LinuxSeccomp,
@@ -158,7 +229,7 @@ fn enter_now() -> c_int {
         None => {
             // Permissive: the broker performs everything, and records it.
             let mut p = sigcap::Policy::new();
-            if let Err(e) = p.allow_fs("/", sigcap::Access::ALL) {
+            if let Err(e) = p.allow_fs("/", sigcap::Access::ALL | sigcap::Access::EXEC) {
                 fail(&format!("permissive policy: {e}"));
             }
             p.allow_connect(sigcap::NetTarget::Any);
@@ -177,10 +248,11 @@ fn enter_now() -> c_int {
             write_line(
                 fd,
                 &format!(
-                    "{{\"event\":\"enter\",\"pid\":{pid},\"backend\":\"{}\",\"mode\":\"{}\",\"cwd\":{}}}",
+                    "{{\"event\":\"enter\",\"pid\":{pid},\"backend\":\"{}\",\"mode\":\"{}\",\"cwd\":{},{}}}",
                     sb.backend().name(),
                     if enforcing { "enforce" } else { "permissive" },
-                    json_str(&cwd)
+                    json_str(&cwd),
+                    who(ARGV0.get().map_or("", String::as_str)),
                 ),
             );
             // The runtime holds its own (close-on-exec) copy.
@@ -294,6 +366,17 @@ fn arm_breakpoint(name: &str) {
 
 /// Runs in place of the program's `main`.
 unsafe extern "C" fn wrapped_main(argc: c_int, argv: *mut *mut c_char, envp: *mut *mut c_char) -> c_int {
+    if argc > 0 && !(*argv).is_null() {
+        let _ = ARGV0.set(CStr::from_ptr(*argv).to_string_lossy().into_owned());
+    }
+    if std::env::var_os(sigcap::ATTACH_VAR).is_some() {
+        // Started by a brokered exec: already confined; carry on now,
+        // whatever SIGCAP_RUN_ENTER says (violations until here failed
+        // quietly, with the violation signal blocked).
+        attach_now();
+        let real: MainFn = std::mem::transmute(REAL_MAIN.load(Ordering::Acquire));
+        return real(argc, argv, envp);
+    }
     let how = std::env::var("SIGCAP_RUN_ENTER").unwrap_or_else(|_| "main".into());
     if how == "main" {
         enter_now();
