@@ -495,12 +495,18 @@ mod tests {
             [[fs]]
             path = "/var/tmp/app"
             access = ["read", "write", "create"]
+            [[fs]]
+            path = "/bin/sh"
+            access = ["exec"]
             [net]
             connect = ["127.0.0.1:8080", "[::1]:*", "unix:/run/x.sock"]
             bind = ["127.0.0.1:0"]
         "#;
         let p = Policy::from_toml(text).unwrap();
-        assert_eq!(p.fs_rules().len(), 2);
+        assert_eq!(p.fs_rules().len(), 3);
+        // exec is its own mode, not part of ALL.
+        assert_eq!(p.fs_rules()[2].access, Access::EXEC);
+        assert!(!Access::ALL.contains(Access::EXEC));
         assert_eq!(p.connect_rules().len(), 3);
         assert_eq!(Policy::from_toml(&p.to_toml()).unwrap(), p);
     }

@@ -1279,3 +1279,35 @@ fn entry_line(e: &Entry, st: &Style) -> String {
         st.paint("2", &site),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_process_view_names_each_image_and_counts_forked_children() {
+        let lines = [
+            r#"{"event":"enter","pid":10,"backend":"freebsd-sigcap","mode":"permissive","cwd":"/w","program":"sh","ppid":1}"#,
+            r#"{"event":"enter","pid":11,"backend":"freebsd-sigcap","mode":"exec","cwd":"/w","program":"ls","ppid":10}"#,
+            r#"{"event":"enter","pid":10,"backend":"freebsd-sigcap","mode":"exec","cwd":"/w","program":"wc","ppid":1}"#,
+            r#"{"seq":1,"pid":11,"tid":11,"backend":"freebsd-sigcap","syscall":5,"name":"open","args":[0,0,0,0,0,0],"errno":94,"class":"namei","ip":0,"decision":"allowed","result":3}"#,
+            r#"{"seq":1,"pid":12,"tid":12,"backend":"freebsd-sigcap","syscall":5,"name":"open","args":[0,0,0,0,0,0],"errno":94,"class":"namei","ip":0,"decision":"allowed","result":3}"#,
+        ];
+        let s = parse_stream(&lines.join("\n"));
+        assert_eq!(s.garbled, 0, "{s:?}");
+        let p = processes(&s);
+        let view: Vec<(i32, Vec<&str>, usize)> = p
+            .iter()
+            .map(|p| (p.pid, p.programs.iter().map(String::as_str).collect(), p.violations))
+            .collect();
+        assert_eq!(
+            view,
+            [
+                (10, vec!["sh", "wc"], 0),
+                (11, vec!["ls"], 1),
+                (12, vec!["(forked)"], 1)
+            ]
+        );
+        assert_eq!(p[1].ppid, Some(10));
+    }
+}
