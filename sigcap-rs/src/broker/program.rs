@@ -162,7 +162,7 @@ fn limit_image(fd: &OwnedFd) -> Result<(), i32> {
     use crate::caprights::*;
     limit(
         fd.as_raw_fd(),
-        Rights::of(&[CAP_FEXECVE, CAP_FSTAT, CAP_MMAP_R, CAP_MMAP_X, CAP_FCNTL]),
+        Rights::of(&[CAP_FEXECVE, CAP_FSTAT, CAP_MMAP_R, CAP_MMAP_X, CAP_FCNTL, CAP_IOCTL]),
     )
 }
 
