@@ -569,7 +569,15 @@ fn prepare_exec(policy: &Policy, preload: Option<OwnedFd>) -> Result<crate::exec
         #[cfg(target_os = "freebsd")]
         {
             use crate::caprights::*;
-            let r = Rights::of(&[CAP_LOOKUP, CAP_FSTAT, CAP_FSTATAT, CAP_MMAP_R, CAP_MMAP_X, CAP_FCNTL, CAP_IOCTL]);
+            let r = Rights::of(&[
+                CAP_LOOKUP,
+                CAP_FSTAT,
+                CAP_FSTATAT,
+                CAP_MMAP_R,
+                CAP_MMAP_X,
+                CAP_FCNTL,
+                CAP_IOCTL,
+            ]);
             limit(fd, r).map_err(|e| Error::Sys {
                 what: "cap_rights_limit of a library directory",
                 source: std::io::Error::from_raw_os_error(e),

@@ -62,6 +62,22 @@ fn who(argv0: &str) -> String {
 
 static ARGV0: std::sync::OnceLock<String> = std::sync::OnceLock::new();
 
+/// The `enter` event sigcap-run reads: who entered (or attached after an
+/// exec), with which backend, how, and from where.
+fn enter_event(fd: RawFd, sb: &sigcap::Sandbox, mode: &str, cwd: &str) {
+    // SAFETY: getpid has no preconditions.
+    let pid = unsafe { libc::getpid() };
+    write_line(
+        fd,
+        &format!(
+            "{{\"event\":\"enter\",\"pid\":{pid},\"backend\":\"{}\",\"mode\":\"{mode}\",\"cwd\":{},{}}}",
+            sb.backend().name(),
+            json_str(cwd),
+            who(ARGV0.get().map_or("", String::as_str)),
+        ),
+    );
+}
+
 /// This library, opened for `LD_PRELOAD_FDS` in the images the program
 /// execs (FreeBSD: capability mode cannot open LD_PRELOAD's path).
 fn own_library() -> Option<std::os::fd::OwnedFd> {
@@ -92,17 +108,7 @@ fn attach_now() {
     match sigcap::Sandbox::builder().mode(sigcap::Mode::Fallback).attach() {
         Ok(sb) => {
             if let Some(fd) = state.log {
-                // SAFETY: getpid has no preconditions.
-                let pid = unsafe { libc::getpid() };
-                write_line(
-                    fd,
-                    &format!(
-                        "{{\"event\":\"enter\",\"pid\":{pid},\"backend\":\"{}\",\"mode\":\"exec\",\"cwd\":{},{}}}",
-                        sb.backend().name(),
-                        json_str(&String::from_utf8_lossy(&state.cwd)),
-                        who(ARGV0.get().map_or("", String::as_str)),
-                    ),
-                );
+                enter_event(fd, &sb, "exec", &String::from_utf8_lossy(&state.cwd));
             }
         }
         Err(e) => fail(&format!("cannot carry the sandbox over exec: {e}")),
@@ -243,18 +249,7 @@ fn enter_now() -> c_int {
     };
     match b.enter() {
         Ok(sb) => {
-            // SAFETY: getpid has no preconditions.
-            let pid = unsafe { libc::getpid() };
-            write_line(
-                fd,
-                &format!(
-                    "{{\"event\":\"enter\",\"pid\":{pid},\"backend\":\"{}\",\"mode\":\"{}\",\"cwd\":{},{}}}",
-                    sb.backend().name(),
-                    if enforcing { "enforce" } else { "permissive" },
-                    json_str(&cwd),
-                    who(ARGV0.get().map_or("", String::as_str)),
-                ),
-            );
+            enter_event(fd, &sb, if enforcing { "enforce" } else { "permissive" }, &cwd);
             // The runtime holds its own (close-on-exec) copy.
             // SAFETY: closing the inherited descriptor we were handed.
             unsafe { libc::close(fd) };
