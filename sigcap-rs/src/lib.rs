@@ -86,4 +86,4 @@ pub use exec::{Attach, ATTACH_VAR};
 pub use policy::{Access, NetTarget, Policy};
 pub use record::{BackendKind, Class, Decision, DenyReason, Violation};
 pub use runtime::{Action, Mode, Stats};
-pub use sandbox::{current_dir, Builder, Sandbox, DEFAULT_BROKER_TIMEOUT};
+pub use sandbox::{current_dir, Builder, Sandbox, DEFAULT_BROKER_TIMEOUT, EXEC_LIBRARY_DIRS};

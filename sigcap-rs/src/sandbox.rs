@@ -321,12 +321,11 @@ impl Builder {
         if let Some(f) = &fast {
             backend::allow_fast_path(&mut prepared, f.marker, &f.root_fds()).map_err(|e| fail(&broker, e))?;
         }
-        let sig = backend::signal_for(kind);
         let log = match self.log_fd {
             Some(fd) => Some(LogSink::new(fd).map_err(|e| fail(&broker, e))?),
             None => None,
         };
-        let timeout_ms = self.broker_timeout.as_millis().clamp(1, i32::MAX as u128) as i32;
+        let timeout_ms = self.timeout_ms();
         let ctl = match &broker {
             Some(b) => Some(crate::client::Channel {
                 fd: b.ctl,
@@ -363,33 +362,10 @@ impl Builder {
             landlock,
             fast,
             counters: Counters::default(),
-            code: if self.stack_scan {
-                crate::codemap::CodeMap::loaded()
-            } else {
-                crate::codemap::CodeMap::default()
-            },
+            code: self.code_map(),
             exec,
         });
-        let rt: &'static mut Runtime = Box::leak(rt);
-        // The previous action must be known before the handler can run;
-        // read it, then publish, then install.
-        // SAFETY: querying the current action.
-        unsafe { libc::sigaction(sig, std::ptr::null(), &mut rt.previous) };
-        if runtime::RUNTIME
-            .compare_exchange(std::ptr::null_mut(), rt, Ordering::AcqRel, Ordering::Acquire)
-            .is_err()
-        {
-            return Err(fail(&broker, Error::AlreadyEntered));
-        }
-        if let Err(source) = handler::install(sig) {
-            return Err(fail(
-                &broker,
-                Error::Sys {
-                    what: "sigaction",
-                    source,
-                },
-            ));
-        }
+        publish_and_install(rt, kind).map_err(|e| fail(&broker, e))?;
         backend::confine(kind, prepared).map_err(|e| fail(&broker, e))?;
         Ok(Sandbox {
             rt: runtime::runtime().expect("published above"),
@@ -398,6 +374,20 @@ impl Builder {
 }
 
 impl Builder {
+    /// The broker timeout as the client's milliseconds.
+    fn timeout_ms(&self) -> i32 {
+        self.broker_timeout.as_millis().clamp(1, i32::MAX as u128) as i32
+    }
+
+    /// The code loaded now, for the handler's stack scan (empty: no scan).
+    fn code_map(&self) -> crate::codemap::CodeMap {
+        if self.stack_scan {
+            crate::codemap::CodeMap::loaded()
+        } else {
+            crate::codemap::CodeMap::default()
+        }
+    }
+
     /// Carries on, in an image started by a brokered exec (FreeBSD with
     /// SIGCAP; README "exec"), with the sandbox of the program that ran
     /// it: the same broker and policy, the log (unless
@@ -476,7 +466,7 @@ impl Builder {
             ctl: Some(crate::client::Channel {
                 fd: ctl.0,
                 id: ctl.1,
-                timeout_ms: self.broker_timeout.as_millis().clamp(1, i32::MAX as u128) as i32,
+                timeout_ms: self.timeout_ms(),
             }),
             log,
             // SAFETY: replaced by the real previous action before use.
@@ -487,11 +477,7 @@ impl Builder {
             landlock: LandlockStatus::NotUsed,
             fast: None,
             counters: Counters::default(),
-            code: if self.stack_scan {
-                crate::codemap::CodeMap::loaded()
-            } else {
-                crate::codemap::CodeMap::default()
-            },
+            code: self.code_map(),
             exec: Some(crate::exec::ExecEnv {
                 libs,
                 nlibs: a.libs.len(),
@@ -506,8 +492,9 @@ impl Builder {
     }
 }
 
-/// Publishes `rt` and installs the handler for `kind`'s signal (an
-/// attached image: capability mode and trapping are already on).
+/// Publishes `rt` and installs the handler for `kind`'s signal. The
+/// previous action must be known before the handler can run: read it,
+/// then publish, then install.
 fn publish_and_install(rt: Box<Runtime>, kind: BackendKind) -> Result<()> {
     let sig = backend::signal_for(kind);
     let rt: &'static mut Runtime = Box::leak(rt);
@@ -544,8 +531,9 @@ fn read_state(fd: RawFd) -> std::result::Result<Policy, String> {
 }
 
 /// Library directories a brokered exec's run-time linker searches
-/// (`LD_LIBRARY_PATH_FDS`): rtld's own defaults, and the ports'.
-const LIBRARY_DIRS: [&str; 3] = ["/lib", "/usr/lib", "/usr/local/lib"];
+/// (`LD_LIBRARY_PATH_FDS`, FreeBSD): rtld's own defaults, and the ports'.
+/// Each is held only where the policy lets the program read all of it.
+pub const EXEC_LIBRARY_DIRS: [&str; 3] = ["/lib", "/usr/lib", "/usr/local/lib"];
 
 /// What exec needs from `enter()` (exec.rs): the library directories the
 /// policy lets the program read (wholly: no nested rule withholds read),
@@ -554,16 +542,18 @@ const LIBRARY_DIRS: [&str; 3] = ["/lib", "/usr/lib", "/usr/local/lib"];
 fn prepare_exec(policy: &Policy, preload: Option<OwnedFd>) -> Result<crate::exec::ExecEnv> {
     let mut libs = [(-1, crate::sys::FileId::default()); crate::exec::LIBS_MAX];
     let mut nlibs = 0;
-    for dir in LIBRARY_DIRS {
+    for dir in EXEC_LIBRARY_DIRS {
         let readable = policy.match_path(Path::new(dir)).is_some_and(|m| {
             let granted = policy.fs_rules()[m.rule].access;
             broker::handed_out_access(policy, granted, Path::new(dir)).contains(Access::READ)
         });
+        if !readable {
+            continue;
+        }
         let c = std::ffi::CString::new(dir).expect("no NUL");
         // SAFETY: a C string; the descriptor is kept for the process's life.
         let fd = unsafe { libc::open(c.as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC) };
-        if !readable || fd < 0 {
-            crate::sys::close(fd);
+        if fd < 0 {
             continue;
         }
         #[cfg(target_os = "freebsd")]

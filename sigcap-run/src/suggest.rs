@@ -95,10 +95,6 @@ fn note(notes: &mut Vec<String>, n: String) {
 }
 
 /// The policy, and comment lines: what it leaves out, and the probes.
-/// Where a brokered exec's run-time linker looks for libraries (the
-/// runtime's `LD_LIBRARY_PATH_FDS`, sigcap's sandbox.rs).
-const LIBRARY_DIRS: [&str; 3] = ["/lib", "/usr/lib", "/usr/local/lib"];
-
 pub fn least_policy(stream: &Stream) -> Result<(Policy, Vec<String>)> {
     let mut notes = Vec::new();
     let mut resolver = Resolver::new(stream);
@@ -323,7 +319,7 @@ pub fn least_policy(stream: &Stream) -> Result<(Policy, Vec<String>)> {
     // in the directories the runtime holds, which it opens only where
     // the policy lets the program read them wholly.
     if execs {
-        for dir in LIBRARY_DIRS.iter().map(Path::new).filter(|d| d.is_dir()) {
+        for dir in sigcap::EXEC_LIBRARY_DIRS.iter().map(Path::new).filter(|d| d.is_dir()) {
             roots.retain(|r, a| !r.starts_with(dir) || r.as_path() == dir || !Access::READ.contains(*a));
             *roots.entry(dir.to_path_buf()).or_insert(Access::NONE) |= Access::READ;
         }
@@ -331,7 +327,7 @@ pub fn least_policy(stream: &Stream) -> Result<(Policy, Vec<String>)> {
             &mut notes,
             format!(
                 "read on {} for the libraries of the programs run by exec",
-                LIBRARY_DIRS.join(", ")
+                sigcap::EXEC_LIBRARY_DIRS.join(", ")
             ),
         );
     }
