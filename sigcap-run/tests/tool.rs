@@ -291,6 +291,16 @@ fn confined(pid: i32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/status")).is_ok_and(|s| s.contains("Seccomp:\t2"))
 }
 
+/// Whether `pid` has a handler for `sig` (its SigCgt mask).
+fn catches(pid: i32, sig: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/status")).is_ok_and(|s| {
+        s.lines()
+            .find_map(|l| l.strip_prefix("SigCgt:\t"))
+            .and_then(|m| u64::from_str_radix(m.trim(), 16).ok())
+            .is_some_and(|m| m & (1 << (sig - 1)) != 0)
+    })
+}
+
 #[test]
 fn sigterm_is_passed_on_and_the_report_still_written() {
     let t = tmp();
@@ -362,14 +372,16 @@ fn other_signals_are_passed_on_too() {
         .spawn()
         .unwrap();
     let tool_pid = child.id() as i32;
+    // Entered, and past `trap` (else SIGUSR1 would kill the shell before
+    // its handler exists, whatever sigcap-run does).
     let entered = wait_until(20, || {
         processes_with(&script)
             .into_iter()
-            .any(|p| p != tool_pid && confined(p))
+            .any(|p| p != tool_pid && confined(p) && catches(p, libc::SIGUSR1))
     });
     if !entered {
         let _ = child.kill();
-        panic!("the program never entered the sandbox");
+        panic!("the program never entered the sandbox with its USR1 trap set");
     }
     // SAFETY: signalling the tool we started.
     unsafe { libc::kill(tool_pid, libc::SIGUSR1) };
