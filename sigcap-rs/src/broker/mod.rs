@@ -505,6 +505,29 @@ mod tests {
             assert_alive(&f);
         }
 
+        /// Exec is the FreeBSD handler's alone: a Linux broker asked for
+        /// it hands out nothing, even for a file under a rule granting
+        /// exec, and relative or directory-relative forms are refused.
+        #[test]
+        #[cfg(target_os = "linux")]
+        fn exec_requests_hand_out_no_descriptor_on_linux() {
+            let dir = tempfile::tempdir().unwrap();
+            std::fs::write(dir.path().join("prog"), "#!/bin/sh\n").unwrap();
+            let mut p = Policy::new();
+            p.allow_fs(dir.path(), Access::READ | Access::EXEC).unwrap();
+            let b = spawn(&p, None).unwrap();
+            let prog = dir.path().join("prog");
+            for path in [prog.as_os_str().as_bytes(), b"prog", b"/bin/sh"] {
+                let mut r = open_req(path);
+                r.op = Op::Exec as u16;
+                let (h, fd) = ask(b.ctl, r.as_bytes(), &[]).expect("broker answers");
+                assert_eq!(fd, -1, "{}", String::from_utf8_lossy(path));
+                assert_eq!(h.has_fd, 0);
+                assert_ne!(h.decision, WireDecision::Allowed as u32);
+            }
+            b.abandon();
+        }
+
         #[test]
         fn messages_without_a_reply_socket_or_with_too_many_descriptors() {
             let f = fixture();
