@@ -277,6 +277,7 @@ pub(crate) fn needed_for(op: crate::proto::Op, flags: i32) -> Rights {
         Op::ListXattr => Rights::of(&[CAP_LOOKUP, CAP_EXTATTR_LIST]),
         Op::RemoveXattr => Rights::of(&[CAP_LOOKUP, CAP_EXTATTR_DELETE]),
         Op::Pathconf => Rights::of(&[CAP_LOOKUP, CAP_FPATHCONF]),
+        Op::Statfs => Rights::of(&[CAP_LOOKUP, CAP_FSTATFS]),
         Op::Mknod => Rights::of(&[CAP_MKFIFOAT]),
         Op::Connect => Rights::of(&[CAP_CONNECT]),
         Op::Bind => Rights::of(&[CAP_BIND]),

@@ -346,7 +346,7 @@ pub(crate) fn perform_into(
             }
             fd as i64
         }
-        Op::Stat | Op::Statx => {
+        Op::Stat | Op::Statx | Op::Statfs => {
             if hdr.data_len as usize != call.out_len || r.len != std::mem::size_of::<Reply>() + call.out_len {
                 return Answer {
                     decision,

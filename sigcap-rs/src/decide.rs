@@ -222,7 +222,7 @@ pub(crate) fn required_access(op: Op, flags: i32) -> Access {
         // directory grants nothing by itself: every lookup from it is
         // decided again, by path.
         Op::Stat | Op::Statx | Op::Access | Op::Readlink | Op::Chdir => Access::READ,
-        Op::GetXattr | Op::ListXattr | Op::Pathconf => Access::READ,
+        Op::GetXattr | Op::ListXattr | Op::Pathconf | Op::Statfs => Access::READ,
         Op::Mkdir | Op::Mknod => Access::CREATE,
         // A script's interpreter is decided again, as a program of its own.
         Op::Exec => Access::EXEC,
@@ -411,6 +411,7 @@ mod tests {
             (Op::GetXattr, 0, Access::READ, Access::NONE),
             (Op::ListXattr, 0, Access::READ, Access::NONE),
             (Op::Pathconf, 0, Access::READ, Access::NONE),
+            (Op::Statfs, 0, Access::READ, Access::NONE),
         ] {
             assert_eq!(required_access(op, flags), first, "{op:?} {flags}");
             assert_eq!(required_access2(op, flags), second, "{op:?} {flags}");

@@ -71,6 +71,13 @@ impl Default for Image {
 }
 
 impl Image {
+    /// A script's interpreter: the first of its `#!` words.
+    pub(crate) fn interpreter(&self) -> Option<&[u8]> {
+        let words = &self.script[..self.script_len.min(SCRIPT_MAX)];
+        let first = words.split(|&b| b == 0).next()?;
+        (!first.is_empty()).then_some(first)
+    }
+
     /// Closes what the broker sent (the exec did not happen).
     pub(crate) fn close(&self) {
         sys::close(self.program);
@@ -468,6 +475,18 @@ impl Ready {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_script_names_its_interpreter_and_a_binary_none() {
+        let mut img = Image::default();
+        assert_eq!(img.interpreter(), None);
+        img.script[..14].copy_from_slice(b"/bin/sh\0-e\0-x\0");
+        img.script_len = 14;
+        assert_eq!(img.interpreter(), Some(&b"/bin/sh"[..]));
+        // A length past the buffer (it never is) reads no further.
+        img.script_len = usize::MAX;
+        assert_eq!(img.interpreter(), Some(&b"/bin/sh"[..]));
+    }
 
     #[test]
     fn the_attach_value_round_trips_and_refuses_forgeries() {

@@ -103,6 +103,12 @@ fn exec(rt: &Runtime, img: &crate::exec::Image, call: &Option<Call>, v: &mut Vio
         Ok(r) => {
             v.decision = answer.decision;
             v.result = 0;
+            // A script: its interpreter was decided and opened too; the
+            // record names it (detail2), so a policy built from the
+            // report grants exec on it as well.
+            if let Some(interp) = img.interpreter() {
+                v.set_detail2(interp);
+            }
             record(rt, v);
             r.run(backend::signal_for(rt.backend))
         }

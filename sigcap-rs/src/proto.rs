@@ -111,6 +111,9 @@ pub enum Op {
     /// run-time linker (two descriptors); for a `#!` script, those of
     /// its interpreter, with the payload [`ExecScript`]'s bytes.
     Exec = 26,
+    /// statfs(path, buf): the file system's `struct statfs` in the
+    /// payload, from `fstatfs` on the place resolved beneath its rule.
+    Statfs = 27,
 }
 
 impl Op {
@@ -143,6 +146,7 @@ impl Op {
             24 => Op::Mknod,
             25 => Op::Chdir,
             26 => Op::Exec,
+            27 => Op::Statfs,
             _ => return None,
         })
     }
@@ -171,7 +175,10 @@ impl Op {
     /// Whether the result travels as the reply's payload into the
     /// program's buffer (`out`, `out_len`).
     pub fn has_out(self) -> bool {
-        matches!(self, Op::Stat | Op::Statx | Op::Readlink | Op::GetXattr | Op::ListXattr)
+        matches!(
+            self,
+            Op::Stat | Op::Statx | Op::Statfs | Op::Readlink | Op::GetXattr | Op::ListXattr
+        )
     }
 }
 
@@ -359,7 +366,7 @@ impl Request {
             // AT_EMPTY_PATH would make the program's own descriptor the
             // source: a file no rule was checked for.
             Op::Link => self.flags & !libc::AT_SYMLINK_FOLLOW != 0 || self.mode != 0,
-            Op::Symlink | Op::Truncate => self.flags != 0 || self.mode != 0,
+            Op::Symlink | Op::Truncate | Op::Statfs => self.flags != 0 || self.mode != 0,
             Op::Chmod => self.flags & !nofollow != 0 || self.mode & !0o7777 != 0,
             Op::Chown | Op::Pathconf => self.flags & !nofollow != 0 || (op == Op::Chown && self.mode != 0),
             Op::Utimes => {
@@ -558,6 +565,7 @@ mod tests {
             with(Op::RemoveXattr, b"user.x"),
             with(Op::Pathconf, b""),
             with(Op::Mknod, b""),
+            with(Op::Statfs, b""),
         ];
         for r in good.iter_mut() {
             if r.op().is_xattr() {
@@ -625,6 +633,7 @@ mod tests {
             (Op::ListXattr, b"user.x", 0, xattr_mode, "a name on a list"),
             (Op::RemoveXattr, b"user.x", 0x8000, xattr_mode, "unknown xattr flag"),
             (Op::Pathconf, b"", 0x8000, 0, "unknown pathconf flag"),
+            (Op::Statfs, b"", libc::AT_SYMLINK_NOFOLLOW, 0, "statfs has no flags"),
             (Op::Mknod, b"", 0, libc::S_IFCHR as u32 | 0o600, "a device"),
             (Op::Mknod, b"", 0, libc::S_IFBLK as u32 | 0o600, "a block device"),
             (Op::Mknod, b"", 0, libc::S_IFSOCK as u32 | 0o600, "a socket"),

@@ -176,6 +176,15 @@ mod shape {
         }
     }
 
+    /// statfs(path, buf): the kernel's struct statfs into `buf`.
+    pub fn statfs(p: u64, buf: u64) -> Call {
+        Call {
+            out: buf as usize,
+            out_len: crate::sys::STATFS_SIZE,
+            ..path(Op::Statfs, AT_FDCWD, p)
+        }
+    }
+
     pub fn truncate(p: u64, len: u64) -> Call {
         Call {
             aux: len,
@@ -304,6 +313,7 @@ mod table {
             // Trapped only with a path (the NULL form is futimens).
             SYS_utimensat => shape::utimes(fd(a[0]), a[1], a[2], TIMES_TIMESPEC, a[3] as i32),
             SYS_truncate => shape::truncate(a[0], a[1]),
+            SYS_statfs => shape::statfs(a[0], a[1]),
             SYS_mknod => shape::mknod(AT_FDCWD, a[0], a[1]),
             SYS_mknodat => shape::mknod(fd(a[0]), a[1], a[2]),
             SYS_getxattr => shape::xattr(Op::GetXattr, a[0], a[1], a[2], a[3], 0, false),
@@ -543,6 +553,7 @@ mod table {
             SYS_FUTIMESAT => shape::utimes(fd(a[0]), a[1], a[2], TIMES_TIMEVAL, 0),
             SYS_UTIMENSAT => shape::utimes(fd(a[0]), a[1], a[2], TIMES_TIMESPEC, a[3] as i32),
             SYS_TRUNCATE => shape::truncate(a[0], a[1]),
+            SYS_STATFS => shape::statfs(a[0], a[1]),
             SYS_MKFIFO => shape::mknod(AT_FDCWD, a[0], a[1] | libc::S_IFIFO as u64),
             SYS_MKFIFOAT => shape::mknod(fd(a[0]), a[1], a[2] | libc::S_IFIFO as u64),
             SYS_MKNODAT => shape::mknod(fd(a[0]), a[1], a[2]),

@@ -142,6 +142,11 @@ fn truncate(p: &Path, len: i64) -> Result<libc::c_long, i32> {
     sys(unsafe { libc::syscall(libc::SYS_truncate, at(p).as_ptr(), len) })
 }
 
+fn statfs(p: &Path, buf: *mut libc::statfs) -> Result<libc::c_long, i32> {
+    // SAFETY: a C string; buf is the caller's (possibly bad) pointer.
+    sys(unsafe { libc::syscall(libc::SYS_statfs, at(p).as_ptr(), buf) })
+}
+
 fn setxattr(p: &Path, name: &str, v: &[u8]) -> Result<libc::c_long, i32> {
     let n = std::ffi::CString::new(name).unwrap();
     // SAFETY: C strings and a buffer of its length.
@@ -439,5 +444,32 @@ rusty_fork_test! {
         assert_eq!(std::fs::metadata(t.p("free/f")).unwrap().mode() & 0o7777, 0o1755);
         assert!(!t.p("free/p").exists() && !t.p("free/s").exists() && !t.p("outside/l").exists());
         assert_eq!(getxattr(&secret, "user.x", &mut [0u8; 8]).unwrap_err(), libc::ENODATA);
+    }
+
+    #[test]
+    fn statfs_answers_under_read_and_nowhere_else() {
+        // find's fts asks statfs of each directory it enters (issue #11).
+        let t = Tree::new();
+        // SAFETY: zeroed plain data, filled by the kernel.
+        let mut want: libc::statfs = unsafe { std::mem::zeroed() };
+        assert_eq!(statfs(&t.p("ro"), &mut want), Ok(0));
+        let secret = t.p("outside/f");
+        t.confined(|sb| {
+            // SAFETY: as above.
+            let mut got: libc::statfs = unsafe { std::mem::zeroed() };
+            assert_eq!(statfs(&t.p("ro/f"), &mut got), Ok(0));
+            assert!(matches!(last(sb).decision(), Decision::Allowed { .. }));
+            assert_eq!((got.f_type, got.f_blocks, got.f_bsize), (want.f_type, want.f_blocks, want.f_bsize));
+            assert_eq!(statfs(&secret, &mut got), EPERM);
+            assert_eq!(last(sb).decision(), Decision::Denied(DenyReason::NoRule));
+            // Through a symlink out of the root, and by `..`: decided
+            // where they lead.
+            assert_eq!(symlink(secret.to_str().unwrap(), &t.p("free/out")), Ok(0));
+            assert_eq!(statfs(&t.p("free/out"), &mut got), EPERM);
+            assert_eq!(statfs(&t.p("ro/../outside/f"), &mut got), EPERM);
+            // A bad buffer is the program's EFAULT, not the broker's crash.
+            assert_eq!(statfs(&t.p("ro/f"), 4096 as *mut libc::statfs), Err(libc::EFAULT));
+            assert_eq!(statfs(&t.p("ro/f"), &mut got), Ok(0), "the broker still answers");
+        });
     }
 }

@@ -198,6 +198,13 @@ pub fn least_policy(stream: &Stream) -> Result<(Policy, Vec<String>)> {
             Op::Exec => {
                 if ok {
                     execs = true;
+                    // A script: its interpreter (the record's detail2) was
+                    // decided as a program of its own and needs exec too.
+                    if let Some(interp) = d.path2.as_deref().filter(|p| p.starts_with('/')) {
+                        let interp = PathBuf::from(interp);
+                        used.insert(interp.clone());
+                        needs.push((interp, Access::EXEC, r.name.clone()));
+                    }
                 }
                 first
             }
@@ -778,5 +785,25 @@ mod tests {
                 .any(|n| n.contains("openat(\"/\") would need read on all of /")),
             "{notes:?}"
         );
+    }
+
+    #[test]
+    fn a_script_run_by_exec_grants_exec_on_its_interpreter_too() {
+        let t = tempfile::tempdir().unwrap();
+        let d = t.path();
+        std::fs::write(d.join("s.sh"), "#!/x/interp\n").unwrap();
+        std::fs::create_dir(d.join("bin")).unwrap();
+        std::fs::write(d.join("bin/interp"), "").unwrap();
+        let dd = d.to_str().unwrap().to_string();
+        let mut exec: serde_json::Value = serde_json::from_str(&rec(1, "execve", [0; 4], "s.sh", 0)).unwrap();
+        exec["detail2"] = format!("{dd}/bin/interp").into();
+        // A failed exec names no interpreter worth a rule.
+        let mut failed: serde_json::Value = serde_json::from_str(&rec(2, "execve", [0; 4], "other.sh", -2)).unwrap();
+        failed["detail2"] = format!("{dd}/bin/never").into();
+        let lines = [enter(&dd), exec.to_string(), failed.to_string()];
+        let (r, _) = rules(&lines);
+        let interp = r.iter().find(|(p, _)| *p == format!("{dd}/bin/interp"));
+        assert!(interp.is_some_and(|(_, a)| a.contains("exec")), "{r:?}");
+        assert!(!r.iter().any(|(p, _)| p.contains("never")), "{r:?}");
     }
 }

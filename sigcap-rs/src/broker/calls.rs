@@ -127,6 +127,11 @@ impl State {
                 let f = self.resolve(place, need, Reach::Whole, libc::O_PATH | nofollow(req), 0)?;
                 Ok(f.outcome().with_result(pathconf_fd(f.fd.as_raw_fd(), req.mode as i32)))
             }
+            Op::Statfs => {
+                // statfs(2) follows a final symlink (there is no lstatfs).
+                let f = self.resolve(place, need, Reach::Whole, libc::O_PATH, 0)?;
+                Ok(statfs_fd(f.fd.as_raw_fd(), f.outcome()))
+            }
             _ => Err(Outcome::deny(WireDecision::DeniedBadRequest)),
         }
     }
@@ -450,6 +455,19 @@ fn xattr_sys(op: Op, fd: RawFd, ns: i32, name: &CString, buf: &mut [u8], data: &
         Err(errno())
     } else {
         Ok(r as i64)
+    }
+}
+
+/// fstatfs of the resolved place (both kernels take O_PATH descriptors):
+/// the kernel's `struct statfs`, whole, as the payload.
+fn statfs_fd(fd: RawFd, out: Outcome) -> Outcome {
+    let mut buf = vec![0u8; crate::sys::STATFS_SIZE];
+    // SAFETY: buf holds one struct statfs; fd is a descriptor we hold.
+    let r = unsafe { libc::fstatfs(fd, buf.as_mut_ptr().cast()) };
+    if r < 0 {
+        out.with_result(Err(errno()))
+    } else {
+        Outcome { data: buf, ..out }
     }
 }
 

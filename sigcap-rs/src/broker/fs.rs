@@ -381,6 +381,7 @@ impl State {
             | Op::ListXattr
             | Op::RemoveXattr
             | Op::Pathconf
+            | Op::Statfs
             | Op::Mknod => return self.call_op(op, req, place, need, dir2, data),
             Op::Connect | Op::Bind | Op::Sendto | Op::Listen => unreachable!("socket ops are not path ops"),
             Op::Chdir | Op::Exec => unreachable!("chdir and exec are answered above"),

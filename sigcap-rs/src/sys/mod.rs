@@ -21,6 +21,12 @@ pub const STAT_SIZE: usize = 144;
 /// Size of the kernel's `struct stat` as the stat system calls write it.
 #[cfg(target_os = "freebsd")]
 pub const STAT_SIZE: usize = 224;
+/// Size of the kernel's `struct statfs` as statfs(2) writes it (Linux
+/// x86_64: the 64-bit form libc names `statfs`; FreeBSD 12+'s).
+pub const STATFS_SIZE: usize = std::mem::size_of::<libc::statfs>();
+// The libc crate's FreeBSD 12 layout (MNAMELEN 1024), which 15.1 keeps.
+#[cfg(target_os = "freebsd")]
+const _: () = assert!(STATFS_SIZE == 2344);
 /// Size of Linux's `struct statx`.
 pub const STATX_SIZE: usize = 256;
 
