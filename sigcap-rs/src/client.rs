@@ -340,9 +340,12 @@ pub(crate) fn perform_into(
             if fd < 0 {
                 return denied(Decision::BrokerUnavailable);
             }
-            if call.flags & libc::O_CLOEXEC == 0 {
-                // SAFETY: fd is ours; clearing FD_CLOEXEC as the program asked.
-                unsafe { libc::fcntl(fd, libc::F_SETFD, 0) };
+            // The descriptor arrives close-on-exec (MSG_CMSG_CLOEXEC);
+            // its flags become what the program's open asked for.
+            let want = fd_flags(call.flags);
+            if want != libc::FD_CLOEXEC {
+                // SAFETY: fd is ours.
+                unsafe { libc::fcntl(fd, libc::F_SETFD, want) };
             }
             fd as i64
         }
@@ -595,4 +598,18 @@ pub(crate) fn sockaddr_bytes(sa: &std::net::SocketAddr) -> ([u8; ADDR_MAX], usiz
             }
         }
     }
+}
+
+/// The descriptor flags an open(2) with `flags` gives: FD_CLOEXEC for
+/// O_CLOEXEC and, on FreeBSD 15, FD_CLOFORK for O_CLOFORK.
+fn fd_flags(flags: i32) -> i32 {
+    let mut f = 0;
+    if flags & libc::O_CLOEXEC != 0 {
+        f |= libc::FD_CLOEXEC;
+    }
+    #[cfg(target_os = "freebsd")]
+    if flags & sys::O_CLOFORK != 0 {
+        f |= sys::FD_CLOFORK;
+    }
+    f
 }

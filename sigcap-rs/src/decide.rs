@@ -177,7 +177,17 @@ pub(crate) fn check_open_flags(flags: i32) -> Result<i32, i32> {
     }
     #[cfg(target_os = "freebsd")]
     {
-        allowed |= libc::O_EXLOCK | libc::O_SHLOCK | libc::O_FSYNC | libc::O_VERIFY;
+        allowed |= libc::O_EXLOCK | libc::O_SHLOCK | libc::O_FSYNC | libc::O_VERIFY | crate::sys::O_CLOFORK;
+        // O_SEARCH (FreeBSD's O_EXEC) on a directory: a descriptor for
+        // lookups beneath it (cp -R opens its target so), read-only like
+        // any directory open. O_EXEC on a file (for fexecve) stays
+        // refused: a program is run through execve's brokered form.
+        if flags & libc::O_SEARCH != 0 {
+            if flags & libc::O_DIRECTORY == 0 || flags & libc::O_ACCMODE != libc::O_RDONLY {
+                return Err(libc::EINVAL);
+            }
+            allowed |= libc::O_SEARCH;
+        }
     }
     if flags & !allowed != 0 {
         return Err(libc::EINVAL);
@@ -460,5 +470,23 @@ mod tests {
             Ok(O_PATH | O_NOFOLLOW | O_CLOEXEC),
             "openat2 refuses O_PATH with other flags"
         );
+        // cp -R's target directory: O_SEARCH on a directory needs read;
+        // O_EXEC on a file, or searching for writing, is refused.
+        #[cfg(target_os = "freebsd")]
+        {
+            assert_eq!(
+                check_open_flags(O_DIRECTORY | O_SEARCH),
+                Ok(O_DIRECTORY | O_SEARCH | O_CLOEXEC | O_NOCTTY)
+            );
+            assert_eq!(required_access(Op::Open, O_DIRECTORY | O_SEARCH), Access::READ);
+            assert_eq!(check_open_flags(O_EXEC), Err(EINVAL));
+            // tzcode's zone file open (FreeBSD 15): O_CLOFORK passes.
+            let clofork = crate::sys::O_CLOFORK;
+            assert_eq!(
+                check_open_flags(O_RDONLY | O_CLOEXEC | clofork),
+                Ok(O_CLOEXEC | clofork | O_NOCTTY)
+            );
+            assert_eq!(check_open_flags(O_DIRECTORY | O_SEARCH | O_RDWR), Err(EINVAL));
+        }
     }
 }

@@ -27,6 +27,12 @@ pub const STATFS_SIZE: usize = std::mem::size_of::<libc::statfs>();
 // The libc crate's FreeBSD 12 layout (MNAMELEN 1024), which 15.1 keeps.
 #[cfg(target_os = "freebsd")]
 const _: () = assert!(STATFS_SIZE == 2344);
+/// FreeBSD 15's close-on-fork open flag and descriptor flag (not in the
+/// libc crate yet); its tzcode opens zone files with it.
+#[cfg(target_os = "freebsd")]
+pub const O_CLOFORK: i32 = 0x0800_0000;
+#[cfg(target_os = "freebsd")]
+pub const FD_CLOFORK: i32 = 4;
 /// Size of Linux's `struct statx`.
 pub const STATX_SIZE: usize = 256;
 
