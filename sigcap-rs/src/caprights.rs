@@ -352,19 +352,36 @@ pub(crate) fn should_broker(kind: BackendKind, class: Class, errno: i32, fd: FdU
     }
 }
 
-/// Limits `fd` to `rights`, its fcntls to [`FCNTLS`] and its ioctls to a
-/// few that change nothing but the descriptor (FIOCLEX, FIONCLEX,
-/// FIONBIO, FIONREAD) or read a terminal's mode (TIOCGETA, isatty).
-/// An error means the descriptor must not be handed out.
+/// The ioctls a handed-out descriptor keeps: those that change nothing
+/// but the descriptor (FIOCLEX, FIONCLEX, FIONBIO, FIONREAD) or read what
+/// it is (TIOCGETA, which isatty asks; TIOCGWINSZ; FIODTYPE), a superset
+/// of what libcapsicum's `caph_limit_stream` keeps, so that a
+/// Capsicumized program limiting a descriptor it got from the broker
+/// (echo and hexdump on their standard streams) does not fail as asking
+/// for more. With write, also MTIOCTOP, which dd keeps on its output (a
+/// tape operation: writing, on a tape device; nothing elsewhere).
 #[cfg(target_os = "freebsd")]
-pub(crate) fn limit(fd: std::os::fd::RawFd, rights: Rights) -> Result<(), i32> {
-    const IOCTLS: [libc::c_ulong; 5] = [
+fn ioctls_for(rights: Rights) -> ([libc::c_ulong; 8], usize) {
+    let mut cmds: [libc::c_ulong; 8] = [
         libc::FIOCLEX,
-        0x2000_6602, // FIONCLEX, _IO('f', 2)
+        libc::FIONCLEX,
         libc::FIONBIO,
         libc::FIONREAD,
         libc::TIOCGETA,
+        libc::TIOCGWINSZ,
+        libc::FIODTYPE,
+        0x8008_6d01, // MTIOCTOP, _IOW('m', 1, struct mtop): not in libc
     ];
+    let n = if rights.has(CAP_WRITE) { 8 } else { 7 };
+    cmds[n..].fill(0);
+    (cmds, n)
+}
+
+/// Limits `fd` to `rights`, its fcntls to [`FCNTLS`] and its ioctls to
+/// [`ioctls_for`]'s. An error means the descriptor must not be handed out.
+#[cfg(target_os = "freebsd")]
+pub(crate) fn limit(fd: std::os::fd::RawFd, rights: Rights) -> Result<(), i32> {
+    let (ioctls, n) = ioctls_for(rights);
     let err = || std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO);
     // SAFETY: Rights is laid out as cap_rights_t (two u64, repr(C)).
     if unsafe { libc::cap_rights_limit(fd, (&rights as *const Rights).cast()) } != 0 {
@@ -374,8 +391,8 @@ pub(crate) fn limit(fd: std::os::fd::RawFd, rights: Rights) -> Result<(), i32> {
     if unsafe { libc::cap_fcntls_limit(fd, FCNTLS) } != 0 {
         return Err(err());
     }
-    // SAFETY: a static array of IOCTLS.len() commands.
-    if unsafe { libc::cap_ioctls_limit(fd, IOCTLS.as_ptr(), IOCTLS.len()) } != 0 {
+    // SAFETY: an array of at least n commands.
+    if unsafe { libc::cap_ioctls_limit(fd, ioctls.as_ptr(), n) } != 0 {
         return Err(err());
     }
     Ok(())
@@ -406,6 +423,19 @@ pub(crate) fn rights_of(fd: std::os::fd::RawFd) -> Option<Rights> {
 mod tests {
     use super::*;
     use crate::proto::Op;
+
+    #[cfg(target_os = "freebsd")]
+    #[test]
+    fn handed_out_ioctls_cover_caph_limit_stream_and_tapes_only_with_write() {
+        let (r, n) = ioctls_for(for_access(Access::READ));
+        let read = &r[..n];
+        for c in [libc::TIOCGETA, libc::TIOCGWINSZ, libc::FIODTYPE] {
+            assert!(read.contains(&c), "{c:#x}");
+        }
+        assert!(!read.contains(&0x8008_6d01));
+        let (w, n) = ioctls_for(for_access(Access::READ | Access::WRITE));
+        assert!(w[..n].contains(&0x8008_6d01));
+    }
 
     const NEVER: &[u64] = &[
         CAP_FEXECVE,
