@@ -196,16 +196,27 @@ rules() {
     /^bind = / { l = list($0); if (l != "") out = out (out == "" ? "" : "; ") "bind " l }
     END { print (out == "" ? "(empty)" : out) }' "$1"
 }
-# The policy without its first [[fs]] rule (or without any rule when it
-# has none); the dropped root on stdout of the second awk.
-narrow() { # policy -> narrower policy file, dropped root
+# The policy without its first [[fs]] rule that is not one of the library
+# directories a program run by exec needs (/lib, /usr/lib,
+# /usr/local/lib: the run-time linker finds its libraries through
+# descriptors held since enter, and a missing one fails without a record
+# to name), else without its first rule, or without any rule when it has
+# none; the dropped root is written to the third argument.
+narrow() { # policy, narrower policy file, dropped root
     awk -v out="$2" -v root="$3" '
-    $0 == "[[fs]]" && !dropped { skip = 1; dropped = 1; next }
-    skip && /^path = / { p = $0; sub(/^[^=]*= *"/, "", p); sub(/"$/, "", p); print p > root; next }
+    BEGIN { lib["/lib"] = lib["/usr/lib"] = lib["/usr/local/lib"] = 1; printf "" > out }
+    function path(l) { sub(/^[^=]*= *"/, "", l); sub(/"$/, "", l); return l }
+    # First pass: which [[fs]] block to drop.
+    NR == FNR && $0 == "[[fs]]" { n++; inblk = 1; next }
+    NR == FNR && inblk && /^path = / { if (!pick && !(path($0) in lib)) pick = n; inblk = 0; next }
+    NR == FNR { next }
+    FNR == 1 { if (!pick && n) pick = 1; k = 0 }
+    $0 == "[[fs]]" { k++; if (k == pick) { skip = 1; next } }
+    skip && /^path = / { print path($0) > root; next }
     skip && /^\[/ { skip = 0 }
     skip { next }
     { print > out }
-    END { if (!dropped) { printf "" > out; print "(every rule)" > root } }' "$1"
+    END { if (!pick) { printf "" > out; print "(every rule)" > root } }' "$1" "$1"
 }
 
 # --- one case --------------------------------------------------------
