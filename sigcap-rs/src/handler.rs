@@ -220,7 +220,8 @@ fn ask_broker(
 fn record(rt: &Runtime, v: &mut Violation) {
     v.seq = rt.ring.push(*v);
     rt.count(v);
-    if let Some(log) = &rt.log {
+    let allowed = matches!(v.decision, Decision::Allowed { .. } | Decision::AllowedByDescriptor);
+    if let Some(log) = rt.log.as_ref().filter(|l| l.allowed || !allowed) {
         let mut buf = [0u8; crate::record::JSON_MAX];
         let mut w = StackWriter::new(&mut buf);
         if v.write_json(&mut w).is_ok() && w.write_char('\n').is_ok() {

@@ -103,6 +103,8 @@ pub(crate) struct LogSink {
     /// What `fd` referred to at `enter()`: lines go nowhere else.
     pub id: crate::sys::FileId,
     pub kind: LogKind,
+    /// Whether allowed calls are written too ([`crate::Builder::log_allowed`]).
+    pub allowed: bool,
 }
 
 /// How a log write avoids SIGPIPE in the program.
@@ -117,7 +119,7 @@ pub(crate) enum LogKind {
 }
 
 impl LogSink {
-    pub(crate) fn new(fd: RawFd) -> Result<LogSink> {
+    pub(crate) fn new(fd: RawFd, allowed: bool) -> Result<LogSink> {
         let st = crate::sys::fstat(fd).map_err(|e| Error::Sys {
             what: "fstat of the log descriptor",
             source: std::io::Error::from_raw_os_error(e),
@@ -131,6 +133,7 @@ impl LogSink {
             fd,
             id: crate::sys::FileId::from_stat(&st),
             kind,
+            allowed,
         })
     }
 }

@@ -28,6 +28,7 @@ pub struct Builder {
     broker_timeout: Duration,
     fast_path: bool,
     stack_scan: bool,
+    log_allowed: bool,
     broker_program: Option<std::path::PathBuf>,
     exec_preload: Option<OwnedFd>,
     errors: Vec<Error>,
@@ -45,6 +46,7 @@ impl Default for Builder {
             broker_timeout: DEFAULT_BROKER_TIMEOUT,
             fast_path: true,
             stack_scan: true,
+            log_allowed: true,
             broker_program: None,
             exec_preload: None,
             errors: Vec::new(),
@@ -137,6 +139,16 @@ impl Builder {
         } else {
             self.log_fd = Some(dup);
         }
+        self
+    }
+
+    /// Whether the JSON log ([`Builder::log_json`]) gets the allowed
+    /// calls too (default on). Off, it gets the refused, unsupported and
+    /// unbrokered ones only: an allowed call then costs no formatting and
+    /// no write (it is still in the ring, [`Sandbox::take_violations`]).
+    /// For a reader that only needs to know what failed.
+    pub fn log_allowed(mut self, on: bool) -> Self {
+        self.log_allowed = on;
         self
     }
 
@@ -322,7 +334,7 @@ impl Builder {
             backend::allow_fast_path(&mut prepared, f.marker, &f.root_fds()).map_err(|e| fail(&broker, e))?;
         }
         let log = match self.log_fd {
-            Some(fd) => Some(LogSink::new(fd).map_err(|e| fail(&broker, e))?),
+            Some(fd) => Some(LogSink::new(fd, self.log_allowed).map_err(|e| fail(&broker, e))?),
             None => None,
         };
         let timeout_ms = self.timeout_ms();
@@ -437,10 +449,10 @@ impl Builder {
         let state = held(a.state, "state")?;
         let policy = read_state(state.0).map_err(|e| bad(&format!("the policy it names: {e}")))?;
         let log = match (self.log_fd, a.log) {
-            (Some(fd), _) => Some(LogSink::new(fd)?),
+            (Some(fd), _) => Some(LogSink::new(fd, self.log_allowed)?),
             (None, Some(fd)) => {
                 held(fd, "log")?;
-                Some(LogSink::new(fd)?)
+                Some(LogSink::new(fd, self.log_allowed)?)
             }
             (None, None) => None,
         };

@@ -505,6 +505,31 @@ rusty_fork_test! {
     }
 
     #[test]
+    fn without_allowed_records_the_log_gets_the_refusals_only() {
+        // Builder::log_allowed(false) (sigcap-run -q with nothing to
+        // report): allowed calls are kept in the ring, not written.
+        deadline(30);
+        let t = tree();
+        let mut fds = [0; 2];
+        // SAFETY: a pipe for the log.
+        unsafe { assert_eq!(libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK), 0) };
+        let log = unsafe { std::os::fd::BorrowedFd::borrow_raw(fds[1]) };
+        let sb = Sandbox::builder().read_beneath(&t.root).log_json(log).log_allowed(false).enter().unwrap();
+        assert_eq!(read_all(&t.root.join("file.txt")).as_deref(), Ok("inside"));
+        assert_eq!(read_all(&t.outside.join("secret.txt")), Err(libc::EPERM));
+        let v = sb.take_violations();
+        assert_eq!(v.len(), 2, "both calls are in the ring");
+        let mut buf = vec![0u8; 65536];
+        // SAFETY: a local buffer.
+        let n = unsafe { libc::read(fds[0], buf.as_mut_ptr().cast(), buf.len()) };
+        let text = String::from_utf8_lossy(&buf[..n.max(0) as usize]).into_owned();
+        let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert_eq!(lines.len(), 1, "{text}");
+        assert_eq!(lines[0]["decision"], "denied");
+        assert_eq!(lines[0]["seq"], v[1].seq());
+    }
+
+    #[test]
     fn paths_across_pages_and_bad_pointers() {
         // The handler reads the start of the path with the stack, up to
         // the end of its page, and the fast path the rest: a path across

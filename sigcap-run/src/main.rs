@@ -323,6 +323,15 @@ fn run(cli: Cli) -> Result<i32> {
         Some((p, _)) => cmd.env("SIGCAP_RUN_POLICY", p),
         None => cmd.env_remove("SIGCAP_RUN_POLICY"),
     };
+    // Quiet, with no report and no suggested policy: nothing reads the
+    // allowed calls' records, so the shim neither formats nor writes them
+    // (nor scans stacks for them): an allowed call costs the runtime's
+    // fast path alone. Refusals are still streamed.
+    if cli.quiet && cli.report.is_none() && cli.suggest_policy.is_none() {
+        cmd.env("SIGCAP_RUN_LOG_ALLOWED", "0");
+    } else {
+        cmd.env_remove("SIGCAP_RUN_LOG_ALLOWED");
+    }
     // SAFETY: only fcntl between fork and exec.
     unsafe {
         cmd.pre_exec(move || {

@@ -44,6 +44,12 @@ fn attach_state() -> Option<sigcap::Attach> {
     sigcap::Attach::parse(std::env::var_os(sigcap::ATTACH_VAR)?.as_bytes())
 }
 
+/// Whether sigcap-run reads the allowed calls' records (it does not when
+/// quiet, with no report and no suggested policy).
+fn log_allowed() -> bool {
+    std::env::var_os("SIGCAP_RUN_LOG_ALLOWED").is_none_or(|v| v != "0")
+}
+
 fn log_fd() -> Option<RawFd> {
     if std::env::var_os(sigcap::ATTACH_VAR).is_some() {
         // The first image closed SIGCAP_RUN_LOG_FD's number after enter.
@@ -105,7 +111,10 @@ fn attach_now() {
     let Some(state) = attach_state() else {
         fail("SIGCAP_ATTACH is malformed");
     };
-    match sigcap::Sandbox::builder().mode(sigcap::Mode::Fallback).attach() {
+    let builder = sigcap::Sandbox::builder()
+        .mode(sigcap::Mode::Fallback)
+        .log_allowed(log_allowed());
+    match builder.attach() {
         Ok(sb) => {
             if let Some(fd) = state.log {
                 enter_event(fd, &sb, "exec", &String::from_utf8_lossy(&state.cwd));
@@ -208,9 +217,13 @@ fn enter_now() -> c_int {
         .unwrap_or_default();
     // SAFETY: the parent handed us this descriptor open.
     let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
+    // Stacks are for the records; with no allowed records read, the scan
+    // would serve the refusals alone.
     let mut b = sigcap::Sandbox::builder()
         .mode(sigcap::Mode::Fallback)
-        .log_json(borrowed);
+        .log_json(borrowed)
+        .log_allowed(log_allowed())
+        .stack_scan(log_allowed());
     if let Some(lib) = own_library() {
         b = b.exec_preload(lib);
     }
