@@ -1,8 +1,10 @@
 //! sigcap-run's own cost against a plain run of the same program, in one
 //! run (issue #11): the fixed cost (start-up, the shim, the broker, the
 //! report) and the cost of each violation, for an allowed file call under
-//! `--policy` (answered on the runtime's fast path) and in the permissive
-//! mode (brokered, one JSON line per violation).
+//! `--policy` (answered on the runtime's fast path), quiet with nothing to
+//! report (the allowed calls not recorded) and with `--report` (each one a
+//! JSON line with its stack), and in the permissive mode (brokered, one
+//! JSON line per violation).
 //!
 //! The program is a loop of open+close of one file, built here with cc.
 //! Each configuration runs `RUNS` times with 0 and with `CALLS` iterations;
@@ -107,7 +109,7 @@ fn main() {
     let per_plain = (us(t1) - us(t0)) / CALLS as f64;
     println!("sigcap-run overhead: open+close of one file, {CALLS} calls, median of {RUNS} runs");
     println!(
-        "  plain                       start {:>8.2} ms   per call {:>6.2} us",
+        "  plain                          start {:>8.2} ms   per call {:>6.2} us",
         us(t0) / 1e3,
         per_plain
     );
@@ -115,7 +117,10 @@ fn main() {
     let report = dir.path().join("r.json");
     let rep = report.to_str().unwrap();
     for (label, extra) in [
-        ("--policy (fast path)", vec!["--policy", pol]),
+        // -q and no report: the allowed calls are not recorded.
+        ("--policy -q", vec!["--policy", pol]),
+        // The same calls recorded, one JSON line each, with stacks.
+        ("--policy --report", vec!["--policy", pol, "--report", rep]),
         ("permissive, --report", vec!["--report", rep]),
     ] {
         let s0 = median(boxed("0", &extra));
@@ -124,7 +129,7 @@ fn main() {
         let per = (us(s1) - us(s0)) / CALLS as f64;
         let verdict = if per <= TARGET_US { "within" } else { "ABOVE" };
         println!(
-            "  sigcap-run {label:<17} fixed {:>8.2} ms   per violation {:>6.2} us = {:>5.2}x the plain call ({verdict} the {TARGET_US} us target)",
+            "  sigcap-run {label:<20} fixed {:>8.2} ms   per violation {:>6.2} us = {:>5.2}x the plain call ({verdict} the {TARGET_US} us target)",
             fixed / 1e3,
             per,
             per / per_plain,
