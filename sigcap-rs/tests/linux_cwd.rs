@@ -274,12 +274,11 @@ rusty_fork_test! {
         let sb = Sandbox::builder().write_beneath(&root).enter().unwrap();
         raw_chdir(&sub).unwrap();
         let x = c(Path::new("x"));
-        let mut st: libc::statfs = unsafe { std::mem::zeroed() };
-        // SAFETY: statfs of a C string into a zeroed buffer (no brokered
-        // form: unsupported).
-        assert_eq!(unsafe { libc::statfs(x.as_ptr(), &mut st) }, -1);
+        // SAFETY: chroot of a C string (no brokered form: unsupported,
+        // refused before the kernel sees it).
+        assert_eq!(unsafe { libc::chroot(x.as_ptr()) }, -1);
         let v = *sb.take_violations().last().unwrap();
-        assert_eq!((v.syscall_name(), v.decision()), ("statfs", Decision::Unsupported));
+        assert_eq!((v.syscall_name(), v.decision()), ("chroot", Decision::Unsupported));
         assert_eq!(v.cwd().as_deref(), sub.to_str());
         let t = c(Path::new("target"));
         // SAFETY: symlink of C strings: its first argument is the link's
