@@ -323,8 +323,7 @@ pub(crate) fn perform_into(
     // decided in the end, beside the one asked for.
     v.set_via(hdr.via());
     let decision = to_decision(hdr.decision, hdr.rule);
-    let allowed = matches!(decision, Decision::Allowed { .. } | Decision::AllowedByDescriptor);
-    if !allowed {
+    if !decision.is_allowed() {
         sys::close_received(&r);
         return denied(decision);
     }

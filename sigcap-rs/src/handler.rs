@@ -220,8 +220,7 @@ fn ask_broker(
 fn record(rt: &Runtime, v: &mut Violation) {
     v.seq = rt.ring.push(*v);
     rt.count(v);
-    let allowed = matches!(v.decision, Decision::Allowed { .. } | Decision::AllowedByDescriptor);
-    if let Some(log) = rt.log.as_ref().filter(|l| l.allowed || !allowed) {
+    if let Some(log) = rt.log.as_ref().filter(|l| l.allowed || !v.decision.is_allowed()) {
         let mut buf = [0u8; crate::record::JSON_MAX];
         let mut w = StackWriter::new(&mut buf);
         if v.write_json(&mut w).is_ok() && w.write_char('\n').is_ok() {

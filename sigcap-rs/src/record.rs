@@ -134,6 +134,12 @@ pub enum Decision {
 }
 
 impl Decision {
+    /// Whether the call was carried out: by a rule, or on a descriptor
+    /// the program holds.
+    pub fn is_allowed(self) -> bool {
+        matches!(self, Decision::Allowed { .. } | Decision::AllowedByDescriptor)
+    }
+
     /// Short name for reports.
     pub fn name(self) -> &'static str {
         match self {

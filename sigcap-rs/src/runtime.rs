@@ -142,7 +142,7 @@ impl Runtime {
     pub(crate) fn count(&self, v: &Violation) {
         let n = &self.counters;
         let c = match v.decision {
-            Decision::Allowed { .. } | Decision::AllowedByDescriptor => &n.allowed,
+            d if d.is_allowed() => &n.allowed,
             Decision::BrokerUnavailable | Decision::Denied(crate::record::DenyReason::BrokerTimeout) => &n.unavailable,
             _ => &n.refused,
         };

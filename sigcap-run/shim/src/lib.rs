@@ -219,11 +219,12 @@ fn enter_now() -> c_int {
     let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
     // Stacks are for the records; with no allowed records read, the scan
     // would serve the refusals alone.
+    let recorded = log_allowed();
     let mut b = sigcap::Sandbox::builder()
         .mode(sigcap::Mode::Fallback)
         .log_json(borrowed)
-        .log_allowed(log_allowed())
-        .stack_scan(log_allowed());
+        .log_allowed(recorded)
+        .stack_scan(recorded);
     if let Some(lib) = own_library() {
         b = b.exec_preload(lib);
     }
