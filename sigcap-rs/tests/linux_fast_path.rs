@@ -82,6 +82,24 @@ fn read_all(p: &Path) -> Result<String, i32> {
     open(p, libc::O_RDONLY | libc::O_CLOEXEC).0.map(read_close)
 }
 
+/// A non-blocking pipe for a JSON log: (read end, write end).
+fn log_pipe() -> (i32, i32) {
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 fills the two numbers.
+    unsafe { assert_eq!(libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK), 0) };
+    (fds[0], fds[1])
+}
+
+/// What the log pipe holds: its text and each line parsed.
+fn log_lines(fd: i32) -> (String, Vec<serde_json::Value>) {
+    let mut buf = vec![0u8; 65536];
+    // SAFETY: a local buffer.
+    let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+    let text = String::from_utf8_lossy(&buf[..n.max(0) as usize]).into_owned();
+    let lines = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    (text, lines)
+}
+
 fn last(sb: &Sandbox) -> Violation {
     *sb.take_violations().last().expect("a violation was recorded")
 }
@@ -457,10 +475,9 @@ rusty_fork_test! {
     fn a_fast_record_has_the_shape_of_a_brokered_one() {
         deadline(30);
         let t = tree();
-        let mut fds = [0; 2];
-        // SAFETY: a pipe for the log.
-        unsafe { assert_eq!(libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK), 0) };
-        let log = unsafe { std::os::fd::BorrowedFd::borrow_raw(fds[1]) };
+        let (log_r, log_w) = log_pipe();
+        // SAFETY: log_w stays open for the test's life.
+        let log = unsafe { std::os::fd::BorrowedFd::borrow_raw(log_w) };
         let sb = Sandbox::builder().read_beneath(&t.root).log_json(log).enter().unwrap();
         let f = t.root.join("file.txt");
         // The same open, answered fast, then by the broker (from a
@@ -472,11 +489,7 @@ rusty_fork_test! {
         let brokered = if fd >= 0 { Ok(read_close(fd)) } else { Err(errno()) };
         assert_eq!(brokered.as_deref(), Ok("inside"));
         let v = sb.take_violations();
-        let mut buf = vec![0u8; 65536];
-        // SAFETY: a local buffer.
-        let n = unsafe { libc::read(fds[0], buf.as_mut_ptr().cast(), buf.len()) };
-        let text = String::from_utf8_lossy(&buf[..n.max(0) as usize]).into_owned();
-        let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        let (_, lines) = log_lines(log_r);
         assert_eq!(fast, "inside");
         assert_eq!(v.len(), lines.len());
         let fast_rec = v.iter().position(|v| v.fast_path()).expect("a fast record");
@@ -510,20 +523,15 @@ rusty_fork_test! {
         // report): allowed calls are kept in the ring, not written.
         deadline(30);
         let t = tree();
-        let mut fds = [0; 2];
-        // SAFETY: a pipe for the log.
-        unsafe { assert_eq!(libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK), 0) };
-        let log = unsafe { std::os::fd::BorrowedFd::borrow_raw(fds[1]) };
+        let (log_r, log_w) = log_pipe();
+        // SAFETY: log_w stays open for the test's life.
+        let log = unsafe { std::os::fd::BorrowedFd::borrow_raw(log_w) };
         let sb = Sandbox::builder().read_beneath(&t.root).log_json(log).log_allowed(false).enter().unwrap();
         assert_eq!(read_all(&t.root.join("file.txt")).as_deref(), Ok("inside"));
         assert_eq!(read_all(&t.outside.join("secret.txt")), Err(libc::EPERM));
         let v = sb.take_violations();
         assert_eq!(v.len(), 2, "both calls are in the ring");
-        let mut buf = vec![0u8; 65536];
-        // SAFETY: a local buffer.
-        let n = unsafe { libc::read(fds[0], buf.as_mut_ptr().cast(), buf.len()) };
-        let text = String::from_utf8_lossy(&buf[..n.max(0) as usize]).into_owned();
-        let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        let (text, lines) = log_lines(log_r);
         assert_eq!(lines.len(), 1, "{text}");
         assert_eq!(lines[0]["decision"], "denied");
         assert_eq!(lines[0]["seq"], v[1].seq());
