@@ -686,16 +686,21 @@ fn opens_beside_renames(fast: bool) {
     std::fs::create_dir(&spin).unwrap();
     let (a, b) = (c(&spin.join("a")), c(&spin.join("b")));
     std::fs::write(spin.join("a"), "x").unwrap();
-    // SAFETY: fork; the child renames until its parent goes.
-    if unsafe { libc::fork() } == 0 {
-        unsafe {
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-            loop {
+    // A child renames until the test process goes (looked at every 64
+    // rounds: a poll is dearer than a rename; Landlock keeps the
+    // sandboxed test from signalling it).
+    common::child_of_test(|w| {
+        for i in 0u64.. {
+            // SAFETY: renames of C strings.
+            unsafe {
                 libc::rename(a.as_ptr(), b.as_ptr());
                 libc::rename(b.as_ptr(), a.as_ptr());
             }
+            if i % 64 == 0 && w.parent_gone() {
+                return;
+            }
         }
-    }
+    });
     let link = t.root.join("climbing");
     let _sb = Sandbox::builder()
         .read_beneath(&t.root)

@@ -8,6 +8,8 @@
 //! brokered calls.
 #![cfg(all(target_os = "linux", target_arch = "x86_64"))]
 
+mod common;
+
 use rusty_fork::rusty_fork_test;
 use sigcap::{Decision, Sandbox};
 use std::net::{Ipv4Addr, ToSocketAddrs, UdpSocket};
@@ -57,12 +59,24 @@ fn isolate(resolv: &std::path::Path) -> Result<(), String> {
 
 /// Answers A queries for sigcap.test with 127.0.0.9 and everything else
 /// with an empty NOERROR, until `n` queries were served.
-fn dns_server(sock: UdpSocket, n: usize) {
+/// Answers up to `n` queries, and stops when the test process is gone.
+fn dns_server(sock: UdpSocket, n: usize, watch: &common::ParentWatch) {
     let mut buf = [0u8; 512];
-    for _ in 0..n {
-        let Ok((len, peer)) = sock.recv_from(&mut buf) else {
-            return;
+    sock.set_read_timeout(Some(std::time::Duration::from_millis(200)))
+        .unwrap();
+    let mut served = 0;
+    while served < n {
+        let (len, peer) = match sock.recv_from(&mut buf) {
+            Ok(got) => got,
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+                if watch.parent_gone() {
+                    return;
+                }
+                continue;
+            }
+            Err(_) => return,
         };
+        served += 1;
         let q = &buf[..len];
         if len < 12 {
             continue;
@@ -102,17 +116,10 @@ rusty_fork_test! {
         let server = UdpSocket::bind("127.0.0.1:53").unwrap();
         // The server is another process: every thread of this one will be
         // confined.
-        // SAFETY: fork; the child only serves DNS and exits.
-        let pid = unsafe { libc::fork() };
-        if pid == 0 {
-            // Landlock keeps the sandboxed test from signalling a process
-            // made before it entered: the server goes when the thread
-            // that forked it does.
-            unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
-            dns_server(server, 16);
-            unsafe { libc::_exit(0) };
-        }
-        drop(server);
+        // Landlock keeps the sandboxed test from signalling a process
+        // made before it entered: the server stops when the test does.
+        // The parent's copy of the socket goes with the closure.
+        let pid = common::child_of_test(move |w| dns_server(server, 16, w));
 
         let sb = Sandbox::builder()
             .read_beneath("/etc/hosts")

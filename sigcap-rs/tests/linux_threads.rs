@@ -461,6 +461,41 @@ rusty_fork_test! {
 }
 
 rusty_fork_test! {
+    /// The tests' helper processes end with a test process that entered:
+    /// Landlock's signal scoping blocks PR_SET_PDEATHSIG there, and
+    /// helpers that relied on it outlived their tests (a renaming loop
+    /// spun on the host's cores for good).
+    #[test]
+    fn a_helper_process_ends_with_the_sandboxed_test_that_made_it() {
+        deadline(30);
+        let mut p = [0; 2];
+        // SAFETY: a pipe for the helper's pid.
+        assert_eq!(unsafe { libc::pipe2(p.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+        // SAFETY: fork; the child makes a helper, enters and exits.
+        let test = unsafe { libc::fork() };
+        if test == 0 {
+            let helper = idle_child();
+            common::write_all(p[1], &helper.to_ne_bytes());
+            let _sb = Sandbox::builder().enter().unwrap();
+            // SAFETY: leaving the child.
+            unsafe { libc::_exit(0) };
+        }
+        // SAFETY: closing our copy of the write end.
+        unsafe { libc::close(p[1]) };
+        let mut b = [0u8; 4];
+        assert!(common::read_exact(p[0], &mut b));
+        let helper = libc::pid_t::from_ne_bytes(b);
+        let mut status = 0;
+        // SAFETY: our child.
+        assert_eq!(unsafe { libc::waitpid(test, &mut status, 0) }, test);
+        assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "{status:#x}");
+        let start = Instant::now();
+        while !matches!(common::proc_state(helper), None | Some('Z')) {
+            assert!(start.elapsed() < Duration::from_secs(5), "helper {helper} outlived its test");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Builder::broker_program: another image that links the crate serves
     /// as the broker; one that does not (/bin/true runs its main and
     /// exits) makes enter() fail at once, before anything is confined.

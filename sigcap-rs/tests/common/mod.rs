@@ -210,19 +210,68 @@ pub fn proc_state(pid: i32) -> Option<char> {
     s.rsplit_once(") ")?.1.chars().next()
 }
 
-/// Forks a process that does nothing until it is killed or its parent
-/// goes: another process of the user, made before entering, for the
-/// tests that try to reach one.
-pub fn idle_child() -> libc::pid_t {
-    // SAFETY: fork; the child only pauses.
-    let pid = unsafe { libc::fork() };
-    if pid == 0 {
+/// The child's end of a pipe whose only writer is the test process: it
+/// reads end-of-file once the test process is gone.
+///
+/// Why not PR_SET_PDEATHSIG: once the test has entered the sandbox,
+/// Landlock's signal scoping keeps the kernel's parent-death signal from
+/// reaching a process made before, so such children outlived their
+/// tests (a renaming loop spun on both cores for good, which starved
+/// the FreeBSD guest booted afterwards).
+pub struct ParentWatch(i32);
+
+impl ParentWatch {
+    /// Whether the test process is gone (never blocks).
+    pub fn parent_gone(&self) -> bool {
+        let mut p = libc::pollfd {
+            fd: self.0,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one pollfd, no wait.
+        unsafe { libc::poll(&mut p, 1, 0) != 0 }
+    }
+
+    /// Blocks until the test process is gone, then exits.
+    pub fn wait_then_exit(&self) -> ! {
+        let mut b = [0u8; 1];
+        // SAFETY: a read into a local byte; nobody writes, so it returns
+        // at end of file (or an error).
         unsafe {
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-            loop {
-                libc::pause();
-            }
+            libc::read(self.0, b.as_mut_ptr().cast(), 1);
+            libc::_exit(0)
         }
     }
+}
+
+/// Forks a child that runs `body` and ends (at the latest) with the test
+/// process: `body` gets the [`ParentWatch`] to look at. The child leaves
+/// with `_exit` if `body` returns. Returns the child's pid.
+pub fn child_of_test(body: impl FnOnce(&ParentWatch)) -> libc::pid_t {
+    let mut p = [0; 2];
+    // SAFETY: a pipe; the write end is close-on-exec, so neither the
+    // broker (started by exec) nor other programs keep it open.
+    assert_eq!(unsafe { libc::pipe2(p.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+    // SAFETY: fork; the child runs body and _exits.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        // SAFETY: our copy of the write end.
+        unsafe { libc::close(p[1]) };
+        let watch = ParentWatch(p[0]);
+        body(&watch);
+        // SAFETY: leaving the child without the harness.
+        unsafe { libc::_exit(0) };
+    }
+    // SAFETY: the parent keeps only the write end.
+    unsafe { libc::close(p[0]) };
+    // The write end stays open (not closed, never written) for the
+    // process's life: its closing at exit is the child's signal.
     pid
+}
+
+/// Forks a process that does nothing until it is killed or the test
+/// process goes: another process of the user, made before entering, for
+/// the tests that try to reach one.
+pub fn idle_child() -> libc::pid_t {
+    child_of_test(|w| w.wait_then_exit())
 }
