@@ -784,11 +784,24 @@ mod tests {
         #[test]
         fn signals_and_abstract_sockets_outside_the_domain_are_scoped() {
             // A process and an abstract socket made before restricting.
-            // SAFETY: the child only sleeps until killed.
+            // The process waits for the end of a pipe whose writer is this
+            // one: the scoping about to be tested keeps this process from
+            // killing it (and the kernel's parent-death signal too).
+            let mut p = [0; 2];
+            // SAFETY: a pipe, then fork; the child only reads and exits.
+            assert_eq!(unsafe { libc::pipe2(p.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
             let child = unsafe { libc::fork() };
             if child == 0 {
-                unsafe { libc::pause(); libc::_exit(0) };
+                let mut b = [0u8; 1];
+                unsafe {
+                    libc::close(p[1]);
+                    libc::read(p[0], b.as_mut_ptr().cast(), 1);
+                    libc::_exit(0)
+                };
             }
+            // SAFETY: the read end is the child's; the write end stays
+            // open for this (forked test) process's life.
+            unsafe { libc::close(p[0]) };
             let name = format!("sigcap-ll-test-{}", std::process::id());
             let addr = <std::os::unix::net::SocketAddr as std::os::linux::net::SocketAddrExt>::from_abstract_name(name.as_bytes()).unwrap();
             let _server = std::os::unix::net::UnixDatagram::bind_addr(&addr).unwrap();
