@@ -221,9 +221,7 @@ check "exec: the suggested policy runs programs" grep -q '"exec"' "$W/exec.toml"
 check "exec with its suggested policy: exit 0" [ $? -eq 0 ] || cat exec-replay.err
 check "exec with its suggested policy: the output of a plain run" cmp -s exec-plain.out exec-replay.out ||
     { diff exec-plain.out exec-replay.out; cat exec-replay.err exec.toml; }
-# stdout is compared; what the programs said on stderr is shown (sort
-# warns that sysctl hw.availpages is refused in capability mode: sysctl
-# is not brokered, see the README).
+# stdout is compared; what the programs said on stderr is shown.
 [ -s exec-replay.err ] && sed 's/^/note: stderr under the policy: /' exec-replay.err
 # Without exec: a rule that granted only exec keeps read (an empty rule is
 # refused as a policy error).
@@ -234,6 +232,31 @@ check "exec without exec in the policy: the denial named" sh -c \
     "grep -A12 '\"execve\"' $W/exec-noexec.json | grep -q '\"denied\"'" ||
     { cat exec-noexec.out; cat exec-noexec.toml; }
 fi
+
+# --- sysctl (issue #11) ---
+# ps reads kern.pid_max and its process's kern.proc node. Capability mode
+# refuses both with EPERM and no signal; the shim's sysctl(3) and
+# sysctlbyname(3) ask the broker, which decides by the policy's [sysctl]
+# rules.
+ps -o comm= -p 1 > ps-plain.out 2>&1
+sr --report "$W/ps.json" --suggest-policy "$W/ps.toml" -- ps -o comm= -p 1 > ps-boxed.out 2> ps-boxed.err
+st=$?
+check "sysctl: ps permissive: exit 0" [ $st -eq 0 ] || cat ps-boxed.err
+check "sysctl: ps permissive: the output of a plain run" cmp -s ps-plain.out ps-boxed.out ||
+    { diff ps-plain.out ps-boxed.out; cat ps-boxed.err; }
+check "sysctl: the report names kern.pid_max" has ps.json '"sysctl": "kern.pid_max"'
+check "sysctl: the suggested policy reads kern.pid_max" has ps.toml '"kern.pid_max"' || cat ps.toml
+sr -q --policy "$W/ps.toml" -- ps -o comm= -p 1 > ps-replay.out 2> ps-replay.err
+st=$?
+check "sysctl: ps with its suggested policy: exit 0" [ $st -eq 0 ] || cat ps-replay.err
+check "sysctl: ps with its suggested policy: the output of a plain run" cmp -s ps-plain.out ps-replay.out
+# The same policy without its [sysctl] section (the last one written).
+sed '/^\[sysctl\]/,$d' "$W/ps.toml" > "$W/ps-nosysctl.toml"
+sr -q --report "$W/ps-nosysctl.json" --policy "$W/ps-nosysctl.toml" -- ps -o comm= -p 1 > ps-nosysctl.out 2>&1
+check "sysctl: ps without sysctl rules: refused (exit != 0)" [ $? -ne 0 ] || cat ps-nosysctl.out
+check "sysctl: ps without sysctl rules: the denial named" sh -c \
+    "grep -B3 -A12 '\"sysctl\": \"kern.pid_max\"' $W/ps-nosysctl.json | grep -q '\"denied\"'" ||
+    { cat ps-nosysctl.out; cat ps-nosysctl.toml; }
 
 echo "reports and policies in $W"
 exit $FAILED

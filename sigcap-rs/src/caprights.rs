@@ -283,6 +283,8 @@ pub(crate) fn needed_for(op: crate::proto::Op, flags: i32) -> Rights {
         Op::Bind => Rights::of(&[CAP_BIND]),
         Op::Sendto => Rights::of(&[CAP_WRITE, CAP_CONNECT]),
         Op::Listen => Rights::of(&[CAP_LISTEN]),
+        // No descriptor: a sysctl is decided by its name alone.
+        Op::Sysctl => Rights::NONE,
     }
 }
 

@@ -169,6 +169,15 @@ pub(crate) fn perform_into(
         if let Err(e) = extra_fields(call, &mut req, &mut data_iov) {
             return bad(e);
         }
+    } else if call.op == Op::Sysctl {
+        // A node's name; the broker checks its bytes and its rule.
+        match sys::read_user_cstr(&mut req.path, call.path) {
+            Ok(n) => req.path_len = n as u32,
+            Err(e) => return bad(e),
+        }
+        v.set_detail(req.path());
+        // A larger buffer is fine; a larger node gets ENOMEM.
+        req.out_len = req.out_len.min(crate::proto::SYSCTL_OUT_MAX as u32);
     } else if call.op == Op::Listen {
         // No address: the socket's own, as the record's detail (an
         // unbound one shows 0.0.0.0:0, what the kernel would bind).
@@ -361,6 +370,18 @@ pub(crate) fn perform_into(
             // The bytes that arrived must be the value's, all of them.
             let got = r.len - std::mem::size_of::<Reply>();
             if hdr.value < 0 || hdr.data_len as i64 != hdr.value || got != hdr.data_len as usize {
+                return Answer {
+                    decision,
+                    result: -(libc::EIO as i64),
+                };
+            }
+            hdr.value
+        }
+        Op::Sysctl => {
+            // The bytes that arrived are the node's, all of them (none for
+            // a size query).
+            let got = r.len - std::mem::size_of::<Reply>();
+            if hdr.value < 0 || got != hdr.data_len as usize || (req.out_len > 0 && hdr.data_len as i64 != hdr.value) {
                 return Answer {
                     decision,
                     result: -(libc::EIO as i64),

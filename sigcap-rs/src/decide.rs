@@ -248,7 +248,7 @@ pub(crate) fn required_access(op: Op, flags: i32) -> Access {
         // link into a writable tree cannot make a read-only file writable.
         Op::Link => Access::READ | Access::WRITE,
         Op::Chmod | Op::Chown | Op::Utimes | Op::Truncate | Op::SetXattr | Op::RemoveXattr => Access::WRITE,
-        Op::Connect | Op::Bind | Op::Sendto | Op::Listen => Access::NONE,
+        Op::Connect | Op::Bind | Op::Sendto | Op::Listen | Op::Sysctl => Access::NONE,
     }
 }
 

@@ -217,7 +217,7 @@ fn ask_broker(
 
 /// Keeps the decided record: in the ring, in the counters, and as one
 /// JSON line in the log.
-fn record(rt: &Runtime, v: &mut Violation) {
+pub(crate) fn record(rt: &Runtime, v: &mut Violation) {
     v.seq = rt.ring.push(*v);
     rt.count(v);
     if let Some(log) = rt.log.as_ref().filter(|l| l.allowed || !v.decision.is_allowed()) {

@@ -13,6 +13,9 @@
 //! [net]
 //! connect = ["127.0.0.1:8080", "[::1]:*", "unix:/var/run/app.sock"]   # "*" = any
 //! bind = ["127.0.0.1:0"]
+//!
+//! [sysctl]                     # FreeBSD: read-only sysctl nodes
+//! read = ["kern.pid_max", "vfs.conflist", "kern.proc.pid.*"]   # "*" = any
 //! ```
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -206,6 +209,73 @@ pub struct Policy {
     fs: Vec<FsRule>,
     connect: Vec<NetTarget>,
     bind: Vec<NetTarget>,
+    sysctl: Vec<SysctlRule>,
+}
+
+/// A sysctl node, or a subtree, the program may read (FreeBSD, where
+/// capability mode refuses every node not marked CTLFLAG_CAPRD with
+/// EPERM). Written as the dotted name: `kern.pid_max` is that node only,
+/// `kern.proc.*` every node beneath `kern.proc`, `*` every node. Writes
+/// are never brokered.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct SysctlRule(String);
+
+impl SysctlRule {
+    /// Parses a rule: dot-separated components of letters, digits, `_`,
+    /// `-` and `%` (the characters the kernel's node names use), with an
+    /// optional last component `*`.
+    pub fn parse(s: &str) -> Result<SysctlRule> {
+        let bad = |why: &str| Error::Policy(format!("sysctl rule {s:?}: {why}"));
+        if s == "*" {
+            return Ok(SysctlRule(s.to_owned()));
+        }
+        let body = s.strip_suffix(".*").unwrap_or(s);
+        if body.is_empty() || s.len() > SYSCTL_NAME_MAX {
+            return Err(bad("expected a dotted node name such as kern.pid_max, NAME.* or *"));
+        }
+        for c in body.split('.') {
+            if c.is_empty() || !c.bytes().all(sysctl_name_byte) {
+                return Err(bad(
+                    "components are letters, digits, '_', '-' or '%', separated by single dots",
+                ));
+            }
+        }
+        Ok(SysctlRule(s.to_owned()))
+    }
+
+    /// Whether the rule covers the node `name` (a dotted name as
+    /// sysctlbyname(3) takes it), comparing whole components.
+    pub fn covers(&self, name: &str) -> bool {
+        if self.0 == "*" {
+            return true;
+        }
+        match self.0.strip_suffix(".*") {
+            Some(prefix) => name
+                .strip_prefix(prefix)
+                .is_some_and(|rest| rest.starts_with('.') && rest.len() > 1),
+            None => self.0 == name,
+        }
+    }
+
+    /// The rule as written.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for SysctlRule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Longest sysctl name a rule or a request carries (the kernel's
+/// MAXPATHLEN-sized limit on names is far above any real node).
+pub const SYSCTL_NAME_MAX: usize = 256;
+
+/// The bytes a sysctl node name is made of.
+pub fn sysctl_name_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'%')
 }
 
 /// Where a path falls under a policy.
@@ -253,6 +323,24 @@ impl Policy {
             self.bind.push(target);
         }
         self
+    }
+
+    /// Allows reading the sysctl node or subtree `rule` (FreeBSD).
+    pub fn allow_sysctl(&mut self, rule: SysctlRule) -> &mut Self {
+        if !self.sysctl.contains(&rule) {
+            self.sysctl.push(rule);
+        }
+        self
+    }
+
+    /// The sysctl read rules.
+    pub fn sysctl_rules(&self) -> &[SysctlRule] {
+        &self.sysctl
+    }
+
+    /// The first sysctl rule covering the node `name`.
+    pub fn match_sysctl(&self, name: &str) -> Option<usize> {
+        self.sysctl.iter().position(|r| r.covers(name))
     }
 
     /// The filesystem rules, in the order they were added.
@@ -338,6 +426,9 @@ impl Policy {
         for b in file.net.bind {
             p.allow_bind(NetTarget::parse(&b)?);
         }
+        for s in file.sysctl.read {
+            p.allow_sysctl(SysctlRule::parse(&s)?);
+        }
         Ok(p)
     }
 
@@ -369,6 +460,9 @@ impl Policy {
                 connect: self.connect.iter().map(|t| t.to_string()).collect(),
                 bind: self.bind.iter().map(|t| t.to_string()).collect(),
             },
+            sysctl: SysctlFile {
+                read: self.sysctl.iter().map(|r| r.to_string()).collect(),
+            },
         };
         toml::to_string(&file).expect("policy serialises")
     }
@@ -398,6 +492,21 @@ struct PolicyFile {
     fs: Vec<FsRuleFile>,
     #[serde(default)]
     net: NetFile,
+    #[serde(default, skip_serializing_if = "SysctlFile::is_empty")]
+    sysctl: SysctlFile,
+}
+
+#[derive(Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct SysctlFile {
+    #[serde(default)]
+    read: Vec<String>,
+}
+
+impl SysctlFile {
+    fn is_empty(&self) -> bool {
+        self.read.is_empty()
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -487,6 +596,29 @@ mod tests {
     }
 
     #[test]
+    fn sysctl_rules_match_whole_components() {
+        let node = SysctlRule::parse("kern.pid_max").unwrap();
+        assert!(node.covers("kern.pid_max"));
+        assert!(!node.covers("kern.pid_max2") && !node.covers("kern.pid_max.x") && !node.covers("kern"));
+        let tree = SysctlRule::parse("kern.proc.*").unwrap();
+        assert!(tree.covers("kern.proc.pid.1"));
+        assert!(!tree.covers("kern.proc") && !tree.covers("kern.procx.a") && !tree.covers("kern.proc."));
+        assert!(SysctlRule::parse("*").unwrap().covers("hw.availpages"));
+        for bad in [
+            "", ".", "kern.", ".kern", "kern..x", "kern.*.x", "kern*", "kern x", "kern.p\0", "**",
+        ] {
+            assert!(SysctlRule::parse(bad).is_err(), "{bad:?}");
+        }
+        assert!(SysctlRule::parse(&"a.".repeat(200)).is_err(), "too long");
+        let mut p = Policy::new();
+        p.allow_sysctl(tree).allow_sysctl(node.clone()).allow_sysctl(node);
+        assert_eq!(p.sysctl_rules().len(), 2);
+        assert_eq!(p.match_sysctl("kern.pid_max"), Some(1));
+        assert_eq!(p.match_sysctl("kern.proc.all"), Some(0));
+        assert_eq!(p.match_sysctl("hw.physmem"), None);
+    }
+
+    #[test]
     fn toml_round_trip() {
         let text = r#"
             [[fs]]
@@ -501,8 +633,11 @@ mod tests {
             [net]
             connect = ["127.0.0.1:8080", "[::1]:*", "unix:/run/x.sock"]
             bind = ["127.0.0.1:0"]
+            [sysctl]
+            read = ["kern.pid_max", "kern.proc.pid.*"]
         "#;
         let p = Policy::from_toml(text).unwrap();
+        assert_eq!(p.sysctl_rules().len(), 2);
         assert_eq!(p.fs_rules().len(), 3);
         // exec is its own mode, not part of ALL.
         assert_eq!(p.fs_rules()[2].access, Access::EXEC);
@@ -520,6 +655,10 @@ mod tests {
             ("[net]\nconnect = [\"nope\"]", "bad address"),
             ("[[fs]]\npath = \"/x\"", "missing field"),
             ("fs = 3", "invalid type"),
+            ("[sysctl]\nread = [\"kern..x\"]", "sysctl rule"),
+            ("[sysctl]\nread = [\"kern.*.x\"]", "sysctl rule"),
+            ("[sysctl]\nread = [\"\"]", "sysctl rule"),
+            ("[sysctl]\nwrite = [\"kern.x\"]", "unknown field"),
         ] {
             let e = Policy::from_toml(text).unwrap_err().to_string();
             assert!(e.contains(needle), "{text:?} gave {e:?}");

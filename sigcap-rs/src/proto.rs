@@ -26,6 +26,20 @@ pub const OUT_MAX: usize = PATH_MAX;
 /// XATTR_SIZE_MAX); a set's value travels as the payload, a get's or a
 /// list's result as the reply's.
 pub const XATTR_MAX: usize = 65536;
+/// Largest sysctl value brokered (a node's bytes in the reply): enough
+/// for a process's `kinfo_proc`, the file system list, a few hundred
+/// processes' worth of `kern.proc.pid`; a larger node gets ENOMEM, as a
+/// short buffer would.
+pub const SYSCTL_OUT_MAX: usize = 65536;
+/// Whether `name` is a dotted sysctl node name: components of
+/// [`crate::policy::sysctl_name_byte`] separated by single dots.
+pub fn sysctl_name_ok(name: &[u8]) -> bool {
+    !name.is_empty()
+        && name.len() <= crate::policy::SYSCTL_NAME_MAX
+        && name
+            .split(|&b| b == b'.')
+            .all(|c| !c.is_empty() && c.iter().all(|&b| crate::policy::sysctl_name_byte(b)))
+}
 /// Longest extended attribute name (Linux's XATTR_NAME_MAX; FreeBSD's
 /// EXTATTR_MAXNAMELEN is the same).
 pub const XATTR_NAME_MAX: usize = 255;
@@ -114,6 +128,11 @@ pub enum Op {
     /// statfs(path, buf): the file system's `struct statfs` in the
     /// payload, from `fstatfs` on the place resolved beneath its rule.
     Statfs = 27,
+    /// A sysctl node read by name (FreeBSD): `path` is the dotted name,
+    /// `out_len` the program's buffer (0: the size only); the node's
+    /// bytes travel as the payload and `value` is the size the kernel
+    /// reported. No place, no descriptor; writes have no form.
+    Sysctl = 28,
 }
 
 impl Op {
@@ -147,12 +166,13 @@ impl Op {
             25 => Op::Chdir,
             26 => Op::Exec,
             27 => Op::Statfs,
+            28 => Op::Sysctl,
             _ => return None,
         })
     }
     /// Whether the op names a path (and so may carry a directory).
     pub fn has_path(self) -> bool {
-        !self.has_socket()
+        !self.has_socket() && self != Op::Sysctl
     }
     /// Whether the op acts on the program's socket.
     pub fn has_socket(self) -> bool {
@@ -177,7 +197,7 @@ impl Op {
     pub fn has_out(self) -> bool {
         matches!(
             self,
-            Op::Stat | Op::Statx | Op::Statfs | Op::Readlink | Op::GetXattr | Op::ListXattr
+            Op::Stat | Op::Statx | Op::Statfs | Op::Readlink | Op::GetXattr | Op::ListXattr | Op::Sysctl
         )
     }
 }
@@ -271,6 +291,8 @@ impl Request {
         }
         let out_max = if op.is_xattr() {
             XATTR_MAX
+        } else if op == Op::Sysctl {
+            SYSCTL_OUT_MAX
         } else {
             OUT_MAX.max(crate::sys::STATX_SIZE)
         };
@@ -284,6 +306,21 @@ impl Request {
             return Err(why);
         }
         match op {
+            Op::Sysctl => {
+                let name = self.path();
+                if self.fd_roles != 0
+                    || self.path2_len != 0
+                    || self.data_len != 0
+                    || self.addr_len != 0
+                    || self.flags != 0
+                    || self.mode != 0
+                {
+                    return Err("sysctl carries a name only");
+                }
+                if !sysctl_name_ok(name) {
+                    return Err("bad sysctl name");
+                }
+            }
             Op::Listen => {
                 if self.fd_roles != FD_SOCK
                     || self.path_len != 0

@@ -97,6 +97,16 @@ impl Builder {
         self
     }
 
+    /// Allows reading the sysctl node or subtree `rule` (`"kern.pid_max"`,
+    /// `"kern.proc.*"`; FreeBSD) through [`Sandbox::broker_sysctl`].
+    pub fn read_sysctl(mut self, rule: &str) -> Self {
+        let r = crate::policy::SysctlRule::parse(rule).map(|r| {
+            self.policy.allow_sysctl(r);
+        });
+        self.push(r);
+        self
+    }
+
     /// Adds every rule of `policy`.
     pub fn policy(mut self, policy: &Policy) -> Self {
         for r in policy.fs_rules() {
@@ -108,6 +118,9 @@ impl Builder {
         }
         for t in policy.bind_rules() {
             self.policy.allow_bind(t.clone());
+        }
+        for r in policy.sysctl_rules() {
+            self.policy.allow_sysctl(r.clone());
         }
         self
     }
@@ -783,6 +796,58 @@ impl Sandbox {
             ..Default::default()
         };
         self.explicit(&call).map(|_| ())
+    }
+
+    /// Reads the sysctl node `name` (dotted, as sysctlbyname(3) takes it)
+    /// through the broker, under the policy's sysctl rules. FreeBSD's
+    /// capability mode refuses every node not marked readable there with
+    /// EPERM and no signal, so there is no violation to catch: the
+    /// program asks (sigcap-run's shim does it for sysctl(3) and
+    /// sysctlbyname(3)). `buf` None asks the size only.
+    ///
+    /// Returns the node's size; ENOMEM when it does not fit in `buf`
+    /// (nor in [`SYSCTL_OUT_MAX`](crate::SYSCTL_OUT_MAX) bytes), EPERM,
+    /// the call's own error, when no rule allows it or the broker does
+    /// not answer; ENOSYS on Linux, which has no sysctl(2) (its nodes are
+    /// files under /proc/sys). Recorded like a trapped call, as
+    /// `__sysctlbyname` of class syscall with the name as detail.
+    pub fn broker_sysctl(&self, name: &str, buf: Option<&mut [u8]>) -> std::io::Result<usize> {
+        let c = std::ffi::CString::new(name).map_err(|_| std::io::Error::from_raw_os_error(libc::EINVAL))?;
+        let (out, out_len) = match buf {
+            Some(b) => (b.as_mut_ptr() as usize, b.len()),
+            None => (0, 0),
+        };
+        let call = crate::syscall::Call {
+            op: crate::proto::Op::Sysctl,
+            path: c.as_ptr() as usize,
+            out,
+            out_len,
+            ..Default::default()
+        };
+        let Some(ch) = &self.rt.ctl else {
+            return Err(std::io::Error::from_raw_os_error(libc::EPERM));
+        };
+        let mut v = Violation::new(
+            self.rt.backend,
+            crate::syscall::SYSCTL_NR,
+            [c.as_ptr() as u64, out as u64, out_len as u64, 0, 0, 0],
+            libc::EPERM,
+            crate::record::Class::Syscall,
+            0,
+        );
+        v.name = "__sysctlbyname";
+        // SAFETY: getpid has no preconditions.
+        v.pid = unsafe { libc::getpid() };
+        v.tid = backend::gettid();
+        let a = crate::client::perform(ch, &call, libc::EPERM, &mut v);
+        v.decision = a.decision;
+        v.result = a.result;
+        handler::record(self.rt, &mut v);
+        if a.result < 0 {
+            Err(std::io::Error::from_raw_os_error(-a.result as i32))
+        } else {
+            Ok(a.result as usize)
+        }
     }
 
     fn explicit(&self, call: &crate::syscall::Call) -> std::io::Result<i64> {

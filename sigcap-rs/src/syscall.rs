@@ -671,6 +671,8 @@ mod table {
             SYS_MKFIFOAT => "mkfifoat",
             SYS_LPATHCONF => "lpathconf",
             SYS_RENAMEAT2 => "renameat2",
+            202 => "__sysctl",
+            570 => "__sysctlbyname",
             _ => "?",
         }
     }
@@ -678,6 +680,13 @@ mod table {
 
 #[cfg(target_os = "freebsd")]
 pub(crate) use table::{SYS_FCHDIR, SYS_SYSCALL, SYS___GETCWD, SYS___SYSCALL};
+
+/// The number records of a brokered sysctl read carry: FreeBSD's
+/// `__sysctlbyname` (570); Linux has no such call (-1).
+#[cfg(target_os = "freebsd")]
+pub(crate) const SYSCTL_NR: i64 = 570;
+#[cfg(not(target_os = "freebsd"))]
+pub(crate) const SYSCTL_NR: i64 = -1;
 
 /// Decodes a trapped call the broker can perform, or `None`.
 pub fn decode(nr: i64, args: [u64; 6]) -> Option<Call> {

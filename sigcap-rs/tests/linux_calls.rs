@@ -52,11 +52,15 @@ impl Tree {
     /// Runs `body` in a forked child that enters the sandbox first; fails
     /// if the child did not exit 0.
     fn confined(&self, body: impl FnOnce(&Sandbox)) {
+        self.confined_in(|| self.sandbox(), body)
+    }
+    /// [`Tree::confined`], in the sandbox `enter` makes.
+    fn confined_in(&self, enter: impl FnOnce() -> Sandbox, body: impl FnOnce(&Sandbox)) {
         // SAFETY: fork; the child runs the body and leaves with _exit.
         let pid = unsafe { libc::fork() };
         if pid == 0 {
             let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                let sb = self.sandbox();
+                let sb = enter();
                 body(&sb);
             }));
             // SAFETY: leaving the child without the harness.
@@ -471,5 +475,44 @@ rusty_fork_test! {
             assert_eq!(statfs(&t.p("ro/f"), 4096 as *mut libc::statfs), Err(libc::EFAULT));
             assert_eq!(statfs(&t.p("ro/f"), &mut got), Ok(0), "the broker still answers");
         });
+    }
+
+    #[test]
+    fn sysctl_reads_are_decided_by_name_and_recorded() {
+        // FreeBSD's capability mode refuses most sysctl nodes with EPERM
+        // and no signal; the program (or sigcap-run's shim) asks the
+        // broker. Linux has no sysctl(2): an allowed read gets ENOSYS,
+        // which shows the rule matched; the decisions are the same code.
+        let t = Tree::new();
+        let file = t.p("policy.toml");
+        std::fs::write(&file, "[sysctl]\nread = [\"kern.proc.*\"]\n").unwrap();
+        let errno = |r: std::io::Result<usize>| r.unwrap_err().raw_os_error();
+        t.confined_in(
+            || Sandbox::builder().read_sysctl("kern.pid_max").policy_file(&file).enter().unwrap(),
+            |sb| {
+                assert_eq!(errno(sb.broker_sysctl("kern.pid_max", None)), Some(libc::ENOSYS));
+                let v = last(sb);
+                assert!(matches!(v.decision(), Decision::Allowed { rule: 0 }), "{v}");
+                assert_eq!((v.syscall_name(), v.class()), ("__sysctlbyname", sigcap::Class::Syscall));
+                assert_eq!(v.detail().as_deref(), Some("kern.pid_max"));
+                assert_eq!(v.result(), -(libc::ENOSYS as i64));
+                // The policy file's rule reached the sandbox.
+                let mut buf = [0u8; 64];
+                assert_eq!(errno(sb.broker_sysctl("kern.proc.pid.1", Some(&mut buf))), Some(libc::ENOSYS));
+                assert!(matches!(last(sb).decision(), Decision::Allowed { rule: 1 }));
+                // Outside every rule, and a subtree's own node: the call's EPERM.
+                for name in ["hw.physmem", "kern.proc", "kern.pid_maxx"] {
+                    assert_eq!(errno(sb.broker_sysctl(name, None)), Some(libc::EPERM), "{name}");
+                    assert_eq!(last(sb).decision(), Decision::Denied(DenyReason::NoRule), "{name}");
+                }
+                // Not a node name: refused as malformed, still recorded.
+                assert_eq!(errno(sb.broker_sysctl("../../etc/passwd", None)), Some(libc::EPERM));
+                let v = last(sb);
+                assert_eq!(v.decision(), Decision::Denied(DenyReason::BadRequest));
+                assert_eq!(v.detail().as_deref(), Some("../../etc/passwd"));
+                assert_eq!(errno(sb.broker_sysctl("kern\0x", None)), Some(libc::EINVAL));
+                assert!(sb.take_violations().is_empty(), "a name with a NUL never leaves the process");
+            },
+        );
     }
 }

@@ -146,6 +146,8 @@ pub enum Op {
     Connect,
     Bind,
     Sendto,
+    /// A sysctl node read through the broker (FreeBSD; `path` is its name).
+    Sysctl,
     Signal,
     Other,
 }
@@ -171,6 +173,9 @@ pub struct Args {
     pub path2: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub address: Option<String>,
+    /// The sysctl node read (its dotted name).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sysctl: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dirfd: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -381,6 +386,8 @@ pub fn decode(r: &Record) -> Args {
         // the policy needs that bind rule.
         "bind" | "bindat" | "listen" => (Op::Bind, None, None, None),
         "sendto" => (Op::Sendto, None, None, None),
+        // The shim's sysctl(3) and sysctlbyname(3), brokered (FreeBSD).
+        "__sysctlbyname" | "__sysctl" => (Op::Sysctl, None, None, None),
         "kill" => {
             d.target_pid = Some(a[0] as i32 as i64);
             d.signal = Some(signal_name(a[1] as i32));
@@ -406,6 +413,7 @@ pub fn decode(r: &Record) -> Args {
     d.mode = mode.filter(|_| op != Op::Open || flags.is_some_and(|f| f & libc::O_CREAT != 0));
     match op {
         Op::Connect | Op::Bind | Op::Sendto => d.address = r.detail.clone(),
+        Op::Sysctl => d.sysctl = r.detail.clone(),
         _ => {
             d.path = r.detail.clone();
             d.via = r.via.clone();
@@ -766,6 +774,7 @@ impl Exact {
                 .path
                 .clone()
                 .or(self.args.address.clone())
+                .or(self.args.sysctl.clone())
                 .or(self.args.signal.clone()),
             resolved: self.args.resolved.clone(),
             via: self.args.via.clone(),
@@ -792,7 +801,8 @@ fn scope_of(args: &Args) -> (String, Option<&'static str>) {
         .resolved
         .as_deref()
         .or(args.path.as_deref())
-        .or(args.address.as_deref());
+        .or(args.address.as_deref())
+        .or(args.sysctl.as_deref());
     if let Some(g) = what.and_then(noise_group) {
         return (format!("noise: {g}"), Some(g));
     }
@@ -1203,6 +1213,7 @@ fn entry_line(e: &Entry, st: &Style) -> String {
         .path
         .as_deref()
         .or(e.args.address.as_deref())
+        .or(e.args.sysctl.as_deref())
         .map(str::to_string)
         .or_else(|| e.args.signal.clone())
         .unwrap_or_else(|| "-".into());

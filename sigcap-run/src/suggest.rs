@@ -35,7 +35,7 @@
 //! exact connect/bind rules.
 use crate::report::{decode, Op, Resolver, Stream};
 use anyhow::Result;
-use sigcap::{Access, NetTarget, Policy};
+use sigcap::{Access, NetTarget, Policy, SysctlRule};
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 
@@ -88,6 +88,21 @@ fn never_root(p: &Path) -> bool {
     p.parent().is_none() || is_home(p)
 }
 
+/// The rule a sysctl read needs: the node by name, or for a node read
+/// with numbers after its name (`kern.proc.pid.1234`, a pid of this run)
+/// every node beneath that name (`kern.proc.pid.*`), so that the policy
+/// holds on the next run.
+fn sysctl_rule(name: &str) -> Option<SysctlRule> {
+    let parts: Vec<&str> = name.split('.').collect();
+    let named = parts.iter().rposition(|p| p.parse::<i64>().is_err())?;
+    let rule = if named + 1 == parts.len() {
+        name.to_owned()
+    } else {
+        format!("{}.*", parts[..=named].join("."))
+    };
+    SysctlRule::parse(&rule).ok()
+}
+
 fn note(notes: &mut Vec<String>, n: String) {
     if !notes.contains(&n) {
         notes.push(n);
@@ -127,6 +142,14 @@ pub fn least_policy(stream: &Stream) -> Result<(Policy, Vec<String>)> {
                         policy.allow_bind(t);
                     } else {
                         policy.allow_connect(t);
+                    }
+                }
+                continue;
+            }
+            Op::Sysctl => {
+                if r.reason.as_deref() != Some("bad-request") {
+                    if let Some(rule) = d.sysctl.as_deref().and_then(sysctl_rule) {
+                        policy.allow_sysctl(rule);
                     }
                 }
                 continue;
@@ -805,5 +828,38 @@ mod tests {
         let interp = r.iter().find(|(p, _)| *p == format!("{dd}/bin/interp"));
         assert!(interp.is_some_and(|(_, a)| a.contains("exec")), "{r:?}");
         assert!(!r.iter().any(|(p, _)| p.contains("never")), "{r:?}");
+    }
+
+    #[test]
+    fn sysctl_reads_are_granted_by_node_and_a_pid_becomes_its_subtree() {
+        let sysctl = |seq: u64, name: &str, decision: &str, reason: Option<&str>, result: i64| {
+            serde_json::json!({
+                "seq": seq, "pid": 7, "tid": 7, "backend": "freebsd-sigcap", "syscall": 570,
+                "name": "__sysctlbyname", "args": [0, 0, 0, 0, 0, 0], "errno": 1, "class": "syscall",
+                "ip": 0, "detail": name, "decision": decision, "reason": reason, "rule": 0,
+                "result": result, "stack": []
+            })
+            .to_string()
+        };
+        let lines = [
+            "{\"event\":\"enter\",\"pid\":7,\"backend\":\"freebsd-sigcap\",\"mode\":\"permissive\",\"cwd\":\"/tmp\"}"
+                .to_string(),
+            sysctl(1, "kern.pid_max", "allowed", None, 4),
+            sysctl(2, "kern.proc.pid.1234", "allowed", None, 1088),
+            sysctl(3, "kern.pid_max", "allowed", None, 4),
+            // Under a policy without it: what the program asked still counts.
+            sysctl(4, "vfs.conflist", "denied", Some("no-rule"), -1),
+            // A malformed name grants nothing.
+            sysctl(5, "../etc", "denied", Some("bad-request"), -1),
+        ];
+        let (p, _) = least_policy(&parse_stream(&lines.join("\n"))).unwrap();
+        let rules: Vec<&str> = p.sysctl_rules().iter().map(|r| r.as_str()).collect();
+        assert_eq!(rules, ["kern.pid_max", "kern.proc.pid.*", "vfs.conflist"]);
+        assert!(
+            p.fs_rules().is_empty(),
+            "a node's name is not a path: {:?}",
+            p.fs_rules()
+        );
+        assert!(p.to_toml().contains("[sysctl]\nread = ["), "{}", p.to_toml());
     }
 }

@@ -90,6 +90,13 @@ pub(super) fn net_rule(policy: &Policy, op: Op, addr: &[u8]) -> Result<usize, Wi
     rule.ok_or(WireDecision::DeniedNoRule)
 }
 
+/// The rule that allows reading the sysctl node `name` (the request's
+/// bytes, checked by [`crate::proto::sysctl_name_ok`]), or the refusal.
+pub(super) fn sysctl_rule(policy: &Policy, name: &[u8]) -> Result<usize, WireDecision> {
+    let name = std::str::from_utf8(name).map_err(|_| WireDecision::DeniedBadRequest)?;
+    policy.match_sysctl(name).ok_or(WireDecision::DeniedNoRule)
+}
+
 /// What allows listen on a socket bound to `bound` (its getsockname
 /// bytes): an IP socket without a port would be bound implicitly to
 /// every address and a free port, which needs a bind rule covering it;
@@ -192,6 +199,20 @@ mod tests {
             Err(WireDecision::DeniedNoRule)
         ));
         assert!(matches!(listen_grant(&Policy::new(), &ok[..n]), Ok(Grant::Descriptor)));
+    }
+
+    #[test]
+    fn sysctl_nodes_need_a_rule_by_name() {
+        let mut p = policy();
+        p.allow_sysctl(crate::policy::SysctlRule::parse("kern.proc.*").unwrap());
+        assert_eq!(sysctl_rule(&p, b"kern.proc.pid.1"), Ok(0));
+        assert_eq!(sysctl_rule(&p, b"kern.proc"), Err(WireDecision::DeniedNoRule));
+        assert_eq!(sysctl_rule(&p, b"kern.pid_max"), Err(WireDecision::DeniedNoRule));
+        assert_eq!(
+            sysctl_rule(&Policy::new(), b"kern.proc.pid.1"),
+            Err(WireDecision::DeniedNoRule)
+        );
+        assert_eq!(sysctl_rule(&p, b"kern.proc.\xff"), Err(WireDecision::DeniedBadRequest));
     }
 
     #[test]

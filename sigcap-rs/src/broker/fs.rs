@@ -383,7 +383,9 @@ impl State {
             | Op::Pathconf
             | Op::Statfs
             | Op::Mknod => return self.call_op(op, req, place, need, dir2, data),
-            Op::Connect | Op::Bind | Op::Sendto | Op::Listen => unreachable!("socket ops are not path ops"),
+            Op::Connect | Op::Bind | Op::Sendto | Op::Listen | Op::Sysctl => {
+                unreachable!("socket and sysctl ops are not path ops")
+            }
             Op::Chdir | Op::Exec => unreachable!("chdir and exec are answered above"),
         })
     }

@@ -45,6 +45,7 @@ mod net;
 mod pool;
 mod program;
 mod serve;
+mod sysctl;
 
 use pool::Pool;
 
@@ -616,6 +617,51 @@ mod tests {
             let (h, fd) = ask(f.b.ctl, r.as_bytes(), &[s]).unwrap();
             assert!(h.status != 0 || h.decision != WireDecision::Allowed as u32, "{h:?}");
             assert_eq!(fd, -1);
+            sys::close(s);
+            assert_alive(&f);
+        }
+
+        #[test]
+        fn sysctl_requests_carry_a_well_formed_name_under_a_rule_and_nothing_else() {
+            let f = fixture();
+            let sysctl = |name: &[u8]| {
+                let mut r = Request::new(Op::Sysctl);
+                r.path[..name.len()].copy_from_slice(name);
+                r.path_len = name.len() as u32;
+                r
+            };
+            // No rule in the fixture's policy.
+            let (h, _) = ask(f.b.ctl, sysctl(b"kern.pid_max").as_bytes(), &[]).unwrap();
+            assert_eq!(h.decision, WireDecision::DeniedNoRule as u32);
+            // Names that are not node names, and fields a sysctl read has
+            // no use for: refused before any rule is looked at.
+            let s = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0) };
+            let mut with_fd = sysctl(b"kern.pid_max");
+            with_fd.fd_roles = FD_SOCK;
+            let mut with_flags = sysctl(b"kern.pid_max");
+            with_flags.flags = 1;
+            let mut with_mode = sysctl(b"kern.pid_max");
+            with_mode.mode = 0o600;
+            let mut too_big = sysctl(b"kern.pid_max");
+            too_big.out_len = crate::proto::SYSCTL_OUT_MAX as u32 + 1;
+            let mut with_addr = sysctl(b"kern.pid_max");
+            with_addr.addr_len = 2;
+            for (r, extra, what) in [
+                (sysctl(b""), &[][..], "empty"),
+                (sysctl(b"../etc/passwd"), &[], "a path"),
+                (sysctl(b"kern..pid_max"), &[], "an empty component"),
+                (sysctl(b"kern.pid_max\n"), &[], "a newline"),
+                (sysctl(b"kern.pid_max.*"), &[], "a pattern"),
+                (with_fd, &[s][..], "a descriptor"),
+                (with_flags, &[], "flags"),
+                (with_mode, &[], "a mode"),
+                (too_big, &[], "a buffer past the limit"),
+                (with_addr, &[], "an address"),
+            ] {
+                let (h, fd) = ask(f.b.ctl, r.as_bytes(), extra).expect(what);
+                assert_eq!(h.decision, WireDecision::DeniedBadRequest as u32, "{what}");
+                assert_eq!((fd, h.data_len), (-1, 0), "{what}");
+            }
             sys::close(s);
             assert_alive(&f);
         }

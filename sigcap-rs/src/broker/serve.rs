@@ -145,6 +145,7 @@ impl State {
             Op::Connect | Op::Sendto => self.net(op, req, fds[0], data),
             Op::Bind => self.net(op, req, fds[0], &[]),
             Op::Listen => self.listen(req, fds[0]),
+            Op::Sysctl => self.sysctl(req),
             _ => self.handle(op, req, fds, data),
         }
     }

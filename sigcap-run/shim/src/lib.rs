@@ -29,6 +29,9 @@ use std::io::Write as _;
 use std::os::fd::{BorrowedFd, RawFd};
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, AtomicUsize, Ordering};
 
+#[cfg(target_os = "freebsd")]
+mod sysctl;
+
 type MainFn = unsafe extern "C" fn(c_int, *mut *mut c_char, *mut *mut c_char) -> c_int;
 
 static REAL_MAIN: AtomicPtr<c_void> = AtomicPtr::new(std::ptr::null_mut());
@@ -254,6 +257,7 @@ fn enter_now() -> c_int {
             }
             p.allow_connect(sigcap::NetTarget::Any);
             p.allow_bind(sigcap::NetTarget::Any);
+            p.allow_sysctl(sigcap::SysctlRule::parse("*").expect("the any rule parses"));
             // Landlock would refuse, without a record, what the filter
             // does not trap (signals to other processes, abstract Unix
             // sockets): a permissive run records, it does not refuse.
