@@ -126,6 +126,9 @@ pub fn least_policy(stream: &Stream) -> Result<(Policy, Vec<String>)> {
     // Directories the program changed into (after the rules: one on the
     // way to a root needs none).
     let mut chdirs: Vec<PathBuf> = Vec::new();
+    // Directories opened as such on FreeBSD (a descriptor the program
+    // then works beneath in the kernel, unrecorded).
+    let mut dir_handles: Vec<PathBuf> = Vec::new();
     // Whether a program was run (a brokered exec, FreeBSD).
     let mut execs = false;
     let mut policy = Policy::new();
@@ -197,6 +200,9 @@ pub fn least_policy(stream: &Stream) -> Result<(Policy, Vec<String>)> {
                 if ok && f & libc::O_CREAT != 0 && !used.contains(&abs) {
                     created.insert(abs.clone());
                 }
+                if ok && f & libc::O_DIRECTORY != 0 && r.backend.starts_with("freebsd") {
+                    dir_handles.push(abs.clone());
+                }
                 first
             }
             Op::Mkdir | Op::Mknod | Op::Symlink => {
@@ -262,6 +268,25 @@ pub fn least_policy(stream: &Stream) -> Result<(Policy, Vec<String>)> {
             links.push((link, abs.clone(), r.name.clone()));
         }
         needs.push((abs, access, r.name.clone()));
+    }
+    // On FreeBSD a directory descriptor the broker hands out carries the
+    // rights its rule grants, and what the program then does beneath it
+    // (cp -R's openat(dir, name, O_WRONLY|O_CREAT|O_TRUNC), fchmodat)
+    // runs in the kernel with no record: the report cannot say what it
+    // needed. For a directory the run made itself, whose contents are
+    // the run's own, the policy grants what the permissive run's
+    // descriptor carried (read, write, create), and says so.
+    for dir in dir_handles {
+        if created.contains(&dir) {
+            note(
+                &mut notes,
+                format!(
+                    "{}: read, write and create, as the run made it and then worked beneath it through a directory descriptor (FreeBSD runs those calls in the kernel, unrecorded)",
+                    dir.display()
+                ),
+            );
+            needs.push((dir, Access::ALL, "open".into()));
+        }
     }
     for (abs, access, call) in looked_before_made {
         if created.contains(&abs) {
@@ -861,5 +886,58 @@ mod tests {
             p.fs_rules()
         );
         assert!(p.to_toml().contains("[sysctl]\nread = ["), "{}", p.to_toml());
+    }
+
+    #[test]
+    fn a_directory_the_run_made_and_worked_in_by_descriptor_gets_write_on_freebsd() {
+        // cp -R src copy on FreeBSD: mkdir copy, then the files go in
+        // through the descriptor of copy, in the kernel, unrecorded.
+        let t = tempfile::tempdir().unwrap();
+        let d = t.path();
+        std::fs::create_dir_all(d.join("src")).unwrap();
+        std::fs::create_dir_all(d.join("copy")).unwrap();
+        let dd = d.to_str().unwrap().to_string();
+        let at = libc::AT_FDCWD as i64;
+        let dir = (libc::O_RDONLY | libc::O_DIRECTORY) as i64;
+        let on = |backend: &str| {
+            let lines = [
+                enter(&dd),
+                rec(1, "openat", [at, 0, dir, 0], "src", 3),
+                rec(2, "mkdirat", [at, 0, 0o755, 0], "copy", 0),
+                rec(3, "openat", [at, 0, dir, 0], "copy", 4),
+            ];
+            let lines: Vec<String> = lines
+                .iter()
+                .map(|l| {
+                    let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+                    v["backend"] = backend.into();
+                    let nr = if v["name"] == "mkdirat" {
+                        libc::SYS_mkdirat
+                    } else {
+                        libc::SYS_openat
+                    };
+                    v["syscall"] = nr.into();
+                    v.to_string()
+                })
+                .collect();
+            let (p, notes) = least_policy(&parse_stream(&lines.join("\n"))).unwrap();
+            let r: Vec<(String, String)> = p
+                .fs_rules()
+                .iter()
+                .map(|r| (r.root.display().to_string(), r.access.to_string()))
+                .collect();
+            (r, notes)
+        };
+        let (r, notes) = on("freebsd-sigcap");
+        assert_eq!(r, vec![(dd.clone(), "read+write+create".to_string())]);
+        assert!(
+            notes.iter().any(|n| n.contains("copy: read, write and create")),
+            "{notes:?}"
+        );
+        // On Linux lookups beneath a handed-out descriptor are trapped and
+        // recorded: nothing is added.
+        let (r, notes) = on("linux-seccomp");
+        assert_eq!(r, vec![(dd, "read+create".to_string())]);
+        assert!(!notes.iter().any(|n| n.contains("directory descriptor")), "{notes:?}");
     }
 }
