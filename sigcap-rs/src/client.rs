@@ -366,20 +366,10 @@ pub(crate) fn perform_into(
             }
             0
         }
-        Op::GetXattr | Op::ListXattr if req.out_len > 0 => {
-            // The bytes that arrived must be the value's, all of them.
-            let got = r.len - std::mem::size_of::<Reply>();
-            if hdr.value < 0 || hdr.data_len as i64 != hdr.value || got != hdr.data_len as usize {
-                return Answer {
-                    decision,
-                    result: -(libc::EIO as i64),
-                };
-            }
-            hdr.value
-        }
-        Op::Sysctl => {
-            // The bytes that arrived are the node's, all of them (none for
-            // a size query).
+        // A value read into the program's buffer (a sysctl's size query
+        // too, which must bring no bytes): the bytes that arrived must be
+        // the value's, all of them.
+        Op::GetXattr | Op::ListXattr | Op::Sysctl if req.out_len > 0 || call.op == Op::Sysctl => {
             let got = r.len - std::mem::size_of::<Reply>();
             if hdr.value < 0 || got != hdr.data_len as usize || (req.out_len > 0 && hdr.data_len as i64 != hdr.value) {
                 return Answer {

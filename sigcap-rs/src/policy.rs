@@ -230,17 +230,23 @@ impl SysctlRule {
             return Ok(SysctlRule(s.to_owned()));
         }
         let body = s.strip_suffix(".*").unwrap_or(s);
-        if body.is_empty() || s.len() > SYSCTL_NAME_MAX {
-            return Err(bad("expected a dotted node name such as kern.pid_max, NAME.* or *"));
-        }
-        for c in body.split('.') {
-            if c.is_empty() || !c.bytes().all(sysctl_name_byte) {
-                return Err(bad(
-                    "components are letters, digits, '_', '-' or '%', separated by single dots",
-                ));
-            }
+        if s.len() > SYSCTL_NAME_MAX || !sysctl_name_ok(body.as_bytes()) {
+            return Err(bad(
+                "expected a node name such as kern.pid_max, NAME.* or *: components of letters, digits, '_', '-' or '%', separated by single dots",
+            ));
         }
         Ok(SysctlRule(s.to_owned()))
+    }
+
+    /// The rule a read of the node `name` needs to hold on the next run:
+    /// the node, or for one read with numbers after its name (a pid:
+    /// `kern.proc.pid.1234`) every node beneath its named part.
+    pub fn for_node(name: &str) -> Result<SysctlRule> {
+        let parts: Vec<&str> = name.split('.').collect();
+        match sysctl_node_args(&parts) {
+            0 => SysctlRule::parse(name),
+            n => SysctlRule::parse(&format!("{}.*", parts[..parts.len() - n].join("."))),
+        }
     }
 
     /// Whether the rule covers the node `name` (a dotted name as
@@ -273,9 +279,25 @@ impl fmt::Display for SysctlRule {
 /// MAXPATHLEN-sized limit on names is far above any real node).
 pub const SYSCTL_NAME_MAX: usize = 256;
 
-/// The bytes a sysctl node name is made of.
-pub fn sysctl_name_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'%')
+/// Whether `name` is a dotted sysctl node name: components of letters,
+/// digits, `_`, `-` and `%` (the characters the kernel's node names and
+/// a node's numeric arguments use) separated by single dots, at most
+/// [`SYSCTL_NAME_MAX`] bytes.
+pub fn sysctl_name_ok(name: &[u8]) -> bool {
+    let byte_ok = |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'%');
+    !name.is_empty()
+        && name.len() <= SYSCTL_NAME_MAX
+        && name
+            .split(|&b| b == b'.')
+            .all(|c| !c.is_empty() && c.iter().all(byte_ok))
+}
+
+/// How many of a node name's last components (`parts`) are numbers the
+/// node takes after its name (`kern.proc.pid.1`: one), leaving at least
+/// one name. Numbers are C ints, as a MIB's components are.
+pub fn sysctl_node_args(parts: &[&str]) -> usize {
+    let n = parts.iter().rev().take_while(|p| p.parse::<i32>().is_ok()).count();
+    n.min(parts.len().saturating_sub(1))
 }
 
 /// Where a path falls under a policy.
@@ -610,12 +632,28 @@ mod tests {
             assert!(SysctlRule::parse(bad).is_err(), "{bad:?}");
         }
         assert!(SysctlRule::parse(&"a.".repeat(200)).is_err(), "too long");
+        let needed = |s: &str| SysctlRule::for_node(s).unwrap().to_string();
+        assert_eq!(needed("kern.pid_max"), "kern.pid_max");
+        assert_eq!(needed("kern.proc.pid.1234"), "kern.proc.pid.*");
+        assert_eq!(needed("kern.proc.args.12.3"), "kern.proc.args.*");
+        assert!(SysctlRule::for_node("../etc").is_err());
         let mut p = Policy::new();
         p.allow_sysctl(tree).allow_sysctl(node.clone()).allow_sysctl(node);
         assert_eq!(p.sysctl_rules().len(), 2);
         assert_eq!(p.match_sysctl("kern.pid_max"), Some(1));
         assert_eq!(p.match_sysctl("kern.proc.all"), Some(0));
         assert_eq!(p.match_sysctl("hw.physmem"), None);
+    }
+
+    #[test]
+    fn numbers_after_a_name_are_a_nodes_arguments() {
+        let n = |s: &str| sysctl_node_args(&s.split('.').collect::<Vec<_>>());
+        assert_eq!(n("kern.proc.pid.1"), 1);
+        assert_eq!(n("kern.proc.pgrp.-1"), 1);
+        assert_eq!(n("kern.proc.args.12.3"), 2);
+        assert_eq!(n("kern.pid_max"), 0);
+        assert_eq!(n("0.1.2"), 2, "at least one component stays a name");
+        assert_eq!(n("kern.proc.99999999999"), 0, "not an int");
     }
 
     #[test]

@@ -31,15 +31,6 @@ pub const XATTR_MAX: usize = 65536;
 /// processes' worth of `kern.proc.pid`; a larger node gets ENOMEM, as a
 /// short buffer would.
 pub const SYSCTL_OUT_MAX: usize = 65536;
-/// Whether `name` is a dotted sysctl node name: components of
-/// [`crate::policy::sysctl_name_byte`] separated by single dots.
-pub fn sysctl_name_ok(name: &[u8]) -> bool {
-    !name.is_empty()
-        && name.len() <= crate::policy::SYSCTL_NAME_MAX
-        && name
-            .split(|&b| b == b'.')
-            .all(|c| !c.is_empty() && c.iter().all(|&b| crate::policy::sysctl_name_byte(b)))
-}
 /// Longest extended attribute name (Linux's XATTR_NAME_MAX; FreeBSD's
 /// EXTATTR_MAXNAMELEN is the same).
 pub const XATTR_NAME_MAX: usize = 255;
@@ -317,7 +308,7 @@ impl Request {
                 {
                     return Err("sysctl carries a name only");
                 }
-                if !sysctl_name_ok(name) {
+                if !crate::policy::sysctl_name_ok(name) {
                     return Err("bad sysctl name");
                 }
             }

@@ -88,21 +88,6 @@ fn never_root(p: &Path) -> bool {
     p.parent().is_none() || is_home(p)
 }
 
-/// The rule a sysctl read needs: the node by name, or for a node read
-/// with numbers after its name (`kern.proc.pid.1234`, a pid of this run)
-/// every node beneath that name (`kern.proc.pid.*`), so that the policy
-/// holds on the next run.
-fn sysctl_rule(name: &str) -> Option<SysctlRule> {
-    let parts: Vec<&str> = name.split('.').collect();
-    let named = parts.iter().rposition(|p| p.parse::<i64>().is_err())?;
-    let rule = if named + 1 == parts.len() {
-        name.to_owned()
-    } else {
-        format!("{}.*", parts[..=named].join("."))
-    };
-    SysctlRule::parse(&rule).ok()
-}
-
 fn note(notes: &mut Vec<String>, n: String) {
     if !notes.contains(&n) {
         notes.push(n);
@@ -151,7 +136,7 @@ pub fn least_policy(stream: &Stream) -> Result<(Policy, Vec<String>)> {
             }
             Op::Sysctl => {
                 if r.reason.as_deref() != Some("bad-request") {
-                    if let Some(rule) = d.sysctl.as_deref().and_then(sysctl_rule) {
+                    if let Some(rule) = d.sysctl.as_deref().and_then(|n| SysctlRule::for_node(n).ok()) {
                         policy.allow_sysctl(rule);
                     }
                 }

@@ -91,7 +91,7 @@ pub(super) fn net_rule(policy: &Policy, op: Op, addr: &[u8]) -> Result<usize, Wi
 }
 
 /// The rule that allows reading the sysctl node `name` (the request's
-/// bytes, checked by [`crate::proto::sysctl_name_ok`]), or the refusal.
+/// bytes, checked by [`crate::policy::sysctl_name_ok`]), or the refusal.
 pub(super) fn sysctl_rule(policy: &Policy, name: &[u8]) -> Result<usize, WireDecision> {
     let name = std::str::from_utf8(name).map_err(|_| WireDecision::DeniedBadRequest)?;
     policy.match_sysctl(name).ok_or(WireDecision::DeniedNoRule)

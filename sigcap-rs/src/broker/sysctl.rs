@@ -52,7 +52,7 @@ fn read_node(name: &[u8], cap: usize, out: Outcome) -> Outcome {
 fn node_mib(name: &[u8]) -> Result<Vec<libc::c_int>, i32> {
     let name = std::str::from_utf8(name).map_err(|_| libc::EINVAL)?;
     let parts: Vec<&str> = name.split('.').collect();
-    let numeric = split_numeric_tail(&parts);
+    let numeric = crate::policy::sysctl_node_args(&parts);
     let mut last = libc::ENOENT;
     // The whole name first: a named node may itself be a number (dev.em.0).
     let tries = std::iter::once(parts.len()).chain((numeric > 0).then_some(parts.len() - numeric));
@@ -83,33 +83,9 @@ fn node_mib(name: &[u8]) -> Result<Vec<libc::c_int>, i32> {
 #[cfg(target_os = "freebsd")]
 const CTL_MAXNAME: usize = 24;
 
-/// How many of `parts`' last components are numbers (a node's
-/// arguments, as `kern.proc.pid.1`), leaving at least one name.
-#[cfg(any(target_os = "freebsd", test))]
-fn split_numeric_tail(parts: &[&str]) -> usize {
-    let n = parts.iter().rev().take_while(|p| p.parse::<i32>().is_ok()).count();
-    n.min(parts.len().saturating_sub(1))
-}
-
 /// Linux has no sysctl(2) (its nodes are files under /proc/sys, which a
 /// file rule covers): an allowed request gets ENOSYS, as the call would.
 #[cfg(not(target_os = "freebsd"))]
 fn read_node(_name: &[u8], _cap: usize, out: Outcome) -> Outcome {
     out.with_result(Err(libc::ENOSYS))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::split_numeric_tail;
-
-    #[test]
-    fn numbers_after_a_name_are_a_nodes_arguments() {
-        let n = |s: &str| split_numeric_tail(&s.split('.').collect::<Vec<_>>());
-        assert_eq!(n("kern.proc.pid.1"), 1);
-        assert_eq!(n("kern.proc.pgrp.-1"), 1);
-        assert_eq!(n("kern.proc.args.12.3"), 2);
-        assert_eq!(n("kern.pid_max"), 0);
-        assert_eq!(n("0.1.2"), 2, "at least one component stays a name");
-        assert_eq!(n("kern.proc.99999999999"), 0, "not an int");
-    }
 }
