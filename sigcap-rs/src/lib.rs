@@ -52,7 +52,8 @@
 //! socket; each request carries its own reply socket, so parent and child
 //! share the broker safely, and the broker lives until the last of them
 //! exits. Records are per process. After exec the handler is gone while
-//! confinement stays: on Linux exec itself is trapped and refused; on
+//! confinement stays: on Linux exec itself is refused (sigcap-run starts
+//! the images a program execs itself, confined by [`ImageConfinement`]); on
 //! FreeBSD capability mode refuses exec by path.
 #![warn(missing_docs)]
 
@@ -68,6 +69,7 @@ pub mod error;
 mod exec;
 mod fast;
 mod handler;
+mod image;
 pub mod policy;
 #[allow(missing_docs)]
 mod proto;
@@ -83,6 +85,10 @@ pub use backend::LandlockStatus;
 pub use decide::access_for_call;
 pub use error::{Error, Result};
 pub use exec::{Attach, ATTACH_VAR};
+pub use image::{
+    answer, decode_request, encode_request, image_kind, ImageConfinement, ImageKind, ImageRequest, IMAGE_FDS_MAX,
+    IMAGE_REQUEST_MAX,
+};
 pub use policy::{Access, NetTarget, Policy, SysctlRule};
 pub use proto::SYSCTL_OUT_MAX;
 pub use record::{BackendKind, Class, Decision, DenyReason, Violation};

@@ -6,6 +6,8 @@
 //! temporary file for the JSON violation stream, waits, then aggregates
 //! the stream into a report, a terminal summary and, if asked, the least
 //! policy that would have allowed the run.
+#[cfg(target_os = "linux")]
+mod images;
 mod report;
 mod signals;
 mod suggest;
@@ -332,12 +334,41 @@ fn run(cli: Cli) -> Result<i32> {
     } else {
         cmd.env_remove("SIGCAP_RUN_LOG_ALLOWED");
     }
+    // Linux: the images the program execs are started by sigcap-run
+    // (images.rs), over this channel.
+    #[cfg(target_os = "linux")]
+    let exec_chan = {
+        let mut env: Vec<(OsString, OsString)> = vec![
+            ("SIGCAP_RUN_DIR".into(), dir.path().into()),
+            ("SIGCAP_RUN_ENTER".into(), "main".into()),
+        ];
+        for k in ["SIGCAP_RUN_BACKEND", "SIGCAP_RUN_LOG_ALLOWED"] {
+            if let Some((_, Some(v))) = cmd.get_envs().find(|(n, _)| *n == k) {
+                env.push((k.into(), v.to_owned()));
+            }
+        }
+        let chan = images::start(images::Setup {
+            policy: policy.clone(),
+            shim: shim.clone(),
+            preload: preload.clone(),
+            log: stream.try_clone().context("exec server log")?,
+            env,
+        })?;
+        cmd.env("SIGCAP_RUN_EXEC_FD", chan.as_raw_fd().to_string());
+        chan
+    };
+    #[cfg(target_os = "linux")]
+    let inherited = [fd, exec_chan.as_raw_fd()];
+    #[cfg(not(target_os = "linux"))]
+    let inherited = [fd];
     // SAFETY: only fcntl between fork and exec.
     unsafe {
         cmd.pre_exec(move || {
-            let flags = libc::fcntl(fd, libc::F_GETFD);
-            if flags < 0 || libc::fcntl(fd, libc::F_SETFD, flags & !libc::FD_CLOEXEC) < 0 {
-                return Err(std::io::Error::last_os_error());
+            for fd in inherited {
+                let flags = libc::fcntl(fd, libc::F_GETFD);
+                if flags < 0 || libc::fcntl(fd, libc::F_SETFD, flags & !libc::FD_CLOEXEC) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
             }
             Ok(())
         });

@@ -214,6 +214,44 @@ pub(crate) fn prepare(policy: &Policy, abi: i32, choice: LandlockChoice) -> Resu
     })
 }
 
+/// The ruleset of an image started for the sandbox by another process
+/// ([`crate::ImageConfinement`]): the policy's, Landlock required, plus
+/// EXECUTE and read on each of `exec` (the files the kernel opens to
+/// run the image: a script, its interpreter, the run-time linker; this
+/// module grants EXECUTE nowhere else) and read on each of `read`.
+/// Returned as the descriptor the new process passes to
+/// landlock_restrict_self(2) itself, after fork.
+pub(crate) fn image_ruleset(
+    policy: &Policy,
+    exec: &[&std::path::Path],
+    read: &[&std::path::Path],
+) -> Result<std::os::fd::OwnedFd> {
+    let p = prepare(policy, probe_abi(), LandlockChoice::Required)?;
+    let Some(mut created) = p.ruleset else {
+        return Err(Error::Landlock {
+            abi: p.abi,
+            needed: NEEDED_ABI,
+        });
+    };
+    let file_read: BitFlags<AccessFs> = AccessFs::ReadFile.into();
+    for (files, access) in [(exec, file_read | AccessFs::Execute), (read, file_read)] {
+        for f in files {
+            let fd = PathFd::new(f).map_err(|e| Error::Root {
+                path: f.to_path_buf(),
+                source: std::io::Error::other(e.to_string()),
+            })?;
+            created = created
+                .add_rule(PathBeneath::new(fd, access))
+                .map_err(|e| err("image rule", e))?;
+        }
+    }
+    let fd: Option<std::os::fd::OwnedFd> = created.into();
+    fd.ok_or(Error::Landlock {
+        abi: p.abi,
+        needed: NEEDED_ABI,
+    })
+}
+
 /// Restricts every thread of the process and what they start from now
 /// on: at once with `LANDLOCK_RESTRICT_SELF_TSYNC` (ABI 8+), otherwise
 /// thread by thread ([`threads::restrict_all`]).

@@ -171,7 +171,9 @@ pub(crate) fn prepare(requested: Option<BackendKind>) -> Result<(BackendKind, Pr
     let cookie = new_cookie()?;
     let mut trap = compile(rules()?, SeccompAction::Trap)?;
     mark_traps(&mut trap, cookie);
-    let refuse = compile(refused()?, SeccompAction::Errno(CAPMODE_ERRNO as u32))?;
+    // SAFETY: getpid has no preconditions.
+    let me = unsafe { libc::getpid() } as u32 as u64;
+    let refuse = compile(refused(me)?, SeccompAction::Errno(CAPMODE_ERRNO as u32))?;
     let known = known_set()?;
     for (i, word) in KNOWN.iter().enumerate() {
         let bits = (0..64)
@@ -179,7 +181,7 @@ pub(crate) fn prepare(requested: Option<BackendKind>) -> Result<(BackendKind, Pr
             .fold(0u64, |w, b| w | 1 << b);
         word.store(bits, Ordering::Relaxed);
     }
-    let allow = allowlist(&known, cookie);
+    let allow = allowlist(&known, trap_with(cookie));
     Ok((
         BackendKind::LinuxSeccomp,
         Prepared {
@@ -190,6 +192,24 @@ pub(crate) fn prepare(requested: Option<BackendKind>) -> Result<(BackendKind, Pr
             broker: None,
         },
     ))
+}
+
+/// The filter of an image started for the sandbox by another process
+/// (sigcap-run's exec, [`crate::ImageConfinement`]), on from its first
+/// instruction: the refuse filter ([`refused`]) without exec, which
+/// Landlock's EXECUTE right bounds instead (the image and its linker;
+/// `enter()` execs the image again for its broker), and with no pid but
+/// 0 for the setters. Nothing traps (the image has no handler yet, and
+/// SECCOMP_RET_TRAP is forced, so a trap would kill it), and nothing else
+/// is refused: the broker the image starts at `enter()` inherits this
+/// filter and must be able to do what the policy allows. So until the
+/// image enters, its own start-up code is bounded by Landlock and this
+/// filter only (README, "exec (Linux)").
+pub(crate) fn image_filters() -> Result<Vec<seccompiler::BpfProgram>> {
+    let mut r = refused(0)?;
+    r.remove(&libc::SYS_execve);
+    r.remove(&libc::SYS_execveat);
+    Ok(vec![compile(r, SeccompAction::Errno(CAPMODE_ERRNO as u32))?])
 }
 
 /// Refuses, with EPERM and no signal, what would stop, kill or reach into
@@ -261,7 +281,9 @@ pub(crate) const SYS_FILE_SETATTR: i64 = 469;
 
 /// Calls refused with EPERM without a signal: nothing could broker them,
 /// and each would reach outside the policy if it ran.
-fn refused() -> Result<BTreeMap<i64, Vec<SeccompRule>>> {
+/// `me`: the pid the process-directed setters may still name (0 for
+/// none but the caller itself, which they name as 0).
+fn refused(me: u64) -> Result<BTreeMap<i64, Vec<SeccompRule>>> {
     use libc::*;
     let mut m: BTreeMap<i64, Vec<SeccompRule>> = BTreeMap::new();
     for nr in [
@@ -299,8 +321,6 @@ fn refused() -> Result<BTreeMap<i64, Vec<SeccompRule>>> {
     // Setters that act on another process by its pid, refused unless
     // the pid is 0 or this process's: limits (RLIMIT_CPU kills,
     // RLIMIT_NOFILE starves), scheduling, priorities.
-    // SAFETY: getpid has no preconditions.
-    let me = unsafe { getpid() } as u32 as u64;
     let other = |arg: u8| -> Result<SeccompRule> {
         rule(vec![
             cond(arg, Len::Dword, Cmp::Ne, 0)?,
@@ -825,13 +845,14 @@ fn known_set() -> Result<BTreeSet<i64>> {
     .into_iter()
     .collect();
     s.extend(rules()?.keys());
-    s.extend(refused()?.keys());
+    s.extend(refused(0)?.keys());
     Ok(s)
 }
 
 /// What the allowlist answers for each number: ALLOW for the known
-/// calls, ERRNO(ENOSYS) for clone3, TRAP with the cookie for the rest.
-fn allowlist_action(known: &BTreeSet<i64>, nr: i64, cookie: u32) -> u32 {
+/// calls, ERRNO(ENOSYS) for clone3, `unknown` (TRAP with the cookie) for
+/// the rest.
+fn allowlist_action(known: &BTreeSet<i64>, nr: i64, unknown: u32) -> u32 {
     if nr == libc::SYS_clone3 {
         // Its flags are behind a pointer no filter can read, so it
         // could make namespaces clone(2) is refused. ENOSYS without a
@@ -842,8 +863,13 @@ fn allowlist_action(known: &BTreeSet<i64>, nr: i64, cookie: u32) -> u32 {
     } else if known.contains(&nr) {
         libc::SECCOMP_RET_ALLOW
     } else {
-        libc::SECCOMP_RET_TRAP | (cookie & libc::SECCOMP_RET_DATA)
+        unknown
     }
+}
+
+/// The trap answer of this process's filters.
+fn trap_with(cookie: u32) -> u32 {
+    libc::SECCOMP_RET_TRAP | (cookie & libc::SECCOMP_RET_DATA)
 }
 
 /// The allowlist: a filter of its own, written by hand because its
@@ -857,7 +883,7 @@ fn allowlist_action(known: &BTreeSet<i64>, nr: i64, cookie: u32) -> u32 {
 ///    with the same answer, [`allowlist_action`]): a dozen comparisons,
 ///    never an argument, so that the kernel's action cache (Linux 5.11+)
 ///    can remember every ALLOW and skip the filters for those calls.
-fn allowlist(known: &BTreeSet<i64>, cookie: u32) -> seccompiler::BpfProgram {
+fn allowlist(known: &BTreeSet<i64>, unknown: u32) -> seccompiler::BpfProgram {
     use seccompiler::sock_filter;
     const LD_W_ABS: u16 = 0x20; // BPF_LD (0) | BPF_W (0) | BPF_ABS (0x20)
     const JEQ_K: u16 = 0x05 | 0x10; // BPF_JMP | BPF_JEQ | BPF_K
@@ -868,7 +894,7 @@ fn allowlist(known: &BTreeSet<i64>, cookie: u32) -> seccompiler::BpfProgram {
     // run goes on to X32_SYSCALL_BIT.
     let mut runs: Vec<(u32, u32)> = Vec::new();
     for nr in 0..=KNOWN_MAX as u32 {
-        let a = allowlist_action(known, nr as i64, cookie);
+        let a = allowlist_action(known, nr as i64, unknown);
         if runs.last().is_none_or(|&(_, last)| last != a) {
             runs.push((nr, a));
         }
@@ -1089,7 +1115,7 @@ mod tests {
     #[test]
     fn the_allowlist_answers_every_number_as_the_table_says() {
         let known = known_set().unwrap();
-        let prog = allowlist(&known, 0x1234);
+        let prog = allowlist(&known, trap_with(0x1234));
         assert!(prog.len() < 4096, "{} instructions", prog.len());
         let trap = libc::SECCOMP_RET_TRAP | 0x1234;
         for nr in 0..2048u32 {

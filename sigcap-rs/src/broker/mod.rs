@@ -43,7 +43,7 @@ mod exec;
 mod fs;
 mod net;
 mod pool;
-mod program;
+pub(crate) mod program;
 mod serve;
 mod sysctl;
 

@@ -29,6 +29,8 @@ use std::io::Write as _;
 use std::os::fd::{BorrowedFd, RawFd};
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, AtomicUsize, Ordering};
 
+#[cfg(target_os = "linux")]
+mod exec_linux;
 #[cfg(target_os = "freebsd")]
 mod sysctl;
 
@@ -36,6 +38,18 @@ type MainFn = unsafe extern "C" fn(c_int, *mut *mut c_char, *mut *mut c_char) ->
 
 static REAL_MAIN: AtomicPtr<c_void> = AtomicPtr::new(std::ptr::null_mut());
 static ENTERED: AtomicBool = AtomicBool::new(false);
+
+/// Whether the program entered (or began to).
+#[cfg(target_os = "linux")]
+pub(crate) fn entered() -> bool {
+    ENTERED.load(Ordering::Acquire)
+}
+
+/// The proxy's pid when sigcap-run started this image for an exec of
+/// the program (Linux): the process that stands in for it in the tree.
+fn spawned_for() -> Option<i32> {
+    std::env::var("SIGCAP_RUN_SPAWNED").ok()?.parse().ok()
+}
 
 /// Exit status of the program when the shim cannot do its job.
 const SHIM_FAILURE: c_int = 125;
@@ -65,7 +79,7 @@ fn log_fd() -> Option<RawFd> {
 /// tree this is.
 fn who(argv0: &str) -> String {
     // SAFETY: getppid has no preconditions.
-    let ppid = unsafe { libc::getppid() };
+    let ppid = spawned_for().unwrap_or_else(|| unsafe { libc::getppid() });
     format!("\"program\":{},\"ppid\":{ppid}", json_str(argv0))
 }
 
@@ -228,6 +242,11 @@ fn enter_now() -> c_int {
         .log_json(borrowed)
         .log_allowed(recorded)
         .stack_scan(recorded);
+    if spawned_for().is_some() {
+        // ImageConfinement's filter refuses process_vm_readv, which the
+        // fast path would make on every call.
+        b = b.fast_path(false);
+    }
     if let Some(lib) = own_library() {
         b = b.exec_preload(lib);
     }
@@ -267,7 +286,14 @@ fn enter_now() -> c_int {
     };
     match b.enter() {
         Ok(sb) => {
-            enter_event(fd, &sb, if enforcing { "enforce" } else { "permissive" }, &cwd);
+            let mode = match (spawned_for(), enforcing) {
+                (Some(_), _) => "exec",
+                (None, true) => "enforce",
+                (None, false) => "permissive",
+            };
+            enter_event(fd, &sb, mode, &cwd);
+            #[cfg(target_os = "linux")]
+            exec_linux::init();
             // The runtime holds its own (close-on-exec) copy.
             // SAFETY: closing the inherited descriptor we were handed.
             unsafe { libc::close(fd) };
