@@ -107,18 +107,16 @@ fn pipelines_find_exec_and_statuses_work_and_replay_their_policy() {
     assert_eq!(v[0]["reason"], "no-rule");
 }
 
+/// `sh -c script` under sigcap-run (permissive), in a directory of its own.
+fn sh_c(script: &str) -> Run {
+    let t = tmp();
+    run(t.path(), &[], &["sh", "-c", script])
+}
+
 #[test]
 fn an_image_dies_of_the_signal_that_killed_its_program_and_system_works() {
-    let t = tmp();
-    let d = t.path();
-    let r = run(
-        d,
-        &[],
-        &[
-            "sh",
-            "-c",
-            "sh -c 'kill -TERM $$'; echo killed $?; /usr/bin/python3 -c 'import os; print(os.system(\"exit 3\") >> 8)'",
-        ],
+    let r = sh_c(
+        "sh -c 'kill -TERM $$'; echo killed $?; /usr/bin/python3 -c 'import os; print(os.system(\"exit 3\") >> 8)'",
     );
     assert_eq!(r.code(), 0, "{}", r.stderr());
     assert_eq!(r.stdout(), "killed 143\n3\n");
@@ -128,17 +126,7 @@ fn an_image_dies_of_the_signal_that_killed_its_program_and_system_works() {
 /// into the image before it is confined again, nor speak for sigcap-run.
 #[test]
 fn the_image_gets_no_loader_variables_from_the_sandbox() {
-    let t = tmp();
-    let d = t.path();
-    let r = run(
-        d,
-        &[],
-        &[
-            "sh",
-            "-c",
-            "LD_LIBRARY_PATH=/tmp LD_AUDIT=/tmp/x.so SIGCAP_RUN_POLICY=/nonexistent env",
-        ],
-    );
+    let r = sh_c("LD_LIBRARY_PATH=/tmp LD_AUDIT=/tmp/x.so SIGCAP_RUN_POLICY=/nonexistent env");
     assert_eq!(r.code(), 0, "{}", r.stderr());
     let out = r.stdout();
     assert!(!out.contains("LD_LIBRARY_PATH") && !out.contains("LD_AUDIT"), "{out}");
