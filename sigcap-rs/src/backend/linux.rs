@@ -81,7 +81,7 @@ fn new_cookie() -> Result<u32> {
 fn mark_traps(prog: &mut seccompiler::BpfProgram, cookie: u32) {
     for ins in prog.iter_mut() {
         if ins.code == RET_K && ins.k == libc::SECCOMP_RET_TRAP {
-            ins.k = libc::SECCOMP_RET_TRAP | (cookie & libc::SECCOMP_RET_DATA);
+            ins.k = trap_with(cookie);
         }
     }
 }
