@@ -98,7 +98,7 @@ fn serve(chan: OwnedFd, setup: Arc<(Setup, OwnedFd)>) {
         }
         let (len, truncated) = (
             msg.bytes,
-            msg.flags.contains(MsgFlags::MSG_TRUNC | MsgFlags::MSG_CTRUNC),
+            msg.flags.intersects(MsgFlags::MSG_TRUNC | MsgFlags::MSG_CTRUNC),
         );
         if len == 0 && fds.is_empty() {
             return;
@@ -181,38 +181,43 @@ pub struct Decided {
 /// script. `resolve` and `kind` are the file system's (canonicalize,
 /// and what a file is): refusals by rule come before either is asked,
 /// so a path outside the policy is refused the same whether it exists
-/// or not. Err: the errno, and whether the policy refused it.
+/// or not. Err: the errno, and the rule that allowed the program when
+/// it failed past the policy ([`Failed`]).
 pub fn decide_exec(
     policy: Option<&Policy>,
     abs: &Path,
     resolve: &dyn Fn(&Path) -> std::result::Result<PathBuf, i32>,
     kind: &dyn Fn(&Path) -> std::result::Result<sigcap::ImageKind, i32>,
-) -> std::result::Result<Decided, (i32, bool)> {
-    let ruled = |p: &Path| -> std::result::Result<(PathBuf, u32), (i32, bool)> {
-        let rule = exec_rule(policy, p).ok_or((libc::EACCES, true))?;
-        let real = resolve(p).map_err(|e| (e, false))?;
-        exec_rule(policy, &real).ok_or((libc::EACCES, true))?;
+) -> std::result::Result<Decided, Failed> {
+    // A path's rule, and the file it leads to; the errno of the file
+    // system is charged to the program's rule (`program_rule`, or this
+    // one's when it is the program).
+    let ruled = |p: &Path, program_rule: Option<u32>| -> std::result::Result<(PathBuf, u32), Failed> {
+        let rule = exec_rule(policy, p).ok_or((libc::EACCES, None))?;
+        let real = resolve(p).map_err(|e| (e, Some(program_rule.unwrap_or(rule))))?;
+        exec_rule(policy, &real).ok_or((libc::EACCES, None))?;
         Ok((real, rule))
     };
-    let (real, rule) = ruled(abs)?;
+    let (real, rule) = ruled(abs, None)?;
+    let past = |e: i32| (e, Some(rule));
     let mut exec = vec![real.clone()];
     let mut interpreter = None;
-    let linker = match kind(&real).map_err(|e| (e, false))? {
+    let linker = match kind(&real).map_err(past)? {
         sigcap::ImageKind::Elf { linker } => linker,
         sigcap::ImageKind::Script { interpreter: i } => {
-            let (ireal, _) = ruled(&i)?;
+            let (ireal, _) = ruled(&i, Some(rule))?;
             exec.push(ireal.clone());
             interpreter = Some(i);
-            match kind(&ireal).map_err(|e| (e, false))? {
+            match kind(&ireal).map_err(past)? {
                 sigcap::ImageKind::Elf { linker } => linker,
-                sigcap::ImageKind::Script { .. } => return Err((libc::ENOEXEC, false)),
+                sigcap::ImageKind::Script { .. } => return Err(past(libc::ENOEXEC)),
             }
         }
     };
     if let Some(l) = linker {
         // The linker runs as part of the program (every dynamic program
         // names one): not decided on its own, as on FreeBSD.
-        exec.push(resolve(&l).map_err(|e| (e, false))?);
+        exec.push(resolve(&l).map_err(past)?);
     }
     Ok(Decided {
         exec,
@@ -221,6 +226,10 @@ pub fn decide_exec(
     })
 }
 
+/// Why an exec did not happen: the errno, and the rule that allowed the
+/// program if it failed past the policy (None: the policy refused it).
+pub type Failed = (i32, Option<u32>);
+
 /// The record of one exec, in the runtime's JSON form.
 pub fn exec_record(
     seq: u64,
@@ -228,7 +237,7 @@ pub fn exec_record(
     path: &Path,
     cwd: Option<&Path>,
     interpreter: Option<&Path>,
-    outcome: std::result::Result<u32, (i32, bool)>,
+    outcome: std::result::Result<u32, Failed>,
 ) -> serde_json::Value {
     let lossy = |p: &Path| p.to_string_lossy().into_owned();
     let mut v = serde_json::json!({
@@ -249,13 +258,16 @@ pub fn exec_record(
             v["rule"] = rule.into();
             v["result"] = 0.into();
         }
-        Err((e, by_policy)) => {
-            if by_policy {
-                v["decision"] = "denied".into();
-                v["reason"] = "no-rule".into();
-            } else {
-                v["decision"] = "allowed".into();
-                v["rule"] = 0.into();
+        Err((e, rule)) => {
+            match rule {
+                Some(r) => {
+                    v["decision"] = "allowed".into();
+                    v["rule"] = r.into();
+                }
+                None => {
+                    v["decision"] = "denied".into();
+                    v["reason"] = "no-rule".into();
+                }
             }
             v["result"] = (-(e as i64)).into();
         }
@@ -298,7 +310,18 @@ fn run(setup: &Setup, chan: &OwnedFd, req: sigcap::ImageRequest, reply: OwnedFd,
         &abs,
         &|p| std::fs::canonicalize(p).map_err(|e| e.raw_os_error().unwrap_or(libc::EIO)),
         &|p| {
-            let f = std::fs::File::open(p).map_err(|e| e.raw_os_error().unwrap_or(libc::EIO))?;
+            // Non-blocking: a FIFO under an exec rule must not hold this
+            // thread (and the requester) at open. execve runs regular
+            // files only (EACCES otherwise).
+            use std::os::unix::fs::OpenOptionsExt;
+            let f = std::fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_NONBLOCK)
+                .open(p)
+                .map_err(|e| e.raw_os_error().unwrap_or(libc::EIO))?;
+            if !f.metadata().is_ok_and(|m| m.is_file()) {
+                return Err(libc::EACCES);
+            }
             sigcap::image_kind(&f)
         },
     );
@@ -328,30 +351,22 @@ fn run(setup: &Setup, chan: &OwnedFd, req: sigcap::ImageRequest, reply: OwnedFd,
 /// a requester gone kills it.
 fn supervise(child: &mut std::process::Child, reply: &OwnedFd) -> std::process::ExitStatus {
     let cpid = child.id() as i32;
-    // SAFETY: pidfd_open of our own unreaped child.
-    let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, cpid, 0) } as RawFd;
+    // SAFETY: pidfd_open of our own unreaped child; owned from here.
+    let pidfd = match unsafe { libc::syscall(libc::SYS_pidfd_open, cpid, 0) } {
+        fd if fd >= 0 => Some(unsafe { OwnedFd::from_raw_fd(fd as RawFd) }),
+        _ => None,
+    };
     loop {
-        let mut p = [
-            libc::pollfd {
-                fd: reply.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            },
-            libc::pollfd {
-                fd: pidfd,
-                events: libc::POLLIN,
-                revents: 0,
-            },
-        ];
+        let mut p = [reply.as_raw_fd(), pidfd.as_ref().map_or(-1, AsRawFd::as_raw_fd)].map(|fd| libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        });
         // Without a pidfd, look at the child every 50 ms.
-        let n = if pidfd >= 0 { 2 } else { 1 };
-        // SAFETY: poll on a local array.
-        unsafe { libc::poll(p.as_mut_ptr(), n, if pidfd >= 0 { -1 } else { 50 }) };
+        let wait = if pidfd.is_some() { -1 } else { 50 };
+        // SAFETY: poll on a local array (a negative descriptor is skipped).
+        unsafe { libc::poll(p.as_mut_ptr(), 2, wait) };
         if let Ok(Some(s)) = child.try_wait() {
-            if pidfd >= 0 {
-                // SAFETY: our pidfd.
-                unsafe { libc::close(pidfd) };
-            }
             return s;
         }
         if p[0].revents & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) != 0 {
@@ -364,17 +379,17 @@ fn supervise(child: &mut std::process::Child, reply: &OwnedFd) -> std::process::
                         unsafe { libc::kill(cpid, sig) };
                     }
                 }
-                Ok(0) => {
+                Ok(n) if n > 0 => {}
+                Err(nix::errno::Errno::EAGAIN | nix::errno::Errno::EINTR) => {}
+                // The requester is gone (its end closed, or failed):
+                // nothing stands in for the image any more.
+                Ok(_) | Err(_) => {
                     // SAFETY: as above.
                     unsafe { libc::kill(cpid, libc::SIGKILL) };
-                    let s = child.wait();
-                    if pidfd >= 0 {
-                        // SAFETY: our pidfd.
-                        unsafe { libc::close(pidfd) };
-                    }
-                    return s.unwrap_or_else(|_| std::process::ExitStatus::from_raw(libc::SIGKILL));
+                    return child
+                        .wait()
+                        .unwrap_or_else(|_| std::process::ExitStatus::from_raw(libc::SIGKILL));
                 }
-                _ => {}
             }
         }
     }
@@ -389,14 +404,14 @@ fn spawn_image(
     d: &Decided,
     requester: i32,
     fds: &[OwnedFd],
-) -> std::result::Result<std::process::Child, (i32, bool)> {
+) -> std::result::Result<std::process::Child, Failed> {
     let confine = match &setup.policy {
         Some((file, p)) => {
             let exec: Vec<&Path> = d.exec.iter().map(PathBuf::as_path).collect();
             let read = [setup.shim.as_path(), file.as_path()];
             Some(sigcap::ImageConfinement::new(p, &exec, &read).map_err(|e| {
                 eprintln!("sigcap-run: cannot confine {}: {e}", abs.display());
-                (libc::EPERM, false)
+                (libc::EPERM, Some(d.rule))
             })?)
         }
         None => None,
@@ -477,7 +492,8 @@ fn spawn_image(
             }
         });
     }
-    cmd.spawn().map_err(|e| (e.raw_os_error().unwrap_or(libc::EIO), false))
+    cmd.spawn()
+        .map_err(|e| (e.raw_os_error().unwrap_or(libc::EIO), Some(d.rule)))
 }
 
 #[cfg(test)]
@@ -518,24 +534,24 @@ mod tests {
         };
         assert_eq!(
             decide_exec(Some(&p), Path::new("/w/prog"), &spy, &elf),
-            Err((libc::EACCES, true))
+            Err((libc::EACCES, None))
         );
         assert_eq!(
             decide_exec(Some(&p), Path::new("/etc/x"), &spy, &elf),
-            Err((libc::EACCES, true))
+            Err((libc::EACCES, None))
         );
         assert!(!asked.get());
         // A symlink under an exec rule to a file outside every exec rule.
         let out = |_: &Path| Ok(PathBuf::from("/w/evil"));
         assert_eq!(
             decide_exec(Some(&p), Path::new("/bin/sym"), &out, &elf),
-            Err((libc::EACCES, true))
+            Err((libc::EACCES, None))
         );
         // Missing under a rule: the file system's answer.
         let missing = |_: &Path| Err(libc::ENOENT);
         assert_eq!(
             decide_exec(Some(&p), Path::new("/bin/nope"), &missing, &elf),
-            Err((libc::ENOENT, false))
+            Err((libc::ENOENT, Some(0)))
         );
     }
 
@@ -562,11 +578,11 @@ mod tests {
         assert_eq!(d.interpreter, Some(PathBuf::from("/bin/sh")));
         assert_eq!(
             decide_exec(Some(&p), Path::new("/s/b.sh"), &same, &kind),
-            Err((libc::EACCES, true))
+            Err((libc::EACCES, None))
         );
         assert_eq!(
             decide_exec(Some(&p), Path::new("/s/c.sh"), &same, &kind),
-            Err((libc::ENOEXEC, false))
+            Err((libc::ENOEXEC, Some(1)))
         );
         // Permissive: everything, under the one rule.
         assert!(decide_exec(None, Path::new("/s/b.sh"), &same, &kind).is_ok());
@@ -605,13 +621,17 @@ mod tests {
 
     #[test]
     fn the_record_reads_like_the_runtimes() {
-        let r = exec_record(5, 42, Path::new("/bin/ls"), None, None, Err((libc::EACCES, true)));
+        let r = exec_record(5, 42, Path::new("/bin/ls"), None, None, Err((libc::EACCES, None)));
         let rec: crate::report::Record = serde_json::from_value(r).unwrap();
         assert_eq!(
             (rec.name.as_str(), rec.decision.as_str(), rec.result),
             ("execve", "denied", -13)
         );
         assert_eq!(rec.reason.as_deref(), Some("no-rule"));
+        // Allowed by rule 2, then missing: the rule is the one that allowed it.
+        let gone = exec_record(7, 42, Path::new("/bin/nope"), None, None, Err((libc::ENOENT, Some(2))));
+        let rec: crate::report::Record = serde_json::from_value(gone).unwrap();
+        assert_eq!((rec.decision.as_str(), rec.rule, rec.result), ("allowed", Some(2), -2));
         let ok = exec_record(
             6,
             42,

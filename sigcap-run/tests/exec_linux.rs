@@ -167,3 +167,23 @@ print(os.system("echo after") >> 8)
     assert_eq!(r.code(), 0, "{}", r.stderr());
     assert_eq!(r.stdout(), "garbage -> b'E'\nlengths -> b'E'\nafter\n0\n");
 }
+
+/// A FIFO under an exec rule (permissive: every path) is not run, and
+/// asking for it does not hold the caller: sigcap-run opens the file
+/// without blocking and refuses what is not a regular file, as execve
+/// does (EACCES). A blocking open would wait for a writer that never
+/// comes, and the caller would give up after its 30 s bound with EIO.
+#[test]
+fn exec_of_a_fifo_is_refused_at_once() {
+    let t = tmp();
+    let d = t.path();
+    let started = std::time::Instant::now();
+    let r = run(d, &[], &["sh", "-c", "mkfifo f; ./f; echo $?"]);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(20),
+        "the exec waited"
+    );
+    assert_eq!(r.code(), 0, "{}", r.stderr());
+    assert_eq!(r.stdout(), "126\n");
+    assert!(r.stderr().contains("f: Permission denied"), "{}", r.stderr());
+}
