@@ -439,17 +439,14 @@ fn run(cli: Cli) -> Result<i32> {
     }
     if let Some(out) = policy_out {
         let written = suggest::least_policy(&stream).and_then(|(p, notes)| {
-            let mut text = format!(
-                "# Least policy for: {}\n# Written by sigcap-run from {} violation(s); review before use.\n",
-                cli.command
-                    .iter()
-                    .map(|a| a.to_string_lossy())
-                    .collect::<Vec<_>>()
-                    .join(" "),
-                stream.records.len(),
-            );
+            let command: Vec<_> = cli.command.iter().map(|a| a.to_string_lossy()).collect();
+            let mut text = suggest::comment(&format!("Least policy for: {}", command.join(" ")));
+            text.push_str(&suggest::comment(&format!(
+                "Written by sigcap-run from {} violation(s); review before use.",
+                stream.records.len()
+            )));
             for n in &notes {
-                text.push_str(&format!("# {n}\n"));
+                text.push_str(&suggest::comment(n));
             }
             text.push_str(&p.to_toml());
             let (what, path) = (out.what, out.path.clone());

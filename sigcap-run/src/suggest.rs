@@ -88,6 +88,23 @@ fn never_root(p: &Path) -> bool {
     p.parent().is_none() || is_home(p)
 }
 
+/// `text` as one TOML comment line. The program chooses what comments
+/// carry (its arguments, the names it probes): a control character, a
+/// newline above all, is written escaped, so that nothing can end the
+/// comment and add a rule to a policy someone replays.
+pub fn comment(text: &str) -> String {
+    let mut line = String::from("# ");
+    for c in text.chars() {
+        if c.is_control() && c != '\t' {
+            line.extend(c.escape_default());
+        } else {
+            line.push(c);
+        }
+    }
+    line.push('\n');
+    line
+}
+
 fn note(notes: &mut Vec<String>, n: String) {
     if !notes.contains(&n) {
         notes.push(n);
@@ -505,6 +522,16 @@ fn probe_notes(probes: &BTreeMap<PathBuf, String>, roots: &BTreeMap<PathBuf, Acc
 mod tests {
     use super::*;
     use crate::report::parse_stream;
+
+    #[test]
+    fn a_comment_is_one_line_whatever_it_carries() {
+        let c = comment("a\n[[fs]]\rpath = \"/\"\u{7f}\u{85}\tend");
+        assert_eq!(c, "# a\\n[[fs]]\\rpath = \"/\"\\u{7f}\\u{85}\tend\n");
+        assert_eq!(c.lines().count(), 1);
+        // A policy reads it as a comment and nothing else.
+        let parsed = sigcap::Policy::from_toml(&c).unwrap();
+        assert!(parsed.fs_rules().is_empty());
+    }
 
     fn rec(seq: u64, name: &str, args: [i64; 4], detail: &str, result: i64) -> String {
         serde_json::json!({

@@ -396,3 +396,34 @@ fn date_reads_its_zone_through_absolute_symlinks() {
         );
     }
 }
+
+/// The suggested policy is written for a person to review and replay,
+/// with the command line and the probes of missing files as comments. A
+/// sandboxed program chooses both: a newline in a file name it probes,
+/// or in an argument, must not end the comment and add a rule.
+#[test]
+fn names_with_newlines_cannot_add_rules_to_the_suggested_policy() {
+    let t = tempfile::Builder::new().prefix("sigcap-run-inject.").tempdir().unwrap();
+    let pol = t.path().join("p.toml");
+    let rule = "\n[[fs]]\npath = \"/\"\naccess = [\"read\", \"write\", \"create\"]\n#";
+    let script = "cat \"$1\" 2>/dev/null; echo done";
+    let probe = format!("{}/missing{rule}", t.path().display());
+    let out = output_within(
+        Command::new(TOOL)
+            .current_dir(t.path())
+            .arg("--shim")
+            .arg(shim())
+            .args(["-q", "--suggest-policy", pol.to_str().unwrap(), "--"])
+            .args(["sh", "-c", script, &format!("argument{rule}"), &probe]),
+        60,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = std::fs::read_to_string(&pol).unwrap();
+    let p = sigcap::Policy::from_toml(&text).unwrap_or_else(|e| panic!("{e}:\n{text}"));
+    for r in p.fs_rules() {
+        assert_ne!(r.root, Path::new("/"), "a rule came from a comment:\n{text}");
+    }
+    // Both are still there for the reader, escaped.
+    assert!(text.contains("argument\\n[[fs]]"), "{text}");
+    assert!(text.contains("missing\\n[[fs]]"), "{text}");
+}
