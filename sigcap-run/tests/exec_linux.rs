@@ -4,7 +4,8 @@
 #![cfg(target_os = "linux")]
 mod common;
 use common::*;
-use std::path::Path;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn tmp() -> tempfile::TempDir {
@@ -186,4 +187,126 @@ fn exec_of_a_fifo_is_refused_at_once() {
     assert_eq!(r.code(), 0, "{}", r.stderr());
     assert_eq!(r.stdout(), "126\n");
     assert!(r.stderr().contains("f: Permission denied"), "{}", r.stderr());
+}
+
+/// posix_spawn(p) with file actions and attributes, popen/pclose (CPython
+/// through ctypes, so glibc's entry points), mawk's pipes (execl) and
+/// make's recipes (posix_spawn): glibc reaches the kernel's execve
+/// inside libc for all of them, so the shim answers them itself.
+const SPAWN_PY: &str = r#"
+import ctypes, os, signal
+signal.alarm(30)  # a popen child that kept another stream's pipe would hang pclose
+def out(*a): print(*a, flush=True)
+def wait(pid): return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+fd = os.open("in.txt", os.O_RDONLY)
+try:
+    pid = os.posix_spawnp("tr", ["tr", "a-z", "A-Z"], os.environ, file_actions=[
+        (os.POSIX_SPAWN_DUP2, fd, 0), (os.POSIX_SPAWN_CLOSE, fd),
+        (os.POSIX_SPAWN_OPEN, 1, "out.txt", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)])
+    out("tr", wait(pid), open("out.txt").read().strip())
+except OSError as e:
+    out("tr refused", e.errno)
+os.close(fd)
+probe = "import os, signal; print(os.getpgrp(), signal.SIGUSR1 in signal.pthread_sigmask(signal.SIG_BLOCK, [])); raise SystemExit(4)"
+pid = os.posix_spawn("/usr/bin/python3", ["python3", "-c", probe], os.environ, setpgroup=0,
+    setsigmask=[signal.SIGUSR1], file_actions=[(os.POSIX_SPAWN_OPEN, 1, "pg.txt", os.O_WRONLY | os.O_CREAT, 0o644)])
+status = wait(pid)
+group, blocked = open("pg.txt").read().split()
+out("attributes", status, int(group) == pid, blocked)
+try:
+    os.posix_spawn("/nonexistent/prog", ["prog"], os.environ)
+except OSError as e:
+    out("missing", e.errno)
+libc = ctypes.CDLL(None, use_errno=True)
+libc.popen.restype = ctypes.c_void_p
+libc.popen.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
+libc.pclose.argtypes = [ctypes.c_void_p]
+libc.fputs.argtypes = [ctypes.c_char_p, ctypes.c_void_p]
+libc.fgets.argtypes = [ctypes.c_char_p, ctypes.c_int, ctypes.c_void_p]
+f = libc.popen(b"echo read end; exit 5", b"r")
+buf = ctypes.create_string_buffer(64)
+libc.fgets(buf, 64, f)
+out("popen r", buf.value.decode().strip(), os.waitstatus_to_exitcode(libc.pclose(f)))
+f1 = libc.popen(b"cat > one.txt", b"w")
+f2 = libc.popen(b"cat > two.txt", b"we")
+libc.fputs(b"one\n", f1)
+libc.fputs(b"two\n", f2)
+out("pclose 1", libc.pclose(f1), open("one.txt").read().strip())
+out("pclose 2", libc.pclose(f2), open("two.txt").read().strip())
+out("bad mode", libc.popen(b"true", b"x"), ctypes.get_errno())
+"#;
+
+const MAWK: &str = r#"BEGIN { "echo hi from getline" | getline x; print x; print system("exit 2");
+                   print "b\na" | "sort"; close("sort") }"#;
+
+const MAKEFILE: &str = "all: one two\none:\n\t@echo one; sh -c 'exit 0'\ntwo:\n\techo two\nfail:\n\t@exit 3\n";
+
+#[test]
+fn posix_spawn_popen_and_the_execl_family_run_as_plainly_and_replay() {
+    let t = tmp();
+    let d = t.path();
+    std::fs::write(d.join("spawn.py"), SPAWN_PY).unwrap();
+    std::fs::write(d.join("in.txt"), "quiet\n").unwrap();
+    std::fs::write(d.join("mk"), MAKEFILE).unwrap();
+    let script = format!(
+        "/usr/bin/python3 spawn.py; mawk '{MAWK}'; make -s -f mk; make -s -f mk fail 2>/dev/null; echo make $?"
+    );
+    let cmd = ["sh", "-c", script.as_str()];
+    let want = plain(d, &cmd);
+    let want = String::from_utf8_lossy(&want.stdout).into_owned();
+    // What a plain run prints, so that a broken plain run is not compared.
+    assert!(
+        want.starts_with("tr 0 QUIET\nattributes 4 True True\nmissing 2\npopen r read end 5\n"),
+        "{want}"
+    );
+    assert!(
+        want.contains("pclose 1 0 one\npclose 2 0 two\nbad mode None 22\nhi from getline\n2\na\nb\none\ntwo\nmake 2\n"),
+        "{want}"
+    );
+    let pol = s(&d.join("p.toml"));
+    let r = run(d, &["--suggest-policy", &pol], &cmd);
+    assert_eq!(r.code(), 0, "{}", r.stderr());
+    assert_eq!(r.stdout(), want);
+    for prog in ["/usr/bin/tr", "/usr/bin/python3", "/usr/bin/cat", "/usr/bin/sort"] {
+        let e = r.find("execve", prog);
+        assert!(!e.is_empty(), "{prog} not reported: {:#?}", r.violations());
+        assert_eq!(e[0]["decision"], "allowed");
+    }
+
+    // Enforced, a program outside every exec rule is refused before the
+    // file system is asked (EACCES, not ENOENT: no oracle of existence).
+    let want = want.replace("missing 2\n", "missing 13\n");
+    let again = run(d, &["--policy", &pol], &cmd);
+    assert_eq!(again.code(), 0, "{}", again.stderr());
+    assert_eq!(again.stdout(), want);
+
+    // The suggested policy with tr readable and not executable: the
+    // spawn fails with the errno execve would give, and the report names
+    // the denial.
+    let suggested = sigcap::Policy::from_file(&pol).unwrap();
+    let mut n = sigcap::Policy::new();
+    for rule in suggested.fs_rules().iter().filter(|r| r.root != Path::new("/usr/bin")) {
+        n.allow_fs(&rule.root, rule.access).unwrap();
+    }
+    n.allow_fs("/usr/bin", sigcap::Access::READ).unwrap();
+    // Each program this run starts, by the name it is started by (mawk
+    // and make name /bin/sh) and by the file that name resolves to.
+    let run_ = sigcap::Access::READ | sigcap::Access::EXEC;
+    let names = ["python3", "sh", "cat", "sort", "mawk", "make", "echo"];
+    let named = names
+        .iter()
+        .map(|p| Path::new("/usr/bin").join(p))
+        .chain([PathBuf::from("/bin/sh")]);
+    let programs: BTreeSet<PathBuf> = named.flat_map(|p| [std::fs::canonicalize(&p).unwrap(), p]).collect();
+    for p in &programs {
+        n.allow_fs(p, run_).unwrap();
+    }
+    let narrow = d.join("narrow.toml");
+    std::fs::write(&narrow, n.to_toml()).unwrap();
+    let refused = run(d, &["--policy", &s(&narrow)], &cmd);
+    assert_eq!(refused.code(), 0, "{}", refused.stderr());
+    assert_eq!(refused.stdout(), want.replace("tr 0 QUIET", "tr refused 13"));
+    let v = refused.find("execve", "/usr/bin/tr");
+    assert_eq!(v[0]["decision"], "denied", "{v:#?}");
+    assert_eq!(v[0]["reason"], "no-rule");
 }

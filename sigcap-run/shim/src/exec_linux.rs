@@ -17,10 +17,12 @@
 //!
 //! The caller keeps its pid for its parent, which waits on the proxy;
 //! the image has a pid of its own, and sigcap-run as its parent. A
-//! vfork() child (posix_spawn, CPython's subprocess) that calls these
-//! keeps its parent suspended until the image ends. posix_spawn itself,
-//! the execl family (C variadics) and glibc's internal callers (popen)
-//! reach the kernel's execve and fail with EPERM, unrecorded.
+//! vfork() child (CPython's subprocess) that calls these keeps its parent
+//! suspended until the image ends. glibc's execl family calls its
+//! internal execve, so `execl`, `execle` and `execlp` are answered here
+//! too (their variadic bodies are C, `execl_linux.c`); posix_spawn and
+//! popen are in spawn_linux.rs. `fexecve` and `execveat` still reach the
+//! kernel and fail with EPERM, unrecorded.
 //!
 //! No allocation on the way (a vfork child shares the parent's heap): the
 //! request is built in an anonymous mapping, the rest on the stack.
@@ -33,7 +35,7 @@ extern "C" {
 }
 
 /// The channel to sigcap-run, close-on-exec, -1 without one.
-static CHANNEL: AtomicI32 = AtomicI32::new(-1);
+pub(crate) static CHANNEL: AtomicI32 = AtomicI32::new(-1);
 /// The proxy's reply socket, for the signal handler.
 static PROXY: AtomicI32 = AtomicI32::new(-1);
 /// How long sigcap-run may take to start an image.
@@ -71,7 +73,7 @@ pub(crate) fn init() {
     }
 }
 
-fn active() -> bool {
+pub(crate) fn active() -> bool {
     crate::entered() && CHANNEL.load(Ordering::Acquire) >= 0
 }
 
@@ -79,12 +81,12 @@ type ExecveFn = unsafe extern "C" fn(*const c_char, *const *const c_char, *const
 type ExecvpeFn = ExecveFn;
 type SystemFn = unsafe extern "C" fn(*const c_char) -> c_int;
 
-unsafe fn next<T>(name: &CStr) -> Option<T> {
+pub(crate) unsafe fn next<T>(name: &CStr) -> Option<T> {
     let p = libc::dlsym(libc::RTLD_NEXT, name.as_ptr());
     (!p.is_null()).then(|| std::mem::transmute_copy(&p))
 }
 
-unsafe fn set_errno(e: c_int) -> c_int {
+pub(crate) unsafe fn set_errno(e: c_int) -> c_int {
     *libc::__errno_location() = e;
     -1
 }
@@ -130,12 +132,17 @@ pub unsafe extern "C" fn execvpe(file: *const c_char, argv: *const *const c_char
     if file.is_null() {
         return set_errno(libc::EFAULT);
     }
-    let name = CStr::from_ptr(file).to_bytes();
+    set_errno(run_found(CStr::from_ptr(file).to_bytes(), argv, envp))
+}
+
+/// [`run_image`] of the first program `name` names on PATH (a name with
+/// a slash is a path); returns only if none was started, with the errno.
+pub(crate) unsafe fn run_found(name: &[u8], argv: *const *const c_char, envp: *const *const c_char) -> c_int {
     if name.is_empty() {
-        return set_errno(libc::ENOENT);
+        return libc::ENOENT;
     }
     if name.contains(&b'/') {
-        return set_errno(run_image(name, argv, envp));
+        return run_image(name, argv, envp);
     }
     let path = libc::getenv(c"PATH".as_ptr());
     let path = if path.is_null() {
@@ -157,11 +164,41 @@ pub unsafe extern "C" fn execvpe(file: *const c_char, argv: *const *const c_char
         match run_image(&buf[..n], argv, envp) {
             libc::EACCES => seen_eacces = true,
             libc::ENOENT | libc::ENOTDIR | libc::ESTALE | libc::ENODEV | libc::ETIMEDOUT => {}
-            e => return set_errno(e),
+            e => return e,
         }
     }
-    set_errno(if seen_eacces { libc::EACCES } else { libc::ENOENT })
+    if seen_eacces {
+        libc::EACCES
+    } else {
+        libc::ENOENT
+    }
 }
+
+// execl(3), execle(3), execlp(3): C variadics, which Rust cannot define
+// on stable. Their bodies are C (execl_linux.c, built by build.rs), and a
+// cdylib exports no C symbol, so each exported name is a naked jump to
+// its body, which finds the arguments where the caller left them.
+extern "C" {
+    fn sigcap_run_execl();
+    fn sigcap_run_execle();
+    fn sigcap_run_execlp();
+}
+
+macro_rules! variadic_entry {
+    ($name:ident, $body:ident) => {
+        #[unsafe(naked)]
+        #[no_mangle]
+        pub unsafe extern "C" fn $name() {
+            #[cfg(target_arch = "x86_64")]
+            core::arch::naked_asm!("jmp {}", sym $body);
+            #[cfg(target_arch = "aarch64")]
+            core::arch::naked_asm!("b {}", sym $body);
+        }
+    };
+}
+variadic_entry!(execl, sigcap_run_execl);
+variadic_entry!(execle, sigcap_run_execle);
+variadic_entry!(execlp, sigcap_run_execlp);
 
 /// system(3): glibc's runs the shell with its internal posix_spawn,
 /// which the sandbox refuses; this one forks and execs through
@@ -226,7 +263,7 @@ unsafe fn strings<'a>(v: *const *const c_char) -> impl Iterator<Item = &'a [u8]>
 
 /// Asks sigcap-run for the image; returns only if it was not started,
 /// with the errno the exec fails with.
-unsafe fn run_image(path: &[u8], argv: *const *const c_char, envp: *const *const c_char) -> c_int {
+pub(crate) unsafe fn run_image(path: &[u8], argv: *const *const c_char, envp: *const *const c_char) -> c_int {
     let chan = CHANNEL.load(Ordering::Acquire);
     let mut pair = [-1; 2];
     if libc::socketpair(

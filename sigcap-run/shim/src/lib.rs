@@ -31,6 +31,8 @@ use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, AtomicUsize, Ordering};
 
 #[cfg(target_os = "linux")]
 mod exec_linux;
+#[cfg(target_os = "linux")]
+mod spawn_linux;
 #[cfg(target_os = "freebsd")]
 mod sysctl;
 
@@ -293,7 +295,10 @@ fn enter_now() -> c_int {
             };
             enter_event(fd, &sb, mode, &cwd);
             #[cfg(target_os = "linux")]
-            exec_linux::init();
+            {
+                exec_linux::init();
+                spawn_linux::init();
+            }
             // The runtime holds its own (close-on-exec) copy.
             // SAFETY: closing the inherited descriptor we were handed.
             unsafe { libc::close(fd) };
