@@ -145,8 +145,14 @@ fn hostile_requests_on_the_exec_channel_are_dropped_and_the_server_survives() {
     let t = tmp();
     let d = t.path();
     let script = r#"
-import os, socket, array
-fd = int(os.environ["SIGCAP_RUN_EXEC_FD"])
+import os, socket, array, stat
+def sock(n):
+    try:
+        return stat.S_ISSOCK(os.fstat(n).st_mode)
+    except OSError:
+        return False
+# The shim moved the channel to the first free number from 512 up.
+fd = next(n for n in range(512, 1024) if sock(n))
 ch = socket.socket(fileno=os.dup(fd))
 def ask(data, fds):
     try:
@@ -309,4 +315,65 @@ fn posix_spawn_popen_and_the_execl_family_run_as_plainly_and_replay() {
     let v = refused.find("execve", "/usr/bin/tr");
     assert_eq!(v[0]["decision"], "denied", "{v:#?}");
     assert_eq!(v[0]["reason"], "no-rule");
+}
+
+/// CPython's subprocess vforks, closes every descriptor past those it
+/// passes (close_range) and execs; its parent reads the output only
+/// once the call returned. The channel to sigcap-run outlives the
+/// close_range, and the parent is not held while the image runs (seq
+/// writes more than a pipe holds).
+#[test]
+fn cpython_subprocess_runs_and_reads_more_than_a_pipe_holds() {
+    let t = tmp();
+    let d = t.path();
+    let script = r#"
+import os, subprocess
+r = subprocess.run(["seq", "100000"], capture_output=True)
+print(r.returncode, len(r.stdout), r.stdout.splitlines()[-1].decode(), flush=True)
+print(subprocess.run("exit 4", shell=True).returncode, flush=True)
+rfd, wfd = os.pipe()
+p = subprocess.Popen(["sh", "-c", "echo via $0 >&" + str(wfd), "pass_fds"], pass_fds=[wfd])
+os.close(wfd)
+print(p.wait(), os.read(rfd, 100).decode().strip(), flush=True)
+print(subprocess.check_output(["pwd"], cwd="/usr").decode().strip(), flush=True)
+try:
+    subprocess.run(["/nonexistent/prog"])
+except FileNotFoundError as e:
+    print("missing", e.errno, flush=True)
+"#;
+    let cmd = ["/usr/bin/python3", "-c", script];
+    let want = plain(d, &cmd);
+    let want = String::from_utf8_lossy(&want.stdout).into_owned();
+    assert_eq!(want, "0 588895 100000\n4\n0 via pass_fds\n/usr\nmissing 2\n");
+    let r = run(d, &[], &cmd);
+    assert_eq!(r.code(), 0, "{}", r.stderr());
+    assert_eq!(r.stdout(), want);
+    assert_eq!(r.find("execve", "/usr/bin/seq")[0]["decision"], "allowed");
+}
+
+/// A shell that takes the channel's number for a file of its own (`exec
+/// N>file`, a dup2) and closes it: the shim moved the channel first, so
+/// the file gets the writes and the next exec still reaches sigcap-run.
+#[test]
+fn a_program_taking_the_channels_number_keeps_both() {
+    let t = tmp();
+    let d = t.path();
+    let script = r#"
+import os, stat, subprocess
+def sock(n):
+    try:
+        return stat.S_ISSOCK(os.fstat(n).st_mode)
+    except OSError:
+        return False
+ch = [n for n in range(512, 1024) if sock(n)]
+print(len(ch), flush=True)
+fd = os.open("f.txt", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+os.dup2(fd, ch[0])
+os.write(ch[0], b"mine\n")
+os.closerange(3, 1000)
+print(subprocess.run(["cat", "f.txt"], capture_output=True).stdout.decode().strip(), flush=True)
+"#;
+    let r = run(d, &[], &["/usr/bin/python3", "-c", script]);
+    assert_eq!(r.code(), 0, "{}", r.stderr());
+    assert_eq!(r.stdout(), "1\nmine\n");
 }

@@ -486,3 +486,28 @@ fn the_shims_broker_is_an_exec_of_the_program_with_the_shim() {
     let program_is_parent = std::fs::read_link(format!("/proc/{ppid}/exe")).is_ok_and(|x| x == sleep);
     assert!(!program_is_parent, "the broker {broker} is the program's child");
 }
+
+/// A program that blocks every signal (in a worker thread, or around a
+/// fork) or sets every handler to its default keeps working in the
+/// sandbox: the kernel resets a blocked SIGSYS to its default when a
+/// trap raises it, and the process would die at its next trapped call
+/// (as CPython's subprocess child did on `cwd=`).
+#[test]
+fn blocking_or_resetting_every_signal_keeps_the_sandbox_working() {
+    let t = tempfile::Builder::new().prefix("sigcap-run-sigsys.").tempdir().unwrap();
+    std::fs::write(t.path().join("f.txt"), "x\n").unwrap();
+    let script = r#"
+import signal, threading
+signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
+def work():
+    print(open("f.txt").read().strip(), flush=True)
+w = threading.Thread(target=work)
+w.start()
+w.join()
+signal.signal(signal.SIGSYS, signal.SIG_DFL)
+print(open("f.txt").read().strip(), signal.SIGSYS in signal.pthread_sigmask(signal.SIG_BLOCK, []), flush=True)
+"#;
+    let r = run(t.path(), &[], &["/usr/bin/python3", "-c", script]);
+    assert_eq!(r.code(), 0, "{}", r.stderr());
+    assert_eq!(r.stdout(), "x\nx False\n");
+}

@@ -16,9 +16,10 @@
 //! image through the group already), and exits as the image exits.
 //!
 //! The caller keeps its pid for its parent, which waits on the proxy;
-//! the image has a pid of its own, and sigcap-run as its parent. A
-//! vfork() child (CPython's subprocess) that calls these keeps its parent
-//! suspended until the image ends. glibc's execl family calls its
+//! the image has a pid of its own, and sigcap-run as its parent. vfork()
+//! is fork() here, so that no parent is held while its child stands in
+//! for an image; close_range, closefrom, dup2 and dup3 keep the channel
+//! open and out of the way. glibc's execl family calls its
 //! internal execve, so `execl`, `execle` and `execlp` are answered here
 //! too (their variadic bodies are C, `execl_linux.c`); posix_spawn and
 //! popen are in spawn_linux.rs. `fexecve` and `execveat` still reach the
@@ -67,10 +68,95 @@ pub(crate) fn init() {
     else {
         return;
     };
-    // SAFETY: fcntl on a number; a closed one fails.
-    if unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) } == 0 {
-        CHANNEL.store(fd, Ordering::Release);
+    // Moved high, out of the way of the numbers programs pick themselves
+    // (a shell's `exec 3>file`); where the limit is lower it stays.
+    // SAFETY: fcntl and close on the inherited number; a closed one fails.
+    unsafe {
+        let high = libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, CHANNEL_FLOOR);
+        if high >= 0 {
+            libc::close(fd);
+            CHANNEL.store(high, Ordering::Release);
+        } else if libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) == 0 {
+            CHANNEL.store(fd, Ordering::Release);
+        }
     }
+}
+
+/// Where [`init`] moves the channel to.
+const CHANNEL_FLOOR: c_int = 512;
+
+// The channel outlives the program's bulk descriptor calls: a child that
+// closes every descriptor before it execs (CPython's subprocess closes
+// with close_range, others with closefrom) would otherwise have no way
+// left to ask for its image, and a dup2 onto its number would send the
+// next request to the program's own file. Raw system calls: these run in
+// vfork children, where nothing may be resolved or locked, and none of
+// them is a cancellation point. A plain close() of the channel's number
+// is not answered here: nothing closes a number it never opened.
+
+/// Moves the channel off `target` before a call takes that number.
+pub(crate) unsafe fn keep_channel_off(target: c_int) -> Result<(), c_int> {
+    let ch = CHANNEL.load(Ordering::Acquire);
+    if ch < 0 || ch != target {
+        return Ok(());
+    }
+    let moved = libc::fcntl(ch, libc::F_DUPFD_CLOEXEC, target + 1);
+    if moved < 0 {
+        return Err(*libc::__errno_location());
+    }
+    libc::close(ch);
+    CHANNEL.store(moved, Ordering::Release);
+    Ok(())
+}
+
+unsafe fn raw(r: libc::c_long) -> c_int {
+    r as c_int
+}
+
+/// close_range(2), around the channel.
+#[no_mangle]
+pub unsafe extern "C" fn close_range(first: libc::c_uint, last: libc::c_uint, flags: c_int) -> c_int {
+    let ch = CHANNEL.load(Ordering::Acquire);
+    if ch < 0 || (ch as libc::c_uint) < first || (ch as libc::c_uint) > last || first > last {
+        return raw(libc::syscall(libc::SYS_close_range, first, last, flags));
+    }
+    let ch = ch as libc::c_uint;
+    let mut r = 0;
+    if ch > first {
+        r = raw(libc::syscall(libc::SYS_close_range, first, ch - 1, flags));
+    }
+    if r == 0 && ch < last {
+        r = raw(libc::syscall(libc::SYS_close_range, ch + 1, last, flags));
+    }
+    r
+}
+
+/// closefrom(3), around the channel.
+#[no_mangle]
+pub unsafe extern "C" fn closefrom(low: c_int) {
+    close_range(low.max(0) as libc::c_uint, libc::c_uint::MAX, 0);
+}
+
+/// dup2(2), moving the channel off `new` first.
+#[no_mangle]
+pub unsafe extern "C" fn dup2(old: c_int, new: c_int) -> c_int {
+    if old != new {
+        if let Err(e) = keep_channel_off(new) {
+            return set_errno(e);
+        }
+    }
+    raw(libc::syscall(libc::SYS_dup2, old, new))
+}
+
+/// dup3(2), moving the channel off `new` first.
+#[no_mangle]
+pub unsafe extern "C" fn dup3(old: c_int, new: c_int, flags: c_int) -> c_int {
+    if old != new {
+        if let Err(e) = keep_channel_off(new) {
+            return set_errno(e);
+        }
+    }
+    raw(libc::syscall(libc::SYS_dup3, old, new, flags))
 }
 
 pub(crate) fn active() -> bool {
@@ -199,6 +285,19 @@ macro_rules! variadic_entry {
 variadic_entry!(execl, sigcap_run_execl);
 variadic_entry!(execle, sigcap_run_execle);
 variadic_entry!(execlp, sigcap_run_execlp);
+
+/// vfork(2) is fork(2) here. A vfork child that execs stands in for its
+/// image rather than exec, so its parent would stay suspended until the
+/// image ends; an image writing more than a pipe holds to a parent that
+/// reads only once the call returned (CPython's subprocess) would wait
+/// for ever. POSIX lets vfork be fork; what the child writes to memory is
+/// then not seen by its parent (undefined behaviour anyway). A wrapper
+/// cannot call the real vfork (its child would return through this frame
+/// before the parent does), so it is fork before enter as well.
+#[no_mangle]
+pub unsafe extern "C" fn vfork() -> libc::pid_t {
+    libc::fork()
+}
 
 /// system(3): glibc's runs the shell with its internal posix_spawn,
 /// which the sandbox refuses; this one forks and execs through

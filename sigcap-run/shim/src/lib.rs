@@ -32,6 +32,8 @@ use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, AtomicUsize, Ordering};
 #[cfg(target_os = "linux")]
 mod exec_linux;
 #[cfg(target_os = "linux")]
+mod sigsys_linux;
+#[cfg(target_os = "linux")]
 mod spawn_linux;
 #[cfg(target_os = "freebsd")]
 mod sysctl;
@@ -296,6 +298,7 @@ fn enter_now() -> c_int {
             enter_event(fd, &sb, mode, &cwd);
             #[cfg(target_os = "linux")]
             {
+                sigsys_linux::init();
                 exec_linux::init();
                 spawn_linux::init();
             }

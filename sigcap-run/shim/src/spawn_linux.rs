@@ -21,7 +21,7 @@
 //! proxy made) and the scheduling attributes (the image is sigcap-run's
 //! child) fail with ENOTSUP; POSIX_SPAWN_RESETIDS holds anyway, since
 //! the image runs with sigcap-run's real ids.
-use crate::exec_linux::{active, next, run_found, run_image, set_errno, CHANNEL};
+use crate::exec_linux::{active, keep_channel_off, next, run_found, run_image, set_errno, CHANNEL};
 use std::ffi::{c_char, c_int, c_short, CStr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
@@ -384,7 +384,7 @@ unsafe fn run_child(
     if setup.flags & libc::POSIX_SPAWN_SETSIGDEF as c_short != 0 {
         let mut dfl: libc::sigaction = std::mem::zeroed();
         dfl.sa_sigaction = libc::SIG_DFL;
-        for s in 1..libc::SIGRTMAX() {
+        for s in 1..=libc::SIGRTMAX() {
             // SIGSYS is the sandbox's.
             if s != libc::SIGSYS && libc::sigismember(&setup.sigdefault, s) == 1 {
                 libc::sigaction(s, &dfl, std::ptr::null_mut());
@@ -415,22 +415,15 @@ unsafe fn run_child(
 /// Moves the child's own descriptors (the start pipe, the channel) off a
 /// number an action is about to take.
 unsafe fn clear(target: c_int, notify: &mut c_int) -> Result<(), c_int> {
-    for held in [*notify, CHANNEL.load(Ordering::Acquire)] {
-        if held != target || held < 0 {
-            continue;
-        }
-        let moved = libc::fcntl(held, libc::F_DUPFD_CLOEXEC, target + 1);
+    if *notify == target {
+        let moved = libc::fcntl(target, libc::F_DUPFD_CLOEXEC, target + 1);
         if moved < 0 {
             return Err(*libc::__errno_location());
         }
-        libc::close(held);
-        if held == *notify {
-            *notify = moved;
-        } else {
-            CHANNEL.store(moved, Ordering::Release);
-        }
+        libc::close(target);
+        *notify = moved;
     }
-    Ok(())
+    keep_channel_off(target)
 }
 
 fn own(fd: c_int, notify: c_int) -> bool {

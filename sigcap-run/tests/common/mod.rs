@@ -87,23 +87,27 @@ impl Run {
     }
 }
 
-/// Runs `sigcap-run [opts] -- cmd...` in `dir`, with a report.
+const RUN_BOUND: u64 = 300;
+
+/// Runs `sigcap-run [opts] -- cmd...` in `dir`, with a report; a run
+/// that hangs is killed after RUN_BOUND seconds, and the test fails.
 pub fn run(dir: &Path, opts: &[&str], cmd: &[&str]) -> Run {
     let report = dir.join(format!("report-{}.json", std::process::id()));
     let _ = std::fs::remove_file(&report);
-    let out = Command::new(TOOL)
-        .current_dir(dir)
-        .arg("--shim")
-        .arg(shim())
-        .arg("--report")
-        .arg(&report)
-        .args(["--color", "never"])
-        .args(opts)
-        .arg("--")
-        .args(cmd)
-        .env("LC_ALL", "C.UTF-8")
-        .output()
-        .unwrap();
+    let out = output_within(
+        Command::new(TOOL)
+            .current_dir(dir)
+            .arg("--shim")
+            .arg(shim())
+            .arg("--report")
+            .arg(&report)
+            .args(["--color", "never"])
+            .args(opts)
+            .arg("--")
+            .args(cmd)
+            .env("LC_ALL", "C.UTF-8"),
+        RUN_BOUND,
+    );
     let report = std::fs::read_to_string(&report)
         .ok()
         .map(|t| serde_json::from_str(&t).unwrap());
