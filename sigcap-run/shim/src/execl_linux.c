@@ -30,73 +30,73 @@ count_args(const char *arg0, va_list ap)
 	return (n);
 }
 
-#define	COLLECT(arg0, argc, argv, ap) do {				\
-	ptrdiff_t i_;							\
-									\
-	(argv)[0] = (char *)(arg0);					\
-	for (i_ = 1; i_ <= (argc); i_++)				\
-		(argv)[i_] = va_arg((ap), char *);			\
-} while (0)
+enum form { LIST, LIST_ENV, LIST_PATH };
 
-int
-sigcap_run_execl(const char *path, const char *arg0, ...)
+/*
+ * The arguments from arg0 to the NULL that ends them as an argv, then
+ * execve (with the environment after that NULL for execle) or execvpe.
+ */
+static int
+run_list(const char *file, const char *arg0, va_list ap, enum form form)
 {
-	va_list ap;
-	ptrdiff_t argc;
+	va_list count;
+	ptrdiff_t argc, i;
+	char **envp;
 
-	va_start(ap, arg0);
-	argc = count_args(arg0, ap);
-	va_end(ap);
+	va_copy(count, ap);
+	argc = count_args(arg0, count);
+	va_end(count);
 	if (argc < 0) {
 		errno = E2BIG;
 		return (-1);
 	}
 	char *argv[argc + 1];
+	argv[0] = (char *)arg0;
+	for (i = 1; i <= argc; i++)
+		argv[i] = va_arg(ap, char *);
+	switch (form) {
+	case LIST_ENV:
+		envp = va_arg(ap, char **);
+		return (execve(file, argv, envp));
+	case LIST_PATH:
+		return (execvpe(file, argv, environ));
+	default:
+		return (execve(file, argv, environ));
+	}
+}
+
+int
+sigcap_run_execl(const char *path, const char *arg0, ...)
+{
+	va_list ap;
+	int r;
+
 	va_start(ap, arg0);
-	COLLECT(arg0, argc, argv, ap);
+	r = run_list(path, arg0, ap, LIST);
 	va_end(ap);
-	return (execve(path, argv, environ));
+	return (r);
 }
 
 int
 sigcap_run_execle(const char *path, const char *arg0, ...)
 {
 	va_list ap;
-	ptrdiff_t argc;
-	char **envp;
+	int r;
 
 	va_start(ap, arg0);
-	argc = count_args(arg0, ap);
+	r = run_list(path, arg0, ap, LIST_ENV);
 	va_end(ap);
-	if (argc < 0) {
-		errno = E2BIG;
-		return (-1);
-	}
-	char *argv[argc + 1];
-	va_start(ap, arg0);
-	COLLECT(arg0, argc, argv, ap);
-	/* The environment follows the NULL that ends the arguments. */
-	envp = va_arg(ap, char **);
-	va_end(ap);
-	return (execve(path, argv, envp));
+	return (r);
 }
 
 int
 sigcap_run_execlp(const char *file, const char *arg0, ...)
 {
 	va_list ap;
-	ptrdiff_t argc;
+	int r;
 
 	va_start(ap, arg0);
-	argc = count_args(arg0, ap);
+	r = run_list(file, arg0, ap, LIST_PATH);
 	va_end(ap);
-	if (argc < 0) {
-		errno = E2BIG;
-		return (-1);
-	}
-	char *argv[argc + 1];
-	va_start(ap, arg0);
-	COLLECT(arg0, argc, argv, ap);
-	va_end(ap);
-	return (execvpe(file, argv, environ));
+	return (r);
 }

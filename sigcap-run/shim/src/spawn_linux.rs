@@ -197,13 +197,7 @@ pub unsafe extern "C" fn posix_spawn(
     argv: *const *mut c_char,
     envp: *const *mut c_char,
 ) -> c_int {
-    if !active() {
-        return match next::<SpawnFn>(c"posix_spawn") {
-            Some(f) => f(pid, path, fa, attr, argv, envp),
-            None => libc::ENOSYS,
-        };
-    }
-    spawn_glibc(pid, path, fa, attr, argv, envp, false)
+    entry(c"posix_spawn", false)(pid, path, fa, attr, argv, envp)
 }
 
 /// posix_spawnp(3): the program is looked up on PATH as execvp does.
@@ -216,13 +210,27 @@ pub unsafe extern "C" fn posix_spawnp(
     argv: *const *mut c_char,
     envp: *const *mut c_char,
 ) -> c_int {
-    if !active() {
-        return match next::<SpawnFn>(c"posix_spawnp") {
-            Some(f) => f(pid, file, fa, attr, argv, envp),
-            None => libc::ENOSYS,
-        };
+    entry(c"posix_spawnp", true)(pid, file, fa, attr, argv, envp)
+}
+
+/// The C library's `name` before enter (ENOSYS without one), ours after.
+unsafe fn entry(
+    name: &CStr,
+    search: bool,
+) -> impl Fn(
+    *mut libc::pid_t,
+    *const c_char,
+    *const libc::posix_spawn_file_actions_t,
+    *const libc::posix_spawnattr_t,
+    *const *mut c_char,
+    *const *mut c_char,
+) -> c_int {
+    let real = if active() { None } else { Some(next::<SpawnFn>(name)) };
+    move |pid, path, fa, attr, argv, envp| match real {
+        Some(Some(f)) => f(pid, path, fa, attr, argv, envp),
+        Some(None) => libc::ENOSYS,
+        None => spawn_glibc(pid, path, fa, attr, argv, envp, search),
     }
-    spawn_glibc(pid, file, fa, attr, argv, envp, true)
 }
 
 /// What the child does before it asks for the image.
