@@ -109,24 +109,20 @@ pub(crate) unsafe fn keep_channel_off(target: c_int) -> Result<(), c_int> {
     Ok(())
 }
 
-unsafe fn raw(r: libc::c_long) -> c_int {
-    r as c_int
-}
-
 /// close_range(2), around the channel.
 #[no_mangle]
 pub unsafe extern "C" fn close_range(first: libc::c_uint, last: libc::c_uint, flags: c_int) -> c_int {
     let ch = CHANNEL.load(Ordering::Acquire);
     if ch < 0 || (ch as libc::c_uint) < first || (ch as libc::c_uint) > last || first > last {
-        return raw(libc::syscall(libc::SYS_close_range, first, last, flags));
+        return libc::syscall(libc::SYS_close_range, first, last, flags) as c_int;
     }
     let ch = ch as libc::c_uint;
     let mut r = 0;
     if ch > first {
-        r = raw(libc::syscall(libc::SYS_close_range, first, ch - 1, flags));
+        r = libc::syscall(libc::SYS_close_range, first, ch - 1, flags) as c_int;
     }
     if r == 0 && ch < last {
-        r = raw(libc::syscall(libc::SYS_close_range, ch + 1, last, flags));
+        r = libc::syscall(libc::SYS_close_range, ch + 1, last, flags) as c_int;
     }
     r
 }
@@ -145,7 +141,7 @@ pub unsafe extern "C" fn dup2(old: c_int, new: c_int) -> c_int {
             return set_errno(e);
         }
     }
-    raw(libc::syscall(libc::SYS_dup2, old, new))
+    libc::syscall(libc::SYS_dup2, old, new) as c_int
 }
 
 /// dup3(2), moving the channel off `new` first.
@@ -156,7 +152,7 @@ pub unsafe extern "C" fn dup3(old: c_int, new: c_int, flags: c_int) -> c_int {
             return set_errno(e);
         }
     }
-    raw(libc::syscall(libc::SYS_dup3, old, new, flags))
+    libc::syscall(libc::SYS_dup3, old, new, flags) as c_int
 }
 
 pub(crate) fn active() -> bool {

@@ -436,11 +436,27 @@ unsafe extern "C" fn wrapped_main(argc: c_int, argv: *mut *mut c_char, envp: *mu
     real(argc, argv, envp)
 }
 
+/// The C library's `name` (the definition after the shim's); exits with
+/// status 125 if there is none.
 fn next_symbol(name: &CStr) -> *mut c_void {
     // SAFETY: dlsym with a valid C string.
     let p = unsafe { libc::dlsym(libc::RTLD_NEXT, name.as_ptr()) };
     if p.is_null() {
         fail(&format!("cannot find the C library's {}", name.to_string_lossy()));
+    }
+    p
+}
+
+/// The C library's `name`, looked up once and kept in `slot` (the shim's
+/// wrappers of calls made often, or in forked children, where dlsym's
+/// lock must not be taken); null if there is none.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+pub(crate) fn next_cached(slot: &AtomicPtr<c_void>, name: &CStr) -> *mut c_void {
+    let mut p = slot.load(Ordering::Acquire);
+    if p.is_null() {
+        // SAFETY: dlsym with a valid C string.
+        p = unsafe { libc::dlsym(libc::RTLD_NEXT, name.as_ptr()) };
+        slot.store(p, Ordering::Release);
     }
     p
 }

@@ -32,33 +32,20 @@ static KEPT: AtomicBool = AtomicBool::new(false);
 
 /// After enter: from now on SIGSYS stays.
 pub(crate) fn init() {
-    resolve_all();
     KEPT.store(true, Ordering::Release);
 }
 
 extern "C" fn resolve_all() {
-    // SAFETY: dlsym of functions every C library has.
-    unsafe {
-        resolve(&REAL_SIGACTION, c"sigaction");
-        resolve(&REAL_SIGNAL, c"signal");
-        resolve(&REAL_SIGPROCMASK, c"sigprocmask");
-        resolve(&REAL_PTHREAD_SIGMASK, c"pthread_sigmask");
-    }
+    crate::next_cached(&REAL_SIGACTION, c"sigaction");
+    crate::next_cached(&REAL_SIGNAL, c"signal");
+    crate::next_cached(&REAL_SIGPROCMASK, c"sigprocmask");
+    crate::next_cached(&REAL_PTHREAD_SIGMASK, c"pthread_sigmask");
 }
 
 /// Run when the shim is loaded, before any code of the program.
 #[used]
 #[link_section = ".init_array"]
 static RESOLVE_AT_LOAD: extern "C" fn() = resolve_all;
-
-unsafe fn resolve(slot: &AtomicPtr<c_void>, name: &std::ffi::CStr) -> *mut c_void {
-    let mut p = slot.load(Ordering::Acquire);
-    if p.is_null() {
-        p = libc::dlsym(libc::RTLD_NEXT, name.as_ptr());
-        slot.store(p, Ordering::Release);
-    }
-    p
-}
 
 fn kept(sig: c_int) -> bool {
     sig == libc::SIGSYS && KEPT.load(Ordering::Acquire)
@@ -67,7 +54,7 @@ fn kept(sig: c_int) -> bool {
 /// sigaction(2): SIGSYS is only read once the program entered.
 #[no_mangle]
 pub unsafe extern "C" fn sigaction(sig: c_int, act: *const libc::sigaction, old: *mut libc::sigaction) -> c_int {
-    let real = resolve(&REAL_SIGACTION, c"sigaction");
+    let real = crate::next_cached(&REAL_SIGACTION, c"sigaction");
     if real.is_null() {
         *libc::__errno_location() = libc::ENOSYS;
         return -1;
@@ -89,7 +76,7 @@ pub unsafe extern "C" fn signal(sig: c_int, handler: libc::sighandler_t) -> libc
             _ => libc::SIG_ERR,
         };
     }
-    let real = resolve(&REAL_SIGNAL, c"signal");
+    let real = crate::next_cached(&REAL_SIGNAL, c"signal");
     if real.is_null() {
         *libc::__errno_location() = libc::ENOSYS;
         return libc::SIG_ERR;
@@ -111,7 +98,7 @@ unsafe fn without_sigsys(how: c_int, set: *const libc::sigset_t, copy: &mut libc
 /// sigprocmask(2): SIGSYS is never blocked once the program entered.
 #[no_mangle]
 pub unsafe extern "C" fn sigprocmask(how: c_int, set: *const libc::sigset_t, old: *mut libc::sigset_t) -> c_int {
-    let real = resolve(&REAL_SIGPROCMASK, c"sigprocmask");
+    let real = crate::next_cached(&REAL_SIGPROCMASK, c"sigprocmask");
     if real.is_null() {
         *libc::__errno_location() = libc::ENOSYS;
         return -1;
@@ -124,7 +111,7 @@ pub unsafe extern "C" fn sigprocmask(how: c_int, set: *const libc::sigset_t, old
 /// pthread_sigmask(3): the same for one thread.
 #[no_mangle]
 pub unsafe extern "C" fn pthread_sigmask(how: c_int, set: *const libc::sigset_t, old: *mut libc::sigset_t) -> c_int {
-    let real = resolve(&REAL_PTHREAD_SIGMASK, c"pthread_sigmask");
+    let real = crate::next_cached(&REAL_PTHREAD_SIGMASK, c"pthread_sigmask");
     if real.is_null() {
         return libc::ENOSYS;
     }

@@ -197,7 +197,7 @@ pub unsafe extern "C" fn posix_spawn(
     argv: *const *mut c_char,
     envp: *const *mut c_char,
 ) -> c_int {
-    entry(c"posix_spawn", false)(pid, path, fa, attr, argv, envp)
+    spawn_glibc(c"posix_spawn", false, pid, path, fa, attr, argv, envp)
 }
 
 /// posix_spawnp(3): the program is looked up on PATH as execvp does.
@@ -210,27 +210,7 @@ pub unsafe extern "C" fn posix_spawnp(
     argv: *const *mut c_char,
     envp: *const *mut c_char,
 ) -> c_int {
-    entry(c"posix_spawnp", true)(pid, file, fa, attr, argv, envp)
-}
-
-/// The C library's `name` before enter (ENOSYS without one), ours after.
-unsafe fn entry(
-    name: &CStr,
-    search: bool,
-) -> impl Fn(
-    *mut libc::pid_t,
-    *const c_char,
-    *const libc::posix_spawn_file_actions_t,
-    *const libc::posix_spawnattr_t,
-    *const *mut c_char,
-    *const *mut c_char,
-) -> c_int {
-    let real = if active() { None } else { Some(next::<SpawnFn>(name)) };
-    move |pid, path, fa, attr, argv, envp| match real {
-        Some(Some(f)) => f(pid, path, fa, attr, argv, envp),
-        Some(None) => libc::ENOSYS,
-        None => spawn_glibc(pid, path, fa, attr, argv, envp, search),
-    }
+    spawn_glibc(c"posix_spawnp", true, pid, file, fa, attr, argv, envp)
 }
 
 /// What the child does before it asks for the image.
@@ -270,15 +250,25 @@ const NOT_CARRIED: c_short = libc::POSIX_SPAWN_SETSID as c_short
     | libc::POSIX_SPAWN_SETSCHEDPARAM as c_short
     | libc::POSIX_SPAWN_SETSCHEDULER as c_short;
 
+/// The C library's `name` before enter (ENOSYS without one); after, the
+/// spawn with glibc's attributes and file actions, answered here.
+#[allow(clippy::too_many_arguments)] // posix_spawn's own, and which one
 unsafe fn spawn_glibc(
+    name: &CStr,
+    search: bool,
     pid: *mut libc::pid_t,
     path: *const c_char,
     fa: *const libc::posix_spawn_file_actions_t,
     attr: *const libc::posix_spawnattr_t,
     argv: *const *mut c_char,
     envp: *const *mut c_char,
-    search: bool,
 ) -> c_int {
+    if !active() {
+        return match next::<SpawnFn>(name) {
+            Some(f) => f(pid, path, fa, attr, argv, envp),
+            None => libc::ENOSYS,
+        };
+    }
     if path.is_null() {
         return libc::EFAULT;
     }
@@ -336,12 +326,12 @@ unsafe fn spawn(
         return Err(*libc::__errno_location());
     }
     // No handler of the program runs in the child before the image's
-    // mask is set; SIGSYS stays open, a blocked one would kill the child
-    // at its first trapped call.
+    // mask is set. SIGSYS stays open (the shim's sigprocmask never
+    // blocks it: a blocked one would kill the child at its first trapped
+    // call).
     let mut all: libc::sigset_t = std::mem::zeroed();
     let mut old: libc::sigset_t = std::mem::zeroed();
     libc::sigfillset(&mut all);
-    libc::sigdelset(&mut all, libc::SIGSYS);
     libc::sigprocmask(libc::SIG_BLOCK, &all, &mut old);
     if setup.flags & libc::POSIX_SPAWN_SETSIGMASK as c_short == 0 {
         setup.mask = old;
@@ -392,9 +382,9 @@ unsafe fn run_child(
     if setup.flags & libc::POSIX_SPAWN_SETSIGDEF as c_short != 0 {
         let mut dfl: libc::sigaction = std::mem::zeroed();
         dfl.sa_sigaction = libc::SIG_DFL;
+        // The shim's sigaction leaves SIGSYS, the sandbox's, alone.
         for s in 1..=libc::SIGRTMAX() {
-            // SIGSYS is the sandbox's.
-            if s != libc::SIGSYS && libc::sigismember(&setup.sigdefault, s) == 1 {
+            if libc::sigismember(&setup.sigdefault, s) == 1 {
                 libc::sigaction(s, &dfl, std::ptr::null_mut());
             }
         }
@@ -410,9 +400,7 @@ unsafe fn run_child(
             return e;
         }
     }
-    let mut mask = setup.mask;
-    libc::sigdelset(&mut mask, libc::SIGSYS);
-    libc::sigprocmask(libc::SIG_SETMASK, &mask, std::ptr::null_mut());
+    libc::sigprocmask(libc::SIG_SETMASK, &setup.mask, std::ptr::null_mut());
     if search {
         run_found(path, argv, envp)
     } else {

@@ -11,7 +11,7 @@
 //! go through these two symbols (a static program, a library's own
 //! `__sysctl` system call) stay refused.
 use std::ffi::{c_char, c_int, c_uint, c_void, CStr};
-use std::sync::atomic::{AtomicPtr, Ordering};
+use std::sync::atomic::AtomicPtr;
 
 type ByName = unsafe extern "C" fn(*const c_char, *mut c_void, *mut libc::size_t, *const c_void, libc::size_t) -> c_int;
 type ByMib =
@@ -21,12 +21,11 @@ static REAL_BYNAME: AtomicPtr<c_void> = AtomicPtr::new(std::ptr::null_mut());
 static REAL_BYMIB: AtomicPtr<c_void> = AtomicPtr::new(std::ptr::null_mut());
 
 fn real(slot: &AtomicPtr<c_void>, name: &CStr) -> *mut c_void {
-    let mut p = slot.load(Ordering::Acquire);
-    if p.is_null() {
-        p = crate::next_symbol(name);
-        slot.store(p, Ordering::Release);
+    match crate::next_cached(slot, name) {
+        // Missing: the shim cannot stand in for it, and says so.
+        p if p.is_null() => crate::next_symbol(name),
+        p => p,
     }
-    p
 }
 
 /// The kernel's limit on a MIB's length (sys/sysctl.h).
