@@ -331,7 +331,13 @@ fn run(setup: &Setup, chan: &OwnedFd, req: sigcap::ImageRequest, reply: OwnedFd,
         Ok((_, d)) => (Ok(d.rule), d.interpreter.as_deref()),
         Err(e) => (Err(*e), None),
     };
-    let rec = exec_record(SEQ.fetch_add(1, Ordering::Relaxed), pid, &abs, rel_cwd, interp, outcome);
+    let mut rec = exec_record(SEQ.fetch_add(1, Ordering::Relaxed), pid, &abs, rel_cwd, interp, outcome);
+    if let Ok((_, d)) = &started {
+        // What ran, where symlinks led (/usr/bin/sh -> dash).
+        if d.exec[0] != abs {
+            rec["via"] = d.exec[0].to_string_lossy().into_owned().into();
+        }
+    }
     let _ = (&setup.log).write_all(format!("{rec}\n").as_bytes());
     drop(fds);
     let mut child = match started {

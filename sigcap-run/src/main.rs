@@ -106,16 +106,43 @@ fn find_program(name: &OsString) -> Result<PathBuf> {
     bail!("{}: not found in PATH", p.display())
 }
 
+/// The file the shim is preloaded into when `prog` runs: `prog` itself,
+/// or the interpreter a `#!` script names, which the kernel runs with the
+/// script as its argument (and which enters the sandbox in its `main`,
+/// before it reads the script). An interpreter that is itself a script is
+/// refused, as a brokered exec refuses it.
+fn preload_target(prog: &Path) -> Result<PathBuf> {
+    let kind = |p: &Path| -> Result<sigcap::ImageKind> {
+        let f = std::fs::File::open(p).with_context(|| format!("cannot read {}", p.display()))?;
+        sigcap::image_kind(&f).map_err(|e| {
+            anyhow::anyhow!(
+                "{}: not a program the kernel runs ({})",
+                p.display(),
+                std::io::Error::from_raw_os_error(e)
+            )
+        })
+    };
+    match kind(prog)? {
+        sigcap::ImageKind::Elf { .. } => Ok(prog.to_owned()),
+        sigcap::ImageKind::Script { interpreter } => {
+            match kind(&interpreter).with_context(|| format!("{}: its #! interpreter", prog.display()))? {
+                sigcap::ImageKind::Elf { .. } => Ok(interpreter),
+                sigcap::ImageKind::Script { .. } => bail!(
+                    "{}: its #! interpreter {} is a script itself (name a program in the #! line)",
+                    prog.display(),
+                    interpreter.display()
+                ),
+            }
+        }
+    }
+}
+
 /// A program the shim can be preloaded into: a dynamically linked ELF.
 fn check_dynamic(prog: &Path) -> Result<()> {
     let data = std::fs::read(prog).with_context(|| format!("cannot read {}", prog.display()))?;
     use object::read::elf::{FileHeader, ProgramHeader};
-    let hdr = object::elf::FileHeader64::<object::Endianness>::parse(&*data).map_err(|_| {
-        anyhow::anyhow!(
-            "{}: not a 64-bit ELF executable (scripts are not supported: run their interpreter)",
-            prog.display()
-        )
-    })?;
+    let hdr = object::elf::FileHeader64::<object::Endianness>::parse(&*data)
+        .map_err(|_| anyhow::anyhow!("{}: not a 64-bit ELF executable", prog.display()))?;
     let endian = hdr.endian().map_err(|e| anyhow::anyhow!("{}: {e}", prog.display()))?;
     let phdrs = hdr
         .program_headers(endian, &*data)
@@ -254,7 +281,7 @@ fn same_file_name(a: &Path, b: &Path) -> bool {
 fn run(cli: Cli) -> Result<i32> {
     umask();
     let prog = find_program(&cli.command[0])?;
-    check_dynamic(&prog)?;
+    check_dynamic(&preload_target(&prog)?)?;
     let shim = find_shim(&cli)?;
     let policy = match &cli.policy {
         Some(p) => {

@@ -229,13 +229,20 @@ pub fn least_policy(stream: &Stream) -> Result<(Policy, Vec<String>)> {
             Op::Exec => {
                 if ok {
                     execs = true;
-                    // A script: its interpreter (the record's detail2) was
-                    // decided as a program of its own and needs exec too.
-                    if let Some(interp) = d.path2.as_deref().filter(|p| p.starts_with('/')) {
-                        let interp = PathBuf::from(interp);
-                        used.insert(interp.clone());
-                        needs.push((interp, Access::EXEC, r.name.clone()));
+                    // The program, and a script's interpreter (the
+                    // record's detail2), decided as a program of its own;
+                    // each needs exec on the path named and on the file
+                    // it resolves to (/usr/bin/sh -> dash), as a symlink
+                    // is followed only to a target that is allowed too.
+                    let interp = d.path2.as_deref().filter(|p| p.starts_with('/')).map(PathBuf::from);
+                    for named in std::iter::once(link.clone().unwrap_or_else(|| abs.clone())).chain(interp) {
+                        let real = std::fs::canonicalize(&named).ok().filter(|c| *c != named);
+                        for p in std::iter::once(named).chain(real) {
+                            used.insert(p.clone());
+                            needs.push((p, Access::EXEC, r.name.clone()));
+                        }
                     }
+                    continue;
                 }
                 // Linux's execve is no call the runtime brokers (its
                 // table has no access for it): sigcap-run decides it.
