@@ -99,6 +99,8 @@ pub(crate) fn perform_into(
         iov_base: std::ptr::null_mut(),
         iov_len: 0,
     };
+    req.pid = v.pid;
+    req.tid = v.tid as i32;
     req.flags = call.flags;
     req.mode = call.mode;
     req.aux = call.aux;
@@ -348,6 +350,20 @@ pub(crate) fn perform_into(
             if fd < 0 {
                 return denied(Decision::BrokerUnavailable);
             }
+            // open(2) returns the lowest free number (`close(0);
+            // open("/dev/null")` redirects stdin), but the reply socket
+            // held one while the descriptor arrived: move it down.
+            // SAFETY: fd is ours; F_DUPFD_CLOEXEC makes a new one.
+            let low = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
+            let fd = if low >= 0 && low < fd {
+                sys::close(fd);
+                low
+            } else {
+                if low >= 0 {
+                    sys::close(low);
+                }
+                fd
+            };
             // The descriptor arrives close-on-exec (MSG_CMSG_CLOEXEC);
             // its flags become what the program's open asked for.
             let want = fd_flags(call.flags);

@@ -13,7 +13,7 @@
 /// "SGCP" in ASCII.
 pub const MAGIC: u32 = 0x5347_4350;
 /// Bumped on any layout change.
-pub const VERSION: u16 = 1;
+pub const VERSION: u16 = 2;
 /// Longest path carried (Linux PATH_MAX; FreeBSD's is smaller).
 pub const PATH_MAX: usize = 4096;
 /// Largest socket address carried (sockaddr_storage is 128 bytes).
@@ -216,6 +216,10 @@ pub struct Request {
     pub addr_len: u32,
     pub data_len: u32,
     pub out_len: u32,
+    /// The process and thread the request is made for (procfs' `self`,
+    /// broker/decide.rs `for_requester`).
+    pub pid: i32,
+    pub tid: i32,
     pub aux: u64,
     pub path: [u8; PATH_MAX],
     pub path2: [u8; PATH_MAX],
@@ -237,6 +241,8 @@ impl Request {
             addr_len: 0,
             data_len: 0,
             out_len: 0,
+            pid: 0,
+            tid: 0,
             aux: 0,
             path: [0; PATH_MAX],
             path2: [0; PATH_MAX],
@@ -246,8 +252,8 @@ impl Request {
 
     /// The header's bytes, for an iovec.
     pub fn as_bytes(&self) -> &[u8] {
-        // SAFETY: repr(C), no padding between integer fields of these sizes
-        // except none; any byte view of plain data is valid to read.
+        // SAFETY: repr(C) with no padding (layout_has_no_padding): every
+        // byte is a field's, so any byte view is valid to read.
         unsafe { std::slice::from_raw_parts((self as *const Request).cast(), std::mem::size_of::<Request>()) }
     }
 
@@ -525,7 +531,7 @@ mod tests {
 
     #[test]
     fn layout_has_no_padding() {
-        assert_eq!(std::mem::size_of::<Request>(), 48 + 2 * PATH_MAX + ADDR_MAX);
+        assert_eq!(std::mem::size_of::<Request>(), 56 + 2 * PATH_MAX + ADDR_MAX);
         assert_eq!(std::mem::size_of::<Reply>(), 40 + VIA_MAX);
     }
 

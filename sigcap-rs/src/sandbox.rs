@@ -862,6 +862,9 @@ impl Sandbox {
             crate::record::Class::Unknown,
             0,
         );
+        // SAFETY: getpid has no preconditions.
+        v.pid = unsafe { libc::getpid() };
+        v.tid = backend::gettid();
         let a = crate::client::perform(ch, call, backend::CAPMODE_ERRNO, &mut v);
         if a.result < 0 {
             Err(std::io::Error::from_raw_os_error(-a.result as i32))

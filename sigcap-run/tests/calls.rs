@@ -222,3 +222,87 @@ fn a_narrower_policy_still_refuses_the_change() {
     assert_ne!(r.code, Some(0), "chmod under a read rule succeeded");
     assert!(r.files["f.txt"].contains("mode 640"), "{:?}", r.files);
 }
+
+/// procfs' `self` names whoever looks it up, and under sigcap-run the
+/// broker looks up every path the program names: `/proc/self` used to be
+/// the broker's (its pid, its descriptors, its status), silently. Now the
+/// program sees itself, by name and through `/dev/fd`, in permissive
+/// mode and under a policy granting `/proc` and `/dev`; `/proc/self`
+/// itself is still a symlink, readlink says the program's pid, and a
+/// thread's `/proc/thread-self` is its own. Without a rule for `/proc`,
+/// `/dev/fd` (a link into it) is refused, not answered by the broker.
+#[test]
+fn procfs_self_is_the_program_not_the_broker() {
+    let t = tempfile::Builder::new().prefix("sigcap-run-proc.").tempdir().unwrap();
+    let d = t.path();
+    let script = r#"
+import os, stat, threading, json
+pid = os.getpid()
+f = open("marker", "w")
+out = {
+    "readlink": os.readlink("/proc/self") == str(pid),
+    "is_link": stat.S_ISLNK(os.lstat("/proc/self").st_mode),
+    "status": f"Pid:\t{pid}\n" in open("/proc/self/status").read(),
+    "fds": sorted(os.listdir("/proc/self/fd")) == sorted(os.listdir(f"/proc/{pid}/fd")),
+    "marker_fd": str(f.fileno()) in os.listdir("/proc/self/fd"),
+    "dev_fd": sorted(os.listdir("/dev/fd")) == sorted(os.listdir(f"/proc/{pid}/fd")),
+}
+# open(2) gives the lowest free number, through the broker too (a link
+# out of the root goes there): daemons redirect stdin so.
+if os.path.lexists("link"):
+    os.unlink("link")
+os.symlink(os.path.abspath("marker"), "link")
+os.close(0)
+fd = os.open("link", os.O_RDONLY)
+out["lowest"] = fd == 0
+
+def thread():
+    tid = threading.get_native_id()
+    out["thread_link"] = os.readlink("/proc/thread-self") == f"{pid}/task/{tid}"
+    out["thread_status"] = f"Pid:\t{tid}\n" in open("/proc/thread-self/status").read()
+th = threading.Thread(target=thread)
+th.start()
+th.join()
+print(json.dumps(out, sort_keys=True))
+"#;
+    let all_true = r#"{"dev_fd": true, "fds": true, "is_link": true, "lowest": true, "marker_fd": true, "readlink": true, "status": true, "thread_link": true, "thread_status": true}"#;
+    let cmd = ["/usr/bin/python3", "-c", script];
+    let r = common::run(d, &[], &cmd);
+    assert_eq!(r.code(), 0, "{}", r.stderr());
+    assert_eq!(r.stdout().trim(), all_true);
+
+    let pol = d.join("p.toml");
+    let dir = d.to_str().unwrap();
+    std::fs::write(
+        &pol,
+        format!(
+            "[[fs]]\npath = \"/\"\naccess = [\"read\"]\n\n[[fs]]\npath = \"{dir}\"\naccess = [\"read\", \"write\", \"create\"]\n"
+        ),
+    )
+    .unwrap();
+    let r = common::run(d, &["--policy", pol.to_str().unwrap()], &cmd);
+    assert_eq!(r.code(), 0, "{}", r.stderr());
+    assert_eq!(r.stdout().trim(), all_true);
+
+    // /dev and the program's directory, no /proc: the link into /proc is
+    // refused where it leads.
+    std::fs::write(
+        &pol,
+        "[[fs]]\npath = \"/dev\"\naccess = [\"read\"]\n\n[[fs]]\npath = \"/usr\"\naccess = [\"read\"]\n\n[[fs]]\npath = \"/etc\"\naccess = [\"read\"]\n",
+    )
+    .unwrap();
+    let r = common::run(
+        d,
+        &["--policy", pol.to_str().unwrap()],
+        &[
+            "/usr/bin/python3",
+            "-c",
+            "import os\ntry:\n    os.listdir('/dev/fd'); print('listed')\nexcept OSError as e:\n    print(e.errno)",
+        ],
+    );
+    assert_eq!(r.code(), 0, "{}", r.stderr());
+    assert_eq!(r.stdout().trim(), libc::EPERM.to_string(), "{}", r.stderr());
+    let v = r.find("openat", "/dev/fd");
+    assert_eq!(v[0]["decision"], "denied", "{v:#?}");
+    assert_eq!(v[0]["args"]["via"], "/proc/self/fd", "{v:#?}");
+}

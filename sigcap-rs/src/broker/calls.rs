@@ -148,7 +148,7 @@ impl State {
     /// RENAME_NOREPLACE and fails with EEXIST. Checked on the places
     /// asked for and again on those symlinks led to.
     fn rename(&self, req: &Request, place: Place<'_>, need: Access, dir2: Option<RawFd>) -> Answer {
-        let to = self.locate(dir2, req.path2())?;
+        let to = self.locate(dir2, req.path2(), place.who.at_name())?;
         let exchange = req.flags & RENAME_EXCHANGE != 0;
         let moves_root =
             |from: &Place<'_>, to: &Place<'_>| self.holds_a_root(&from.abs) || (exchange && self.holds_a_root(&to.abs));
@@ -186,7 +186,7 @@ impl State {
     /// its root first, so a symlink cannot make the kernel link a file
     /// outside it.
     fn link(&self, req: &Request, place: Place<'_>, need: Access, dir2: Option<RawFd>) -> Answer {
-        let to = self.locate(dir2, req.path2())?;
+        let to = self.locate(dir2, req.path2(), place.who.at_name())?;
         let to = self.resolve(
             to,
             required_access2(Op::Link, req.flags),

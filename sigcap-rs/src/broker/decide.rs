@@ -43,6 +43,116 @@ pub(super) fn join_leading_parents(base: &Path, rel: &Path) -> PathBuf {
     out
 }
 
+/// Who a lookup is for and how it ends: the process and thread the
+/// request is made for, as its handler says (`Request::pid`,
+/// `Request::tid`), and whether the call follows its path's last name
+/// when that is a symlink. The ids are the program's word: they only
+/// choose which `/proc/N` path [`for_requester`] names, and that path is
+/// decided under the policy like any the program could name itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Asker {
+    pub pid: i32,
+    pub tid: i32,
+    pub follows_last: bool,
+}
+
+impl Asker {
+    /// For `req`'s first path.
+    pub(crate) fn of(req: &crate::proto::Request, op: Op) -> Asker {
+        Asker {
+            pid: req.pid,
+            tid: req.tid,
+            follows_last: follows_last(op, req.flags),
+        }
+    }
+
+    /// For a path whose last name the call acts on itself (a rename's
+    /// or link's target).
+    pub(crate) fn at_name(self) -> Asker {
+        Asker {
+            follows_last: false,
+            ..self
+        }
+    }
+}
+
+/// Whether `op` with `flags` follows a symlink in its path's last name,
+/// as the kernel's call does.
+pub(crate) fn follows_last(op: Op, flags: i32) -> bool {
+    match op {
+        Op::Open => flags & libc::O_NOFOLLOW == 0,
+        Op::Readlink | Op::Mkdir | Op::Mknod | Op::Unlink | Op::Rename | Op::Symlink => false,
+        Op::Link => flags & libc::AT_SYMLINK_FOLLOW != 0,
+        _ => flags & libc::AT_SYMLINK_NOFOLLOW == 0,
+    }
+}
+
+/// procfs names whoever looks a path up: `/proc/self` (FreeBSD:
+/// `/proc/curproc`) and `/proc/thread-self` would name the broker, which
+/// looks everything up for the program. `abs` with that name replaced by
+/// the asker's own (`/proc/PID`, `/proc/PID/task/TID`) where the lookup
+/// goes through it; None where the path has no such name, or ends in it
+/// and the call acts on the link itself (lstat: the link, the same for
+/// everyone; readlink: [`self_link_text`]). Err: the asker's ids are not
+/// ids. Lexical, on the path's components: the program's spelling
+/// (`/proc//self/.`) and a symlink's target (`/dev/fd -> /proc/self/fd`)
+/// both come here.
+pub(crate) fn for_requester(abs: &Path, who: Asker) -> Result<Option<PathBuf>, ()> {
+    let Some((thread, rest)) = self_link(abs) else {
+        return Ok(None);
+    };
+    if rest.as_os_str().is_empty() && !who.follows_last {
+        return Ok(None);
+    }
+    let mut out = PathBuf::from("/proc");
+    out.push(self_link_target(thread, who)?);
+    if !rest.as_os_str().is_empty() {
+        out.push(rest);
+    }
+    Ok(Some(out))
+}
+
+/// What readlink of `abs` says for the asker, when `abs` is procfs' self
+/// link itself; None otherwise.
+pub(crate) fn self_link_text(abs: &Path, who: Asker) -> Option<Result<String, ()>> {
+    match self_link(abs) {
+        Some((thread, rest)) if rest.as_os_str().is_empty() => Some(self_link_target(thread, who)),
+        _ => None,
+    }
+}
+
+/// `abs` as procfs' self link (whether the thread's) and what follows it.
+fn self_link(abs: &Path) -> Option<(bool, PathBuf)> {
+    use std::path::Component;
+    let mut c = abs.components();
+    if c.next() != Some(Component::RootDir) || c.next() != Some(Component::Normal(OsStr::new("proc"))) {
+        return None;
+    }
+    let this = match c.next() {
+        Some(Component::Normal(n)) => n.as_bytes(),
+        _ => return None,
+    };
+    let process = if cfg!(target_os = "freebsd") {
+        &b"curproc"[..]
+    } else {
+        &b"self"[..]
+    };
+    let thread = cfg!(target_os = "linux") && this == b"thread-self";
+    (this == process || thread).then(|| (thread, c.collect()))
+}
+
+/// The self link's text for the asker: `PID` or `PID/task/TID`.
+fn self_link_target(thread: bool, who: Asker) -> Result<String, ()> {
+    if who.pid <= 0 || thread && who.tid <= 0 {
+        return Err(());
+    }
+    Ok(if thread {
+        format!("{}/task/{}", who.pid, who.tid)
+    } else {
+        who.pid.to_string()
+    })
+}
+
 /// The modes both grant.
 pub(super) fn intersect(a: Access, b: Access) -> Access {
     [Access::READ, Access::WRITE, Access::CREATE]
@@ -156,6 +266,74 @@ pub(super) fn parse_sockaddr(b: &[u8]) -> Option<NetTarget> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn procfs_self_names_the_requester() {
+        let who = Asker {
+            pid: 42,
+            tid: 43,
+            follows_last: true,
+        };
+        let t =
+            |p: &str, who: Asker| for_requester(Path::new(p), who).map(|o| o.map(|p| p.to_string_lossy().into_owned()));
+        let own = if cfg!(target_os = "freebsd") { "curproc" } else { "self" };
+        assert_eq!(t(&format!("/proc/{own}"), who), Ok(Some("/proc/42".into())));
+        assert_eq!(t(&format!("/proc//{own}/./fd/"), who), Ok(Some("/proc/42/fd".into())));
+        assert_eq!(t(&format!("/proc/{own}/fd/0"), who), Ok(Some("/proc/42/fd/0".into())));
+        // The link itself (lstat, readlink, unlink): not followed.
+        assert_eq!(t(&format!("/proc/{own}"), who.at_name()), Ok(None));
+        assert_eq!(
+            t(&format!("/proc/{own}/fd"), who.at_name()),
+            Ok(Some("/proc/42/fd".into()))
+        );
+        assert_eq!(
+            self_link_text(Path::new(&format!("/proc/{own}/")), who),
+            Some(Ok("42".into()))
+        );
+        assert_eq!(self_link_text(Path::new(&format!("/proc/{own}/fd")), who), None);
+        // Only the name right after /proc, and only whole names.
+        for other in [
+            "/proc",
+            "/proc/1/status",
+            "/proc/selfish",
+            "/proc/x/self",
+            "/tmp/proc/self",
+            "/procself",
+            "/dev/fd",
+        ] {
+            assert_eq!(t(other, who), Ok(None), "{other}");
+            assert_eq!(self_link_text(Path::new(other), who), None, "{other}");
+        }
+        if cfg!(target_os = "linux") {
+            assert_eq!(
+                t("/proc/thread-self/comm", who),
+                Ok(Some("/proc/42/task/43/comm".into()))
+            );
+            assert_eq!(
+                self_link_text(Path::new("/proc/thread-self"), who),
+                Some(Ok("42/task/43".into()))
+            );
+        }
+        let nobody = Asker {
+            pid: 0,
+            tid: 0,
+            follows_last: true,
+        };
+        assert_eq!(t(&format!("/proc/{own}/fd"), nobody), Err(()));
+        assert_eq!(t("/proc/1", nobody), Ok(None));
+    }
+
+    #[test]
+    fn which_calls_follow_their_last_name() {
+        assert!(follows_last(Op::Open, libc::O_RDONLY));
+        assert!(!follows_last(Op::Open, libc::O_PATH | libc::O_NOFOLLOW));
+        assert!(follows_last(Op::Stat, 0));
+        assert!(!follows_last(Op::Stat, libc::AT_SYMLINK_NOFOLLOW));
+        assert!(!follows_last(Op::Readlink, 0));
+        assert!(!follows_last(Op::Unlink, 0));
+        assert!(!follows_last(Op::Link, 0));
+        assert!(follows_last(Op::Link, libc::AT_SYMLINK_FOLLOW));
+    }
 
     #[test]
     fn sockaddr_parsing() {

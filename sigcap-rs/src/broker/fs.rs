@@ -1,6 +1,6 @@
 //! The broker's file operations: a path located under the policy, then
 //! resolved and acted on strictly beneath the matching root's descriptor.
-use super::decide::{handed_out_access, join_leading_parents, wire_denial};
+use super::decide::{for_requester, handed_out_access, join_leading_parents, self_link_text, wire_denial, Asker};
 use super::{cvt, errno, Grant, Outcome, RootFd, State};
 use crate::beneath::Walked;
 use crate::decide::{self, check_open_flags, required_access};
@@ -24,6 +24,8 @@ pub(super) struct Place<'a> {
     pub(super) strict: bool,
     pub(super) granted: Access,
     pub(super) grant: Grant,
+    /// Whom the lookup is for: a symlink's target is placed for them too.
+    pub(super) who: Asker,
     _root: Option<&'a RootFd>,
 }
 
@@ -82,7 +84,12 @@ impl State {
     /// the policy. A relative path without a directory is malformed: the
     /// handler makes a path from the working directory absolute against
     /// the program's current one (cwd.rs), which only it knows.
-    pub(super) fn locate(&self, dir: Option<RawFd>, path: &[u8]) -> std::result::Result<Place<'_>, Outcome> {
+    pub(super) fn locate(
+        &self,
+        dir: Option<RawFd>,
+        path: &[u8],
+        who: Asker,
+    ) -> std::result::Result<Place<'_>, Outcome> {
         if path.is_empty() {
             return Err(Outcome::allowed_err(0, libc::ENOENT));
         }
@@ -106,12 +113,20 @@ impl State {
                 },
             }
         };
-        self.place_for(abs)
+        self.place_for(abs, who)
     }
 
     /// Where the absolute path `abs` falls under the policy: a path the
     /// program named, or one a symlink led to, decided the same way.
-    pub(super) fn place_for(&self, abs: PathBuf) -> std::result::Result<Place<'_>, Outcome> {
+    pub(super) fn place_for(&self, abs: PathBuf, who: Asker) -> std::result::Result<Place<'_>, Outcome> {
+        // procfs' self is the requester's, not the broker's (every lookup
+        // here is the broker's own); the path it names is decided below
+        // like any other.
+        let abs = match for_requester(&abs, who) {
+            Ok(Some(own)) => own,
+            Ok(None) => abs,
+            Err(()) => return Err(Outcome::deny(WireDecision::DeniedBadRequest)),
+        };
         // The decision the handler's fast path makes too (decide.rs):
         // the longest root wins, and beneath a root holding a narrower
         // rule `..` after a name is refused and no symlink is followed
@@ -147,6 +162,7 @@ impl State {
             strict,
             granted,
             grant: Grant::Rule(m.rule),
+            who,
             _root: Some(root),
         })
     }
@@ -234,7 +250,7 @@ impl State {
                         abs.push(OsStr::from_bytes(name.as_bytes()));
                     }
                     followed = true;
-                    place = self.place_for(abs.clone()).map_err(|o| o.with_via(&abs))?;
+                    place = self.place_for(abs.clone(), place.who).map_err(|o| o.with_via(&abs))?;
                 }
                 Err(e) => return Err(failed(e, &place)),
             }
@@ -301,7 +317,7 @@ impl State {
         if op == Op::Exec {
             return self.exec(req);
         }
-        let place = self.locate(dir, req.path())?;
+        let place = self.locate(dir, req.path(), Asker::of(req, op))?;
         let need = required_access(op, req.flags);
         let nofollow = if req.flags & libc::AT_SYMLINK_NOFOLLOW != 0 {
             libc::O_NOFOLLOW
@@ -336,7 +352,24 @@ impl State {
                     .with_result(access_fd(found.fd.as_raw_fd(), req.mode as i32, req.flags))
             }
             Op::Readlink | Op::Mkdir | Op::Unlink => {
+                let who = place.who;
                 let found = self.resolve(place, need, Reach::Parent, libc::O_PATH | libc::O_DIRECTORY, 0)?;
+                // procfs' self link says who asks, not the broker.
+                if op == Op::Readlink {
+                    if let Some(text) = self_link_text(&found.place.abs, who) {
+                        let Ok(text) = text else {
+                            return Err(Outcome::deny(WireDecision::DeniedBadRequest));
+                        };
+                        let mut data = text.into_bytes();
+                        data.truncate((req.out_len as usize).min(OUT_MAX));
+                        let n = data.len() as i64;
+                        return Ok(Outcome {
+                            data,
+                            ..found.outcome()
+                        }
+                        .with_result(Ok(n)));
+                    }
+                }
                 let out = found.outcome();
                 let (p, name) = (found.fd.as_raw_fd(), &found.name);
                 match op {
@@ -423,7 +456,12 @@ impl State {
             }
             _ => {
                 let dir_for_lookup = if fchdir { None } else { dir };
-                let place = self.locate(dir_for_lookup, &path)?;
+                // chdir follows every name of its path.
+                let who = Asker {
+                    follows_last: true,
+                    ..Asker::of(req, Op::Chdir)
+                };
+                let place = self.locate(dir_for_lookup, &path, who)?;
                 // Looked up as every other path is: a symlink out of the
                 // root is decided again where it leads (a file rule's
                 // file fails with ENOTDIR there).
