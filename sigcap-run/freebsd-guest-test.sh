@@ -223,6 +223,15 @@ check "exec with its suggested policy: the output of a plain run" cmp -s exec-pl
     { diff exec-plain.out exec-replay.out; cat exec-replay.err exec.toml; }
 # stdout is compared; what the programs said on stderr is shown.
 [ -s exec-replay.err ] && sed 's/^/note: stderr under the policy: /' exec-replay.err
+# A #! script named as the program runs through its interpreter, which
+# the shim is loaded into; its policy replays.
+(cd ex && ./s.sh top) > script-plain.out
+(cd ex && sr -q --suggest-policy "$W/script.toml" -- ./s.sh top) > script-boxed.out 2> script-boxed.err
+check "exec: a #! script as the program: exit 0" [ $? -eq 0 ] || cat script-boxed.err
+check "exec: a #! script as the program: the output of a plain run" cmp -s script-plain.out script-boxed.out
+(cd ex && sr -q --policy "$W/script.toml" -- ./s.sh top) > script-replay.out 2> script-replay.err
+check "exec: a #! script as the program, with its suggested policy: the output of a plain run" \
+    cmp -s script-plain.out script-replay.out || { cat script-replay.err "$W/script.toml"; }
 # Without exec: a rule that granted only exec keeps read (an empty rule is
 # refused as a policy error).
 sed 's/\["exec"\]/["read"]/; s/, "exec"//; s/"exec", //' "$W/exec.toml" > "$W/exec-noexec.toml"
