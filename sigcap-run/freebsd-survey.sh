@@ -336,6 +336,10 @@ EOF
             else
                 verdict=fail why="permissive run differs ($d) and no unsupported call explains it"
                 note="$note${note:+; }$why${e:+; the program says: $e}"
+                # What differs, on the console, for whoever reads the log.
+                for k in out fx; do
+                    diff "$O/$N.plain.$k" "$O/$N.perm.$k" | head -n 20 | sed "s|^|SIGCAP-SURVEY-DIFF $N $k: |"
+                done
             fi
         fi
         if [ -s "$P" ]; then
@@ -355,6 +359,12 @@ EOF
                     den=$(denial "$RR")
                     replay="differs: $d2${den:+; denied $den}"
                     verdict=fail why="the suggested policy does not replay the run ($d2)"
+                    e2=$(firsterr replay)
+                    note="$note${note:+; }${e2:+under its policy the program says: $e2}"
+                    for k in out fx err; do
+                        [ "$k" = err ] && { sed "s|^|SIGCAP-SURVEY-DIFF $N replay err: |" "$O/$N.replay.err" | head -n 20; continue; }
+                        diff "$O/$N.plain.$k" "$O/$N.replay.$k" | head -n 20 | sed "s|^|SIGCAP-SURVEY-DIFF $N replay $k: |"
+                    done
                 fi
             fi
             # The narrower policy, where the policy replays the run.
