@@ -340,6 +340,9 @@ EOF
                 for k in out fx; do
                     diff "$O/$N.plain.$k" "$O/$N.perm.$k" | head -n 20 | sed "s|^|SIGCAP-SURVEY-DIFF $N $k: |"
                 done
+                # And the calls the report says failed or were refused.
+                grep -E '"(syscall|path|address|decision|reason|error|programs)"' "$R" | head -n 120 |
+                    sed "s|^ *|SIGCAP-SURVEY-DIFF $N report: |"
             fi
         fi
         if [ -s "$P" ]; then

@@ -378,6 +378,40 @@ rusty_fork_test! {
         assert_eq!(std::fs::read_to_string(t.p("w/f")).unwrap(), "w file");
     }
 
+    /// A name made or removed at a rule's root itself (cpio -id and tar
+    /// make the directories an archive names, which a policy may have
+    /// as roots): the root exists, so making it fails with EEXIST as it
+    /// does natively, removing it is refused (EBUSY: the sandbox holds
+    /// it; EISDIR for unlink), and readlink says it is no link. All of
+    /// these used to fail with EINVAL, and bsdcpio said "Can't create".
+    #[test]
+    fn names_made_or_removed_at_a_root_itself_fail_as_on_an_existing_directory() {
+        let t = Tree::new();
+        t.confined(|_| {
+            // SAFETY (each): raw calls on C strings and a local buffer.
+            let mkdir = |p: &Path| sys(unsafe { libc::syscall(libc::SYS_mkdirat, libc::AT_FDCWD, at(p).as_ptr(), 0o755) });
+            let unlink = |p: &Path, f: i32| sys(unsafe { libc::syscall(libc::SYS_unlinkat, libc::AT_FDCWD, at(p).as_ptr(), f) });
+            let readlink = |p: &Path| {
+                let mut b = [0u8; 64];
+                sys(unsafe { libc::syscall(libc::SYS_readlinkat, libc::AT_FDCWD, at(p).as_ptr(), b.as_mut_ptr(), b.len()) })
+            };
+            for root in ["free", "c", "free/", "free/."] {
+                assert_eq!(mkdir(&t.p(root)), Err(libc::EEXIST), "mkdir {root}");
+            }
+            assert_eq!(symlink("x", &t.p("free")), Err(libc::EEXIST));
+            assert_eq!(mknod(&t.p("free"), libc::S_IFREG | 0o644, 0), Err(libc::EEXIST));
+            assert_eq!(unlink(&t.p("free"), libc::AT_REMOVEDIR), Err(libc::EBUSY));
+            assert_eq!(unlink(&t.p("free"), 0), Err(libc::EISDIR));
+            assert_eq!(readlink(&t.p("free")), Err(libc::EINVAL));
+            // Without the mode the call needs, still refused.
+            assert_eq!(mkdir(&t.p("ro")), EPERM);
+            assert_eq!(unlink(&t.p("ro"), libc::AT_REMOVEDIR), EPERM);
+            // Beneath the root, as before.
+            assert_eq!(mkdir(&t.p("free/d")), Ok(0));
+        });
+        assert!(t.p("free/f").is_file() && t.p("free/d").is_dir() && t.p("c").is_dir() && t.p("ro").is_dir());
+    }
+
     #[test]
     fn a_symlink_made_in_the_sandbox_does_not_lead_out_of_it() {
         let t = Tree::new();

@@ -352,6 +352,22 @@ impl State {
                     .with_result(access_fd(found.fd.as_raw_fd(), req.mode as i32, req.flags))
             }
             Op::Readlink | Op::Mkdir | Op::Unlink => {
+                // The rule's root itself: a directory that exists, is no
+                // symlink, and is held (removing it is refused).
+                if place.rel.as_bytes() == b"." {
+                    if !place.granted.contains(need) {
+                        return Err(Outcome::deny(WireDecision::DeniedAccess));
+                    }
+                    let e = match op {
+                        Op::Readlink => libc::EINVAL,
+                        Op::Mkdir => libc::EEXIST,
+                        _ if req.flags & libc::AT_REMOVEDIR != 0 => libc::EBUSY,
+                        // unlink(2) of a directory.
+                        _ if cfg!(target_os = "linux") => libc::EISDIR,
+                        _ => libc::EPERM,
+                    };
+                    return Ok(Outcome::allowed(place.grant).with_result(Err(e)));
+                }
                 let who = place.who;
                 let found = self.resolve(place, need, Reach::Parent, libc::O_PATH | libc::O_DIRECTORY, 0)?;
                 // procfs' self link says who asks, not the broker.
@@ -601,7 +617,10 @@ fn split_last(rel: &CString) -> std::result::Result<(CString, CString), i32> {
     let rel = Path::new(OsStr::from_bytes(rel.as_bytes()));
     let name = match rel.file_name() {
         Some(n) => n.as_bytes(),
-        // ".", "..", "/": no final component to act on.
+        // The root itself: it exists (a name made there fails as on
+        // any existing file).
+        None if rel == Path::new(".") => return Err(libc::EEXIST),
+        // "..", "/": no final component to act on.
         None => return Err(libc::EINVAL),
     };
     let parent = rel
