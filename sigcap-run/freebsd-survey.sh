@@ -340,9 +340,12 @@ EOF
                 for k in out fx; do
                     diff "$O/$N.plain.$k" "$O/$N.perm.$k" | head -n 20 | sed "s|^|SIGCAP-SURVEY-DIFF $N $k: |"
                 done
-                # And the calls the report says failed or were refused.
-                grep -E '"(syscall|path|address|decision|reason|error|programs)"' "$R" | head -n 120 |
-                    sed "s|^ *|SIGCAP-SURVEY-DIFF $N report: |"
+                # And the calls the report says failed (but for missing
+                # files) or were refused, one line each.
+                awk '/"syscall":/ { if (keep) print v; v = ""; keep = 0 }
+                    /"(syscall|path|address|decision|reason|error|pids)":/ { sub(/^ +/, ""); v = v " " $0 }
+                    /"error":/ && !/ENOENT/ || /"denied"/ { keep = 1 }
+                    END { if (keep) print v }' "$R" | head -n 40 | sed "s|^|SIGCAP-SURVEY-DIFF $N report:|"
             fi
         fi
         if [ -s "$P" ]; then
