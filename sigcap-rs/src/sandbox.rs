@@ -145,12 +145,13 @@ impl Builder {
     /// Streams every violation, with its decision, as one JSON line to
     /// `fd` (duplicated now; the caller may close its copy).
     pub fn log_json(mut self, fd: BorrowedFd<'_>) -> Self {
-        // SAFETY: F_DUPFD_CLOEXEC on a borrowed, open descriptor.
-        let dup = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 3) };
-        if dup < 0 {
-            self.errors.push(Error::last_os("dup log descriptor"));
-        } else {
-            self.log_fd = Some(dup);
+        // The runtime's own copy, high (sys::HELD_FLOOR).
+        match crate::sys::dup_high(fd.as_raw_fd()) {
+            Ok(dup) => self.log_fd = Some(dup),
+            Err(e) => self.errors.push(Error::Sys {
+                what: "dup log descriptor",
+                source: std::io::Error::from_raw_os_error(e),
+            }),
         }
         self
     }
@@ -313,7 +314,7 @@ impl Builder {
         // the broker keeps its authority.
         let landlock = backend::landlock::prepare(&self.policy, landlock_abi(), self.landlock)?;
         let needs_broker = !matches!(self.mode, Mode::Report | Mode::Abort);
-        let broker = if needs_broker {
+        let mut broker = if needs_broker {
             Some(broker::spawn(&self.policy, self.broker_program.as_deref())?)
         } else {
             None
@@ -351,6 +352,10 @@ impl Builder {
             None => None,
         };
         let timeout_ms = self.timeout_ms();
+        // The broker's socket, high (sys::HELD_FLOOR).
+        if let Some(b) = &mut broker {
+            b.ctl = crate::sys::move_high(b.ctl);
+        }
         let ctl = match &broker {
             Some(b) => Some(crate::client::Channel {
                 fd: b.ctl,
@@ -459,6 +464,7 @@ impl Builder {
             Ok((fd, id))
         };
         let ctl = held(a.ctl, "ctl")?;
+        let ctl = (crate::sys::move_high(ctl.0), ctl.1);
         let state = held(a.state, "state")?;
         let policy = read_state(state.0).map_err(|e| bad(&format!("the policy it names: {e}")))?;
         let log = match (self.log_fd, a.log) {
@@ -750,6 +756,22 @@ impl Sandbox {
     /// `enter()` included.
     pub fn landlock(&self) -> LandlockStatus {
         self.rt.landlock
+    }
+
+    /// The runtime's own descriptors that must stay open for it to work:
+    /// the broker's socket and the log's copy, at descriptor 512 or above
+    /// (where the limit allows). A program that closes every
+    /// descriptor (`closefrom(3)`, `close_range(2)`) cuts the sandboxed
+    /// process off its broker and its log (violations then fail with
+    /// their original error, unrecorded): it must go around these.
+    /// sigcap-run's shim does so for the programs it runs.
+    pub fn held_descriptors(&self) -> Vec<RawFd> {
+        self.rt
+            .ctl
+            .iter()
+            .map(|c| c.fd)
+            .chain(self.rt.log.iter().map(|l| l.fd))
+            .collect()
     }
 
     /// The broker's process id (0 in modes without a broker).

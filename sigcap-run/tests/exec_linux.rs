@@ -138,15 +138,21 @@ fn the_image_gets_no_loader_variables_from_the_sandbox() {
 }
 
 /// Python that finds the exec channel: the shim moved it to the first
-/// free number from 512 up (`channels`: the sockets there).
+/// free number from 512 up, beside the runtime's broker socket (`channels`:
+/// the sockets there whose peer is sigcap-run, this process's parent).
 const CHANNELS: &str = r#"
-import os, stat
-def sock(n):
+import os, stat, socket, struct
+def to_tool(n):
     try:
-        return stat.S_ISSOCK(os.fstat(n).st_mode)
+        if not stat.S_ISSOCK(os.fstat(n).st_mode):
+            return False
+        s = socket.socket(fileno=os.dup(n))
+        pid = struct.unpack("3i", s.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))[0]
+        s.close()
+        return pid == os.getppid()
     except OSError:
         return False
-channels = [n for n in range(512, 1024) if sock(n)]
+channels = [n for n in range(512, 1024) if to_tool(n)]
 "#;
 
 /// Hostile bytes on the exec channel: malformed requests, requests

@@ -511,3 +511,34 @@ print(open("f.txt").read().strip(), signal.SIGSYS in signal.pthread_sigmask(sign
     assert_eq!(r.code(), 0, "{}", r.stderr());
     assert_eq!(r.stdout(), "x\nx False\n");
 }
+
+/// A program that closes every descriptor it did not open (libcasper's
+/// services do, daemons do; FreeBSD's syslogd reads its configuration in
+/// one) stays connected to its broker and its log: a loop of close() up
+/// to its own highest number, close_range(2) (CPython's closerange) and
+/// closefrom(3), then files opened through the broker, and recorded.
+/// Before, the process lost both: the opens failed with EPERM, and the
+/// report had no record of them.
+#[test]
+fn closing_every_descriptor_keeps_the_broker_and_the_log() {
+    let t = tmp();
+    let d = t.path();
+    std::fs::write(d.join("one.txt"), "one\n").unwrap();
+    std::fs::write(d.join("two.txt"), "two\n").unwrap();
+    std::fs::write(d.join("three.txt"), "three\n").unwrap();
+    let script = "import os, ctypes\n\
+                  for fd in range(3, 100):\n    try: os.close(fd)\n    except OSError: pass\n\
+                  print(open('one.txt').read().strip())\n\
+                  os.closerange(3, 1 << 20)\n\
+                  print(open('two.txt').read().strip())\n\
+                  ctypes.CDLL(None).closefrom(3)\n\
+                  print(open('three.txt').read().strip())\n";
+    let r = run(d, &[], &["/usr/bin/python3", "-c", script]);
+    assert_eq!(r.code(), 0, "{}", r.stderr());
+    assert_eq!(r.stdout(), "one\ntwo\nthree\n");
+    for f in ["one.txt", "two.txt", "three.txt"] {
+        let v = r.find("openat", f);
+        assert_eq!(v.len(), 1, "{f} not recorded: {:#?}", r.violations());
+        assert_eq!(v[0]["decision"], "allowed");
+    }
+}

@@ -378,6 +378,40 @@ pub fn seqpacket_pair() -> Result<[RawFd; 2], i32> {
     }
 }
 
+/// The lowest number the runtime's own descriptors (the broker's socket,
+/// the log) are put at or above: a program that closes every descriptor
+/// from 3 upwards in a loop up to its own highest (libcasper's services
+/// do, before closefrom) leaves them be, and sigcap-run's shim takes them
+/// out of closefrom(3) and close_range(2) (`Sandbox::held_descriptors`).
+pub const HELD_FLOOR: RawFd = 512;
+
+/// A close-on-exec duplicate of `fd` at [`HELD_FLOOR`] or above (at 3 or
+/// above where the descriptor limit is lower).
+pub fn dup_high(fd: RawFd) -> Result<RawFd, i32> {
+    // SAFETY: F_DUPFD_CLOEXEC on a descriptor number; failure is checked.
+    let high = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, HELD_FLOOR) };
+    if high >= 0 {
+        return Ok(high);
+    }
+    // SAFETY: as above.
+    match unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 3) } {
+        low if low >= 0 => Ok(low),
+        _ => Err(last_errno()),
+    }
+}
+
+/// `fd` moved to [`dup_high`]'s number (the old one closed); `fd` itself
+/// where it cannot be.
+pub fn move_high(fd: RawFd) -> RawFd {
+    match dup_high(fd) {
+        Ok(high) => {
+            close(fd);
+            high
+        }
+        Err(_) => fd,
+    }
+}
+
 /// Copies `dst.len()` bytes from the interrupted program's address `src`.
 ///
 /// On Linux the seccomp filter stops the call before the kernel looked at

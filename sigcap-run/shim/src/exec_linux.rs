@@ -18,8 +18,8 @@
 //! The caller keeps its pid for its parent, which waits on the proxy;
 //! the image has a pid of its own, and sigcap-run as its parent. vfork()
 //! is fork() here, so that no parent is held while its child stands in
-//! for an image; close_range, closefrom, dup2 and dup3 keep the channel
-//! open and out of the way. glibc's execl family calls its
+//! for an image; dup2 and dup3 keep the channel out of the way, and
+//! close_range and closefrom keep it open (keep.rs). glibc's execl family calls its
 //! internal execve, so `execl`, `execle` and `execlp` are answered here
 //! too (their variadic bodies are C, `execl_linux.c`); posix_spawn and
 //! popen are in spawn_linux.rs. `fexecve` and `execveat` still reach the
@@ -107,30 +107,6 @@ pub(crate) unsafe fn keep_channel_off(target: c_int) -> Result<(), c_int> {
     libc::close(ch);
     CHANNEL.store(moved, Ordering::Release);
     Ok(())
-}
-
-/// close_range(2), around the channel.
-#[no_mangle]
-pub unsafe extern "C" fn close_range(first: libc::c_uint, last: libc::c_uint, flags: c_int) -> c_int {
-    let ch = CHANNEL.load(Ordering::Acquire);
-    if ch < 0 || (ch as libc::c_uint) < first || (ch as libc::c_uint) > last || first > last {
-        return libc::syscall(libc::SYS_close_range, first, last, flags) as c_int;
-    }
-    let ch = ch as libc::c_uint;
-    let mut r = 0;
-    if ch > first {
-        r = libc::syscall(libc::SYS_close_range, first, ch - 1, flags) as c_int;
-    }
-    if r == 0 && ch < last {
-        r = libc::syscall(libc::SYS_close_range, ch + 1, last, flags) as c_int;
-    }
-    r
-}
-
-/// closefrom(3), around the channel.
-#[no_mangle]
-pub unsafe extern "C" fn closefrom(low: c_int) {
-    close_range(low.max(0) as libc::c_uint, libc::c_uint::MAX, 0);
 }
 
 /// dup2(2), moving the channel off `new` first.

@@ -31,6 +31,7 @@ use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, AtomicUsize, Ordering};
 
 #[cfg(target_os = "linux")]
 mod exec_linux;
+mod keep;
 #[cfg(target_os = "linux")]
 mod sigsys_linux;
 #[cfg(target_os = "linux")]
@@ -137,6 +138,7 @@ fn attach_now() {
         .log_allowed(log_allowed());
     match builder.attach() {
         Ok(sb) => {
+            keep::init(&sb.held_descriptors());
             if let Some(fd) = state.log {
                 enter_event(fd, &sb, "exec", &String::from_utf8_lossy(&state.cwd));
             }
@@ -296,6 +298,7 @@ fn enter_now() -> c_int {
                 (None, false) => "permissive",
             };
             enter_event(fd, &sb, mode, &cwd);
+            keep::init(&sb.held_descriptors());
             #[cfg(target_os = "linux")]
             {
                 sigsys_linux::init();
