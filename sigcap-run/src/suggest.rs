@@ -149,6 +149,13 @@ pub fn least_policy(stream: &Stream) -> Result<(Policy, Vec<String>)> {
                         policy.allow_connect(t);
                     }
                 }
+                // A Unix socket bound to a path makes that file.
+                let unix_path = d.address.as_deref().and_then(|a| a.strip_prefix("unix:"));
+                if let (Op::Bind, Some(p), true) = (op, unix_path, r.result >= 0) {
+                    if p.starts_with('/') {
+                        created.insert(PathBuf::from(p));
+                    }
+                }
                 continue;
             }
             Op::Sysctl => {
@@ -287,12 +294,18 @@ pub fn least_policy(stream: &Stream) -> Result<(Policy, Vec<String>)> {
     // needed. For a directory the run made itself, whose contents are
     // the run's own, the policy grants what the permissive run's
     // descriptor carried (read, write, create), and says so.
+    // A directory the run opened as a descriptor and made things in (the
+    // directory itself, or entries by path: syslogd binds its sockets
+    // there, then makes its pid file and removes the sockets through the
+    // descriptor).
     for dir in dir_handles {
-        if created.contains(&dir) {
+        let made_in = created.iter().any(|c| c.parent() == Some(dir.as_path()));
+        if created.contains(&dir) || made_in {
+            let what = if made_in { "made entries in it" } else { "made it" };
             note(
                 &mut notes,
                 format!(
-                    "{}: read, write and create, as the run made it and then worked beneath it through a directory descriptor (FreeBSD runs those calls in the kernel, unrecorded)",
+                    "{}: read, write and create, as the run {what} and worked beneath it through a directory descriptor (FreeBSD runs those calls in the kernel, unrecorded)",
                     dir.display()
                 ),
             );
@@ -952,7 +965,9 @@ mod tests {
         let (r, notes) = on("freebsd-sigcap");
         assert_eq!(r, vec![(dd.clone(), "read+write+create".to_string())]);
         assert!(
-            notes.iter().any(|n| n.contains("copy: read, write and create")),
+            notes
+                .iter()
+                .any(|n| n.contains("copy: read, write and create, as the run made it")),
             "{notes:?}"
         );
         // On Linux lookups beneath a handed-out descriptor are trapped and
@@ -960,5 +975,44 @@ mod tests {
         let (r, notes) = on("linux-seccomp");
         assert_eq!(r, vec![(dd, "read+create".to_string())]);
         assert!(!notes.iter().any(|n| n.contains("directory descriptor")), "{notes:?}");
+    }
+
+    #[test]
+    fn a_directory_the_run_bound_sockets_in_and_held_gets_write_on_freebsd() {
+        // syslogd on FreeBSD: binds work/log.sock by path, opens work as a
+        // directory, and later makes its pid file and removes the
+        // socket through that descriptor, in the kernel, unrecorded.
+        let t = tempfile::tempdir().unwrap();
+        let d = t.path();
+        std::fs::write(d.join("messages"), "").unwrap();
+        let dd = d.to_str().unwrap().to_string();
+        let at = libc::AT_FDCWD as i64;
+        let dir = (libc::O_RDONLY | libc::O_DIRECTORY) as i64;
+        let freebsd = |l: String, nr: i64| {
+            let mut v: serde_json::Value = serde_json::from_str(&l).unwrap();
+            v["backend"] = "freebsd-sigcap".into();
+            v["syscall"] = nr.into();
+            v.to_string()
+        };
+        let mut bind = rec(1, "bind", [3, 0, 0, 0], &format!("unix:{dd}/log.sock"), 0);
+        bind = bind.replace("\"class\":\"namei\"", "\"class\":\"sockaddr\"");
+        let lines = [
+            enter(&dd),
+            freebsd(bind, 104),
+            freebsd(rec(2, "openat", [at, 0, dir, 0], &dd, 4), 499),
+            freebsd(rec(3, "openat", [at, 0, libc::O_WRONLY as i64, 0], "messages", 5), 499),
+        ];
+        let (p, notes) = least_policy(&parse_stream(&lines.join("\n"))).unwrap();
+        let r: Vec<(String, String)> = p
+            .fs_rules()
+            .iter()
+            .map(|r| (r.root.display().to_string(), r.access.to_string()))
+            .collect();
+        assert_eq!(r, vec![(dd.clone(), "read+write+create".to_string())], "{notes:?}");
+        assert!(notes.iter().any(|n| n.contains("made entries in it")), "{notes:?}");
+        // Held but nothing made in it: read only, as before.
+        let lines = [enter(&dd), freebsd(rec(2, "openat", [at, 0, dir, 0], &dd, 4), 499)];
+        let (p, _) = least_policy(&parse_stream(&lines.join("\n"))).unwrap();
+        assert_eq!(p.fs_rules()[0].access.to_string(), "read");
     }
 }
