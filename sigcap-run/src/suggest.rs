@@ -922,18 +922,6 @@ mod tests {
         assert!(p.to_toml().contains("[sysctl]\nread = ["), "{}", p.to_toml());
     }
 
-    /// The file rules (root, modes) and the notes of the policy suggested
-    /// for the stream `lines`.
-    fn fs_rules_of(lines: &[String]) -> (Vec<(String, String)>, Vec<String>) {
-        let (p, notes) = least_policy(&parse_stream(&lines.join("\n"))).unwrap();
-        let r = p
-            .fs_rules()
-            .iter()
-            .map(|r| (r.root.display().to_string(), r.access.to_string()))
-            .collect();
-        (r, notes)
-    }
-
     #[test]
     fn a_directory_the_run_made_and_worked_in_by_descriptor_gets_write_on_freebsd() {
         // cp -R src copy on FreeBSD: mkdir copy, then the files go in
@@ -966,7 +954,7 @@ mod tests {
                     v.to_string()
                 })
                 .collect();
-            fs_rules_of(&lines)
+            rules(&lines)
         };
         let (r, notes) = on("freebsd-sigcap");
         assert_eq!(r, vec![(dd.clone(), "read+write+create".to_string())]);
@@ -1008,7 +996,7 @@ mod tests {
             freebsd(rec(2, "openat", [at, 0, dir, 0], &dd, 4), 499),
             freebsd(rec(3, "openat", [at, 0, libc::O_WRONLY as i64, 0], "messages", 5), 499),
         ];
-        let (r, notes) = fs_rules_of(&lines);
+        let (r, notes) = rules(&lines);
         assert_eq!(r, vec![(dd.clone(), "read+write+create".to_string())], "{notes:?}");
         assert!(notes.iter().any(|n| n.contains("made entries in it")), "{notes:?}");
         // Held but nothing made in it: read only, as before.
