@@ -849,18 +849,13 @@ impl Sandbox {
         let Some(ch) = &self.rt.ctl else {
             return Err(std::io::Error::from_raw_os_error(libc::EPERM));
         };
-        let mut v = Violation::new(
-            self.rt.backend,
+        let mut v = self.callers_record(
             crate::syscall::SYSCTL_NR,
             [c.as_ptr() as u64, out as u64, out_len as u64, 0, 0, 0],
             libc::EPERM,
             crate::record::Class::Syscall,
-            0,
         );
         v.name = "__sysctlbyname";
-        // SAFETY: getpid has no preconditions.
-        v.pid = unsafe { libc::getpid() };
-        v.tid = backend::gettid();
         let a = crate::client::perform(ch, &call, libc::EPERM, &mut v);
         v.decision = a.decision;
         v.result = a.result;
@@ -872,21 +867,21 @@ impl Sandbox {
         }
     }
 
+    /// A record of a request this thread makes itself (no trap): its
+    /// pid and tid are the asker's the broker reads procfs' self as.
+    fn callers_record(&self, syscall: i64, args: [u64; 6], errno: i32, class: crate::record::Class) -> Violation {
+        let mut v = Violation::new(self.rt.backend, syscall, args, errno, class, 0);
+        // SAFETY: getpid has no preconditions.
+        v.pid = unsafe { libc::getpid() };
+        v.tid = backend::gettid();
+        v
+    }
+
     fn explicit(&self, call: &crate::syscall::Call) -> std::io::Result<i64> {
         let Some(ch) = &self.rt.ctl else {
             return Err(std::io::Error::from_raw_os_error(libc::ENOTCONN));
         };
-        let mut v = Violation::new(
-            self.rt.backend,
-            -1,
-            [0; 6],
-            backend::CAPMODE_ERRNO,
-            crate::record::Class::Unknown,
-            0,
-        );
-        // SAFETY: getpid has no preconditions.
-        v.pid = unsafe { libc::getpid() };
-        v.tid = backend::gettid();
+        let mut v = self.callers_record(-1, [0; 6], backend::CAPMODE_ERRNO, crate::record::Class::Unknown);
         let a = crate::client::perform(ch, call, backend::CAPMODE_ERRNO, &mut v);
         if a.result < 0 {
             Err(std::io::Error::from_raw_os_error(-a.result as i32))

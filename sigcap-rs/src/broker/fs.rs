@@ -368,11 +368,10 @@ impl State {
                     };
                     return Ok(Outcome::allowed(place.grant).with_result(Err(e)));
                 }
-                let who = place.who;
                 let found = self.resolve(place, need, Reach::Parent, libc::O_PATH | libc::O_DIRECTORY, 0)?;
                 // procfs' self link says who asks, not the broker.
                 if op == Op::Readlink {
-                    if let Some(text) = self_link_text(&found.place.abs, who) {
+                    if let Some(text) = self_link_text(&found.place.abs, found.place.who) {
                         let Ok(text) = text else {
                             return Err(Outcome::deny(WireDecision::DeniedBadRequest));
                         };

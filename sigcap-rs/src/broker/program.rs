@@ -180,7 +180,8 @@ impl State {
             return Err(Outcome::deny(WireDecision::DeniedBadRequest));
         }
         let flags = libc::O_RDONLY | libc::O_CLOEXEC;
-        let place = self.locate(None, req.path(), super::decide::Asker::of(req, crate::proto::Op::Exec))?;
+        let who = super::decide::Asker::of(req, crate::proto::Op::Exec);
+        let place = self.locate(None, req.path(), who)?;
         let found = self.resolve(place, Access::EXEC, Reach::Whole, flags, 0)?;
         let out = found.outcome();
         let (program, data) = match image_of(found.fd.as_raw_fd()) {
@@ -190,7 +191,7 @@ impl State {
                 // The interpreter is a program of its own: decided again,
                 // and itself no script (the kernel's rule too).
                 let abs = PathBuf::from(OsStr::from_bytes(&words[0]));
-                let place = self.place_for(abs, super::decide::Asker::of(req, crate::proto::Op::Exec))?;
+                let place = self.place_for(abs, who)?;
                 let interp = self.resolve(place, Access::EXEC, Reach::Whole, flags, 0)?;
                 let linker = match image_of(interp.fd.as_raw_fd()) {
                     Ok(Image::Elf(linker)) => linker,
