@@ -218,7 +218,7 @@ pub(crate) fn perform_into(
         }
     }
 
-    if !ch.id.is(ctl) {
+    if !ch.id.still_held(ctl) {
         // Closed, or now an unrelated file or socket.
         return denied(Decision::BrokerUnavailable);
     }

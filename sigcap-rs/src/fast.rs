@@ -24,9 +24,9 @@
 //! How it resolves: `openat2(root, rel, RESOLVE_BENEATH |
 //! RESOLVE_NO_MAGICLINKS)`, plus RESOLVE_NO_SYMLINKS beneath a root that
 //! holds a narrower rule, exactly the broker's `open_beneath`; `root` is
-//! the rule's own descriptor, opened at `enter()`, checked by (device,
-//! inode) before each use (the program may have closed the number or
-//! put another directory there: then the broker answers). The stat
+//! the rule's own descriptor, opened at `enter()` and kept at its number
+//! by the filter (`backend::keep_held`: the program can neither close
+//! it nor put another directory there). The stat
 //! family and access then act on the O_PATH descriptor: `newfstatat` and
 //! `statx` with a NULL path, which the filter lets through for everyone,
 //! and `faccessat2`/`readlinkat` on an empty path, which it lets through
@@ -47,7 +47,9 @@ use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 pub(crate) struct FastRoot {
     /// A directory rule's root, or a single-file rule's parent (O_PATH).
     pub fd: OwnedFd,
-    /// What `fd` referred to at `enter()`.
+    /// What `fd` referred to at `enter()` (FreeBSD checks it before each
+    /// use; on Linux the filter keeps the number in place).
+    #[cfg_attr(target_os = "linux", allow(dead_code))]
     pub id: crate::sys::FileId,
     /// A single-file rule: the file's name in `fd`.
     pub name: Option<CString>,
@@ -64,8 +66,7 @@ pub(crate) struct FastPath {
 }
 
 impl FastPath {
-    /// The root descriptors' numbers, for the filter (Linux).
-    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+    /// The root descriptors' numbers.
     pub(crate) fn root_fds(&self) -> Vec<RawFd> {
         self.roots.iter().map(|r| r.fd.as_raw_fd()).collect()
     }
@@ -234,12 +235,10 @@ mod linux {
             Some(name) if &rel[..m.rel_len] == b"." => name.as_bytes_with_nul(),
             Some(_) => return None,
         };
+        // The number is still the root opened at enter(): the filter
+        // keeps the program from closing or replacing it
+        // (backend::keep_held).
         let base = root.fd.as_raw_fd();
-        // Still the root opened at enter()? A number the program closed
-        // or replaced is not used; the broker has its own.
-        if !root.id.is(base) {
-            return None;
-        }
         let nofollow = if call.flags & libc::AT_SYMLINK_NOFOLLOW != 0 {
             libc::O_NOFOLLOW
         } else {

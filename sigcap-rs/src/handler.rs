@@ -3,7 +3,7 @@
 //! Async-signal-safe by construction: it reads a `'static` runtime
 //! published before the handler was installed, works on stack buffers, and
 //! makes only raw system calls (socketpair, sendmsg, recvmsg, poll,
-//! clock_gettime, fstat, close, write, getpid, sigprocmask, sigpending,
+//! clock_gettime, fstat, close, close_range, write, getpid, sigprocmask, sigpending,
 //! sigtimedwait; on the Linux fast path, fast.rs, openat2, newfstatat,
 //! statx, faccessat2 and readlinkat; on Linux every one of them is in the
 //! seccomp allowlist, backend/linux.rs, whose tests check the list). It
@@ -65,9 +65,10 @@ extern "C" fn on_signal(sig: libc::c_int, info: *mut libc::siginfo_t, uc: *mut l
 /// call returns, make it return that, record it. Async-signal-safe like
 /// everything here.
 fn violation(rt: &Runtime, trap: backend::Trap, uc: *mut libc::c_void) {
-    if let Some(result) = backend::transparent(&trap) {
-        // Not a violation (fstat in a form the filter cannot tell apart):
-        // answered as the kernel would, without a record.
+    if let Some(result) = backend::transparent(&trap, &rt.held) {
+        // Not a violation (fstat in a form the filter cannot tell apart,
+        // close_range over the runtime's descriptors): answered as the
+        // kernel would, without a record.
         // SAFETY: uc is the frame of the interrupted call.
         unsafe { backend::set_result(uc, result) };
         return;
@@ -121,8 +122,7 @@ fn exec(rt: &Runtime, img: &crate::exec::Image, call: &Option<Call>, v: &mut Vio
 /// The record of `trap`: the call, who made it and from where.
 fn new_record(rt: &Runtime, trap: &backend::Trap, head: &mut Head) -> Violation {
     let mut v = Violation::new(rt.backend, trap.syscall, trap.args, trap.errno, trap.class, trap.ip);
-    // SAFETY: getpid has no preconditions.
-    v.pid = unsafe { libc::getpid() };
+    v.pid = sys::own_pid();
     v.tid = backend::gettid();
     // No code map (Builder::stack_scan(false)): no scan, and no read at
     // the stack pointer.
@@ -230,11 +230,11 @@ pub(crate) fn record(rt: &Runtime, v: &mut Violation) {
 }
 
 /// Writes one JSON line to the log, if its descriptor still is the log
-/// (the program may have closed the number and reused it for an
-/// unrelated file), without raising SIGPIPE in the program when the
-/// reader is gone.
+/// (on FreeBSD the program may have closed the number and reused it for
+/// an unrelated file; `FileId::still_held`), without raising SIGPIPE in
+/// the program when the reader is gone.
 fn write_log(log: &LogSink, line: &[u8]) {
-    if !log.id.is(log.fd) {
+    if !log.id.still_held(log.fd) {
         return;
     }
     match log.kind {

@@ -84,6 +84,10 @@ pub(crate) struct Runtime {
     /// What a brokered exec passes on to the new image (exec.rs); None:
     /// exec is refused.
     pub exec: Option<crate::exec::ExecEnv>,
+    /// The descriptors above (broker socket, log, fast-path roots),
+    /// ascending: what the Linux filter keeps in place
+    /// (`backend::keep_held`).
+    pub held: Vec<RawFd>,
 }
 
 /// The runtime's counters. Their fields are private to this module:

@@ -6,7 +6,7 @@ use crate::handler;
 use crate::policy::{Access, NetTarget, Policy};
 use crate::record::{BackendKind, Ring, Violation};
 use crate::runtime::{self, Counters, LogSink, Mode, Runtime, Stats};
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -379,6 +379,9 @@ impl Builder {
         } else {
             None
         };
+        let held = held_numbers(&ctl, &log, &fast);
+        #[cfg(target_os = "linux")]
+        backend::keep_held(&mut prepared, &held).map_err(|e| fail(&broker, e))?;
         let rt = Box::new(Runtime {
             backend: kind,
             mode: self.mode,
@@ -394,6 +397,7 @@ impl Builder {
             counters: Counters::default(),
             code: self.code_map(),
             exec,
+            held,
         });
         publish_and_install(rt, kind).map_err(|e| fail(&broker, e))?;
         backend::confine(kind, prepared).map_err(|e| fail(&broker, e))?;
@@ -515,6 +519,8 @@ impl Builder {
                 state,
                 preload,
             }),
+            // Only the Linux filter uses it (no attach there).
+            held: Vec::new(),
         });
         publish_and_install(rt, kind)?;
         Ok(Sandbox {
@@ -528,6 +534,7 @@ impl Builder {
 /// then publish, then install.
 fn publish_and_install(rt: Box<Runtime>, kind: BackendKind) -> Result<()> {
     let sig = backend::signal_for(kind);
+    crate::sys::cache_pid();
     let rt: &'static mut Runtime = Box::leak(rt);
     // SAFETY: querying the current action.
     unsafe { libc::sigaction(sig, std::ptr::null(), &mut rt.previous) };
@@ -679,6 +686,11 @@ fn open_fast_roots(policy: &Policy) -> Result<crate::fast::FastPath> {
                 source: std::io::Error::from_raw_os_error(e),
             })?;
         }
+        // High, out of the program's way, like the broker's socket: on
+        // Linux the filter keeps the number from being closed or
+        // replaced (backend::keep_held).
+        // SAFETY: move_high hands back an open descriptor we own.
+        let fd = unsafe { OwnedFd::from_raw_fd(crate::sys::move_high(fd.into_raw_fd())) };
         roots.push(crate::fast::FastRoot { fd, id, name });
     }
     let mut b = [0u8; 8];
@@ -690,6 +702,20 @@ fn open_fast_roots(policy: &Policy) -> Result<crate::fast::FastPath> {
         marker: u64::from_ne_bytes(b) | 1,
         roots,
     })
+}
+
+/// The runtime's own descriptors, ascending ([`Runtime::held`]).
+fn held_numbers(
+    ctl: &Option<crate::client::Channel>,
+    log: &Option<LogSink>,
+    fast: &Option<crate::fast::FastPath>,
+) -> Vec<RawFd> {
+    let mut held: Vec<RawFd> = ctl.iter().map(|c| c.fd).chain(log.iter().map(|l| l.fd)).collect();
+    if let Some(f) = fast {
+        held.extend(f.root_fds());
+    }
+    held.sort_unstable();
+    held
 }
 
 /// The program's working directory as the sandbox sees it: the directory

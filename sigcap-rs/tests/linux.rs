@@ -320,7 +320,11 @@ rusty_fork_test! {
     #[test]
     fn forked_children_share_the_broker() {
         let (_t, root) = tree();
-        let _sb = Sandbox::builder().read_beneath(&root).enter().unwrap();
+        let sb = Sandbox::builder().read_beneath(&root).enter().unwrap();
+        // A violation first: the handler keeps the pid it read for it, and
+        // the child must not use it.
+        assert!(std::fs::read(root.join("file.txt")).is_ok());
+        assert_eq!(sb.take_violations().len(), 1);
         // SAFETY: fork; the child only reads a file and exits.
         let pid = unsafe { libc::fork() };
         if pid == 0 {

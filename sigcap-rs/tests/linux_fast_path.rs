@@ -404,16 +404,20 @@ rusty_fork_test! {
     }
 
     #[test]
-    fn swapped_or_closed_root_descriptors_are_detected() {
+    fn the_runtimes_descriptors_cannot_be_swapped_closed_or_closed_by_range() {
         deadline(60);
         let t = tree();
         let out = Outside::start();
         // A directory no rule covers, held from before entering.
         let held = open(&t.outside, libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC).0.unwrap();
+        let (log_r, log_w) = log_pipe();
+        // SAFETY: log_w stays open for the test's life.
+        let log = unsafe { std::os::fd::BorrowedFd::borrow_raw(log_w) };
         let sb = Sandbox::builder()
             .read_beneath(&t.root)
             .read_beneath(&t.other)
             .broker_timeout(TIMEOUT)
+            .log_json(log)
             .enter()
             .unwrap();
         assert_eq!(read_all(&t.root.join("file.txt")).unwrap(), "inside");
@@ -428,47 +432,65 @@ rusty_fork_test! {
             })
             .collect();
         assert_eq!(roots.len(), 2, "{roots:?}");
-        // Swap them: root's number now holds other/ and the reverse. A
-        // fast path that trusted the numbers would read other/file.txt
-        // for root/file.txt (both are readable: Landlock would not mind).
+        assert!(roots.iter().all(|&fd| fd >= 512), "held high: {roots:?}");
+        let mut ours = sb.held_descriptors();
+        ours.extend(&roots);
+        // Swap the roots (a fast path that trusted swapped numbers would
+        // read other/file.txt for root/file.txt, both readable, Landlock
+        // would not mind), put outside/ on them, close them, and the
+        // broker's socket and the log's copy likewise.
         let (a, b) = (roots[0], roots[1]);
-        // SAFETY: descriptor juggling on our own numbers.
+        // SAFETY: descriptor calls on numbers; the filter answers.
         unsafe {
-            let tmp = libc::dup(a);
-            assert!(tmp >= 0);
-            assert_eq!(libc::dup2(b, a), a);
-            assert_eq!(libc::dup2(tmp, b), b);
-            libc::close(tmp);
+            assert_eq!((libc::dup2(b, a), errno()), (-1, libc::EBADF));
+            assert_eq!((libc::dup3(held, b, 0), errno()), (-1, libc::EBADF));
+            for &fd in &ours {
+                assert_eq!((libc::dup2(held, fd), errno()), (-1, libc::EBADF), "dup2 onto {fd}");
+                assert_eq!((libc::close(fd), errno()), (-1, libc::EBADF), "close {fd}");
+                assert!(libc::fcntl(fd, libc::F_GETFD) >= 0, "{fd} closed");
+            }
         }
+        // The fast path reads the right files, the broker stopped: it
+        // was not asked.
         out.watch(sb.broker_pid());
         out.stop();
         for (p, want) in [(t.root.join("file.txt"), "inside"), (t.other.join("file.txt"), "other root")] {
             let (r, took) = open(&p, libc::O_RDONLY | libc::O_CLOEXEC);
-            assert_eq!(r, Err(libc::EPERM), "{p:?}: the swapped descriptor was used");
-            assert!(took >= TIMEOUT, "{took:?}");
-            assert_eq!(last(&sb).decision(), Decision::Denied(DenyReason::BrokerTimeout));
-            out.cont();
-            assert_eq!(read_all(&p).unwrap(), want, "{p:?}");
-            assert!(!last(&sb).fast_path());
-            out.stop();
+            assert_eq!(r.map(read_close).as_deref(), Ok(want), "{p:?}");
+            assert!(took < FAST, "{took:?}");
+            assert!(last(&sb).fast_path());
         }
-        // An unrelated directory on the numbers (outside/, whose file.txt
-        // a fast path trusting the numbers would read, Landlock refusing
-        // it or not): the broker answers, from its own roots.
         out.cont();
-        for &fd in &roots {
-            // SAFETY: descriptor juggling on our own numbers.
-            assert_eq!(unsafe { libc::dup2(held, fd) }, fd);
+        // A raw close_range over everything (glibc's closefrom, CPython's
+        // closerange): the program's own descriptors go, ours stay.
+        let mine = open(&t.root, libc::O_PATH | libc::O_CLOEXEC).0.unwrap();
+        let cloexec = open(&t.root, libc::O_PATH).0.unwrap();
+        // SAFETY: close_range of every number from `mine` up.
+        unsafe {
+            assert_eq!(
+                libc::syscall(libc::SYS_close_range, cloexec, cloexec, libc::CLOSE_RANGE_CLOEXEC),
+                0
+            );
+            assert_eq!(libc::fcntl(cloexec, libc::F_GETFD), libc::FD_CLOEXEC);
+            assert_eq!(libc::syscall(libc::SYS_close_range, mine, u32::MAX, 0), 0);
+            for fd in [mine, cloexec] {
+                assert!(libc::fcntl(fd, libc::F_GETFD) < 0, "{fd} still open");
+            }
+            for &fd in &ours {
+                assert!(libc::fcntl(fd, libc::F_GETFD) >= 0, "{fd} closed by close_range");
+            }
         }
+        // Both ways still work: the fast path, and the broker (a refusal
+        // it decides).
         assert_eq!(read_all(&t.root.join("file.txt")).unwrap(), "inside");
-        assert!(!last(&sb).fast_path());
-        // Closed numbers (closefrom): the broker answers.
-        for &fd in &roots {
-            // SAFETY: closing our own numbers.
-            unsafe { libc::close(fd) };
-        }
-        assert_eq!(read_all(&t.root.join("file.txt")).unwrap(), "inside");
-        assert!(!last(&sb).fast_path());
+        assert!(last(&sb).fast_path());
+        assert_eq!(read_all(&t.outside.join("secret.txt")), Err(libc::EPERM));
+        assert_eq!(last(&sb).decision(), Decision::Denied(DenyReason::NoRule));
+        // And the log still gets every record, the last one that refusal.
+        let (text, lines) = log_lines(log_r);
+        let l = lines.last().unwrap_or_else(|| panic!("no log lines: {text}"));
+        assert_eq!(l["decision"], "denied", "{text}");
+        assert!(l["detail"].as_str().unwrap().ends_with("secret.txt"), "{text}");
     }
 
     #[test]

@@ -350,7 +350,7 @@ const SYS_NANOSLEEP: libc::c_int = 240;
 /// namespace. Rust's `std::thread::sleep`, tokio's timers and libc's
 /// `sleep(3)` use it, so without this every sleep in capability mode
 /// fails (std panics).
-pub(crate) fn transparent(trap: &super::Trap) -> Option<i64> {
+pub(crate) fn transparent(trap: &super::Trap, _held: &[libc::c_int]) -> Option<i64> {
     (trap.syscall == SYS_CLOCK_NANOSLEEP && trap.errno == libc::ECAPMODE).then(|| clock_nanosleep(trap.args))
 }
 

@@ -101,6 +101,9 @@ pub(crate) struct Prepared {
     allow: seccompiler::BpfProgram,
     /// Signals and pidfds aimed at the broker ([`protect_broker`]).
     broker: Option<seccompiler::BpfProgram>,
+    /// close, dup2 and dup3 aimed at the runtime's descriptors, and the
+    /// close_range calls that cover one ([`keep_held`]).
+    keep: Vec<seccompiler::BpfProgram>,
 }
 
 /// The empty path of the fast path's `readlinkat(fd, "", ...)` and
@@ -190,6 +193,7 @@ pub(crate) fn prepare(requested: Option<BackendKind>) -> Result<(BackendKind, Pr
             refuse,
             allow,
             broker: None,
+            keep: Vec::new(),
         },
     ))
 }
@@ -245,6 +249,82 @@ pub(crate) fn protect_broker(p: &mut Prepared, broker: libc::pid_t) -> Result<()
     }
     p.broker = Some(compile(m, SeccompAction::Errno(CAPMODE_ERRNO as u32))?);
     Ok(())
+}
+
+/// Keeps the runtime's own descriptors (`held`: the broker's socket, the
+/// log's copy, the fast path's roots) open and in place, whatever the
+/// program closes or duplicates: close(2) of one fails with EBADF, as for
+/// a number that is not open, and so do dup2(2) and dup3(2) onto one;
+/// close_range(2) over one traps, and the handler closes the range
+/// around them ([`transparent`]). So a program that closes every
+/// descriptor (libcasper's services, daemons, a closefrom loop) keeps
+/// its broker and its log, and a number the runtime holds never comes to
+/// hold something else: the handler uses them without checking each
+/// time what they refer to. What this does not cover: calls made through
+/// the i386 or x32 entry points, which reach the allowlist only (a
+/// program that goes there on purpose cuts itself off; Landlock still
+/// bounds what it opens).
+pub(crate) fn keep_held(p: &mut Prepared, held: &[libc::c_int]) -> Result<()> {
+    use libc::*;
+    if held.is_empty() {
+        return Ok(());
+    }
+    let on = |arg: u8| -> Result<Vec<SeccompRule>> {
+        held.iter()
+            .map(|&fd| rule(vec![cond(arg, Len::Dword, Cmp::Eq, fd as u32 as u64)?]))
+            .collect()
+    };
+    let mut refuse: BTreeMap<i64, Vec<SeccompRule>> = BTreeMap::new();
+    refuse.insert(SYS_close, on(0)?);
+    refuse.insert(SYS_dup2, on(1)?);
+    refuse.insert(SYS_dup3, on(1)?);
+    // close_range(first, last, flags) with first <= fd <= last.
+    let mut over = Vec::new();
+    for &fd in held {
+        let fd = fd as u32 as u64;
+        over.push(rule(vec![
+            cond(0, Len::Dword, Cmp::Le, fd)?,
+            cond(1, Len::Dword, Cmp::Ge, fd)?,
+        ])?);
+    }
+    let mut trap = compile(BTreeMap::from([(SYS_close_range, over)]), SeccompAction::Trap)?;
+    mark_traps(&mut trap, p.cookie);
+    p.keep = vec![compile(refuse, SeccompAction::Errno(EBADF as u32))?, trap];
+    Ok(())
+}
+
+/// close_range(2) of `first..=last` without the numbers in `held`
+/// (ascending): the ranges between them, each with the program's flags.
+/// The first failure is the call's result.
+fn close_range_around(first: u32, last: u32, flags: u64, held: &[libc::c_int]) -> i64 {
+    let close = |a: u32, b: u32| {
+        // SAFETY: close_range of numbers; none of them is held, so the
+        // filter lets it through.
+        let r = unsafe { libc::syscall(libc::SYS_close_range, a, b, flags) };
+        if r < 0 {
+            -(crate::sys::errno() as i64)
+        } else {
+            0
+        }
+    };
+    let mut from = first as u64;
+    for &fd in held {
+        let fd = fd as u32 as u64;
+        if fd < from || fd > last as u64 {
+            continue;
+        }
+        if fd > from {
+            let r = close(from as u32, (fd - 1) as u32);
+            if r != 0 {
+                return r;
+            }
+        }
+        from = fd + 1;
+    }
+    if from <= last as u64 {
+        return close(from as u32, last);
+    }
+    0
 }
 
 /// Fails if the process holds an io_uring: the filter refuses
@@ -393,6 +473,7 @@ pub(crate) fn confine(_kind: BackendKind, p: Prepared) -> Result<()> {
     for prog in [Some(&p.allow), Some(&p.refuse), p.broker.as_ref(), Some(&p.trap)]
         .into_iter()
         .flatten()
+        .chain(&p.keep)
     {
         seccompiler::apply_filter_all_threads(prog).map_err(|e| Error::Unsupported(format!("seccomp install: {e}")))?;
     }
@@ -1035,14 +1116,20 @@ pub(crate) fn answer_locally(_trap: &super::Trap) -> Option<i64> {
 }
 
 /// Trapped calls that are no violation and are answered in the handler
-/// without a record: fstat in its "" form. The filter traps
+/// without a record: close_range(2) over a held descriptor
+/// ([`keep_held`]: the range is closed around `held`), and fstat in its
+/// "" form. The filter traps
 /// `newfstatat(fd, path, buf, AT_EMPTY_PATH)` and `statx(fd, path,
 /// AT_EMPTY_PATH, ...)` because it cannot see whether `path` is empty;
 /// when it is, the call is made again with a NULL path, which the filter
 /// lets through and the kernel (6.11+) treats as fstat of `fd` without
 /// any lookup. The cost is one signal round trip per fstat (see the
 /// README). A non-empty path goes to the broker like any lookup.
-pub(crate) fn transparent(t: &Trap) -> Option<i64> {
+pub(crate) fn transparent(t: &Trap, held: &[libc::c_int]) -> Option<i64> {
+    if t.syscall == libc::SYS_close_range {
+        let (first, last) = (t.args[0] as u32, t.args[1] as u32);
+        return (first <= last).then(|| close_range_around(first, last, t.args[2], held));
+    }
     let flags_arg = match t.syscall {
         libc::SYS_newfstatat => 3,
         libc::SYS_statx => 2,
@@ -1180,6 +1267,7 @@ mod tests {
             SYS_newfstatat,
             SYS_statx,
             SYS_close,
+            SYS_close_range,
             SYS_write,
             SYS_getpid,
             SYS_gettid,

@@ -47,7 +47,7 @@ pub(crate) fn answer_locally(_trap: &super::Trap) -> Option<i64> {
 }
 
 /// Trapped calls that are no violation (Linux's fstat forms): none here.
-pub(crate) fn transparent(_trap: &super::Trap) -> Option<i64> {
+pub(crate) fn transparent(_trap: &super::Trap, _held: &[libc::c_int]) -> Option<i64> {
     None
 }
 

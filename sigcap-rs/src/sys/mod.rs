@@ -291,6 +291,14 @@ impl FileId {
     pub fn is(&self, fd: RawFd) -> bool {
         FileId::of(fd) == Some(*self)
     }
+
+    /// [`FileId::is`] for a descriptor the runtime holds (the broker's
+    /// socket, the log). On Linux true without asking: the filter keeps
+    /// those numbers from being closed or replaced
+    /// (`backend::keep_held`), and the fstat per violation is saved.
+    pub fn still_held(&self, fd: RawFd) -> bool {
+        cfg!(target_os = "linux") || self.is(fd)
+    }
 }
 
 /// Milliseconds on the monotonic clock (clock_gettime is
@@ -412,6 +420,72 @@ pub fn move_high(fd: RawFd) -> RawFd {
     }
 }
 
+/// The page [`own_pid`] keeps this process's id in (null until
+/// [`cache_pid`]).
+static PID_PAGE: std::sync::atomic::AtomicPtr<std::sync::atomic::AtomicI32> =
+    std::sync::atomic::AtomicPtr::new(std::ptr::null_mut());
+
+/// Sets up [`own_pid`]'s cache: a page the kernel hands a forked child
+/// zeroed (Linux MADV_WIPEONFORK, FreeBSD INHERIT_ZERO), so the child
+/// asks again instead of using its parent's id. Without it (an older
+/// kernel), every call asks.
+pub fn cache_pid() {
+    if !PID_PAGE.load(std::sync::atomic::Ordering::Acquire).is_null() {
+        return;
+    }
+    const PAGE: usize = 4096;
+    // SAFETY: a fresh anonymous private page; unmapped again on failure.
+    unsafe {
+        let p = libc::mmap(
+            std::ptr::null_mut(),
+            PAGE,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        );
+        if p == libc::MAP_FAILED {
+            return;
+        }
+        #[cfg(target_os = "linux")]
+        let wiped = libc::madvise(p, PAGE, libc::MADV_WIPEONFORK) == 0;
+        #[cfg(target_os = "freebsd")]
+        let wiped = libc::minherit(p, PAGE, libc::INHERIT_ZERO) == 0;
+        #[cfg(not(any(target_os = "linux", target_os = "freebsd")))]
+        let wiped = false;
+        if !wiped {
+            libc::munmap(p, PAGE);
+            return;
+        }
+        PID_PAGE.store(p.cast(), std::sync::atomic::Ordering::Release);
+    }
+}
+
+/// getpid(), without the system call after the first in each process
+/// ([`cache_pid`]). A child made with a shared address space and no
+/// fork (vfork, posix_spawn, clone with CLONE_VM) sees its parent's id
+/// until it execs; it shares its parent's memory too, so what the
+/// handler copies from "its" memory by that id is still its own.
+pub fn own_pid() -> libc::pid_t {
+    use std::sync::atomic::Ordering;
+    let page = PID_PAGE.load(Ordering::Acquire);
+    // SAFETY: getpid has no preconditions.
+    let ask = || unsafe { libc::getpid() };
+    if page.is_null() {
+        return ask();
+    }
+    // SAFETY: the page is mapped for the process's life once published.
+    let slot = unsafe { &*page };
+    match slot.load(Ordering::Relaxed) {
+        0 => {
+            let pid = ask();
+            slot.store(pid, Ordering::Relaxed);
+            pid
+        }
+        pid => pid,
+    }
+}
+
 /// Copies `dst.len()` bytes from the interrupted program's address `src`.
 ///
 /// On Linux the seccomp filter stops the call before the kernel looked at
@@ -422,8 +496,7 @@ pub fn move_high(fd: RawFd) -> RawFd {
 /// memory is known to be readable.
 pub fn read_user(dst: &mut [u8], src: usize) -> Result<(), i32> {
     #[cfg(target_os = "linux")]
-    // SAFETY: getpid has no preconditions.
-    let pid = unsafe { libc::getpid() };
+    let pid = own_pid();
     #[cfg(not(target_os = "linux"))]
     let pid = 0;
     read_user_in(pid, dst, src)
@@ -709,8 +782,7 @@ pub fn write_user(dst: usize, src: &[u8]) -> Result<(), i32> {
 /// fit, EFAULT if unreadable.
 pub fn read_user_cstr(dst: &mut [u8], src: usize) -> Result<usize, i32> {
     #[cfg(target_os = "linux")]
-    // SAFETY: getpid has no preconditions.
-    let pid = unsafe { libc::getpid() };
+    let pid = own_pid();
     #[cfg(not(target_os = "linux"))]
     let pid = 0;
     read_user_cstr_in(pid, dst, src)

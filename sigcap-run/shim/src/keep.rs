@@ -9,10 +9,12 @@
 //! every violation then fails with its original error, unrecorded. The
 //! runtime puts its descriptors at 512 or above, out of the way of a
 //! loop of close() up to the program's own highest; closefrom(3) and
-//! close_range(2) are answered here, around them. A close() or dup2()
-//! aimed at one of those numbers on purpose is not (the runtime checks a
-//! descriptor is still its own before each use, so nothing is sent or
-//! written elsewhere).
+//! close_range(2) are answered here, around them. On Linux the
+//! runtime's filter keeps its own numbers in place whatever the program
+//! calls (`backend::keep_held`), so this is what keeps the exec channel;
+//! on FreeBSD a close() or dup2() aimed at one of those numbers on
+//! purpose is not kept (the runtime checks a descriptor is still its own
+//! before each use, so nothing is sent or written elsewhere).
 //!
 //! Raw system calls only: these run in vfork children too, where nothing
 //! may be resolved or locked.
