@@ -471,6 +471,16 @@ run_rpcbind() {
     wait $bg
 }
 
+# tftpd as inetd(8) runs it (`dgram wait`), neither of which the image
+# has: sigcap-tftp-inetd binds a UDP socket on the loopback, queues a
+# read request for a.txt on it, runs tftpd with it as standard input,
+# and is the client, writing what it gets to got.txt. tftpd reads the
+# request, forks and exits; its child, which sigcap-run follows to its
+# end, sends the file from a socket of its own.
+run_tftpd() {
+    eval "timeout 120 /tests/sigcap-tftp-inetd $D/a.txt $D/got.txt $1 /usr/libexec/tftpd $D"
+}
+
 # --- the cases -------------------------------------------------------
 # The kinds the issue names first (sh -c pipelines, find -exec, tar -z,
 # mv, ln -s, mkdir -p, cp -R, ls -l, date with TZ), then the daemons,
@@ -513,8 +523,10 @@ EFFECTS=:
 NOTE="nc -z (not confined) checks the TCP port; its other effects are in /var/run (a tmpfs here)"
 survey rpcbind "rpcbind -d -h 127.0.0.1"
 [ -n "${MOUNTED_VARRUN:-}" ] && umount /var/run
-notrun tftpd "/usr/libexec/tftpd -s \$WORK" \
-    "tftpd has no stand-alone mode: it reads the request from a UDP socket on descriptor 0 that inetd(8) hands it (not in this image), forks, and the parent exits at once, so sigcap-run would follow only the parent"
+RUNNER=run_tftpd
+NEEDS=/usr/libexec/tftpd
+NOTE="sigcap-tftp-inetd stands in for inetd and tftp(1) (not in this image): the request waits on descriptor 0, tftpd forks and exits, and its child sends a.txt; sigcap-run follows that child to its end"
+survey tftpd "/usr/libexec/tftpd \$WORK"
 notrun ggated "ggated" "not in this image: ggated serves GEOM Gate devices (geom_gate.ko, a disk and a client ggatec) that the test image does not have"
 survey cat "cat a.txt b.txt"
 survey grep-r "grep -rn needle ."

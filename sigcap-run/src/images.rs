@@ -346,6 +346,7 @@ fn run(setup: &Setup, chan: &OwnedFd, req: sigcap::ImageRequest, reply: OwnedFd,
     };
     send(&reply, answer::STARTED, child.id() as i32);
     let status = supervise(&mut child, &reply);
+    crate::tree::release(child.id() as i32);
     match (status.code(), status.signal()) {
         (Some(c), _) => send(&reply, answer::EXITED, c),
         (_, Some(s)) => send(&reply, answer::KILLED, s),
@@ -498,8 +499,14 @@ fn spawn_image(
             }
         });
     }
-    cmd.spawn()
-        .map_err(|e| (e.raw_os_error().unwrap_or(libc::EIO), Some(d.rule)))
+    // Waited for by this request's thread (supervise), not by the loop
+    // that reaps the tree's orphans.
+    crate::tree::start_owned(|| {
+        let c = cmd.spawn()?;
+        let pid = c.id() as i32;
+        Ok((c, pid))
+    })
+    .map_err(|e| (e.raw_os_error().unwrap_or(libc::EIO), Some(d.rule)))
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ mod report;
 mod signals;
 mod suggest;
 mod symbols;
+mod tree;
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
@@ -401,6 +402,7 @@ fn run(cli: Cli) -> Result<i32> {
         });
     }
     let caught = signals::catch().context("cannot catch signals to pass them on")?;
+    tree::adopt_orphans().context("cannot become the subreaper of the program's process tree")?;
     let started = std::time::Instant::now();
     let mut child = cmd
         .spawn()

@@ -56,11 +56,16 @@ pub fn forward(mut signals: SignalsInfo<WithOrigin>, pid: i32) -> Forwarder {
     let thread = std::thread::spawn(move || {
         for info in signals.forever() {
             let from_terminal = info.cause == Cause::Kernel && matches!(info.signal, SIGINT | SIGQUIT | SIGHUP);
-            if from_terminal {
-                continue;
-            }
             let mut s = st.lock().unwrap_or_else(|e| e.into_inner());
             if s.exited {
+                // The program is gone; what it left running gets the
+                // signal (a terminal's too: a daemon in its own session
+                // did not).
+                crate::tree::signal_rest(info.signal);
+                s.forwarded.push(info.signal);
+                continue;
+            }
+            if from_terminal {
                 continue;
             }
             // SAFETY: kill on our own, not yet reaped child.
@@ -72,9 +77,11 @@ pub fn forward(mut signals: SignalsInfo<WithOrigin>, pid: i32) -> Forwarder {
 }
 
 impl Forwarder {
-    /// Waits for the program, forwarding signals meanwhile. Returns its
-    /// status and the signals passed on. Signals arriving afterwards are
-    /// still caught (and dropped), so the report gets written.
+    /// Waits for the program, forwarding signals meanwhile, then for the
+    /// processes it left running (tree.rs), passing signals on to those.
+    /// Returns the program's status and the signals passed on. Signals
+    /// arriving afterwards are still caught (and dropped), so the report
+    /// gets written.
     pub fn wait(self, child: &mut Child) -> std::io::Result<(ExitStatus, Vec<i32>)> {
         let pid = child.id() as libc::id_t;
         loop {
@@ -91,6 +98,7 @@ impl Forwarder {
         }
         self.state.lock().unwrap_or_else(|e| e.into_inner()).exited = true;
         let status = child.wait()?;
+        crate::tree::wait_rest()?;
         self.handle.close();
         let _ = self.thread.join();
         let forwarded = std::mem::take(&mut self.state.lock().unwrap_or_else(|e| e.into_inner()).forwarded);

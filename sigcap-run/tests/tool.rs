@@ -542,3 +542,87 @@ fn closing_every_descriptor_keeps_the_broker_and_the_log() {
         assert_eq!(v[0]["decision"], "allowed");
     }
 }
+
+#[test]
+fn what_the_program_leaves_running_is_followed_to_its_end() {
+    let t = tmp();
+    let d = t.path();
+    std::fs::write(d.join("data"), "later").unwrap();
+    // The shell exits at once with 3; its background child reads a file
+    // a second later. A tool that stopped at the shell's exit would have
+    // neither the child's records nor its effect before it returned.
+    let r = run(d, &[], &["sh", "-c", "(sleep 1; cat data > out) & exit 3"]);
+    assert_eq!(r.code(), 3);
+    assert_eq!(std::fs::read_to_string(d.join("out")).unwrap(), "later");
+    let rep = r.report.unwrap();
+    let cat = rep["processes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["programs"] == serde_json::json!(["cat"]))
+        .unwrap_or_else(|| panic!("no cat in {}", rep["processes"]))
+        .clone();
+    let read = rep["violations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["syscall"] == "openat" && v["args"]["path"] == "data")
+        .unwrap_or_else(|| panic!("no openat of data in the report"));
+    assert!(read["pids"].as_array().unwrap().contains(&cat["pid"]), "{read}");
+}
+
+#[test]
+fn a_signal_after_the_program_exited_reaches_what_it_left_running() {
+    let t = tmp();
+    let d = t.path();
+    let marker = format!("31.{}", std::process::id());
+    let script = format!("sleep {marker} & exit 0");
+    let mut child = Command::new(TOOL)
+        .current_dir(d)
+        .arg("--shim")
+        .arg(shim())
+        .args(["--color", "never", "--report", "r.json", "--", "sh", "-c", &script])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let tool_pid = child.id() as i32;
+    // The shell gone, its sleep confined and adopted by sigcap-run.
+    let adopted = wait_until(20, || {
+        processes_with(&marker).into_iter().any(|p| {
+            confined(p)
+                && std::fs::read_to_string(format!("/proc/{p}/stat")).is_ok_and(|s| {
+                    s.rsplit(')').next().unwrap_or("").split_whitespace().nth(1) == Some(&tool_pid.to_string())
+                })
+        })
+    });
+    if !adopted {
+        let _ = child.kill();
+        panic!("the background sleep was never adopted by sigcap-run");
+    }
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "sigcap-run returned while the sleep ran"
+    );
+    // SAFETY: signalling the tool we started.
+    unsafe { libc::kill(tool_pid, libc::SIGTERM) };
+    let mut status = None;
+    wait_until(15, || {
+        status = child.try_wait().unwrap();
+        status.is_some()
+    });
+    let Some(status) = status else {
+        let _ = child.kill();
+        panic!("sigcap-run did not exit within 15 s of SIGTERM");
+    };
+    // The program's own status, and the signal recorded as passed on.
+    assert_eq!(status.code(), Some(0), "{status:?}");
+    let rep: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(d.join("r.json")).unwrap()).unwrap();
+    assert_eq!(rep["forwarded_signals"], serde_json::json!(["SIGTERM"]));
+    let gone = wait_until(5, || processes_with(&marker).is_empty());
+    let left = processes_with(&marker);
+    for p in &left {
+        // SAFETY: cleaning up what this test started.
+        unsafe { libc::kill(*p, libc::SIGKILL) };
+    }
+    assert!(gone, "left running: {left:?}");
+}
