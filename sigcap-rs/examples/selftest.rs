@@ -564,7 +564,8 @@ fn mount_root_dotdot(_: Option<&str>) -> Case {
 fn held_descriptor_of(dir: &std::path::Path) -> i32 {
     use std::os::unix::fs::MetadataExt;
     let Ok(m) = std::fs::metadata(dir) else { return -1 };
-    for fd in 3..256 {
+    // The runtime holds its descriptors at 512 and above.
+    for fd in 3..1024 {
         // SAFETY: fstat into a zeroed buffer.
         let mut st: libc::stat = unsafe { std::mem::zeroed() };
         if unsafe { libc::fstat(fd, &mut st) } == 0 && st.st_dev == m.dev() && st.st_ino == m.ino() {
