@@ -301,6 +301,35 @@ fn catches(pid: i32, sig: i32) -> bool {
     })
 }
 
+/// Sends `sig` to the sigcap-run `child` and waits, 15 s at most, for it
+/// to exit (killed and failed past that).
+fn signal_and_wait(child: &mut std::process::Child, sig: i32) -> std::process::ExitStatus {
+    // SAFETY: signalling the tool the test started.
+    unsafe { libc::kill(child.id() as i32, sig) };
+    let mut status = None;
+    wait_until(15, || {
+        status = child.try_wait().unwrap();
+        status.is_some()
+    });
+    let Some(status) = status else {
+        let _ = child.kill();
+        panic!("sigcap-run did not exit within 15 s of signal {sig}");
+    };
+    status
+}
+
+/// Fails if a process with `marker` in its command line is still there
+/// 5 s on; kills those first.
+fn assert_none_left(marker: &str) {
+    let gone = wait_until(5, || processes_with(marker).is_empty());
+    let left = processes_with(marker);
+    for p in &left {
+        // SAFETY: cleaning up what this test started.
+        unsafe { libc::kill(*p, libc::SIGKILL) };
+    }
+    assert!(gone, "left running: {left:?}");
+}
+
 #[test]
 fn sigterm_is_passed_on_and_the_report_still_written() {
     let t = tmp();
@@ -325,17 +354,7 @@ fn sigterm_is_passed_on_and_the_report_still_written() {
         let _ = child.kill();
         panic!("the program never entered the sandbox");
     }
-    // SAFETY: signalling the tool we started.
-    unsafe { libc::kill(tool_pid, libc::SIGTERM) };
-    let mut status = None;
-    wait_until(15, || {
-        status = child.try_wait().unwrap();
-        status.is_some()
-    });
-    let Some(status) = status else {
-        let _ = child.kill();
-        panic!("sigcap-run did not exit within 15 s of SIGTERM");
-    };
+    let status = signal_and_wait(&mut child, libc::SIGTERM);
     assert_eq!(status.code(), Some(128 + libc::SIGTERM), "{status:?}");
     let mut err = String::new();
     std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
@@ -346,13 +365,7 @@ fn sigterm_is_passed_on_and_the_report_still_written() {
     assert_eq!(rep["forwarded_signals"], serde_json::json!(["SIGTERM"]));
     assert_eq!(rep["entered"], true);
     // Neither the program nor its broker is left behind.
-    let gone = wait_until(5, || processes_with(&marker).is_empty());
-    let left = processes_with(&marker);
-    for p in &left {
-        // SAFETY: cleaning up what this test started.
-        unsafe { libc::kill(*p, libc::SIGKILL) };
-    }
-    assert!(gone, "left running: {left:?}");
+    assert_none_left(&marker);
 }
 
 #[test]
@@ -383,17 +396,7 @@ fn other_signals_are_passed_on_too() {
         let _ = child.kill();
         panic!("the program never entered the sandbox with its USR1 trap set");
     }
-    // SAFETY: signalling the tool we started.
-    unsafe { libc::kill(tool_pid, libc::SIGUSR1) };
-    let mut status = None;
-    wait_until(15, || {
-        status = child.try_wait().unwrap();
-        status.is_some()
-    });
-    let Some(status) = status else {
-        let _ = child.kill();
-        panic!("sigcap-run did not exit within 15 s of SIGUSR1");
-    };
+    let status = signal_and_wait(&mut child, libc::SIGUSR1);
     let mut out = String::new();
     std::io::Read::read_to_string(child.stdout.as_mut().unwrap(), &mut out).unwrap();
     assert_eq!(out, "got-usr1\n");
@@ -603,26 +606,10 @@ fn a_signal_after_the_program_exited_reaches_what_it_left_running() {
         child.try_wait().unwrap().is_none(),
         "sigcap-run returned while the sleep ran"
     );
-    // SAFETY: signalling the tool we started.
-    unsafe { libc::kill(tool_pid, libc::SIGTERM) };
-    let mut status = None;
-    wait_until(15, || {
-        status = child.try_wait().unwrap();
-        status.is_some()
-    });
-    let Some(status) = status else {
-        let _ = child.kill();
-        panic!("sigcap-run did not exit within 15 s of SIGTERM");
-    };
+    let status = signal_and_wait(&mut child, libc::SIGTERM);
     // The program's own status, and the signal recorded as passed on.
     assert_eq!(status.code(), Some(0), "{status:?}");
     let rep: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(d.join("r.json")).unwrap()).unwrap();
     assert_eq!(rep["forwarded_signals"], serde_json::json!(["SIGTERM"]));
-    let gone = wait_until(5, || processes_with(&marker).is_empty());
-    let left = processes_with(&marker);
-    for p in &left {
-        // SAFETY: cleaning up what this test started.
-        unsafe { libc::kill(*p, libc::SIGKILL) };
-    }
-    assert!(gone, "left running: {left:?}");
+    assert_none_left(&marker);
 }
