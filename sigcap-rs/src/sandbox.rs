@@ -786,11 +786,13 @@ impl Sandbox {
 
     /// The runtime's own descriptors that must stay open for it to work:
     /// the broker's socket and the log's copy, at descriptor 512 or above
-    /// (where the limit allows). A program that closes every
-    /// descriptor (`closefrom(3)`, `close_range(2)`) cuts the sandboxed
-    /// process off its broker and its log (violations then fail with
-    /// their original error, unrecorded): it must go around these.
-    /// sigcap-run's shim does so for the programs it runs.
+    /// (where the limit allows). On Linux the filter keeps them (and the
+    /// fast path's roots) open and in place whatever the program closes.
+    /// On FreeBSD a program that closes every descriptor (`closefrom(3)`,
+    /// `close_range(2)`) cuts the sandboxed process off its broker and
+    /// its log (violations then fail with their original error,
+    /// unrecorded): it must go around these. sigcap-run's shim does so
+    /// for the programs it runs.
     pub fn held_descriptors(&self) -> Vec<RawFd> {
         self.rt
             .ctl
