@@ -68,6 +68,7 @@ mod decide;
 pub mod error;
 mod exec;
 mod fast;
+mod fdranges;
 mod handler;
 mod image;
 pub mod policy;
@@ -85,6 +86,7 @@ pub use backend::LandlockStatus;
 pub use decide::access_for_call;
 pub use error::{Error, Result};
 pub use exec::{Attach, ATTACH_VAR};
+pub use fdranges::{ranges_around, RangesAround};
 pub use image::{
     answer, decode_request, encode_request, image_kind, ImageConfinement, ImageKind, ImageRequest, IMAGE_FDS_MAX,
     IMAGE_REQUEST_MAX,

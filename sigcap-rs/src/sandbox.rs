@@ -704,13 +704,20 @@ fn open_fast_roots(policy: &Policy) -> Result<crate::fast::FastPath> {
     })
 }
 
-/// The runtime's own descriptors, ascending ([`Runtime::held`]).
+/// The broker's socket and the log's copy, those there are
+/// ([`Sandbox::held_descriptors`]).
+fn ctl_and_log(ctl: &Option<crate::client::Channel>, log: &Option<LogSink>) -> Vec<RawFd> {
+    ctl.iter().map(|c| c.fd).chain(log.iter().map(|l| l.fd)).collect()
+}
+
+/// The runtime's own descriptors, ascending ([`Runtime::held`]): the
+/// broker's socket, the log's copy and the fast path's roots.
 fn held_numbers(
     ctl: &Option<crate::client::Channel>,
     log: &Option<LogSink>,
     fast: &Option<crate::fast::FastPath>,
 ) -> Vec<RawFd> {
-    let mut held: Vec<RawFd> = ctl.iter().map(|c| c.fd).chain(log.iter().map(|l| l.fd)).collect();
+    let mut held = ctl_and_log(ctl, log);
     if let Some(f) = fast {
         held.extend(f.root_fds());
     }
@@ -794,12 +801,7 @@ impl Sandbox {
     /// unrecorded): it must go around these. sigcap-run's shim does so
     /// for the programs it runs.
     pub fn held_descriptors(&self) -> Vec<RawFd> {
-        self.rt
-            .ctl
-            .iter()
-            .map(|c| c.fd)
-            .chain(self.rt.log.iter().map(|l| l.fd))
-            .collect()
+        ctl_and_log(&self.rt.ctl, &self.rt.log)
     }
 
     /// The broker's process id (0 in modes without a broker).

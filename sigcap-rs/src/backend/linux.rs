@@ -294,35 +294,15 @@ pub(crate) fn keep_held(p: &mut Prepared, held: &[libc::c_int]) -> Result<()> {
 }
 
 /// close_range(2) of `first..=last` without the numbers in `held`
-/// (ascending): the ranges between them, each with the program's flags.
-/// The first failure is the call's result.
+/// (ascending): the ranges between them ([`crate::ranges_around`]), each
+/// with the program's flags. The first failure is the call's result.
 fn close_range_around(first: u32, last: u32, flags: u64, held: &[libc::c_int]) -> i64 {
-    let close = |a: u32, b: u32| {
+    for (a, b) in crate::ranges_around(first, last, held) {
         // SAFETY: close_range of numbers; none of them is held, so the
         // filter lets it through.
-        let r = unsafe { libc::syscall(libc::SYS_close_range, a, b, flags) };
-        if r < 0 {
-            -(crate::sys::errno() as i64)
-        } else {
-            0
+        if unsafe { libc::syscall(libc::SYS_close_range, a, b, flags) } < 0 {
+            return -(crate::sys::errno() as i64);
         }
-    };
-    let mut from = first as u64;
-    for &fd in held {
-        let fd = fd as u32 as u64;
-        if fd < from || fd > last as u64 {
-            continue;
-        }
-        if fd > from {
-            let r = close(from as u32, (fd - 1) as u32);
-            if r != 0 {
-                return r;
-            }
-        }
-        from = fd + 1;
-    }
-    if from <= last as u64 {
-        return close(from as u32, last);
     }
     0
 }

@@ -60,33 +60,21 @@ fn kept() -> [c_int; 3] {
     k
 }
 
-/// close_range(2) of `first..=last`, around the kept descriptors.
+/// close_range(2) of `first..=last`, around the kept descriptors
+/// (`sigcap::ranges_around`: one system call per range between them).
 #[no_mangle]
 pub unsafe extern "C" fn close_range(first: libc::c_uint, last: libc::c_uint, flags: c_int) -> c_int {
     if first > last {
+        // The kernel's EINVAL.
         return libc::syscall(SYS_CLOSE_RANGE, first, last, flags) as c_int;
     }
-    let mut from = first;
-    for fd in kept() {
-        if fd < 0 {
-            break;
+    for (a, b) in sigcap::ranges_around(first, last, &kept()) {
+        let r = libc::syscall(SYS_CLOSE_RANGE, a, b, flags) as c_int;
+        if r != 0 {
+            return r;
         }
-        let fd = fd as libc::c_uint;
-        if fd < from || fd > last {
-            continue;
-        }
-        if fd > from {
-            let r = libc::syscall(SYS_CLOSE_RANGE, from, fd - 1, flags) as c_int;
-            if r != 0 {
-                return r;
-            }
-        }
-        if fd == libc::c_uint::MAX {
-            return 0;
-        }
-        from = fd + 1;
     }
-    libc::syscall(SYS_CLOSE_RANGE, from, last, flags) as c_int
+    0
 }
 
 /// closefrom(3), around the kept descriptors.
